@@ -1,0 +1,36 @@
+# Two commands matter: `make demo` (the main job, end to end, on the embedded
+# defaults) and `make test` (the whole test suite). Each sets up what it needs.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint system-deps bench clean
+
+$(BIN)/mailer: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(BIN)/mailer
+
+demo: $(BIN)/mailer
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+system-deps:
+	bash scripts/system-deps.sh
+
+lint: $(BIN)/mailer
+	$(BIN)/ruff check mailer tests bench
+	$(BIN)/mypy
+
+test: $(BIN)/mailer system-deps lint
+	$(BIN)/pytest -q
+
+bench: $(BIN)/mailer
+	$(BIN)/python bench/import.py --rows 1000000
+	$(BIN)/python bench/render.py
+	$(BIN)/python bench/send.py
+	$(BIN)/python bench/bounces.py
+
+clean:
+	rm -rf $(VENV) demo build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""mailer: circular letters to mailing lists, from the command line."""
+
+__version__ = "0.1.0"

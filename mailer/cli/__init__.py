@@ -1,0 +1,16 @@
+"""The command line: thin click commands over the core modules."""
+
+from __future__ import annotations
+
+import mailer.cli.init
+import mailer.cli.lists
+import mailer.cli.subscribers  # noqa: F401  (each module registers its commands)
+from mailer.cli.app import cli
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="mailer")
+
+
+__all__ = ["cli", "main"]

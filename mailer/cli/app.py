@@ -1,0 +1,122 @@
+"""The root command, its global options, and where errors become exit codes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mailer import __version__
+from mailer.config import Config, load_config
+from mailer.errors import MailerError
+from mailer.store import Store, open_store
+
+
+@dataclass
+class App:
+    """What every command needs: the configuration and, on demand, the store."""
+
+    config_path: Path | None
+    db_path: Path | None
+    _config: Config | None = None
+    _store: Store | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path, db=self.db_path)
+        return self._config
+
+    def store(self, *, create: bool = False) -> Store:
+        """The database, opened once per command and closed when it ends."""
+        if self._store is None:
+            self._store = open_store(
+                self.config.db_path,
+                create=create,
+                busy_timeout=self.config.database.busy_timeout,
+            )
+            click.get_current_context().call_on_close(self._store.close)
+        return self._store
+
+
+class MailerGroup(click.Group):
+    """A group that turns ``MailerError`` into a one-line message and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MailerError as exc:
+            if exc.exit_code == 2:
+                raise click.UsageError(str(exc), ctx) from None
+            raise click.ClickException(str(exc)) from None
+        except sqlite3.Error as exc:
+            raise click.ClickException(f"database error: {exc}") from None
+        except (BrokenPipeError, KeyboardInterrupt):
+            raise
+        except OSError as exc:
+            name = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            raise click.ClickException(f"{name}{exc.strerror or exc}") from None
+
+
+@click.group(cls=MailerGroup)
+@click.version_option(__version__, prog_name="mailer")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Database file (default ./mailer.db, or MAILER_DB).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Configuration file (default ./mailer.toml, or MAILER_CONFIG).",
+)
+@click.pass_context
+def cli(ctx: click.Context, db_path: Path | None, config_path: Path | None) -> None:
+    """mailer: send circular letters to mailing lists and track what comes back."""
+    ctx.obj = App(
+        config_path=config_path,
+        db_path=db_path.resolve() if db_path else None,
+    )
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def json_option(func: Any) -> Any:
+    """The ``--json`` flag shared by every command that prints data."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(
+        func
+    )
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output: one JSON document, UTF-8, keys in a stable order."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """A plain aligned table; plain text pipes and copies well."""
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def confirm_or_refuse(question: str, *, yes: bool) -> None:
+    """Ask on a terminal; off a terminal, refuse unless ``--yes`` was given."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise click.UsageError("not on a terminal: pass --yes to confirm")
+    click.confirm(question, abort=True)

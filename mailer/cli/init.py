@@ -1,0 +1,35 @@
+"""``mailer init``: create the database and a configuration file to edit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mailer.cli.app import App, cli, pass_app
+from mailer.config import DEFAULT_CONFIG
+from mailer.resources import shipped
+
+
+def example_config() -> str:
+    """The commented example configuration that ships with the package."""
+    return shipped("config.example.toml").read_text("utf-8")
+
+
+@cli.command()
+@pass_app
+def init(app: App) -> None:
+    """Create the database and write mailer.toml from the example (if absent).
+
+    Running it again changes nothing: an existing database is only migrated
+    to the current schema and an existing mailer.toml is left alone.
+    """
+    config_path = app.config_path or DEFAULT_CONFIG
+    if not Path(config_path).exists():
+        Path(config_path).write_text(example_config(), encoding="utf-8")
+        click.echo(f"wrote {config_path} (edit it; secrets go in MAILER_* environment variables)")
+    else:
+        click.echo(f"kept {config_path}")
+    existed = app.config.db_path.exists()
+    app.store(create=True)
+    click.echo(f"{'kept' if existed else 'created'} database {app.config.db_path}")

@@ -1,0 +1,90 @@
+"""``mailer lists``: create, show and remove mailing lists."""
+
+from __future__ import annotations
+
+import click
+
+from mailer.cli.app import (
+    App,
+    cli,
+    confirm_or_refuse,
+    json_option,
+    pass_app,
+    print_json,
+    print_table,
+)
+from mailer.store.lists import all_lists, create_list, get_list, list_summary, remove_list
+
+
+@cli.group()
+def lists() -> None:
+    """Create, list, show and remove mailing lists."""
+
+
+@lists.command("create")
+@click.argument("name")
+@click.option("--title", default="", help="Human title shown in letters and pages.")
+@click.option("--description", default="", help="What the list is about (shown on its pages).")
+@click.option("--double-optin", is_flag=True, help="New subscribers must confirm by e-mail.")
+@click.option("--public", is_flag=True, help="Offer a subscribe form and an archive.")
+@pass_app
+def create(
+    app: App, name: str, title: str, description: str, double_optin: bool, public: bool
+) -> None:
+    """Create the list NAME."""
+    created = create_list(
+        app.store(),
+        name,
+        title=title,
+        description=description,
+        double_optin=double_optin,
+        public=public,
+    )
+    click.echo(f"created list {created.name}")
+
+
+@lists.command("ls")
+@json_option
+@pass_app
+def ls(app: App, as_json: bool) -> None:
+    """Show every list with its subscriber counts by status."""
+    store = app.store()
+    summaries = [list_summary(store, item) for item in all_lists(store)]
+    if as_json:
+        print_json(summaries)
+        return
+    print_table(
+        [{**s, **s["counts"]} for s in summaries],
+        ["name", "title", "confirmed", "unconfirmed", "unsubscribed", "sendable"],
+    )
+
+
+@lists.command("show")
+@click.argument("name")
+@json_option
+@pass_app
+def show(app: App, name: str, as_json: bool) -> None:
+    """Show one list: its settings and subscriber counts."""
+    store = app.store()
+    summary = list_summary(store, get_list(store, name))
+    if as_json:
+        print_json(summary)
+        return
+    for key in ("name", "title", "description", "double_optin", "public", "created_at"):
+        click.echo(f"{key:13} {summary[key]}")
+    for key, count in summary["counts"].items():
+        click.echo(f"{key:13} {count}")
+
+
+@lists.command("rm")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def rm(app: App, name: str, yes: bool) -> None:
+    """Remove a list and its subscriptions (subscribers and their history stay)."""
+    store = app.store()
+    summary = list_summary(store, get_list(store, name))
+    members = sum(v for k, v in summary["counts"].items() if k != "sendable")
+    confirm_or_refuse(f"Remove list {name} and its {members} subscriptions?", yes=yes)
+    remove_list(store, name)
+    click.echo(f"removed list {name}")

@@ -1,0 +1,164 @@
+"""``mailer subscribers``: add, inspect, unsubscribe, block and forget people."""
+
+from __future__ import annotations
+
+import click
+
+from mailer.cli.app import (
+    App,
+    cli,
+    confirm_or_refuse,
+    json_option,
+    pass_app,
+    print_json,
+    print_table,
+)
+from mailer.contacts import normalize_address
+from mailer.errors import MailerError, UsageError
+from mailer.store.lists import get_list
+from mailer.store.models import SUBSCRIBER_STATUSES, Consent
+from mailer.store.subscribers import (
+    add_subscriber,
+    block,
+    forget,
+    get_subscriber,
+    iter_subscribers,
+    subscriber_detail,
+    unsubscribe,
+)
+
+
+def parse_attributes(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``--attr city=Lima`` pairs into a dict; a pair without '=' is a usage error."""
+    attributes: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--attr {pair!r}: expected KEY=VALUE")
+        attributes[key.strip()] = value
+    return attributes
+
+
+@cli.group()
+def subscribers() -> None:
+    """Add, list, show, unsubscribe, block, forget, import and export subscribers."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--list", "list_name", required=True, help="The list to subscribe to.")
+@click.option("--name", default="", help="The subscriber's name.")
+@click.option("--attr", "attrs", multiple=True, metavar="KEY=VALUE", help="An attribute (repeat).")
+@click.option("--update", is_flag=True, help="Overwrite name and attributes of a known address.")
+@pass_app
+def add(
+    app: App, email: str, list_name: str, name: str, attrs: tuple[str, ...], update: bool
+) -> None:
+    """Subscribe EMAIL to a list (an address that opted out is never resubscribed)."""
+    attributes = parse_attributes(attrs)
+    address = normalize_address(email)
+    store = app.store()
+    mailing_list = get_list(store, list_name)
+    result = add_subscriber(
+        store,
+        mailing_list,
+        address,
+        name=name,
+        attributes=attributes,
+        update=update,
+        consent=Consent(method="cli", source="mailer subscribers add"),
+    )
+    if result.outcome == "suppressed":
+        raise MailerError(f"{address.email}: not subscribed to {list_name}: {result.reason}")
+    messages = {
+        "added": "added",
+        "subscribed": "subscribed",
+        "exists": "already subscribed to",
+        "updated": "updated on",
+    }
+    click.echo(f"{address.email}: {messages[result.outcome]} {list_name}")
+
+
+@subscribers.command("ls")
+@click.option("--list", "list_name", help="Only members of this list.")
+@click.option(
+    "--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Only subscribers with this status."
+)
+@json_option
+@pass_app
+def ls(app: App, list_name: str | None, status: str | None, as_json: bool) -> None:
+    """List subscribers, optionally of one list or one status."""
+    store = app.store()
+    list_id = get_list(store, list_name).id if list_name else None
+    rows = [s.as_dict() for s in iter_subscribers(store, list_id=list_id, status=status)]
+    if as_json:
+        print_json(rows)
+        return
+    print_table(rows, ["id", "email", "name", "status", "bounce_score"])
+
+
+@subscribers.command("show")
+@click.argument("email")
+@json_option
+@pass_app
+def show(app: App, email: str, as_json: bool) -> None:
+    """Show a subscriber: lists with consent proof, and the history of events."""
+    detail = subscriber_detail(app.store(), email)
+    if as_json:
+        print_json(detail)
+        return
+    for key in ("email", "name", "status", "bounce_score", "created_at"):
+        click.echo(f"{key:13} {detail[key]}")
+    for key, value in detail["attributes"].items():
+        click.echo(f"  {key}: {value}")
+    click.echo("subscriptions:")
+    for sub in detail["subscriptions"]:
+        consent = sub["consent"]
+        click.echo(
+            f"  {sub['list']}: {sub['status']} (consent {consent['at'] or '-'} "
+            f"via {consent['method']} {consent['source']})".rstrip()
+        )
+    click.echo("history:")
+    for event in detail["history"]:
+        where = f" [{event['list']}]" if event["list"] else ""
+        click.echo(f"  {event['at']} {event['kind']}{where} {event['detail']}")
+
+
+@subscribers.command("unsubscribe")
+@click.argument("email")
+@click.option("--list", "list_name", help="Only this list (default: every list).")
+@pass_app
+def unsubscribe_command(app: App, email: str, list_name: str | None) -> None:
+    """Unsubscribe EMAIL from one list, or from every list."""
+    store = app.store()
+    subscriber = get_subscriber(store, email)
+    list_id = get_list(store, list_name).id if list_name else None
+    with store.transaction() as conn:
+        left = unsubscribe(conn, subscriber.id, list_id, method="cli")
+    if not left:
+        click.echo(f"{subscriber.email}: was not subscribed (nothing changed)")
+    else:
+        click.echo(f"{subscriber.email}: unsubscribed from {len(left)} list(s)")
+
+
+@subscribers.command("block")
+@click.argument("email")
+@pass_app
+def block_command(app: App, email: str) -> None:
+    """Suppress EMAIL everywhere: no list will ever mail it, nor an import add it."""
+    address = normalize_address(email)
+    block(app.store(), address.email)
+    click.echo(f"{address.email}: blocked")
+
+
+@subscribers.command("forget")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def forget_command(app: App, email: str, yes: bool) -> None:
+    """Erase EMAIL's personal data (GDPR); a one-way hash keeps it suppressed."""
+    store = app.store()
+    subscriber = get_subscriber(store, email)
+    confirm_or_refuse(f"Erase everything stored about {subscriber.email}?", yes=yes)
+    forget(store, subscriber.email)
+    click.echo(f"{subscriber.email}: forgotten (only a hash remains, to keep it suppressed)")

@@ -1,0 +1,313 @@
+"""Configuration: ``mailer.toml`` plus ``MAILER_*`` environment overrides.
+
+Read once, at the edge, into frozen dataclasses that are passed down; nothing
+else in mailer reads files or the environment for settings. Every value in
+every section can be overridden by ``MAILER_<SECTION>_<KEY>`` (for instance
+``MAILER_SMTP_PORT``); a few common ones have short names (``MAILER_DB``).
+Secrets (SMTP and IMAP passwords, the signing key) come only from the
+environment: a secret written into the file is refused rather than used, so
+it never ends up in a repository by accident.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mailer.errors import ConfigError
+
+DEFAULT_CONFIG = Path("mailer.toml")
+DEFAULT_DB = Path("mailer.db")
+
+#: Environment variables that hold secrets; the file may never set these.
+SECRET_ENV = {
+    "smtp.password": "MAILER_SMTP_PASSWORD",
+    "imap.password": "MAILER_IMAP_PASSWORD",
+    "web.secret_key": "MAILER_SECRET_KEY",
+}
+#: Short names kept for convenience beside the generic ``MAILER_<SECTION>_<KEY>``.
+SHORT_ENV = {"MAILER_DB": ("database", "path")}
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    path: str = str(DEFAULT_DB)
+    busy_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    from_address: str = "Newsletter <newsletter@example.org>"
+    reply_to: str = ""
+    organization: str = "Example Organization"
+    contact_address: str = ""
+    feedback_id: str = ""
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    host: str
+    port: int = 587
+    tls: str = "starttls"
+    username: str = ""
+    password: str = ""
+    weight: int = 1
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = ""
+    port: int = 587
+    tls: str = "starttls"
+    username: str = ""
+    password: str = ""
+    timeout: float = 30.0
+    connections: int = 8
+    relays: tuple[RelayConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    path: str = "outbox"
+
+
+@dataclass(frozen=True)
+class SendingConfig:
+    rate: float = 0.0
+    domain_rate: float = 0.0
+    retry_first: float = 60.0
+    retry_max: float = 3600.0
+    deadline: float = 259200.0
+    batch_size: int = 500
+    batch_seconds: float = 0.25
+
+
+@dataclass(frozen=True)
+class BouncesConfig:
+    return_path: str = ""
+    unsubscribe_address: str = ""
+    soft_threshold: int = 5
+    decay_days: int = 7
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    host: str = ""
+    port: int = 993
+    username: str = ""
+    password: str = ""
+    folder: str = "INBOX"
+    processed_folder: str = ""
+    tls: str = "implicit"
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    base_url: str = "http://127.0.0.1:8025"
+    host: str = "127.0.0.1"
+    port: int = 8025
+    secret_key: str = ""
+    confirm_days: int = 7
+    subscribe_limit: int = 5
+
+
+@dataclass(frozen=True)
+class TemplatesConfig:
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    check_deliverability: bool = False
+    batch_size: int = 5000
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting mailer knows, with the file it came from (if any)."""
+
+    config_path: Path | None = None
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    sender: SenderConfig = field(default_factory=SenderConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    sending: SendingConfig = field(default_factory=SendingConfig)
+    bounces: BouncesConfig = field(default_factory=BouncesConfig)
+    imap: ImapConfig = field(default_factory=ImapConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    import_: ImportConfig = field(default_factory=ImportConfig)
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the file are relative to the file's folder."""
+        return self.config_path.parent if self.config_path else Path.cwd()
+
+    def resolve(self, path: str) -> Path:
+        """A configured path, made absolute against the config file's folder."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    @property
+    def db_path(self) -> Path:
+        return self.resolve(self.database.path)
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.resolve(self.outbox.path)
+
+    @property
+    def templates_path(self) -> Path:
+        """Where the user's template overrides live (may not exist)."""
+        return self.resolve(self.templates.path or "templates")
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "database": DatabaseConfig,
+    "sender": SenderConfig,
+    "smtp": SmtpConfig,
+    "outbox": OutboxConfig,
+    "sending": SendingConfig,
+    "bounces": BouncesConfig,
+    "imap": ImapConfig,
+    "web": WebConfig,
+    "templates": TemplatesConfig,
+    "import": ImportConfig,
+}
+_FILE_KEY_ALIASES = {("sender", "from"): "from_address"}
+
+
+def _coerce(value: Any, kind: Any, where: str, path: Path | None) -> Any:
+    """Turn a TOML or environment value into the field's type, or say why not."""
+    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    try:
+        if kind_name == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(value)
+        if kind_name == "int":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if kind_name == "float":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if kind_name == "str":
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise ValueError(value)
+            return str(value)
+    except ValueError:
+        raise ConfigError(f"{where} must be {kind_name}, got {value!r}", path=path) from None
+    return value
+
+
+def _relays(raw: Any, path: Path | None, env: Mapping[str, str]) -> tuple[RelayConfig, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("smtp.relays must be an array of tables ([[smtp.relays]])", path=path)
+    relays = []
+    names = {f.name: f.type for f in dataclasses.fields(RelayConfig)}
+    for index, item in enumerate(raw, start=1):
+        if not isinstance(item, dict) or "host" not in item:
+            raise ConfigError(f"smtp.relays[{index}] needs a host", path=path)
+        values: dict[str, Any] = {}
+        for key, value in item.items():
+            if key not in names:
+                raise ConfigError(f"unknown setting smtp.relays[{index}].{key}", path=path)
+            if key == "password":
+                raise ConfigError(
+                    f"smtp.relays[{index}].password: secrets come only from the environment "
+                    f"(MAILER_SMTP_RELAY{index}_PASSWORD)",
+                    path=path,
+                )
+            values[key] = _coerce(value, names[key], f"smtp.relays[{index}].{key}", path)
+        values["password"] = env.get(f"MAILER_SMTP_RELAY{index}_PASSWORD", "")
+        relays.append(RelayConfig(**values))
+    return tuple(relays)
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    db: Path | None = None,
+) -> Config:
+    """Read the configuration: defaults, then the file, then the environment.
+
+    ``path`` is the file named by ``--config``; when ``None`` the environment's
+    ``MAILER_CONFIG`` or ``./mailer.toml`` is used, and a missing default file
+    simply means all defaults. A file named explicitly must exist.
+    """
+    env = os.environ if env is None else env
+    explicit = path is not None or "MAILER_CONFIG" in env
+    config_path = Path(path or env.get("MAILER_CONFIG") or DEFAULT_CONFIG)
+    data: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", path=config_path) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read: {exc}", path=config_path) from None
+        config_path = config_path.resolve()
+        found: Path | None = config_path
+    elif explicit:
+        raise ConfigError("configuration file not found", path=config_path)
+    else:
+        found = None
+
+    unknown = set(data) - set(_SECTIONS)
+    if unknown:
+        raise ConfigError(f"unknown section [{sorted(unknown)[0]}]", path=found)
+
+    sections: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        raw = data.get(section, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f"[{section}] must be a table", path=found)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            name = _FILE_KEY_ALIASES.get((section, key), key)
+            if name not in fields:
+                raise ConfigError(f"unknown setting {section}.{key}", path=found)
+            if f"{section}.{name}" in SECRET_ENV:
+                raise ConfigError(
+                    f"{section}.{key} is a secret: set {SECRET_ENV[section + '.' + name]} "
+                    "in the environment instead of writing it into the file",
+                    path=found,
+                )
+            if name == "relays":
+                values[name] = _relays(value, found, env)
+            else:
+                values[name] = _coerce(value, fields[name].type, f"{section}.{key}", found)
+        for name, fld in fields.items():
+            if name == "relays":
+                continue
+            env_name = SECRET_ENV.get(f"{section}.{name}") or f"MAILER_{section}_{name}".upper()
+            if env_name in env:
+                values[name] = _coerce(env[env_name], fld.type, env_name, None)
+        sections[section] = cls(**values)
+    for env_name, (section, name) in SHORT_ENV.items():
+        if env_name in env:
+            sections[section] = dataclasses.replace(sections[section], **{name: env[env_name]})
+    if db is not None:
+        sections["database"] = dataclasses.replace(sections["database"], path=str(db))
+
+    smtp: SmtpConfig = sections["smtp"]
+    if smtp.tls not in {"starttls", "implicit", "none"}:
+        raise ConfigError(
+            f"smtp.tls must be starttls, implicit or none, not {smtp.tls!r}", path=found
+        )
+    import_cfg = sections.pop("import")
+    return Config(config_path=found, import_=import_cfg, **sections)

@@ -1,0 +1,110 @@
+"""One exception hierarchy for everything mailer can foresee going wrong.
+
+Each subclass carries the data a user needs to fix the problem (the file, the
+line, the address, the SMTP code) and its ``str()`` is the one-line message the
+command line prints. Where an error resembles a built-in, it inherits it too,
+so callers that only know the built-in still catch it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MailerError(Exception):
+    """Base of every error mailer raises on purpose."""
+
+    #: Exit status the command line uses: 1 failed operation, 2 bad usage.
+    exit_code = 1
+
+
+class UsageError(MailerError):
+    """The command was called in a way that cannot work (exit status 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(MailerError):
+    """The configuration file or an environment override is wrong."""
+
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class StoreError(MailerError):
+    """The database could not be opened, read or written."""
+
+
+class NotFoundError(MailerError, LookupError):
+    """A list, subscriber, campaign or letter that was named does not exist."""
+
+
+class ConflictError(MailerError):
+    """The change asked for contradicts what is stored (e.g. a duplicate list)."""
+
+
+class InputError(MailerError, ValueError):
+    """Bad input in a file the user gave us; names the file and line when known."""
+
+    def __init__(
+        self, message: str, *, path: str | Path | None = None, line: int | None = None
+    ) -> None:
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.reason = message
+        where = ""
+        if self.path is not None:
+            where = f"{self.path}:{line}: " if line is not None else f"{self.path}: "
+        super().__init__(f"{where}{message}")
+
+
+class AddressError(InputError):
+    """An e-mail address is not valid."""
+
+    def __init__(
+        self,
+        address: str,
+        reason: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.address = address
+        super().__init__(f"invalid address {address!r}: {reason}", path=path, line=line)
+
+
+class TemplateError(InputError):
+    """A letter or template failed to compile or render."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        subscriber: str | None = None,
+    ) -> None:
+        self.subscriber = subscriber
+        suffix = f" (subscriber {subscriber})" if subscriber else ""
+        super().__init__(f"{message}{suffix}", path=path, line=line)
+
+
+class HeaderInjectionError(InputError):
+    """A value bound for a mail header contains a line break."""
+
+
+class TokenError(MailerError, ValueError):
+    """A signed token is forged, expired, or meant for another purpose."""
+
+
+class TransportError(MailerError, ConnectionError):
+    """Handing a message to the relay or the outbox failed."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class Interrupted(MailerError):
+    """A long operation was stopped (Ctrl-C); its journal is consistent."""

@@ -1,0 +1,150 @@
+"""Opening the one SQLite file: WAL, foreign keys, a busy timeout, migrations.
+
+Writers take the write lock up front (``BEGIN IMMEDIATE``) so that two mailer
+processes on one database queue behind each other for up to the busy timeout
+instead of one failing with "database is locked" halfway through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from mailer.errors import NotFoundError, StoreError
+from mailer.store.schema import MIGRATIONS
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _explain(exc: sqlite3.Error, path: Path) -> StoreError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StoreError(f"{path}: database is locked by another process (gave up waiting)")
+    if "not a database" in text or "malformed" in text:
+        return StoreError(f"{path}: not a mailer database or the file is damaged ({text})")
+    if "readonly" in text or "unable to open" in text:
+        return StoreError(f"{path}: cannot write the database ({text})")
+    return StoreError(f"{path}: database error: {text}")
+
+
+class Store:
+    """An open database. ``db`` is the sqlite-utils view; ``conn`` the raw one."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (nested calls become savepoints); all or nothing."""
+        if self.conn.in_transaction:
+            with self.db.atomic():
+                yield self.conn
+            return
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _explain(exc, self.path) from None
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise _explain(exc, self.path) from None
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        """Run one statement, turning SQLite's errors into ``StoreError``."""
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise _explain(exc, self.path) from None
+
+    def one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
+        """The first row of a query, or None."""
+        row: sqlite3.Row | None = self.execute(sql, params).fetchone()
+        return row
+
+    def all(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        """Every row of a query."""
+        return list(self.execute(sql, params).fetchall())
+
+
+def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def migrate(store: Store) -> int:
+    """Bring the schema up to date; returns the number of migrations applied."""
+    with store.transaction() as conn:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{store.path}: made by a newer mailer (schema {version}, "
+                f"this one knows {SCHEMA_VERSION}); upgrade mailer"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+        if version < SCHEMA_VERSION:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return SCHEMA_VERSION - version
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements (``executescript`` would commit our transaction)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        yield buffer.strip()
+
+
+def open_store(path: Path, *, create: bool = False, busy_timeout: float = 30.0) -> Store:
+    """Open (and, with ``create``, make) the database at ``path``, migrated to date."""
+    path = Path(path)
+    if not create and not path.exists():
+        raise NotFoundError(f"{path}: no database here (run `mailer init` first, or pass --db)")
+    if create and not path.parent.exists():
+        raise StoreError(f"{path}: folder {path.parent} does not exist")
+    try:
+        conn = _connect(path, busy_timeout)
+        store = Store(path, conn)
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        migrate(store)
+    except sqlite3.Error as exc:
+        raise _explain(exc, path) from None
+    return store

@@ -1,0 +1,101 @@
+"""Queries on mailing lists."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mailer import clock
+from mailer.errors import ConflictError, InputError, NotFoundError
+from mailer.store.database import Store
+from mailer.store.models import SUBSCRIPTION_STATUSES, MailingList
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def validate_list_name(name: str) -> str:
+    """List names end up in List-Id headers and URLs: keep them to a safe alphabet."""
+    if not _NAME.match(name):
+        raise InputError(
+            f"list name {name!r} must be 1-64 characters of a-z, 0-9, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def create_list(
+    store: Store,
+    name: str,
+    *,
+    title: str = "",
+    description: str = "",
+    double_optin: bool = False,
+    public: bool = False,
+) -> MailingList:
+    """Create a list; a second list of the same name is a conflict, not a no-op."""
+    validate_list_name(name)
+    with store.transaction() as conn:
+        if conn.execute("SELECT 1 FROM lists WHERE name = ?", (name,)).fetchone():
+            raise ConflictError(f"list {name!r} already exists")
+        conn.execute(
+            "INSERT INTO lists (name, title, description, double_optin, public, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (name, title, description, int(double_optin), int(public), clock.now_iso()),
+        )
+    return get_list(store, name)
+
+
+def get_list(store: Store, name: str) -> MailingList:
+    """The list called ``name``; ``NotFoundError`` naming it if there is none."""
+    row = store.one("SELECT * FROM lists WHERE name = ?", (name,))
+    if row is None:
+        raise NotFoundError(f"no list named {name!r} (see `mailer lists ls`)")
+    return MailingList.from_row(row)
+
+
+def get_list_by_id(store: Store, list_id: int) -> MailingList:
+    row = store.one("SELECT * FROM lists WHERE id = ?", (list_id,))
+    if row is None:
+        raise NotFoundError(f"no list with id {list_id}")
+    return MailingList.from_row(row)
+
+
+def all_lists(store: Store) -> list[MailingList]:
+    return [MailingList.from_row(r) for r in store.all("SELECT * FROM lists ORDER BY name")]
+
+
+def list_counts(store: Store, list_id: int) -> dict[str, int]:
+    """Members by subscription status, and ``sendable``: confirmed and still active."""
+    counts = dict.fromkeys(SUBSCRIPTION_STATUSES, 0)
+    for row in store.all(
+        "SELECT status, count(*) AS n FROM subscriptions WHERE list_id = ? GROUP BY status",
+        (list_id,),
+    ):
+        counts[row["status"]] = row["n"]
+    sendable = store.one(
+        "SELECT count(*) FROM subscriptions s JOIN subscribers p ON p.id = s.subscriber_id "
+        "WHERE s.list_id = ? AND s.status = 'confirmed' AND p.status = 'active'",
+        (list_id,),
+    )
+    counts["sendable"] = sendable[0] if sendable else 0
+    return counts
+
+
+def list_summary(store: Store, mailing_list: MailingList) -> dict[str, Any]:
+    """A list as the CLI shows it, counts included."""
+    return {
+        "name": mailing_list.name,
+        "title": mailing_list.title,
+        "description": mailing_list.description,
+        "double_optin": mailing_list.double_optin,
+        "public": mailing_list.public,
+        "created_at": mailing_list.created_at,
+        "counts": list_counts(store, mailing_list.id),
+    }
+
+
+def remove_list(store: Store, name: str) -> None:
+    """Delete a list and its subscriptions; subscribers and their history stay."""
+    mailing_list = get_list(store, name)
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM lists WHERE id = ?", (mailing_list.id,))

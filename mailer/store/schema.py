@@ -1,0 +1,121 @@
+"""The schema, as an ordered list of migrations.
+
+``PRAGMA user_version`` records how many have run. A database made by an
+older mailer is brought up to date when it is opened; a database made by a
+newer one is refused rather than misread. Append new migrations; never edit
+one that has shipped.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema.
+    """
+    CREATE TABLE lists (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT '',
+        double_optin INTEGER NOT NULL DEFAULT 0,
+        public INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL,
+        email_key TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL DEFAULT '',
+        attributes TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL DEFAULT 'active'
+            CHECK (status IN ('active', 'unsubscribed', 'bounced', 'complained', 'blocked')),
+        bounce_score INTEGER NOT NULL DEFAULT 0,
+        bounce_scored_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX subscribers_status ON subscribers (status);
+    CREATE TABLE subscriptions (
+        list_id INTEGER NOT NULL REFERENCES lists (id) ON DELETE CASCADE,
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+        status TEXT NOT NULL
+            CHECK (status IN ('unconfirmed', 'confirmed', 'unsubscribed')),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        consent_at TEXT,
+        consent_method TEXT NOT NULL DEFAULT '',
+        consent_source TEXT NOT NULL DEFAULT '',
+        consent_detail TEXT NOT NULL DEFAULT '{}',
+        unsubscribed_at TEXT,
+        PRIMARY KEY (list_id, subscriber_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX subscriptions_subscriber ON subscriptions (subscriber_id);
+    CREATE TABLE campaigns (
+        id INTEGER PRIMARY KEY,
+        list_id INTEGER REFERENCES lists (id) ON DELETE SET NULL,
+        list_name TEXT NOT NULL DEFAULT '',
+        subject TEXT NOT NULL,
+        letter_path TEXT NOT NULL DEFAULT '',
+        letter_source TEXT NOT NULL,
+        letter_hash TEXT NOT NULL,
+        segment TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'created'
+            CHECK (state IN ('created', 'sending', 'paused', 'done', 'cancelled')),
+        recipients INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT
+    );
+    CREATE TABLE deliveries (
+        campaign_id INTEGER NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+        subscriber_id INTEGER NOT NULL,
+        email TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'sent', 'deferred', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        last_code INTEGER,
+        last_text TEXT NOT NULL DEFAULT '',
+        message_id TEXT NOT NULL DEFAULT '',
+        queue_id TEXT NOT NULL DEFAULT '',
+        first_attempt_at TEXT,
+        sent_at TEXT,
+        PRIMARY KEY (campaign_id, subscriber_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX deliveries_due ON deliveries (campaign_id, state, next_attempt_at);
+    CREATE TABLE bounces (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        message_id TEXT NOT NULL DEFAULT '',
+        recipient TEXT NOT NULL DEFAULT '',
+        subscriber_id INTEGER REFERENCES subscribers (id) ON DELETE SET NULL,
+        campaign_id INTEGER REFERENCES campaigns (id) ON DELETE SET NULL,
+        kind TEXT NOT NULL
+            CHECK (kind IN ('hard', 'soft', 'complaint', 'delayed', 'auto-reply', 'unknown')),
+        status TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT '',
+        diagnostic TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX bounces_subscriber ON bounces (subscriber_id);
+    CREATE INDEX bounces_campaign ON bounces (campaign_id);
+    CREATE UNIQUE INDEX bounces_once ON bounces (message_id, recipient, kind)
+        WHERE message_id != '';
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        subscriber_id INTEGER REFERENCES subscribers (id) ON DELETE CASCADE,
+        list_id INTEGER REFERENCES lists (id) ON DELETE SET NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_subscriber ON events (subscriber_id);
+    CREATE TABLE suppressions (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('email', 'domain', 'hash')),
+        value TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        UNIQUE (kind, value)
+    );
+    """,
+]

@@ -1,0 +1,57 @@
+"""Shared fixtures: a fresh database on disk and a way to run the command line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from mailer import clock
+from mailer.cli import cli
+from mailer.store import Store, open_store
+
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's MAILER_* settings or writes into the checkout."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("MAILER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield
+    clock.set_clock(None)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A database created the way a user creates it (``mailer init``)."""
+    path = tmp_path / "mailer.db"
+    result = CliRunner().invoke(cli, ["--db", str(path), "init"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    opened = open_store(db_path)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def invoke(db_path: Path) -> Invoke:
+    """Run ``mailer --db <db> ARGS``; returns click's Result (exit code, output)."""
+
+    def run(*args: str, input: str | None = None, catch: bool = True) -> Result:
+        runner = CliRunner()
+        return runner.invoke(
+            cli, ["--db", str(db_path), *args], input=input, catch_exceptions=catch
+        )
+
+    return run

@@ -1,0 +1,72 @@
+"""Lists: create, ls, show, rm."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import Invoke
+
+
+def test_create_then_show_as_json(invoke: Invoke) -> None:
+    result = invoke("lists", "create", "members", "--title", "Members", "--double-optin")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(invoke("lists", "show", "members", "--json").output)
+    assert shown["name"] == "members"
+    assert shown["title"] == "Members"
+    assert shown["double_optin"] is True
+    assert shown["counts"] == {"unconfirmed": 0, "confirmed": 0, "unsubscribed": 0, "sendable": 0}
+
+
+def test_duplicate_list_is_an_error(invoke: Invoke) -> None:
+    invoke("lists", "create", "members")
+    result = invoke("lists", "create", "members")
+    assert result.exit_code == 1
+    assert "already exists" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_list_name_is_rejected(invoke: Invoke) -> None:
+    result = invoke("lists", "create", "Bad Name!")
+    assert result.exit_code == 1
+    assert "list name" in result.output
+
+
+def test_ls_counts_subscribers_by_status(invoke: Invoke) -> None:
+    invoke("lists", "create", "members")
+    invoke("lists", "create", "board", "--double-optin")
+    invoke("subscribers", "add", "ana@example.org", "--list", "members")
+    invoke("subscribers", "add", "luis@example.org", "--list", "members")
+    invoke("subscribers", "add", "ana@example.org", "--list", "board")
+    invoke("subscribers", "unsubscribe", "luis@example.org", "--list", "members")
+    rows = {r["name"]: r["counts"] for r in json.loads(invoke("lists", "ls", "--json").output)}
+    assert rows["members"] == {
+        "unconfirmed": 0,
+        "confirmed": 1,
+        "unsubscribed": 1,
+        "sendable": 1,
+    }
+    assert rows["board"]["unconfirmed"] == 1
+    table = invoke("lists", "ls").output
+    assert "members" in table and "board" in table
+
+
+def test_show_unknown_list_names_it(invoke: Invoke) -> None:
+    result = invoke("lists", "show", "nope")
+    assert result.exit_code == 1
+    assert "no list named 'nope'" in result.output
+
+
+def test_rm_refuses_off_a_terminal_without_yes(invoke: Invoke) -> None:
+    invoke("lists", "create", "members")
+    result = invoke("lists", "rm", "members")
+    assert result.exit_code == 2
+    assert "--yes" in result.output
+    assert invoke("lists", "show", "members").exit_code == 0
+
+
+def test_rm_with_yes_removes_list_but_keeps_subscribers(invoke: Invoke) -> None:
+    invoke("lists", "create", "members")
+    invoke("subscribers", "add", "ana@example.org", "--list", "members")
+    assert invoke("lists", "rm", "members", "--yes").exit_code == 0
+    assert invoke("lists", "show", "members").exit_code == 1
+    assert invoke("subscribers", "show", "ana@example.org").exit_code == 0
