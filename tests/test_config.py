@@ -1,0 +1,117 @@
+"""Configuration: file, environment overrides, secrets only from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailer.config import load_config
+from mailer.errors import ConfigError
+from tests.conftest import Invoke
+
+
+def test_absent_default_file_means_all_defaults(tmp_path: Path) -> None:
+    config = load_config(env={})
+    assert config.config_path is None
+    assert config.smtp.host == ""
+    assert config.smtp.connections == 8
+    assert config.db_path == tmp_path / "mailer.db"
+
+
+def test_explicitly_named_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml", env={})
+
+
+def test_example_config_loads_and_equals_the_defaults() -> None:
+    example = Path(__file__).parent.parent / "config.example.toml"
+    from_file = load_config(example, env={})
+    defaults = load_config(env={})
+    assert from_file.smtp == defaults.smtp
+    assert from_file.sending == defaults.sending
+    assert from_file.bounces == defaults.bounces
+    assert from_file.sender == defaults.sender
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    path = tmp_path / "mailer.toml"
+    path.write_text('[smtp]\nhost = "relay.example.org"\nport = 25\n')
+    config = load_config(
+        path,
+        env={
+            "MAILER_SMTP_PORT": "2525",
+            "MAILER_SMTP_PASSWORD": "s3cret",
+            "MAILER_SECRET_KEY": "k",
+            "MAILER_DB": "other.db",
+            "MAILER_SENDING_RATE": "12.5",
+        },
+    )
+    assert config.smtp.host == "relay.example.org"
+    assert config.smtp.port == 2525
+    assert config.smtp.password == "s3cret"
+    assert config.web.secret_key == "k"
+    assert config.sending.rate == 12.5
+    assert config.db_path == tmp_path / "other.db"
+
+
+def test_secret_in_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "mailer.toml"
+    path.write_text('[smtp]\npassword = "oops"\n')
+    with pytest.raises(ConfigError, match="MAILER_SMTP_PASSWORD"):
+        load_config(path, env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[smtp\n", "not valid TOML"),
+        ("[nope]\n", "unknown section"),
+        ("[smtp]\nhots = 1\n", "unknown setting smtp.hots"),
+        ('[smtp]\nport = "x"\n', "smtp.port must be int"),
+        ('[smtp]\ntls = "ssl"\n', "smtp.tls"),
+    ],
+)
+def test_bad_file_gets_one_line_error_naming_it(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "mailer.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path, env={})
+    assert str(path.resolve()) in str(info.value) or str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_relays_read_with_passwords_from_environment(tmp_path: Path) -> None:
+    path = tmp_path / "mailer.toml"
+    path.write_text('[[smtp.relays]]\nhost = "a"\nweight = 3\n[[smtp.relays]]\nhost = "b"\n')
+    config = load_config(path, env={"MAILER_SMTP_RELAY2_PASSWORD": "pw"})
+    assert [(r.host, r.weight, r.password) for r in config.smtp.relays] == [
+        ("a", 3, ""),
+        ("b", 1, "pw"),
+    ]
+
+
+def test_cli_reports_bad_config_without_traceback(invoke: Invoke, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[smtp]\nport = \n")
+    result = invoke("--config", str(bad), "lists", "ls")
+    assert result.exit_code == 1
+    assert "bad.toml" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_init_twice_changes_nothing(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mailer.cli import cli
+
+    runner = CliRunner()
+    first = runner.invoke(cli, ["init"], catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    config_text = (tmp_path / "mailer.toml").read_text()
+    (tmp_path / "mailer.toml").write_text(config_text + "\n# mine\n")
+    second = runner.invoke(cli, ["init"], catch_exceptions=False)
+    assert second.exit_code == 0
+    assert "kept" in second.output
+    assert (tmp_path / "mailer.toml").read_text().endswith("# mine\n")
+    assert (tmp_path / "mailer.db").exists()

@@ -1,0 +1,95 @@
+"""The store: WAL, foreign keys, migrations, clear errors for bad files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mailer.errors import NotFoundError, StoreError
+from mailer.store import SCHEMA_VERSION, open_store, schema
+from tests.conftest import Invoke
+
+
+def test_new_database_is_wal_with_foreign_keys(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "m.db", create=True)
+    assert store.one("PRAGMA journal_mode")[0] == "wal"  # type: ignore[index]
+    assert store.one("PRAGMA foreign_keys")[0] == 1  # type: ignore[index]
+    assert store.one("PRAGMA user_version")[0] == SCHEMA_VERSION  # type: ignore[index]
+    assert store.one("PRAGMA busy_timeout")[0] > 0  # type: ignore[index]
+    store.close()
+
+
+def test_missing_database_says_to_run_init(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="mailer init"):
+        open_store(tmp_path / "none.db")
+
+
+def test_older_database_is_migrated_on_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "m.db"
+    open_store(path, create=True).close()
+    extra = "ALTER TABLE lists ADD COLUMN colour TEXT NOT NULL DEFAULT 'red';"
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, extra])
+    from mailer.store import database
+
+    monkeypatch.setattr(database, "MIGRATIONS", schema.MIGRATIONS)
+    monkeypatch.setattr(database, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    store = open_store(path)
+    columns = [r["name"] for r in store.all("PRAGMA table_info(lists)")]
+    assert "colour" in columns
+    assert store.one("PRAGMA user_version")[0] == SCHEMA_VERSION + 1  # type: ignore[index]
+    store.close()
+
+
+def test_newer_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    open_store(path, create=True).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer mailer"):
+        open_store(path)
+
+
+def test_transaction_rolls_back_everything_on_error(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "m.db", create=True)
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        conn.execute("INSERT INTO lists (name, created_at) VALUES ('a', 'now')")
+        with store.transaction() as inner:
+            inner.execute("INSERT INTO lists (name, created_at) VALUES ('b', 'now')")
+        raise RuntimeError("boom")
+    assert store.all("SELECT * FROM lists") == []
+    store.close()
+
+
+def test_corrupt_file_gets_a_clear_error(tmp_path: Path, invoke: Invoke) -> None:
+    bad = tmp_path / "junk.db"
+    bad.write_bytes(b"this is not a database at all" * 100)
+    result = invoke("--db", str(bad), "lists", "ls")
+    assert result.exit_code == 1
+    assert "junk.db" in result.output
+    assert "not a mailer database" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_locked_database_gives_up_with_a_clear_error(db_path: Path) -> None:
+    from mailer.store.lists import create_list
+
+    store = open_store(db_path, busy_timeout=0.2)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            create_list(store, "members")
+        store.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_unwritable_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        open_store(tmp_path / "no" / "such" / "m.db", create=True)
