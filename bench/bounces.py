@@ -1,0 +1,56 @@
+"""Measure the bounce parser on a corpus: accuracy (by the corpus's scorer) and speed.
+
+    python bench/bounces.py [DIR]
+
+DIR defaults to ``<repo>/../shared/bounces`` and must hold ``messages/``,
+``expected.json`` and ``score.py``. Without it there is nothing to measure,
+which is said plainly and is not an error.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from mailer.bounces import parse_message  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    corpus = Path(argv[1]) if len(argv) > 1 else REPO.parent / "shared" / "bounces"
+    messages = corpus / "messages"
+    if not messages.is_dir() or not (corpus / "score.py").exists():
+        print(f"no bounce corpus at {corpus} (want messages/, expected.json, score.py); "
+              "nothing to measure")
+        return 0
+    files = sorted(p for p in messages.iterdir() if p.is_file())
+    raws = [(p, p.read_bytes()) for p in files]
+    start = time.perf_counter()
+    results = [(p, parse_message(raw)) for p, raw in raws]
+    elapsed = time.perf_counter() - start
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as out:
+        for path, parsed in results:
+            line = {"file": str(path), "events": [e.as_dict() for e in parsed.events]}
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    score = subprocess.run(
+        [sys.executable, str(corpus / "score.py"), str(corpus / "expected.json"), out.name,
+         *argv[2:]],
+        capture_output=True, text=True, check=False,
+    )
+    Path(out.name).unlink()
+    print(score.stdout.rstrip())
+    if score.stderr.strip():
+        print(score.stderr.rstrip(), file=sys.stderr)
+    rate = len(files) / elapsed if elapsed else float("inf")
+    print(f"parsed {len(files)} messages in {elapsed:.3f} s: {rate:,.0f} messages/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

@@ -1,0 +1,118 @@
+"""Formats that fit neither the standard reports nor the plain notice shapes.
+
+Each reader here recognises one family by something the family always has
+(a header, a JSON shape) and returns findings, or ``None`` when the message is
+not of its family.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from email.message import Message
+from typing import Any
+
+from mailer.bounces import mime
+from mailer.bounces.addresses import addresses_in, first_address
+from mailer.bounces.classify import find_status
+from mailer.bounces.model import COMPLAINT, Finding
+
+
+def hotmail_complaint(originals: list[Message], msg: Message) -> list[Finding] | None:
+    """Microsoft's JMRP complaint: the original attached, recipient in X-HmXmrOriginalRecipient."""
+    for original in originals:
+        recipient = mime.header(original, "x-hmxmroriginalrecipient")
+        if recipient:
+            return [
+                Finding(
+                    recipient=first_address(recipient) or recipient.lower(),
+                    kind=COMPLAINT,
+                    reason="feedback",
+                    diagnostic="complaint (Microsoft JMRP)",
+                )
+            ]
+    subject = mime.header(msg, "subject").lower()
+    if originals and re.match(r"\s*complaint about message from", subject):
+        recipients = addresses_in(mime.header(originals[0], "to"))
+        return [
+            Finding(recipient=r, kind=COMPLAINT, reason="feedback", diagnostic=subject)
+            for r in recipients
+        ] or [Finding(recipient="", kind=COMPLAINT, reason="feedback", diagnostic=subject)]
+    return None
+
+
+def _json_document(text: str) -> dict[str, Any] | None:
+    start = text.find("{")
+    if start < 0 or start > 200 or '"notificationType"' not in text and '"Type"' not in text:
+        return None
+    try:
+        document, _ = json.JSONDecoder().raw_decode(text, start)
+    except ValueError:
+        # Mail gateways wrap long lines, even inside JSON strings.
+        try:
+            flat = re.sub(r"\r?\n", "", text[start:])
+            document, _ = json.JSONDecoder().raw_decode(flat)
+        except ValueError:
+            return None
+    if not isinstance(document, dict):
+        return None
+    inner = document.get("Message")
+    if isinstance(inner, str) and inner.lstrip().startswith("{"):
+        try:
+            nested = json.loads(inner)
+        except ValueError:
+            return document
+        if isinstance(nested, dict):
+            return nested
+    return document
+
+
+def ses_notification(notice: list[str]) -> list[Finding] | None:
+    """Amazon SES notifications (through SNS): bounce, complaint or delivery as JSON."""
+    for text in notice:
+        document = _json_document(text)
+        if document is None:
+            continue
+        kind = str(document.get("notificationType") or document.get("eventType") or "")
+        if kind == "Bounce" and isinstance(document.get("bounce"), dict):
+            bounce = document["bounce"]
+            findings = []
+            permanent = str(bounce.get("bounceType", "")) == "Permanent"
+            for item in bounce.get("bouncedRecipients") or []:
+                if not isinstance(item, dict):
+                    continue
+                recipient = first_address(str(item.get("emailAddress", "")))
+                if not recipient:
+                    continue
+                diagnostic = str(item.get("diagnosticCode") or "")
+                status = find_status(str(item.get("status") or "")) or find_status(diagnostic)
+                if not diagnostic and not status:
+                    diagnostic = f"{bounce.get('bounceType', '')} {bounce.get('bounceSubType', '')}"
+                findings.append(
+                    Finding(
+                        recipient=recipient,
+                        status=status,
+                        diagnostic=diagnostic,
+                        action="failed" if permanent else "",
+                    )
+                )
+            return findings
+        if kind == "Complaint" and isinstance(document.get("complaint"), dict):
+            complaint = document["complaint"]
+            feedback = str(complaint.get("complaintFeedbackType") or "abuse")
+            recipients = [
+                first_address(str(item.get("emailAddress", "")))
+                for item in complaint.get("complainedRecipients") or []
+                if isinstance(item, dict)
+            ]
+            return [
+                Finding(
+                    recipient=r, kind=COMPLAINT, reason="feedback",
+                    diagnostic=f"feedback-type: {feedback}",
+                )
+                for r in recipients
+                if r
+            ]
+        if kind in ("Delivery", "Send", "Open", "Click", "DeliveryDelay") and kind:
+            return []
+    return None

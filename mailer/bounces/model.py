@@ -1,0 +1,73 @@
+"""What a bounce says, once read: one event per recipient it reports on.
+
+The parser's output is deliberately plain data (frozen dataclasses) so that
+the store, the policy and the command line can share it without any of them
+knowing how the message was read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+HARD = "hard"
+SOFT = "soft"
+COMPLAINT = "complaint"
+DELAYED = "delayed"
+AUTO_REPLY = "auto-reply"
+UNKNOWN = "unknown"
+
+#: Every kind an event can have, in the order the documentation lists them.
+KINDS = (HARD, SOFT, COMPLAINT, DELAYED, AUTO_REPLY, UNKNOWN)
+#: The kinds that mean "this delivery failed" (the ones the policy acts on).
+FAILURES = frozenset({HARD, SOFT, COMPLAINT})
+
+
+@dataclass(frozen=True)
+class BounceEvent:
+    """One recipient's fate as a bounce, complaint or auto-reply reports it.
+
+    ``status`` is the enhanced status code (``5.1.1``) as the server gave it or
+    as inferred from its wording; ``reason`` a short machine word
+    (``userunknown``); ``diagnostic`` the server's own text, for people.
+    ``campaign`` and ``subscriber`` are known only from a verified VERP token.
+    """
+
+    recipient: str
+    kind: str
+    status: str = ""
+    reason: str = ""
+    diagnostic: str = ""
+    campaign: int | None = None
+    subscriber: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The event as the JSON output and the store spell it."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ParsedBounce:
+    """Everything read from one message: its own Message-ID and its events.
+
+    The Message-ID is what makes ingesting the same bounce twice a no-op.
+    """
+
+    message_id: str
+    events: tuple[BounceEvent, ...]
+
+
+@dataclass
+class Finding:
+    """A recipient a reader found, before classification turns it into an event.
+
+    ``action`` is the DSN action (``failed``, ``delayed``, ``delivered``, ...)
+    when the message states one; ``""`` when only wording was read.
+    """
+
+    recipient: str
+    status: str = ""
+    diagnostic: str = ""
+    action: str = ""
+    kind: str = ""  # set by readers that know it outright (complaint, auto-reply)
+    reason: str = ""

@@ -1,0 +1,263 @@
+"""The public entry: one raw message in, its bounce events out, never an exception.
+
+Readers are tried from the most to the least reliable: a feedback report
+(complaint), a provider's own machine format, the standard delivery-status
+report, then the wording of the notice. Whatever names the recipients, the
+notice's wording is still read for each of them, because a standard report's
+diagnostic is so often empty or generic. A VERP token in the address the
+bounce came back to names the campaign and subscriber exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+from typing import Final
+
+from mailer import tokens
+from mailer.bounces import mime
+from mailer.bounces.addresses import addresses_in, first_address
+from mailer.bounces.classify import classify, find_status, reason_from_text
+from mailer.bounces.dsn import (
+    auto_reply,
+    looks_like_delivery_status,
+    original_recipients,
+    read_delivery_status,
+    read_feedback,
+)
+from mailer.bounces.families import hotmail_complaint, ses_notification
+from mailer.bounces.model import (
+    DELAYED,
+    UNKNOWN,
+    BounceEvent,
+    Finding,
+    ParsedBounce,
+)
+from mailer.bounces.notice import DELAY, PERMANENT, context_for, read_notice, strip_boilerplate
+from mailer.errors import TokenError
+from mailer.tokens import Signer
+
+_NOT_FAILED: Final = frozenset({"delivered", "relayed", "expanded"})
+_BOUNCE_SENDER: Final = re.compile(
+    r"mailer-daemon|postmaster|mail ?delivery|mail administrator|mail system|mdaemon"
+    r"|post_master|poostmaster|-admin@|bounce",
+    re.I,
+)
+_BOUNCE_SUBJECT: Final = re.compile(
+    r"undeliver|undelivered|delivery (?:status|failure|failed|notification|problem)"
+    r"|returned mail|mail delivery|failure notice|non.?delivery|could not be delivered"
+    r"|delivery has failed|not delivered|mail system error|rejected|failed|error|bounce"
+    r"|returning message|warning|delayed|not member|loop|unzustellbar|nicht zustellbar"
+    r"|non remis|no entregado|エラー|不達|返送",
+    re.I,
+)
+_VERP_HEADERS: Final = (
+    "to", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "x-rcpt-to",
+    "original-recipient", "x-original-rcpt-to",
+)
+
+
+def parse_message(
+    raw: bytes, *, return_path: str = "", signer: Signer | None = None
+) -> ParsedBounce:
+    """Read one message (bytes as received) into its bounce events.
+
+    Never raises: a message that cannot be read at all gives one ``unknown``
+    event, so that a caller storing it will not read it again.
+    """
+    try:
+        return _parse(raw, return_path, signer)
+    except Exception:  # the promise is "never raises", whatever the input holds
+        return ParsedBounce(message_id="", events=(BounceEvent(recipient="", kind=UNKNOWN),))
+
+
+def _parse(raw: bytes, return_path: str, signer: Signer | None) -> ParsedBounce:
+    msg = mime.load(raw)
+    message_id = mime.header(msg, "message-id").strip()
+    parts = mime.split(msg)
+    findings = _findings(msg, parts)
+    campaign, subscriber = _verp(msg, parts, return_path, signer)
+    events = tuple(
+        _event(f, campaign, subscriber)
+        for f in findings
+    )
+    if not events:
+        subject = mime.header(msg, "subject")
+        events = (BounceEvent(recipient="", kind=UNKNOWN, diagnostic=subject[:200]),)
+    return ParsedBounce(message_id=message_id, events=events)
+
+
+def _event(finding: Finding, campaign: int | None, subscriber: int | None) -> BounceEvent:
+    diagnostic = " ".join(finding.diagnostic.split())[:1000]
+    if finding.kind:
+        return BounceEvent(
+            recipient=finding.recipient, kind=finding.kind, status=finding.status,
+            reason=finding.reason, diagnostic=diagnostic, campaign=campaign,
+            subscriber=subscriber,
+        )
+    kind, reason, status = classify(finding.status, finding.diagnostic)
+    if finding.action == DELAYED:
+        kind = DELAYED
+    return BounceEvent(
+        recipient=finding.recipient, kind=kind, status=status, reason=reason,
+        diagnostic=diagnostic, campaign=campaign, subscriber=subscriber,
+    )
+
+
+def _excluded(msg: Message, parts: mime.Parts) -> set[str]:
+    """Addresses that are never the failed recipient: the sender's, the message ids."""
+    out: set[str] = set()
+    for name in ("from", "to", "cc", "reply-to", "return-path", "sender", "delivered-to",
+                 "message-id", "in-reply-to", "references"):
+        out.update(addresses_in(mime.header(msg, name)))
+    for original in parts.original:
+        for name in ("from", "sender", "reply-to", "return-path", "message-id"):
+            out.update(addresses_in(mime.header(original, name)))
+    for text in parts.original_headers:
+        for match in re.finditer(
+            r"^(?:from|sender|reply-to|return-path|message-id)\s*:(.*)$", text, re.I | re.M
+        ):
+            out.update(addresses_in(match.group(1)))
+    return out
+
+
+def _looks_like_bounce(msg: Message, parts: mime.Parts) -> bool:
+    if parts.delivery_status or mime.header(msg, "x-failed-recipients"):
+        return True
+    sender = mime.header(msg, "from") + " " + mime.header(msg, "return-path")
+    if _BOUNCE_SENDER.search(sender) or mime.header(msg, "return-path").strip() == "<>":
+        return True
+    if _BOUNCE_SUBJECT.search(mime.header(msg, "subject")):
+        return True
+    notice = "\n".join(parts.notice or parts.html)[:5000]
+    return bool(PERMANENT.search(notice) or DELAY.search(notice))
+
+
+def _findings(msg: Message, parts: mime.Parts) -> list[Finding]:
+    notice_parts = parts.notice or parts.html
+    notice = "\n".join(notice_parts)
+    # 1. Complaints.
+    for text in parts.feedback:
+        return read_feedback(text, parts.original, parts.original_headers)
+    jmrp = hotmail_complaint(parts.original, msg)
+    if jmrp is not None:
+        return jmrp
+    # 2. A provider's machine format.
+    ses = ses_notification(notice_parts)
+    if ses is not None:
+        return ses
+    # 3. The standard report.
+    findings: list[Finding] = []
+    for text in parts.delivery_status:
+        findings += read_delivery_status(text)
+    if not findings:
+        for text in notice_parts:
+            if looks_like_delivery_status(text):
+                findings += read_delivery_status(text)
+    findings = _merge(findings)
+    findings = [f for f in findings if f.action not in _NOT_FAILED]
+    is_bounce = _looks_like_bounce(msg, parts)
+    excluded = _excluded(msg, parts)
+    # 4. The notice's wording: recipients when nothing else named them, and
+    # what went wrong for each.
+    if not findings:
+        vacation = auto_reply(msg)
+        if vacation and not _BOUNCE_SENDER.search(mime.header(msg, "from")):
+            return [vacation]
+        if not is_bounce:
+            return []
+        failed = addresses_in(mime.header(msg, "x-failed-recipients"))
+        from_notice, _ = read_notice(notice, excluded)
+        if failed:
+            known = {f.recipient: f for f in from_notice}
+            findings = [known.get(r) or Finding(recipient=r) for r in failed]
+        else:
+            findings = from_notice
+        if not findings:
+            findings = [Finding(recipient=r) for r in original_recipients(
+                parts.original, parts.original_headers) if r not in excluded]
+        delayed = _says_delayed(msg, notice)
+        for finding in findings:
+            if delayed and not finding.action:
+                finding.action = DELAYED
+    _add_context(findings, notice)
+    if not findings:
+        vacation = auto_reply(msg)
+        if vacation:
+            return [vacation]
+    return findings
+
+
+def _says_delayed(msg: Message, notice: str) -> bool:
+    """Whether the notice as a whole reports a delay rather than a failure."""
+    text = mime.header(msg, "subject") + "\n" + notice[:5000]
+    return bool(DELAY.search(text)) and not PERMANENT.search(strip_boilerplate(text))
+
+
+def _merge(findings: list[Finding]) -> list[Finding]:
+    """One finding per recipient (reports repeat a recipient across blocks)."""
+    merged: dict[str, Finding] = {}
+    for finding in findings:
+        seen = merged.get(finding.recipient)
+        if seen is None:
+            merged[finding.recipient] = finding
+            continue
+        if not seen.status:
+            seen.status = finding.status
+        if finding.diagnostic and finding.diagnostic not in seen.diagnostic:
+            seen.diagnostic = f"{seen.diagnostic} {finding.diagnostic}".strip()
+        if seen.action != "failed" and finding.action:
+            seen.action = finding.action
+    return list(merged.values())
+
+
+def _add_context(findings: list[Finding], notice: str) -> None:
+    """Give each recipient the notice's words about it when its own are vague."""
+    if not notice:
+        return
+    single = len(findings) == 1
+    for finding in findings:
+        if finding.kind:
+            continue
+        if reason_from_text(finding.diagnostic) and finding.diagnostic:
+            continue
+        context = context_for(finding.recipient, notice)
+        if reason_from_text(context):
+            finding.diagnostic = f"{finding.diagnostic} {context}".strip()
+        elif single:
+            cleaned = strip_boilerplate(notice[:4000])
+            if reason_from_text(cleaned):
+                finding.diagnostic = f"{finding.diagnostic} {cleaned}".strip()
+        if not finding.status:
+            finding.status = find_status(finding.diagnostic)
+
+
+def _verp(
+    msg: Message, parts: mime.Parts, return_path: str, signer: Signer | None
+) -> tuple[int | None, int | None]:
+    """Campaign and subscriber from a VERP address whose token verifies, else nothing."""
+    if not return_path or signer is None:
+        return None, None
+    candidates: list[str] = []
+    for name in _VERP_HEADERS:
+        for value in mime.headers(msg, name):
+            candidates += addresses_in(value)
+    for original in parts.original:
+        candidates += addresses_in(mime.header(original, "return-path"))
+    for text in parts.original_headers:
+        match = re.search(r"^return-path\s*:(.*)$", text, re.I | re.M)
+        if match:
+            candidates += addresses_in(match.group(1))
+    for address in dict.fromkeys(candidates):
+        token = tokens.verp_token(address, return_path)
+        if not token:
+            continue
+        try:
+            claim = signer.verify(token, tokens.VERP)
+            return claim.integer(0), claim.integer(1)
+        except TokenError:
+            continue
+    return None, None
+
+
+__all__ = ["ParsedBounce", "first_address", "parse_message"]
