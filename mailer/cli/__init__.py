@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import mailer.cli.init
 import mailer.cli.lists
-import mailer.cli.subscribers  # noqa: F401  (each module registers its commands)
+import mailer.cli.subscribers
+import mailer.cli.transfer  # noqa: F401  (each module registers its commands)
 from mailer.cli.app import cli
 
 

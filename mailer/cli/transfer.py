@@ -1,0 +1,190 @@
+"""``mailer subscribers import`` and ``export``: contact files in and out."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from mailer.cli.app import App, json_option, pass_app, print_json
+from mailer.cli.subscribers import subscribers
+from mailer.errors import UsageError
+from mailer.exporter import FORMATS, export_person, export_subscribers
+from mailer.importer import ImportReport, InvalidRow, import_csv
+from mailer.store.lists import get_list
+
+#: Invalid rows shown in the summary; ``--report`` has them all.
+SHOWN_INVALID = 20
+
+
+@contextlib.contextmanager
+def _written(path: Path | None) -> Iterator[TextIO]:
+    """Standard output, or ``path`` replaced only once everything is written."""
+    if path is None:
+        yield sys.stdout
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _print_summary(report: ImportReport, list_name: str) -> None:
+    what = "checked (dry run: nothing written)" if report.dry_run else "imported"
+    click.echo(f"{what} {report.path} into {list_name}")
+    for label, value in (
+        ("rows read", report.rows),
+        ("added", report.added),
+        ("already subscribed", report.existing),
+        ("updated", report.updated),
+        ("suppressed", report.suppressed),
+        ("invalid", report.invalid),
+        ("duplicates", report.duplicates),
+    ):
+        click.echo(f"  {label:<20}{value:>10}")
+    click.echo(f"  {'seconds':<20}{report.seconds:>10.2f}")
+    if report.invalid_rows:
+        click.echo("invalid rows:")
+        for row in report.invalid_rows[:SHOWN_INVALID]:
+            click.echo(f"  line {row.line}: {row.email or '(empty)'}: {row.reason}")
+        if report.invalid > SHOWN_INVALID:
+            click.echo(f"  ... and {report.invalid - SHOWN_INVALID} more (--report FILE lists all)")
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--list", "list_name", required=True, help="The list to import into.")
+@click.option("--update", is_flag=True, help="Overwrite names and attributes of known addresses.")
+@click.option("--strict", is_flag=True, help="Abort, changing nothing, at the first invalid row.")
+@click.option("--dry-run", is_flag=True, help="Count what would happen; write nothing.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the invalid rows (line, email, reason) to this CSV file.",
+)
+@click.option(
+    "--check-deliverability",
+    is_flag=True,
+    help="Also check by DNS that each domain accepts mail (once per domain).",
+)
+@json_option
+@pass_app
+def import_(
+    app: App,
+    file: Path,
+    list_name: str,
+    update: bool,
+    strict: bool,
+    dry_run: bool,
+    report_path: Path | None,
+    check_deliverability: bool,
+    as_json: bool,
+) -> None:
+    """Import subscribers from a CSV FILE into a list.
+
+    The header row must name an email column (email, e-mail, mail or email
+    address); name (or first and last name) is optional and every other
+    column becomes an attribute. Delimiter (, ; or tab) is detected, UTF-8
+    with or without BOM. Addresses that opted out, bounced, complained or
+    were blocked or forgotten are never subscribed. Importing the same file
+    again changes nothing.
+    """
+    store = app.store()
+    mailing_list = get_list(store, list_name)
+    settings = app.config.import_
+    with contextlib.ExitStack() as stack:
+        on_invalid = None
+        if report_path is not None:
+            handle = stack.enter_context(report_path.open("w", encoding="utf-8", newline=""))
+            writer = csv.writer(handle)
+            writer.writerow(["line", "email", "reason"])
+
+            def on_invalid(row: InvalidRow) -> None:
+                writer.writerow([row.line, row.email, row.reason])
+
+        progress = None
+        if sys.stdout.isatty() and not as_json:
+            bar = stack.enter_context(
+                click.progressbar(
+                    length=max(file.stat().st_size, 1) if file.is_file() else 1,
+                    label=f"importing {file.name}",
+                    file=sys.stderr,
+                )
+            )
+
+            def progress(done: int, total: int) -> None:
+                bar.update(done - bar.pos)
+
+        report = import_csv(
+            store,
+            file,
+            mailing_list,
+            update=update,
+            strict=strict,
+            dry_run=dry_run,
+            check_deliverability=check_deliverability or settings.check_deliverability,
+            batch_size=settings.batch_size,
+            progress=progress,
+            on_invalid=on_invalid,
+        )
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        _print_summary(report, mailing_list.name)
+
+
+@subscribers.command("export")
+@click.option("--list", "list_name", help="Only this list's members (default: everyone).")
+@click.option("--email", help="Everything stored about this one address (GDPR access).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="csv (default) or jsonl; --email always gives jsonl.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@pass_app
+def export(
+    app: App, list_name: str | None, email: str | None, fmt: str | None, output: Path | None
+) -> None:
+    """Export subscribers as CSV (email, name, status, attributes) or JSON Lines.
+
+    The CSV imports back into the same subscribers, attributes and statuses.
+    With --email, print one JSON document with the subscriber, subscriptions
+    and consent, events, deliveries, bounces and suppressions.
+    """
+    store = app.store()
+    if email is not None:
+        if list_name is not None:
+            raise UsageError("--email and --list cannot be combined")
+        if fmt == "csv":
+            raise UsageError("--email gives JSON Lines; use --format jsonl or leave it out")
+        person = export_person(store, email)
+        with _written(output) as out:
+            out.write(json.dumps(person, ensure_ascii=False, sort_keys=True, default=str) + "\n")
+        return
+    list_id = get_list(store, list_name).id if list_name is not None else None
+    with _written(output) as out:
+        count = export_subscribers(store, out, list_id=list_id, fmt=fmt or "csv")
+    if output is not None:
+        click.echo(f"wrote {count} subscribers to {output}", err=True)

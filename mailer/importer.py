@@ -1,0 +1,408 @@
+"""CSV import: a contact file into a mailing list, streamed, batched, idempotent.
+
+The file is read once to check it is UTF-8 (so an encoding error is reported
+with its line before anything is written), then streamed row by row: memory
+holds one batch, never the file. Each batch of a few thousand rows is one
+``BEGIN IMMEDIATE`` transaction, so another mailer process waits at most one
+batch for the write lock. With ``strict`` the whole import is one transaction
+instead: the first invalid row rolls everything back.
+
+Rules, in the order they are applied to a row:
+
+* a row whose address is missing or invalid is *invalid* (reported with its
+  line and the reason); a row with more non-empty cells than the header too;
+* an address seen earlier in the file (compared by key, so case does not
+  matter) is a *duplicate*; the first occurrence wins;
+* an address in the suppression list (the address, its hash once forgotten,
+  or its domain), whose subscriber is unsubscribed, bounced, complained or
+  blocked, or who left this list, is *suppressed*: never (re)subscribed;
+* a row whose ``status`` column holds one of those statuses is an opt-out
+  carried over from another system: it is *suppressed* too, and a new address
+  is stored with that status (no subscription) so the opt-out is kept. An
+  existing subscriber's status is changed only with ``update``;
+* a new address becomes a subscriber on the list, an existing subscriber not
+  yet on it is added to it (both *added*); one already on it is *already
+  subscribed*, or *updated* when ``update`` changed their name or attributes.
+  Without ``update`` an existing subscriber's data is never touched.
+
+So every non-blank data row is counted exactly once, and importing the same
+file again changes nothing. Empty cells are not attributes; names and
+attribute values are stripped of surrounding spaces.
+
+The audit trail of an import is the subscription's consent proof (method
+``import``, source the file name, the line in the detail) plus one
+``imported`` event per run and list. One event per created subscriber would
+double the rows written for no extra information; changes to existing
+subscribers (``update``, a status from the file) do get one event each.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import io
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mailer.contacts import normalize_address
+from mailer.errors import AddressError, InputError
+from mailer.import_batch import Candidate, ImportCounts, write_batch
+from mailer.store.database import Store
+from mailer.store.events import record_event
+from mailer.store.models import SUPPRESSING_STATUSES, MailingList
+
+EMAIL_COLUMNS = ("email", "e-mail", "mail", "email address", "e-mail address")
+NAME_COLUMNS = ("name", "full name")
+FIRST_NAME_COLUMNS = ("first name", "firstname", "given name", "forename")
+LAST_NAME_COLUMNS = ("last name", "lastname", "surname", "family name")
+STATUS_COLUMN = "status"
+#: A column named ``attribute:KEY`` is the attribute KEY, whatever KEY is; the
+#: exporter writes attributes whose names would otherwise be read as something else so.
+ATTRIBUTE_PREFIX = "attribute:"
+DELIMITERS = (",", ";", "\t")
+ACCEPTED_STATUSES = ("", "active", *SUPPRESSING_STATUSES)
+
+#: How many invalid rows the report keeps in memory (all go to ``on_invalid``).
+KEEP_INVALID = 1000
+_CHUNK = 1 << 20
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class InvalidRow:
+    """A row that was not imported, where it is, and why."""
+
+    line: int
+    email: str
+    reason: str
+
+
+@dataclass
+class ImportReport(ImportCounts):
+    """What an import did; ``rows`` = the sum of the six outcomes."""
+
+    path: str = ""
+    list_name: str = ""
+    dry_run: bool = False
+    seconds: float = 0.0
+    invalid_rows: list[InvalidRow] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (invalid rows capped at ``KEEP_INVALID``)."""
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Where each thing is in a row, worked out once from the header."""
+
+    email: int
+    name: int | None
+    first_name: int | None
+    last_name: int | None
+    status: int | None
+    attributes: tuple[tuple[int, str], ...]
+    width: int
+
+
+def _canonical(header: str) -> str:
+    return " ".join(header.strip().lower().replace("_", " ").split())
+
+
+def map_columns(header: list[str], *, path: str | Path, line: int) -> Columns:
+    """Find the email, name, status and attribute columns of a header row."""
+    roles: dict[str, int] = {}
+    attributes: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(header):
+        title = raw.strip()
+        if not title:
+            continue
+        if title in seen:
+            raise InputError(f"the header names column {title!r} twice", path=path, line=line)
+        seen.add(title)
+        if title.startswith(ATTRIBUTE_PREFIX):
+            attributes.append((index, title[len(ATTRIBUTE_PREFIX) :]))
+            continue
+        canonical = _canonical(title)
+        for role, names in (
+            ("email", EMAIL_COLUMNS),
+            ("name", NAME_COLUMNS),
+            ("first", FIRST_NAME_COLUMNS),
+            ("last", LAST_NAME_COLUMNS),
+            ("status", (STATUS_COLUMN,)),
+        ):
+            if canonical in names:
+                if role in roles:
+                    raise InputError(
+                        f"two {role} columns: {header[roles[role]]!r} and {title!r}",
+                        path=path,
+                        line=line,
+                    )
+                roles[role] = index
+                break
+        else:
+            attributes.append((index, title))
+    if "email" not in roles:
+        shown = ", ".join(repr(h) for h in header)
+        raise InputError(
+            "no email column: a header row naming one is required "
+            f"({', '.join(EMAIL_COLUMNS)}); the first row is {shown}",
+            path=path,
+            line=line,
+        )
+    if "name" in roles:
+        # A full name wins; first and last name columns then stay attributes.
+        for role in ("first", "last"):
+            if role in roles:
+                index = roles.pop(role)
+                attributes.append((index, header[index].strip()))
+    return Columns(
+        email=roles["email"],
+        name=roles.get("name"),
+        first_name=roles.get("first"),
+        last_name=roles.get("last"),
+        status=roles.get("status"),
+        attributes=tuple(sorted(attributes)),
+        width=len(header),
+    )
+
+
+def check_utf8(path: Path) -> None:
+    """Read the whole file once and fail, naming the line, if it is not UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before = 0
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise InputError("the file is UTF-16; save it as UTF-8 and import again", path=path)
+        handle.seek(0)
+        while True:
+            chunk = handle.read(_CHUNK)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                consumed = chunk[: max(exc.start, 0)]
+                line = lines_before + consumed.count(b"\n") + 1
+                bad = chunk[exc.start : exc.start + 1].hex().upper() if chunk else "end"
+                raise InputError(
+                    f"not UTF-8 text (byte 0x{bad}); save the file as UTF-8 and import again",
+                    path=path,
+                    line=line,
+                ) from None
+            if not chunk:
+                return
+            lines_before += chunk.count(b"\n")
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter the header row uses most (``,`` when it has none)."""
+    counts = {d: header_line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _rows(
+    text: io.TextIOWrapper, path: Path
+) -> tuple[Columns, int, Iterator[tuple[int, list[str]]]]:
+    """The column map, the header's line, and (line, cells) for every data row."""
+    line = 0
+    first = ""
+    while True:
+        first = text.readline()
+        if not first:
+            raise InputError("the file is empty; a header row is required", path=path)
+        line += 1
+        if first.strip():
+            break
+    reader = csv.reader(_prepend(first, text), delimiter=sniff_delimiter(first))
+    header_line = line
+    try:
+        header = next(reader)
+    except csv.Error as exc:
+        raise InputError(f"cannot read the header row: {exc}", path=path, line=line) from None
+    columns = map_columns(header, path=path, line=header_line)
+    offset = header_line - 1
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        previous = reader.line_num
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise InputError(
+                    f"unreadable CSV: {exc}", path=path, line=offset + previous + 1
+                ) from None
+            start = offset + previous + 1
+            previous = reader.line_num
+            yield start, row
+
+    return columns, header_line, rows()
+
+
+def _prepend(first: str, rest: io.TextIOWrapper) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def import_csv(
+    store: Store,
+    path: str | Path,
+    mailing_list: MailingList,
+    *,
+    update: bool = False,
+    strict: bool = False,
+    dry_run: bool = False,
+    check_deliverability: bool = False,
+    batch_size: int = 5000,
+    progress: Progress | None = None,
+    on_invalid: Callable[[InvalidRow], None] | None = None,
+) -> ImportReport:
+    """Import a CSV file into ``mailing_list``; see the module docstring for the rules.
+
+    ``progress(bytes_read, bytes_total)`` is called after each batch;
+    ``on_invalid`` receives every invalid row (the report keeps the first
+    ``KEEP_INVALID``). With ``dry_run`` nothing is written but the counts are
+    what a real run would give. With ``strict`` the first invalid row raises
+    ``InputError`` and the database is left as it was.
+    """
+    path = Path(path)
+    started = time.monotonic()
+    report = ImportReport(path=str(path), list_name=mailing_list.name, dry_run=dry_run)
+    if not path.is_file():
+        raise InputError("no such file" if not path.exists() else "not a file", path=path)
+    check_utf8(path)
+    total = path.stat().st_size
+    conn = store.conn
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
+    conn.execute("DELETE FROM temp.import_seen")
+    source = path.name
+
+    def invalid(line: int, email: str, reason: str) -> None:
+        if strict:
+            raise InputError(f"{reason} (--strict: nothing was imported)", path=path, line=line)
+        report.invalid += 1
+        row = InvalidRow(line=line, email=email, reason=reason)
+        if len(report.invalid_rows) < KEEP_INVALID:
+            report.invalid_rows.append(row)
+        if on_invalid is not None:
+            on_invalid(row)
+
+    whole = store.transaction() if strict and not dry_run else contextlib.nullcontext()
+    try:
+        with whole, path.open("rb") as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            columns, _, rows = _rows(text, path)
+            batch: list[Candidate] = []
+
+            def flush() -> None:
+                with _batch_transaction(store, strict=strict, dry_run=dry_run):
+                    write_batch(
+                        conn,
+                        batch,
+                        mailing_list,
+                        report,
+                        update=update,
+                        dry_run=dry_run,
+                        source=source,
+                    )
+                batch.clear()
+                if progress is not None:
+                    progress(raw.tell(), total)
+
+            _scan(columns, rows, batch, report, invalid, flush, batch_size, check_deliverability)
+            flush()
+            changed = report.added + report.updated + report.status_changed
+            if not dry_run and changed:
+                with store.transaction() as tx:
+                    detail = {"file": source, **report.counts()}
+                    record_event(tx, None, "imported", detail, list_id=mailing_list.id)
+    except UnicodeDecodeError as exc:  # the file changed under us after the check
+        raise InputError(f"not UTF-8 text: {exc.reason}", path=path) from None
+    finally:
+        with contextlib.suppress(Exception):
+            conn.execute("DELETE FROM temp.import_seen")
+    report.seconds = time.monotonic() - started
+    return report
+
+
+@contextlib.contextmanager
+def _batch_transaction(store: Store, *, strict: bool, dry_run: bool) -> Iterator[None]:
+    """One batch's transaction: its own BEGIN IMMEDIATE, or none inside a strict run.
+
+    A dry run writes only to the TEMP table of addresses seen; a deferred
+    transaction keeps that to one commit per batch without taking the write lock.
+    """
+    if strict and not dry_run:
+        yield
+    elif dry_run:
+        store.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            store.conn.execute("COMMIT")
+    else:
+        with store.transaction():
+            yield
+
+
+def _scan(
+    columns: Columns,
+    rows: Iterator[tuple[int, list[str]]],
+    batch: list[Candidate],
+    report: ImportReport,
+    invalid: Callable[[int, str, str], None],
+    flush: Callable[[], None],
+    batch_size: int,
+    check_deliverability: bool,
+) -> None:
+    """The per-row loop: parse, validate and queue each row; flush full batches."""
+    email_at, name_at, status_at = columns.email, columns.name, columns.status
+    first_at, last_at = columns.first_name, columns.last_name
+    attribute_columns = columns.attributes
+    width = columns.width
+    for line, row in rows:
+        if not any(row):
+            continue  # a blank line, or one of only delimiters
+        report.rows += 1
+        cells = len(row)
+        raw = row[email_at].strip() if email_at < cells else ""
+        if cells > width and any(cell.strip() for cell in row[width:]):
+            invalid(line, raw, f"{cells} fields but the header has {width}")
+            continue
+        try:
+            address = normalize_address(raw, check_deliverability=check_deliverability)
+        except AddressError as exc:
+            invalid(line, raw, exc.reason.removeprefix(f"invalid address {raw!r}: "))
+            continue
+        status = ""
+        if status_at is not None and status_at < cells:
+            status = row[status_at].strip().lower()
+            if status not in ACCEPTED_STATUSES:
+                invalid(line, raw, f"unknown status {status!r}")
+                continue
+        if name_at is not None:
+            name = row[name_at].strip() if name_at < cells else ""
+        elif first_at is not None or last_at is not None:
+            parts = [row[i].strip() for i in (first_at, last_at) if i is not None and i < cells]
+            name = " ".join(p for p in parts if p)
+        else:
+            name = ""
+        attributes = {}
+        for index, key in attribute_columns:
+            if index < cells:
+                value = row[index].strip()
+                if value:
+                    attributes[key] = value
+        batch.append(Candidate(line, address.email, address.key, name, attributes, status))
+        if len(batch) >= batch_size:
+            flush()
