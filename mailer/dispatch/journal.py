@@ -1,0 +1,243 @@
+"""The journal: what happened to each recipient, durable at once, written to SQLite in batches.
+
+Committing one SQLite transaction per message would cap sending at a few
+hundred messages a second; committing only every few hundred would, after a
+``kill -9``, forget a few hundred messages the relay had already accepted,
+and resume would send them again. So each outcome is first appended to a
+small log file beside the database (one ``write`` per outcome: the kernel
+keeps it even when the process is killed), and the rows in ``deliveries``
+are updated in batches (``sending.batch_size`` outcomes or
+``sending.batch_seconds``, whichever comes first). After each commit the log
+is emptied. Opening the journal replays a log left by a crash first. Each
+log line carries the recipient's whole new state, so replaying a line twice
+changes nothing.
+
+The log is also the campaign's lock: it is held with ``flock`` while a
+sender works on the campaign, so two processes never send it at once; the
+kernel drops the lock when its holder dies, however it dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mailer import clock
+from mailer.errors import ConflictError, StoreError
+from mailer.store import Store
+
+SENT = "sent"
+DEFERRED = "deferred"
+FAILED = "failed"
+PENDING = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One recipient's new state after one attempt (the whole row, not a change to it)."""
+
+    subscriber_id: int
+    email: str
+    state: str
+    attempts: int
+    code: int | None = None
+    text: str = ""
+    message_id: str = ""
+    queue_id: str = ""
+    first_attempt_at: str | None = None
+    next_attempt_at: str | None = None
+    sent_at: str | None = None
+    #: For a permanent failure: (kind, status, reason) of the bounce it becomes.
+    bounce: tuple[str, str, str] | None = None
+
+    def line(self) -> bytes:
+        """The log line for this outcome (compact JSON)."""
+        return (
+            json.dumps(
+                [
+                    self.subscriber_id, self.email, self.state, self.attempts, self.code,
+                    self.text, self.message_id, self.queue_id, self.first_attempt_at,
+                    self.next_attempt_at, self.sent_at, self.bounce,
+                ],
+                ensure_ascii=False,
+                separators=(",", ":"),
+            ).encode("utf-8")
+            + b"\n"
+        )
+
+    @classmethod
+    def from_line(cls, line: bytes) -> Outcome:
+        f: list[Any] = json.loads(line)
+        bounce = (str(f[11][0]), str(f[11][1]), str(f[11][2])) if f[11] else None
+        return cls(
+            subscriber_id=int(f[0]), email=str(f[1]), state=str(f[2]), attempts=int(f[3]),
+            code=f[4], text=str(f[5]), message_id=str(f[6]), queue_id=str(f[7]),
+            first_attempt_at=f[8], next_attempt_at=f[9], sent_at=f[10], bounce=bounce,
+        )
+
+
+def journal_path(db_path: Path, campaign_id: int) -> Path:
+    """Where campaign ``campaign_id``'s log lives: beside the database."""
+    return db_path.with_name(f"{db_path.name}.campaign-{campaign_id}.journal")
+
+
+_UPDATE = (
+    "UPDATE deliveries SET state = ?, attempts = ?, last_code = ?, last_text = ?, "
+    "message_id = ?, queue_id = ?, first_attempt_at = coalesce(first_attempt_at, ?), "
+    "next_attempt_at = ?, sent_at = ? "
+    "WHERE campaign_id = ? AND subscriber_id = ? AND state != 'sent'"
+)
+
+
+def apply_bounce_policy(conn: sqlite3.Connection, bounce_id: int) -> None:
+    """Let the bounce policy weigh a bounce recorded at SMTP time (the one place that does)."""
+    try:
+        policy = importlib.import_module("mailer.bounces.policy")
+    except ImportError:
+        return
+    apply = getattr(policy, "apply_stored_bounce", None)
+    if apply is not None:
+        apply(conn, bounce_id)
+
+
+class Journal:
+    """Outcomes of one campaign's run: logged at once, committed in batches."""
+
+    def __init__(
+        self,
+        store: Store,
+        campaign_id: int,
+        *,
+        batch_size: int = 500,
+        batch_seconds: float = 0.25,
+    ) -> None:
+        self.store = store
+        self.campaign_id = campaign_id
+        self.path = journal_path(store.path, campaign_id)
+        self.batch_size = max(1, batch_size)
+        self.batch_seconds = batch_seconds
+        self._pending: list[Outcome] = []
+        self._fd: int | None = None
+        self._flushed_at = time.monotonic()
+        #: Count of outcomes per state written by this journal (for progress and summaries).
+        self.counts = {SENT: 0, DEFERRED: 0, FAILED: 0}
+
+    def open(self) -> int:
+        """Lock the campaign and replay any log a crash left; returns outcomes replayed."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot open the journal ({exc.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConflictError(
+                f"campaign {self.campaign_id} is being sent by another mailer process"
+            ) from None
+        self._fd = fd
+        replayed = self._replay()
+        return replayed
+
+    def _replay(self) -> int:
+        assert self._fd is not None
+        with open(self.path, "rb") as handle:
+            raw = handle.read()
+        outcomes = []
+        for line in raw.splitlines():
+            try:
+                outcomes.append(Outcome.from_line(line))
+            except (ValueError, TypeError, IndexError):
+                # Only the last line can be torn, and only by a crash mid-write.
+                continue
+        if outcomes:
+            self._commit(outcomes)
+        os.ftruncate(self._fd, 0)
+        return len(outcomes)
+
+    def record(self, outcome: Outcome) -> None:
+        """Make one outcome durable now; commit the batch when it is full or old enough."""
+        if self._fd is None:
+            raise StoreError("the journal is not open")
+        os.write(self._fd, outcome.line())
+        self._pending.append(outcome)
+        self.counts[outcome.state] = self.counts.get(outcome.state, 0) + 1
+        if len(self._pending) >= self.batch_size:
+            self.flush()
+
+    def flush_if_due(self) -> None:
+        """Commit what waits if the oldest of it has waited ``batch_seconds``."""
+        if self._pending and time.monotonic() - self._flushed_at >= self.batch_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every waiting outcome to ``deliveries`` in one transaction, then empty the log."""
+        self._flushed_at = time.monotonic()
+        if not self._pending:
+            return
+        self._commit(self._pending)
+        self._pending = []
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+
+    def _commit(self, outcomes: list[Outcome]) -> None:
+        campaign = self.campaign_id
+        with self.store.transaction() as conn:
+            conn.executemany(
+                _UPDATE,
+                [
+                    (
+                        o.state, o.attempts, o.code, o.text, o.message_id, o.queue_id,
+                        o.first_attempt_at, o.next_attempt_at, o.sent_at, campaign,
+                        o.subscriber_id,
+                    )
+                    for o in outcomes
+                ],
+            )
+            for outcome in outcomes:
+                if outcome.bounce is not None:
+                    self._bounce(conn, outcome)
+
+    def _bounce(self, conn: sqlite3.Connection, outcome: Outcome) -> None:
+        """A permanent refusal becomes a bounce row (once, even when the log is replayed)."""
+        assert outcome.bounce is not None
+        kind, status, reason = outcome.bounce
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO bounces (received_at, message_id, recipient, subscriber_id, "
+            "campaign_id, kind, status, reason, diagnostic, source) "
+            "SELECT ?, ?, ?, (SELECT id FROM subscribers WHERE id = ?), ?, ?, ?, ?, ?, 'smtp'",
+            (
+                clock.now_iso(),
+                outcome.message_id,
+                outcome.email,
+                outcome.subscriber_id,
+                self.campaign_id,
+                kind,
+                status,
+                reason,
+                f"{outcome.code} {outcome.text}".strip(),
+            ),
+        )
+        if cursor.rowcount == 1 and cursor.lastrowid:
+            apply_bounce_policy(conn, int(cursor.lastrowid))
+
+    def close(self, *, remove: bool = True) -> None:
+        """Commit what waits, release the lock, and drop the (now empty) log."""
+        if self._fd is None:
+            return
+        try:
+            self.flush()
+            if remove and not self._pending:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
+        finally:
+            os.close(self._fd)
+            self._fd = None

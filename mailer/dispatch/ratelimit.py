@@ -1,0 +1,69 @@
+"""Token buckets: the global sending rate and one rate per destination domain.
+
+A bucket holds at most ``burst`` tokens and refills at ``rate`` per second;
+taking a token when none is left waits exactly as long as the refill needs.
+Monotonic time is used (not ``mailer.clock``), because this is about pacing a
+socket, not about what the journal records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up; ``rate <= 0`` means no limit."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = rate
+        self.burst = max(1.0, burst if burst is not None else rate)
+        self._tokens = self.burst
+        self._stamp = time.monotonic()
+
+    @property
+    def unlimited(self) -> bool:
+        return self.rate <= 0
+
+    def delay(self) -> float:
+        """Take one token now and return how long to wait before using it."""
+        if self.unlimited:
+            return 0.0
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        self._tokens -= 1.0
+        # A negative balance is a queue of waiters: each waits for its own refill.
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    async def take(self) -> None:
+        """Wait until one token is ours."""
+        wait = self.delay()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+class RateLimits:
+    """The global bucket and one bucket per destination domain, made on demand."""
+
+    #: Forget idle domain buckets beyond this many, so that memory stays flat.
+    MAX_DOMAINS = 10_000
+
+    def __init__(self, rate: float, domain_rate: float) -> None:
+        self.global_bucket = TokenBucket(rate)
+        self.domain_rate = domain_rate
+        self._domains: dict[str, TokenBucket] = {}
+
+    async def take(self, recipient: str) -> None:
+        """Wait for both the global and the recipient's domain allowance."""
+        wait = self.global_bucket.delay()
+        if self.domain_rate > 0:
+            domain = recipient.rpartition("@")[2].lower()
+            bucket = self._domains.get(domain)
+            if bucket is None:
+                if len(self._domains) >= self.MAX_DOMAINS:
+                    self._domains.clear()
+                bucket = self._domains[domain] = TokenBucket(self.domain_rate)
+            wait = max(wait, bucket.delay())
+        if wait > 0:
+            await asyncio.sleep(wait)

@@ -1,0 +1,198 @@
+"""The SMTP transport: a pool of relays, each giving out reusable connections.
+
+One ``SmtpChannel`` is one aiosmtplib connection that carries many messages
+(MAIL, RCPT, DATA; RSET only after a refusal). Opening connections is the
+slow part of SMTP, so a channel lives until the server closes it or answers
+421. Several relays may be configured with weights: a relay that cannot be
+reached is left alone for a while (doubling each time) and the others carry
+its share.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import ssl
+import time
+from dataclasses import dataclass, field
+
+import aiosmtplib
+from aiosmtplib import SMTPException, SMTPResponseException
+
+from mailer.config import RelayConfig, SmtpConfig
+from mailer.dispatch.transport import Reply, queue_id_of
+from mailer.errors import ConfigError, TransportError
+
+TLS_MODES = ("starttls", "implicit", "none")
+#: How long a relay that failed is skipped: doubling from the first to the last.
+RELAY_PAUSE_FIRST = 1.0
+RELAY_PAUSE_MAX = 60.0
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses, where plain SMTP is acceptable."""
+    if host.lower() in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def relays_of(config: SmtpConfig) -> tuple[RelayConfig, ...]:
+    """The configured relays: ``[[smtp.relays]]``, else the single ``[smtp]`` host."""
+    relays = config.relays or (
+        RelayConfig(
+            host=config.host,
+            port=config.port,
+            tls=config.tls,
+            username=config.username,
+            password=config.password,
+        ),
+    )
+    for relay in relays:
+        if not relay.host:
+            raise ConfigError("smtp: a relay has no host")
+        if relay.tls not in TLS_MODES:
+            raise ConfigError(
+                f"smtp relay {relay.host}: tls must be starttls, implicit or none, "
+                f"not {relay.tls!r}"
+            )
+        if relay.tls == "none" and not is_loopback(relay.host):
+            # Credentials and subscriber addresses must not cross a network in clear.
+            raise ConfigError(
+                f"smtp relay {relay.host}: tls = \"none\" is only allowed for a loopback "
+                "host; use starttls or implicit"
+            )
+        if relay.weight < 1:
+            raise ConfigError(f"smtp relay {relay.host}: weight must be at least 1")
+    return relays
+
+
+@dataclass
+class _RelayState:
+    """A relay and how long it is to be left alone after failing."""
+
+    relay: RelayConfig
+    failures: int = 0
+    paused_until: float = 0.0
+    last_error: str = field(default="")
+
+    @property
+    def label(self) -> str:
+        return f"{self.relay.host}:{self.relay.port}"
+
+
+class SmtpChannel:
+    """One open SMTP connection, reused for message after message."""
+
+    def __init__(self, client: aiosmtplib.SMTP, label: str) -> None:
+        self._client = client
+        self.label = label
+
+    async def send(self, sender: str, recipient: str, data: bytes, smtputf8: bool) -> Reply:
+        """One mail transaction; SMTP refusals come back as a ``Reply``, breakage raises."""
+        client = self._client
+        encoding = "utf-8" if smtputf8 else "ascii"
+        options = ["SMTPUTF8"] if smtputf8 else None
+        try:
+            await client.mail(sender, options=options, encoding=encoding)
+            await client.rcpt(recipient, encoding=encoding)
+            response = await client.data(data)
+        except SMTPResponseException as exc:
+            if exc.code == 421:
+                client.close()
+                raise TransportError(f"{self.label}: {exc.code} {exc.message}", code=421) from None
+            try:
+                await client.rset()
+            except (SMTPException, OSError):
+                client.close()
+            return Reply(exc.code, exc.message)
+        except (SMTPException, OSError, UnicodeError) as exc:
+            client.close()
+            raise TransportError(f"{self.label}: {_describe(exc)}") from None
+        return Reply(response.code, response.message, queue_id_of(response.message))
+
+    async def close(self) -> None:
+        """Say QUIT politely when the connection still stands; never raise."""
+        try:
+            if self._client.is_connected:
+                await self._client.quit(timeout=2.0)
+        except (SMTPException, OSError):
+            pass
+        finally:
+            self._client.close()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    if isinstance(exc, TimeoutError):
+        return f"timed out ({text})"
+    return text
+
+
+class SmtpTransport:
+    """Channels to a weighted pool of relays, skipping the ones that just failed."""
+
+    def __init__(
+        self,
+        config: SmtpConfig,
+        *,
+        helo: str = "localhost",
+        tls_context: ssl.SSLContext | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._config = config
+        self._relays = [_RelayState(r) for r in relays_of(config)]
+        self._helo = helo
+        self._tls_context = tls_context
+        self._rng = rng or random.Random()
+        self.name = "smtp " + ", ".join(r.label for r in self._relays)
+
+    async def open(self) -> SmtpChannel:
+        """A connected, greeted (and if configured, encrypted and logged-in) channel."""
+        now = time.monotonic()
+        ready = [r for r in self._relays if r.paused_until <= now]
+        if not ready:
+            # Every relay is resting: try the one that rests the shortest.
+            ready = [min(self._relays, key=lambda r: r.paused_until)]
+        errors: list[str] = []
+        while ready:
+            state = self._rng.choices(ready, weights=[r.relay.weight for r in ready])[0]
+            ready.remove(state)
+            try:
+                client = await self._connect(state.relay)
+            except TransportError as exc:
+                state.failures += 1
+                pause = min(RELAY_PAUSE_FIRST * 2 ** (state.failures - 1), RELAY_PAUSE_MAX)
+                state.paused_until = time.monotonic() + pause
+                state.last_error = str(exc)
+                errors.append(str(exc))
+                continue
+            state.failures = 0
+            state.paused_until = 0.0
+            return SmtpChannel(client, state.label)
+        raise TransportError("no SMTP relay could be reached: " + "; ".join(errors))
+
+    async def _connect(self, relay: RelayConfig) -> aiosmtplib.SMTP:
+        label = f"{relay.host}:{relay.port}"
+        client = aiosmtplib.SMTP(
+            hostname=relay.host,
+            port=relay.port,
+            username=relay.username or None,
+            password=relay.password or None if relay.username else None,
+            local_hostname=self._helo,
+            timeout=self._config.timeout,
+            use_tls=relay.tls == "implicit",
+            start_tls=relay.tls == "starttls",
+            tls_context=self._tls_context,
+        )
+        try:
+            await client.connect()
+        except SMTPResponseException as exc:
+            client.close()
+            raise TransportError(f"{label}: {exc.code} {exc.message}", code=exc.code) from None
+        except (SMTPException, OSError, ssl.SSLError) as exc:
+            client.close()
+            raise TransportError(f"{label}: {_describe(exc)}") from None
+        return client

@@ -1,0 +1,67 @@
+"""What every transport offers the sender: channels that hand over one message at a time.
+
+A *channel* is one open connection (or, for the outbox, one writer). The sender
+keeps K of them and reuses each for many messages; a channel that breaks is
+closed and a new one is asked for. Keeping the interface this small is what
+lets the SMTP relay pool and the Maildir outbox be swapped without the sender
+knowing which one it drives.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+_QUEUE_ID = re.compile(r"queued as ([A-Za-z0-9._-]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The server's final word on one message: code, text, and its queue id if it gave one."""
+
+    code: int
+    text: str
+    queue_id: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.code < 300
+
+    @property
+    def temporary(self) -> bool:
+        return 400 <= self.code < 500
+
+    @property
+    def permanent(self) -> bool:
+        return self.code >= 500
+
+
+def queue_id_of(text: str) -> str:
+    """The queue id in a 250 reply (Postfix and most MTAs say "queued as ID")."""
+    match = _QUEUE_ID.search(text)
+    return match.group(1) if match else ""
+
+
+class Channel(Protocol):
+    """One open connection; ``send`` hands over one message.
+
+    An SMTP answer (2xx, 4xx, 5xx) comes back as a ``Reply``. A broken
+    connection (closed, timed out, 421) raises ``TransportError``: the channel
+    is then unusable and the caller closes it and opens another.
+    """
+
+    async def send(self, sender: str, recipient: str, data: bytes, smtputf8: bool) -> Reply: ...
+
+    async def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    """A source of channels (a pool of relays, or the outbox folder)."""
+
+    #: A short description for messages ("smtp relay.example.org:587", "outbox ./outbox").
+    name: str
+
+    async def open(self) -> Channel:
+        """A new channel; ``TransportError`` when no relay can be reached."""
+        ...
