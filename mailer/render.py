@@ -1,0 +1,414 @@
+"""Compile a letter once, then render it for each recipient cheaply.
+
+Compiling does everything that is the same for every recipient: Markdown to
+HTML and to text, putting the body into the layout templates, inlining the
+CSS, compiling both Jinja2 templates and encoding the constant headers. The
+template expressions of the letter and the layout are shielded behind
+placeholders while Markdown and the CSS inliner work (neither may touch
+them) and put back before the Jinja2 compile, so per recipient there is one
+render of each template and no HTML parsing at all.
+
+The composite templates have no useful line numbers, so when a render fails
+the error is traced again the slow way: the letter body alone, then each
+layout on its own, to name the file and line a person has to fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import css_inline
+import jinja2
+from markdown_it import MarkdownIt
+
+from mailer.config import Config
+from mailer.errors import HeaderInjectionError, TemplateError
+from mailer.letters import Letter
+from mailer.message import (
+    MessageFrame,
+    OutgoingMessage,
+    Recipient,
+    encode_phrase,
+    format_address,
+    mail_address,
+    parse_sender,
+    reject_line_breaks,
+)
+from mailer.plaintext import MARKERS, markdown_to_text, rewrap
+from mailer.resources import default_templates
+from mailer.store.models import MailingList
+from mailer.tokens import Signer
+
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_BODY = re.compile(r"\{\{-?\s*body\s*-?\}\}")
+_TOKEN = "JnJx{}xJnJ"
+_TOKEN_RE = re.compile(r"<!--JnJx(\d+)xJnJ-->|JnJx(\d+)xJnJ")
+_MARKER_TRANS = {ord(ch): None for ch in MARKERS}
+
+
+def markdown() -> MarkdownIt:
+    """CommonMark with tables, strikethrough and bare-URL links."""
+    return MarkdownIt("commonmark", {"linkify": True}).enable(["table", "strikethrough", "linkify"])
+
+
+def long_date(value: Any) -> str:
+    """``2026-11-27`` → ``27 November 2026`` (locale-independent)."""
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value[:10])
+    if not isinstance(value, dt.date):
+        return str(value)
+    return f"{value.day} {value:%B} {value.year}"
+
+
+def _finalize_html(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _finalize_text(value: Any) -> Any:
+    if value is None:
+        return ""
+    return value.translate(_MARKER_TRANS) if isinstance(value, str) else value
+
+
+def environments(config: Config, templates: Path | None = None) -> tuple[jinja2.Environment, ...]:
+    """The HTML and the text Jinja2 environment: user templates first, then the defaults."""
+    folders = [templates] if templates is not None else []
+    if config.templates_path.is_dir():
+        folders.append(config.templates_path)
+    folders.append(default_templates())
+    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders])
+    common: dict[str, Any] = {"loader": loader, "undefined": jinja2.StrictUndefined}
+    html = jinja2.Environment(autoescape=True, finalize=_finalize_html, **common)
+    text = jinja2.Environment(
+        autoescape=False,
+        finalize=_finalize_text,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        **common,
+    )
+    for env in (html, text):
+        env.filters["long_date"] = long_date
+    return html, text
+
+
+class _Shield:
+    """Swaps template expressions for inert placeholders and back."""
+
+    def __init__(self) -> None:
+        self.saved: list[str] = []
+
+    def hide(self, source: str, *, statements_as_comments: bool = False) -> str:
+        def swap(match: re.Match[str]) -> str:
+            self.saved.append(match[0])
+            token = _TOKEN.format(len(self.saved) - 1)
+            if statements_as_comments and not match[0].startswith("{{"):
+                return f"<!--{token}-->"  # comments survive anywhere in a table
+            return token
+
+        return _JINJA.sub(swap, source)
+
+    def restore(self, text: str) -> str:
+        return _TOKEN_RE.sub(lambda m: self.saved[int(m[1] or m[2])], text)
+
+
+def _template_line(exc: BaseException, filename: str) -> int | None:
+    """The innermost traceback line that Jinja2 attributes to ``filename``."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == filename:
+            line = frame.lineno
+    return line
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, jinja2.UndefinedError):
+        return f"undefined template variable: {exc.message}"
+    return f"template error: {exc}"
+
+
+class CompiledLetter:
+    """A letter ready to render: ``build`` makes one recipient's message."""
+
+    def __init__(
+        self,
+        letter: Letter,
+        *,
+        html: jinja2.Template,
+        text: jinja2.Template,
+        base: dict[str, Any],
+        frame: MessageFrame,
+        signer: Signer,
+        unsubscribe: Callable[[str], tuple[str, str]],
+        list_id: int,
+        campaign_id: int | None,
+        diagnose: Callable[[BaseException, dict[str, Any], str], TemplateError],
+        links: list[str],
+    ) -> None:
+        self.letter = letter
+        self.subject = letter.subject
+        self.links = links
+        self._html = html
+        self._text = text
+        self._base = base
+        self._frame = frame
+        self._signer = signer
+        self._unsubscribe = unsubscribe
+        self._list_id = list_id
+        self._campaign_id = campaign_id
+        self._diagnose = diagnose
+
+    def _context(self, recipient: Recipient, unsubscribe_url: str) -> dict[str, Any]:
+        context = dict(self._base)
+        context["subscriber"] = {
+            "email": recipient.email,
+            "name": recipient.name or "",
+            "attributes": recipient.attributes,
+            "id": recipient.subscriber_id,
+        }
+        context["unsubscribe_url"] = unsubscribe_url
+        return context
+
+    def _token(self, recipient: Recipient) -> str:
+        return self._signer.unsubscribe(
+            recipient.subscriber_id or 0, self._list_id, self._campaign_id
+        )
+
+    def _render(self, recipient: Recipient, unsubscribe_url: str) -> tuple[str, str]:
+        context = self._context(recipient, unsubscribe_url)
+        try:
+            html = self._html.render(context)
+            text = self._text.render(context)
+        except Exception as exc:  # any failure inside a template: trace it to a line
+            raise self._diagnose(exc, context, recipient.email) from None
+        if "\x02" in text:
+            text = rewrap(text)
+        if "\r" in html:
+            html = html.replace("\r\n", "\n").replace("\r", "\n")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return html, text
+
+    def render(self, recipient: Recipient) -> tuple[str, str]:
+        """(html, text) exactly as ``build`` puts them into the message."""
+        url, _ = self._unsubscribe(self._token(recipient))
+        return self._render(recipient, url)
+
+    def build(self, recipient: Recipient) -> OutgoingMessage:
+        """The complete message for one recipient."""
+        to_header, utf8 = format_address(recipient.name, recipient.email)
+        rcpt, _ = mail_address(recipient.email)
+        url, mailto = self._unsubscribe(self._token(recipient))
+        html, text = self._render(recipient, url)
+        return self._frame.build(
+            to_header=to_header,
+            rcpt=rcpt,
+            smtputf8=utf8,
+            unsubscribe=f"<{url}>,\r\n <{mailto}>",
+            text=text,
+            html=html,
+            subscriber_id=recipient.subscriber_id,
+        )
+
+
+def _load_layout(env: jinja2.Environment, name: str, letter: Letter) -> tuple[str, str]:
+    """(source, filename) of a layout template, with errors that name it."""
+    assert env.loader is not None
+    try:
+        source, filename, _ = env.loader.get_source(env, name)
+        env.get_template(name)  # compiles it: syntax errors name the layout's own line
+    except jinja2.TemplateNotFound:
+        raise TemplateError(
+            f"template {name!r} not found (template: {letter.template})", path=letter.path
+        ) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"template syntax error: {exc.message}", path=exc.filename or name, line=exc.lineno
+        ) from None
+    if not _BODY.search(source):
+        raise TemplateError("the layout has no {{ body }}", path=filename or name)
+    return source, filename or name
+
+
+def _sender(letter: Letter, config: Config) -> tuple[str, str, str]:
+    """(From header, Reply-To header, sender domain), letter values overriding the config."""
+    name, addr = parse_sender(str(letter.meta.get("from") or config.sender.from_address), "from")
+    from_header, _ = format_address(name, addr)
+    reply_to = ""
+    reply_value = str(letter.meta.get("reply_to") or config.sender.reply_to)
+    if reply_value:
+        reply_name, reply_addr = parse_sender(reply_value, "reply_to")
+        reply_to, _ = format_address(reply_name, reply_addr)
+    return from_header, reply_to, addr.rpartition("@")[2]
+
+
+def _unsubscribe_builder(config: Config, domain: str) -> Callable[[str], tuple[str, str]]:
+    base = config.web.base_url.rstrip("/")
+    address = config.bounces.unsubscribe_address or f"unsubscribe@{domain}"
+    local, _, host = mail_address(address)[0].rpartition("@")
+
+    def build(token: str) -> tuple[str, str]:
+        return f"{base}/u/{token}", f"mailto:{local}+{token}@{host}?subject=unsubscribe"
+
+    return build
+
+
+def compile_letter(
+    letter: Letter,
+    *,
+    config: Config,
+    mailing_list: MailingList | None,
+    signer: Signer,
+    campaign_id: int | None = None,
+    templates: Path | None = None,
+) -> CompiledLetter:
+    """Do once what is the same for every recipient of ``letter``."""
+    html_env, text_env = environments(config, templates)
+    md = markdown()
+    body_name = str(letter.path)
+    padded_body = "\n" * (letter.body_line - 1) + letter.body
+    try:
+        html_env.parse(padded_body, body_name, body_name)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"template syntax error: {exc.message}", path=letter.path, line=exc.lineno
+        ) from None
+
+    shield = _Shield()
+    protected = shield.hide(letter.body)
+    body_html = md.render(protected)
+    tokens = md.parse(protected)
+    text_body = markdown_to_text(tokens, lambda chunk: "JnJx" in chunk)
+
+    html_layout, html_file = _load_layout(html_env, f"{letter.template}.html.j2", letter)
+    text_layout, text_file = _load_layout(text_env, f"{letter.template}.txt.j2", letter)
+
+    document = shield.hide(_BODY.sub("JnJbodyJnJ", html_layout), statements_as_comments=True)
+    document = document.replace("JnJbodyJnJ", body_html)
+    inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False)
+    try:
+        inlined = inliner.inline(document)
+    except (css_inline.InlineError, ValueError) as exc:
+        raise TemplateError(f"cannot inline the CSS: {exc}", path=html_file) from None
+    if html_layout.lstrip().lower().startswith("<!doctype") and not inlined.lower().startswith(
+        "<!doctype"
+    ):
+        inlined = "<!DOCTYPE html>\n" + inlined
+    html_source = shield.restore(inlined)
+    text_source = _BODY.sub(lambda _: shield.restore(text_body.text).rstrip("\n"), text_layout)
+
+    from_header, reply_to, domain = _sender(letter, config)
+    organization = str(letter.meta.get("organization") or config.sender.organization)
+    reject_line_breaks("organization", organization)
+    base_url = config.web.base_url.rstrip("/")
+    archive_url = f"{base_url}/archive/{campaign_id}" if campaign_id is not None else ""
+    list_header = ""
+    if mailing_list is not None:
+        list_header = f"{encode_phrase(mailing_list.display_title)} <{mailing_list.name}.{domain}>"
+    frame = MessageFrame(
+        from_header=from_header,
+        subject=letter.subject,
+        domain=domain,
+        reply_to=reply_to,
+        list_id=list_header,
+        organization=organization,
+        feedback_id=config.sender.feedback_id
+        and f"{campaign_id or 0}:{mailing_list.name if mailing_list else 'none'}:"
+        f"{config.sender.feedback_id}",
+        archive_url=archive_url,
+        campaign_id=campaign_id,
+    )
+    _, from_addr = parse_sender(str(letter.meta.get("from") or config.sender.from_address), "from")
+    base: dict[str, Any] = {
+        "letter": {**letter.meta, "subject": letter.subject, "date": letter.date},
+        "list": {
+            "name": mailing_list.name if mailing_list else (letter.list_name or ""),
+            "title": mailing_list.display_title if mailing_list else (letter.list_name or ""),
+            "id": mailing_list.id if mailing_list else None,
+        },
+        "sender": {
+            "from_address": from_addr,
+            "organization": organization,
+            "contact_address": config.sender.contact_address or from_addr,
+            "reply_to": str(letter.meta.get("reply_to") or config.sender.reply_to),
+        },
+        "archive_url": archive_url,
+    }
+
+    def diagnose(exc: BaseException, context: dict[str, Any], who: str) -> TemplateError:
+        """Find the file and line behind a failed render (rare, so slow is fine)."""
+        if isinstance(exc, TemplateError):
+            return exc
+        code = html_env.compile(padded_body, body_name, body_name)
+        body_template = html_env.template_class.from_code(
+            html_env, code, html_env.make_globals(None)
+        )
+        candidates: list[tuple[jinja2.Template, str, Mapping[str, Any]]] = [
+            (body_template, body_name, context),
+            (
+                html_env.get_template(f"{letter.template}.html.j2"),
+                html_file,
+                {**context, "body": ""},
+            ),
+            (
+                text_env.get_template(f"{letter.template}.txt.j2"),
+                text_file,
+                {**context, "body": ""},
+            ),
+        ]
+        for template, filename, values in candidates:
+            try:
+                template.render(values)
+            except Exception as found:  # the same failure, now with a file to name
+                line = _template_line(found, filename)
+                return TemplateError(_reason(found), path=filename, line=line, subscriber=who)
+        return TemplateError(_reason(exc), path=letter.path, subscriber=who)
+
+    try:
+        html_template = html_env.from_string(html_source)
+        text_template = text_env.from_string(text_source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template syntax error: {exc.message}", path=letter.path) from None
+    try:
+        unsubscribe = _unsubscribe_builder(config, domain)
+    except HeaderInjectionError as exc:
+        raise TemplateError(f"unsubscribe address: {exc}") from None
+    return CompiledLetter(
+        letter,
+        html=html_template,
+        text=text_template,
+        base=base,
+        frame=frame,
+        signer=signer,
+        unsubscribe=unsubscribe,
+        list_id=mailing_list.id if mailing_list else 0,
+        campaign_id=campaign_id,
+        diagnose=diagnose,
+        links=text_body.links,
+    )
+
+
+SAMPLE = Recipient(
+    email="member@example.org",
+    name="Alex Example",
+    attributes={},
+    subscriber_id=None,
+)
+
+
+def sample_recipient(letter: Letter) -> Recipient:
+    """The letter's own ``sample:`` (name, email, attributes) or a neutral member."""
+    sample = letter.meta.get("sample")
+    if not isinstance(sample, dict):
+        return SAMPLE
+    attributes = sample.get("attributes")
+    return Recipient(
+        email=str(sample.get("email") or SAMPLE.email),
+        name=str(sample.get("name") or ""),
+        attributes=attributes if isinstance(attributes, dict) else {},
+    )
