@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mailer.cli.init
 import mailer.cli.lists
+import mailer.cli.serve
 import mailer.cli.subscribers
 import mailer.cli.transfer  # noqa: F401  (each module registers its commands)
 from mailer.cli.app import cli

@@ -1,0 +1,64 @@
+"""``mailer serve``: the web app subscribers touch, under uvicorn."""
+
+from __future__ import annotations
+
+import secrets
+
+import click
+
+from mailer.cli.app import App, cli, pass_app
+from mailer.errors import ConfigError
+from mailer.tokens import Signer
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default [web] host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default [web] port, 8025).")
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Without MAILER_SECRET_KEY, sign with a throwaway key (links die with the process).",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default="127.0.0.1",
+    show_default=True,
+    help="Proxies whose X-Forwarded-For / -Proto are trusted ('*' for any).",
+)
+@pass_app
+def serve(
+    app: App, host: str | None, port: int | None, dev: bool, forwarded_allow_ips: str
+) -> None:
+    """Run the web app: one-click unsubscribe, subscribe and confirm pages, archive.
+
+    Links in letters point at [web] base_url; put `mailer serve` behind a
+    reverse proxy that terminates HTTPS there (see docs/web.md).
+    """
+    import uvicorn
+
+    from mailer.web import create_app
+
+    config = app.config
+    key = config.web.secret_key
+    if not key:
+        if not dev:
+            raise ConfigError(
+                "MAILER_SECRET_KEY is not set: the links in letters are signed with it "
+                "(set it in the environment, or pass --dev to try things out)"
+            )
+        key = secrets.token_urlsafe(32)
+        click.echo(
+            "--dev: signing with a throwaway key; links made now stop working when "
+            "this process ends. Set MAILER_SECRET_KEY for real use.",
+            err=True,
+        )
+    web_app = create_app(config, store_path=config.db_path, signer=Signer(key))
+    uvicorn.run(
+        web_app,
+        host=host or config.web.host,
+        port=config.web.port if port is None else port,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
+        server_header=False,
+        log_level="info",
+    )

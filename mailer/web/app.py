@@ -1,0 +1,160 @@
+"""The Starlette app: routes, error pages, security headers, and its lifetime.
+
+``create_app`` builds one app per configuration. Everything foreseeable that
+goes wrong inside a handler ends as a friendly page: a bad link (tampered,
+expired or meant for something else) is a 400, an unknown path a 404, a
+broken template or database a plain 500. No traceback ever reaches a visitor.
+Nothing here redirects, so there is no redirect to abuse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, Router
+
+from mailer.config import Config
+from mailer.errors import MailerError, TokenError
+from mailer.store import Store
+from mailer.tokens import Signer
+from mailer.web import archive, subscribe, unsubscribe
+from mailer.web.confirm_mail import deliver
+from mailer.web.context import Deliver, WebContext, context_of
+from mailer.web.limits import SubscribeLimits
+from mailer.web.pages import Pages, plain_error
+from mailer.web.pool import StorePool
+from mailer.web.security import SecurityHeaders
+
+log = logging.getLogger("mailer.web")
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness and readiness in one: the app answers and the database can be read."""
+    web = context_of(request)
+
+    def check(store: Store) -> int:
+        row = store.one("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    try:
+        schema = await web.stores.run(check)
+    except MailerError as exc:
+        log.error("health check failed: %s", exc)
+        return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok", "schema": schema})
+
+
+async def stylesheet(request: Request) -> Response:
+    """The one stylesheet (a template, so it is overridable like the pages)."""
+    web = context_of(request)
+    css = web.pages.env.get_template("web/style.css").render()
+    return Response(
+        css,
+        media_type="text/css; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+async def _bad_token(request: Request, exc: Exception) -> Response:
+    web = context_of(request)
+    reason = str(exc) or "the link is not valid"
+    return web.pages.message(
+        "This link does not work",
+        f"{reason[:1].upper()}{reason[1:]}. If you copied it from a message, make sure you "
+        "copied all of it; if it has expired, ask again for a new one.",
+        status=400,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    web = context_of(request)
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 404:
+        return web.pages.message("Not found", "There is no page at this address.", status=404)
+    if status == 405:
+        return web.pages.message(
+            "Not allowed",
+            "This page cannot be used that way.",
+            status=405,
+        )
+    return web.pages.message(
+        "Something went wrong", "The request could not be handled.", status=status
+    )
+
+
+async def _mailer_error(request: Request, exc: Exception) -> Response:
+    log.error("%s %s: %s", request.method, request.url.path, exc)
+    try:
+        return context_of(request).pages.message(
+            "Something went wrong",
+            "The request could not be handled just now. Please try again later.",
+            status=500,
+        )
+    except MailerError:
+        return plain_error(500, "Something went wrong. Please try again later.")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.url.path)
+    return plain_error(500, "Something went wrong. Please try again later.")
+
+
+def create_app(
+    config: Config,
+    *,
+    store_path: Path,
+    signer: Signer,
+    deliver_message: Deliver = deliver,
+    limits: SubscribeLimits | None = None,
+) -> Starlette:
+    """The web app on the database at ``store_path``, signing with ``signer``."""
+    stores = StorePool(store_path, busy_timeout=config.database.busy_timeout)
+    # Open (and check the schema of) the database now, so a wrong path fails at start.
+    stores.get()
+    web = WebContext(
+        config=config,
+        signer=signer,
+        stores=stores,
+        pages=Pages(config),
+        limits=limits or SubscribeLimits(config.web.subscribe_limit),
+        deliver=deliver_message,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        stores.close_all()
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/style.css", stylesheet, methods=["GET"]),
+        *unsubscribe.routes(),
+        *subscribe.routes(),
+        *archive.routes(),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={
+            TokenError: _bad_token,
+            HTTPException: _http_error,
+            MailerError: _mailer_error,
+            Exception: _unexpected,
+        },
+        lifespan=lifespan,
+    )
+    # Never answer "/archive" with a redirect built from the Host header.
+    router = app.router
+    assert isinstance(router, Router)
+    router.redirect_slashes = False
+    app.state.web = web
+    app.state.archive = archive.ArchiveRenderer(config)
+    return app

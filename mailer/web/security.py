@@ -1,0 +1,108 @@
+"""CSRF tokens for the forms, the same-origin check, and the security headers.
+
+The app keeps no sessions and sets no cookies, so a form's CSRF token is a
+signed, short-lived token (purpose ``CSRF``) bound to two things: the form it
+was issued for (its path) and the client address it was issued to. A token
+scraped by another site is useless from a victim's browser (other address),
+and a token for one form cannot be replayed on another. Browsers also send an
+``Origin`` header with a form POST; one naming a foreign site is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mailer import clock
+from mailer.errors import TokenError
+from mailer.tokens import CSRF, Signer
+
+#: How long a page's form stays usable after the page was shown.
+CSRF_LIFETIME = timedelta(hours=2)
+
+#: Pages of the app: nothing but our own stylesheet, no scripts, no framing.
+DEFAULT_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+#: Archived letters carry inline styles (mail clients need them) and may show images.
+ARCHIVE_CSP = (
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+_HEADERS = {
+    "Content-Security-Policy": DEFAULT_CSP,
+    "X-Content-Type-Options": "nosniff",
+    # Unsubscribe and confirm URLs carry tokens: never leak them to another site.
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "interest-cohort=()",
+    "Cache-Control": "no-store",
+}
+
+
+class FormExpired(TokenError):
+    """A form's CSRF token is missing, forged, expired, or from another client."""
+
+
+def _tag(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def csrf_token(signer: Signer, form: str, client: str) -> str:
+    """A CSRF token for the form at path ``form``, shown to ``client``."""
+    return signer.sign(CSRF, _tag(form), _tag(client), expires=clock.now() + CSRF_LIFETIME)
+
+
+def check_csrf(signer: Signer, token: str, form: str, client: str) -> None:
+    """Raise ``FormExpired`` unless ``token`` was issued for this form and client."""
+    try:
+        claim = signer.verify(token or "", CSRF)
+    except TokenError as exc:
+        raise FormExpired(str(exc)) from None
+    if claim.fields != (_tag(form), _tag(client)):
+        raise FormExpired("the form was issued for another page or another client")
+
+
+def origin_allowed(request: Request, base_url: str) -> bool:
+    """False when the browser says the POST came from a page of another site."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        # No claim either way; the CSRF token decides.
+        return True
+    allowed = {_origin_of(base_url), f"{request.url.scheme}://{request.url.netloc}".lower()}
+    return origin.rstrip("/").lower() in allowed
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+class SecurityHeaders:
+    """ASGI middleware: add the security headers a response does not set itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

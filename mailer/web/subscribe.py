@@ -1,0 +1,232 @@
+"""``/s/{list}`` (the subscribe form) and ``/c/{token}`` (the confirmation).
+
+The answer to a subscribe form is the same page whatever happened behind it
+(new address, already subscribed, unsubscribed earlier, suppressed, or over the
+per-address limit): nobody can use the form to learn who is on a list. The
+confirmation link's GET only shows a button; its POST confirms and stores the
+proof of consent.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mailer.contacts import normalize_address
+from mailer.errors import AddressError, MailerError, NotFoundError
+from mailer.store import Store
+from mailer.store.lists import get_list, get_list_by_id
+from mailer.store.models import MailingList
+from mailer.tokens import CONFIRM
+from mailer.web.confirm_mail import build_confirmation
+from mailer.web.context import WebContext, context_of
+from mailer.web.membership import JoinOutcome, Proof, confirm_subscription, request_subscription
+from mailer.web.pages import client_address, user_agent
+from mailer.web.security import FormExpired, check_csrf, csrf_token, origin_allowed
+
+log = logging.getLogger("mailer.web")
+
+
+def _public_list(store: Store, name: str) -> MailingList | None:
+    try:
+        mailing_list = get_list(store, name)
+    except (NotFoundError, MailerError):
+        return None
+    return mailing_list if mailing_list.public else None
+
+
+def _not_found(web: WebContext) -> Response:
+    return web.pages.message(
+        "No such list", "There is no list here to subscribe to. Check the link.", status=404
+    )
+
+
+def _form(
+    request: Request,
+    web: WebContext,
+    mailing_list: MailingList,
+    *,
+    status: int = 200,
+    error: str = "",
+    email: str = "",
+    name: str = "",
+) -> Response:
+    return web.pages.page(
+        "subscribe.html.j2",
+        status=status,
+        mailing_list=mailing_list,
+        action=request.url.path,
+        csrf=csrf_token(web.signer, request.url.path, client_address(request)),
+        error=error,
+        email=email,
+        name=name,
+    )
+
+
+async def subscribe_page(request: Request) -> Response:
+    """GET: the form (email, name) for a public list; 404 for any other name."""
+    web = context_of(request)
+    name = request.path_params["list"]
+    mailing_list = await web.stores.run(lambda store: _public_list(store, name))
+    if mailing_list is None:
+        return _not_found(web)
+    return _form(request, web, mailing_list)
+
+
+async def subscribe_post(request: Request) -> Response:
+    """POST: check the form, then subscribe or send a confirmation, answering the same."""
+    web = context_of(request)
+    list_name = request.path_params["list"]
+    mailing_list = await web.stores.run(lambda store: _public_list(store, list_name))
+    if mailing_list is None:
+        return _not_found(web)
+    form = await request.form()
+    email = str(form.get("email", ""))[:320]
+    name = " ".join(str(form.get("name", "")).split())[:200]
+    client = client_address(request)
+    try:
+        if not origin_allowed(request, web.base_url):
+            raise FormExpired("the form was sent from another site")
+        check_csrf(web.signer, str(form.get("csrf", "")), request.url.path, client)
+    except FormExpired:
+        notice = "The form was too old to use. Please send it again."
+        return _form(request, web, mailing_list, status=400, error=notice, email=email, name=name)
+    if not web.limits.allow_client(client):
+        return web.pages.message(
+            "Too many attempts",
+            "This form was sent too often from your network. Please try again in an hour.",
+            status=429,
+        )
+    try:
+        address = normalize_address(email)
+    except AddressError:
+        return _form(
+            request,
+            web,
+            mailing_list,
+            status=400,
+            error="That does not look like an e-mail address. Please check it.",
+            email=email,
+            name=name,
+        )
+    task = None
+    if web.limits.allow_target(address.key):
+        proof = Proof(client, user_agent(request), f"{web.base_url}/s/{mailing_list.name}")
+        outcome = await web.stores.run(
+            lambda store: request_subscription(store, mailing_list, address, name, proof)
+        )
+        if outcome.action == "confirm":
+            task = BackgroundTask(_send_confirmation, web, mailing_list, outcome)
+    response = web.pages.page(
+        "subscribe_sent.html.j2",
+        mailing_list=mailing_list,
+        email=address.email,
+    )
+    response.background = task
+    return response
+
+
+async def _send_confirmation(
+    web: WebContext, mailing_list: MailingList, outcome: JoinOutcome
+) -> None:
+    """Mail the confirmation link after the answer went out (so timing tells nothing)."""
+    assert outcome.subscriber_id is not None
+    valid = timedelta(days=web.config.web.confirm_days)
+    token = web.signer.confirm(outcome.subscriber_id, mailing_list.id, valid)
+    message = build_confirmation(
+        web.config, mailing_list, outcome.email, f"{web.base_url}/c/{token}"
+    )
+    try:
+        await web.deliver(web.config, message)
+    except MailerError as exc:
+        log.error("confirmation for list %s not sent: %s", mailing_list.name, exc)
+
+
+async def confirm_page(request: Request) -> Response:
+    """GET: a button to confirm; changes nothing."""
+    web = context_of(request)
+    list_id = web.signer.verify(request.path_params["token"], CONFIRM).integer(1)
+    mailing_list = await web.stores.run(lambda store: _list_or_none(store, list_id))
+    if mailing_list is None:
+        return _gone(web)
+    return _confirm_form(request, web, mailing_list)
+
+
+def _confirm_form(
+    request: Request,
+    web: WebContext,
+    mailing_list: MailingList,
+    *,
+    status: int = 200,
+    notice: str = "",
+) -> Response:
+    return web.pages.page(
+        "confirm.html.j2",
+        status=status,
+        list_title=mailing_list.display_title,
+        action=request.url.path,
+        csrf=csrf_token(web.signer, request.url.path, client_address(request)),
+        notice=notice,
+    )
+
+
+def _list_or_none(store: Store, list_id: int) -> MailingList | None:
+    try:
+        return get_list_by_id(store, list_id)
+    except NotFoundError:
+        return None
+
+
+def _gone(web: WebContext) -> Response:
+    return web.pages.message(
+        "Nothing to confirm",
+        "This subscription cannot be confirmed: the list or the address is no longer here.",
+        status=400,
+    )
+
+
+async def confirm_post(request: Request) -> Response:
+    """POST: confirm the subscription and keep the proof of consent."""
+    web = context_of(request)
+    claim = web.signer.verify(request.path_params["token"], CONFIRM)
+    subscriber_id, list_id = claim.integer(0), claim.integer(1)
+    form = await request.form()
+    client = client_address(request)
+    try:
+        if not origin_allowed(request, web.base_url):
+            raise FormExpired("the form was sent from another site")
+        check_csrf(web.signer, str(form.get("csrf", "")), request.url.path, client)
+    except FormExpired:
+        mailing_list = await web.stores.run(lambda store: _list_or_none(store, list_id))
+        if mailing_list is None:
+            return _gone(web)
+        notice = "The page was too old to use. Please press the button again."
+        return _confirm_form(request, web, mailing_list, status=400, notice=notice)
+    list_name = await web.stores.run(lambda store: _list_or_none(store, list_id))
+    form_url = f"{web.base_url}/s/{list_name.name}" if list_name else ""
+    proof = Proof(client, user_agent(request), form_url)
+    outcome = await web.stores.run(
+        lambda store: confirm_subscription(store, subscriber_id, list_id, proof)
+    )
+    if outcome.status == "refused" or outcome.mailing_list is None:
+        return _gone(web)
+    return web.pages.page(
+        "confirmed.html.j2",
+        list_title=outcome.mailing_list.display_title,
+        already=outcome.status == "already",
+    )
+
+
+def routes() -> list[Route]:
+    """The subscribe and confirm routes."""
+    return [
+        Route("/s/{list}", subscribe_page, methods=["GET"]),
+        Route("/s/{list}", subscribe_post, methods=["POST"]),
+        Route("/c/{token}", confirm_page, methods=["GET"]),
+        Route("/c/{token}", confirm_post, methods=["POST"]),
+    ]

@@ -1,0 +1,88 @@
+"""``/u/{token}``: the unsubscribe page and RFC 8058 one-click unsubscribe.
+
+A GET only shows a page: link scanners and previewers follow GETs, and must
+never unsubscribe anyone. A POST with ``List-Unsubscribe=One-Click`` (what a
+mail provider sends when the reader presses its "unsubscribe" button) takes
+effect at once, with no cookies and no CSRF token, because the signed token in
+the URL is the whole authority. The page's own buttons post a CSRF token too,
+and offer leaving every list.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mailer.tokens import UNSUBSCRIBE, Claim
+from mailer.web.context import WebContext, context_of
+from mailer.web.membership import leave, membership
+from mailer.web.pages import client_address
+from mailer.web.security import FormExpired, check_csrf, csrf_token, origin_allowed
+
+
+def _claim(web: WebContext, token: str) -> tuple[int, int]:
+    claim: Claim = web.signer.verify(token, UNSUBSCRIBE)
+    return claim.integer(0), claim.integer(1)
+
+
+async def _show(
+    request: Request, web: WebContext, token: str, *, status: int = 200, notice: str = ""
+) -> Response:
+    subscriber_id, list_id = _claim(web, token)
+    found = await web.stores.run(lambda store: membership(store, subscriber_id, list_id))
+    return web.pages.page(
+        "unsubscribe.html.j2",
+        status=status,
+        list_title=found.mailing_list.display_title if found.mailing_list else "",
+        subscribed=found.subscribed,
+        action=request.url.path,
+        csrf=csrf_token(web.signer, request.url.path, client_address(request)),
+        notice=notice,
+    )
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    """GET: name the list and offer the buttons; changes nothing."""
+    web = context_of(request)
+    return await _show(request, web, request.path_params["token"])
+
+
+async def unsubscribe_post(request: Request) -> Response:
+    """POST: one-click (RFC 8058) or the page's form; both idempotent."""
+    web = context_of(request)
+    token = request.path_params["token"]
+    subscriber_id, list_id = _claim(web, token)
+    form = await request.form()
+    client = client_address(request)
+    scope = str(form.get("scope", ""))
+    if not scope and form.get("List-Unsubscribe") == "One-Click":
+        method = "one-click"
+        target: int | None = list_id
+    else:
+        try:
+            if not origin_allowed(request, web.base_url):
+                raise FormExpired("the form was sent from another site")
+            check_csrf(web.signer, str(form.get("csrf", "")), request.url.path, client)
+        except FormExpired:
+            notice = "The page was too old to use. Please press the button again."
+            return await _show(request, web, token, status=400, notice=notice)
+        method = "web"
+        target = None if scope == "all" else list_id
+    found = await web.stores.run(lambda store: membership(store, subscriber_id, list_id))
+    await web.stores.run(
+        lambda store: leave(store, subscriber_id, target, method=method, client=client)
+    )
+    return web.pages.page(
+        "unsubscribed.html.j2",
+        list_title=found.mailing_list.display_title if found.mailing_list else "",
+        every_list=target is None,
+    )
+
+
+def routes() -> list[Route]:
+    """The unsubscribe routes."""
+    return [
+        Route("/u/{token}", unsubscribe_page, methods=["GET"]),
+        Route("/u/{token}", unsubscribe_post, methods=["POST"]),
+    ]
