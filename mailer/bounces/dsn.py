@@ -66,11 +66,18 @@ def read_delivery_status(text: str) -> list[Finding]:
         recipient = first_address(_strip_type(final)) or first_address(_strip_type(original))
         if not recipient:
             continue
-        diagnostic = _strip_type(block.get("diagnostic-code", ""))
+        raw_diagnostic = block.get("diagnostic-code", "")
+        diagnostic = _strip_type(raw_diagnostic)
+        # A local delivery program's complaint (X-Unix) is the mail system's
+        # failure, whatever words it uses.
+        reason = "mailererror" if raw_diagnostic.lower().startswith("x-unix") else ""
         status = find_status(block.get("status", ""))
         action = block.get("action", "").strip().lower().split(" ")[0].rstrip(";,")
         findings.append(
-            Finding(recipient=recipient, status=status, diagnostic=diagnostic, action=action)
+            Finding(
+                recipient=recipient, status=status, diagnostic=diagnostic, action=action,
+                reason=reason,
+            )
         )
     return findings
 

@@ -51,6 +51,8 @@ def load(raw: bytes) -> Message:
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
     """Bytes to text by the declared charset, falling back rather than failing."""
+    if b"\x1b$" in data and (not charset or charset.lower() in ("us-ascii", "ascii")):
+        charset = "iso-2022-jp"  # Japanese mail often forgets to say so
     for name in (charset, "utf-8"):
         if not name:
             continue

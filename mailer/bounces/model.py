@@ -37,6 +37,7 @@ class BounceEvent:
     kind: str
     status: str = ""
     reason: str = ""
+    stage: str = ""  # text that may say which SMTP command was refused
     diagnostic: str = ""
     campaign: int | None = None
     subscriber: int | None = None
@@ -71,3 +72,4 @@ class Finding:
     action: str = ""
     kind: str = ""  # set by readers that know it outright (complaint, auto-reply)
     reason: str = ""
+    stage: str = ""  # text that may say which SMTP command was refused

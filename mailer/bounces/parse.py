@@ -17,7 +17,7 @@ from typing import Final
 from mailer import tokens
 from mailer.bounces import mime
 from mailer.bounces.addresses import addresses_in, first_address
-from mailer.bounces.classify import classify, find_status, reason_from_text
+from mailer.bounces.classify import classify, find_status, kind_of, reason_from_text
 from mailer.bounces.dsn import (
     auto_reply,
     looks_like_delivery_status,
@@ -95,7 +95,10 @@ def _event(finding: Finding, campaign: int | None, subscriber: int | None) -> Bo
             reason=finding.reason, diagnostic=diagnostic, campaign=campaign,
             subscriber=subscriber,
         )
-    kind, reason, status = classify(finding.status, finding.diagnostic)
+    kind, reason, status = classify(finding.status, finding.diagnostic, finding.stage)
+    if finding.reason and kind != DELAYED:
+        reason = finding.reason
+        kind = kind_of(reason, status)
     if finding.action == DELAYED:
         kind = DELAYED
     return BounceEvent(
@@ -219,9 +222,10 @@ def _add_context(findings: list[Finding], notice: str) -> None:
     for finding in findings:
         if finding.kind:
             continue
+        context = context_for(finding.recipient, notice)
+        finding.stage = f"{finding.diagnostic}\n{context}\n{notice[:4000] if single else ''}"
         if reason_from_text(finding.diagnostic) and finding.diagnostic:
             continue
-        context = context_for(finding.recipient, notice)
         if reason_from_text(context):
             finding.diagnostic = f"{finding.diagnostic} {context}".strip()
         elif single:
