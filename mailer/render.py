@@ -194,6 +194,10 @@ class CompiledLetter:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         return html, text
 
+    def unsubscribe_url(self, recipient: Recipient) -> str:
+        """The recipient's one-click unsubscribe URL (as in the header and the body)."""
+        return self._unsubscribe(self._token(recipient))[0]
+
     def render(self, recipient: Recipient) -> tuple[str, str]:
         """(html, text) exactly as ``build`` puts them into the message."""
         url, _ = self._unsubscribe(self._token(recipient))
@@ -201,11 +205,15 @@ class CompiledLetter:
 
     def build(self, recipient: Recipient) -> OutgoingMessage:
         """The complete message for one recipient."""
+        return self.build_rendered(recipient)[0]
+
+    def build_rendered(self, recipient: Recipient) -> tuple[OutgoingMessage, str, str]:
+        """The message, and the HTML and text that went into it (for checks)."""
         to_header, utf8 = format_address(recipient.name, recipient.email)
         rcpt, _ = mail_address(recipient.email)
         url, mailto = self._unsubscribe(self._token(recipient))
         html, text = self._render(recipient, url)
-        return self._frame.build(
+        message = self._frame.build(
             to_header=to_header,
             rcpt=rcpt,
             smtputf8=utf8,
@@ -214,6 +222,7 @@ class CompiledLetter:
             html=html,
             subscriber_id=recipient.subscriber_id,
         )
+        return message, html, text
 
 
 def _load_layout(env: jinja2.Environment, name: str, letter: Letter) -> tuple[str, str]:

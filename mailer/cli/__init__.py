@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mailer.cli.init
+import mailer.cli.letters
 import mailer.cli.lists
 import mailer.cli.serve
 import mailer.cli.subscribers

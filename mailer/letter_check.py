@@ -1,0 +1,138 @@
+"""``letters check``: render a letter for every recipient and report what would go wrong.
+
+Errors stop a letter from going out (a template that fails for some
+subscriber, an address that cannot be put into a header); warnings are the
+things mailbox providers and readers punish (Gmail clips messages over
+102 KB, missing unsubscribe links, images without alt text, plain http
+links, long subjects). The check runs the same code as the sender, so what
+passes here renders the same way there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+from mailer.errors import InputError
+from mailer.message import Recipient
+from mailer.render import CompiledLetter
+
+SIZE_LIMIT = 100 * 1024
+SUBJECT_LIMIT = 80
+SHOWN_ERRORS = 5
+
+
+class _Links(HTMLParser):
+    """Collects the links and images of a rendered letter."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+        self.images: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "a" and values.get("href"):
+            self.hrefs.append(str(values["href"]))
+        elif tag == "img":
+            self.images.append(values)
+
+
+@dataclass
+class CheckReport:
+    """What ``check_letter`` found: errors (first few, and their count) and warnings."""
+
+    checked: int = 0
+    error_count: int = 0
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "error_count": self.error_count,
+            "errors": self.errors,
+            "warnings": self.warnings,
+        }
+
+
+def _static_warnings(html: str, unsubscribe_url: str) -> list[str]:
+    """Warnings that depend on the letter and layout, not on who receives it."""
+    parser = _Links()
+    parser.feed(html)
+    warnings: list[str] = []
+    missing_alt = [img.get("src") or "?" for img in parser.images if not (img.get("alt") or "")]
+    if missing_alt:
+        warnings.append(
+            f"{len(missing_alt)} image(s) without alt text (shown when images are off): "
+            + ", ".join(str(src) for src in missing_alt[:3])
+        )
+    # The unsubscribe URL's scheme comes from web.base_url and has a warning of its own.
+    plain = sorted(
+        {h for h in parser.hrefs if h.lower().startswith("http://") and h != unsubscribe_url}
+    )
+    plain += sorted(
+        {str(img.get("src")) for img in parser.images if str(img.get("src")).startswith("http://")}
+    )
+    if plain:
+        warnings.append(
+            f"{len(plain)} plain http:// link(s), use https://: " + ", ".join(plain[:3])
+        )
+    if unsubscribe_url not in parser.hrefs:
+        warnings.append("no unsubscribe link in the body of the HTML part")
+    return warnings
+
+
+def check_letter(
+    compiled: CompiledLetter, recipients: Iterable[Recipient], *, shown: int = SHOWN_ERRORS
+) -> CheckReport:
+    """Build the message for every recipient; collect errors and warnings."""
+    report = CheckReport()
+    oversized: list[tuple[int, str]] = []
+    missing_text_unsubscribe = 0
+    first_html: tuple[str, str] | None = None
+    for recipient in recipients:
+        report.checked += 1
+        try:
+            message, html, text = compiled.build_rendered(recipient)
+        except InputError as exc:
+            report.error_count += 1
+            if len(report.errors) < shown:
+                report.errors.append(str(exc))
+            continue
+        url = compiled.unsubscribe_url(recipient)
+        if first_html is None:
+            first_html = (html, url)
+        if url not in text:
+            missing_text_unsubscribe += 1
+        if len(message.data) > SIZE_LIMIT:
+            oversized.append((len(message.data), recipient.email))
+    if len(compiled.subject) > SUBJECT_LIMIT:
+        report.warnings.append(
+            f"the subject is {len(compiled.subject)} characters long "
+            f"(over {SUBJECT_LIMIT} are cut off in most inboxes)"
+        )
+    if first_html is not None:
+        report.warnings.extend(_static_warnings(*first_html))
+        if first_html[1].startswith("http://"):
+            report.warnings.append(
+                "the unsubscribe URL is plain http:// (set web.base_url to an https:// address; "
+                "one-click unsubscribe needs HTTPS)"
+            )
+    if missing_text_unsubscribe:
+        report.warnings.append(
+            f"no unsubscribe link in the text part ({missing_text_unsubscribe} message(s))"
+        )
+    if oversized:
+        size, who = max(oversized)
+        report.warnings.append(
+            f"{len(oversized)} message(s) over {SIZE_LIMIT // 1024} KB (Gmail clips at 102 KB); "
+            f"largest {size // 1024} KB for {who}"
+        )
+    return report
