@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import mailer.cli.campaigns
 import mailer.cli.init
 import mailer.cli.letters
 import mailer.cli.lists
+import mailer.cli.send
 import mailer.cli.serve
 import mailer.cli.subscribers
 import mailer.cli.transfer  # noqa: F401  (each module registers its commands)

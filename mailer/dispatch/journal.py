@@ -63,9 +63,18 @@ class Outcome:
         return (
             json.dumps(
                 [
-                    self.subscriber_id, self.email, self.state, self.attempts, self.code,
-                    self.text, self.message_id, self.queue_id, self.first_attempt_at,
-                    self.next_attempt_at, self.sent_at, self.bounce,
+                    self.subscriber_id,
+                    self.email,
+                    self.state,
+                    self.attempts,
+                    self.code,
+                    self.text,
+                    self.message_id,
+                    self.queue_id,
+                    self.first_attempt_at,
+                    self.next_attempt_at,
+                    self.sent_at,
+                    self.bounce,
                 ],
                 ensure_ascii=False,
                 separators=(",", ":"),
@@ -78,9 +87,18 @@ class Outcome:
         f: list[Any] = json.loads(line)
         bounce = (str(f[11][0]), str(f[11][1]), str(f[11][2])) if f[11] else None
         return cls(
-            subscriber_id=int(f[0]), email=str(f[1]), state=str(f[2]), attempts=int(f[3]),
-            code=f[4], text=str(f[5]), message_id=str(f[6]), queue_id=str(f[7]),
-            first_attempt_at=f[8], next_attempt_at=f[9], sent_at=f[10], bounce=bounce,
+            subscriber_id=int(f[0]),
+            email=str(f[1]),
+            state=str(f[2]),
+            attempts=int(f[3]),
+            code=f[4],
+            text=str(f[5]),
+            message_id=str(f[6]),
+            queue_id=str(f[7]),
+            first_attempt_at=f[8],
+            next_attempt_at=f[9],
+            sent_at=f[10],
+            bounce=bounce,
         )
 
 
@@ -195,8 +213,16 @@ class Journal:
                 _UPDATE,
                 [
                     (
-                        o.state, o.attempts, o.code, o.text, o.message_id, o.queue_id,
-                        o.first_attempt_at, o.next_attempt_at, o.sent_at, campaign,
+                        o.state,
+                        o.attempts,
+                        o.code,
+                        o.text,
+                        o.message_id,
+                        o.queue_id,
+                        o.first_attempt_at,
+                        o.next_attempt_at,
+                        o.sent_at,
+                        campaign,
                         o.subscriber_id,
                     )
                     for o in outcomes

@@ -145,9 +145,7 @@ def create_campaign(
             f"INSERT INTO deliveries (campaign_id, subscriber_id, email) {sql} ORDER BY p.id",
             [campaign_id, *params],
         ).rowcount
-        conn.execute(
-            "UPDATE campaigns SET recipients = ? WHERE id = ?", (inserted, campaign_id)
-        )
+        conn.execute("UPDATE campaigns SET recipients = ? WHERE id = ?", (inserted, campaign_id))
     return get_campaign(store, campaign_id)
 
 

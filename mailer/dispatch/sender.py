@@ -194,7 +194,12 @@ class Sender:
                     break
                 await queue.put(
                     _Due(
-                        row[0], row[1], row[2], row[3], row[4] or "", row[5] or "{}",
+                        row[0],
+                        row[1],
+                        row[2],
+                        row[3],
+                        row[4] or "",
+                        row[5] or "{}",
                         row[6] if self.list_id is not None else "active",
                     )
                 )
@@ -307,15 +312,22 @@ class Sender:
 
     def _skipped(self, due: _Due) -> Outcome:
         return Outcome(
-            due.subscriber_id, due.email, FAILED, due.attempts,
+            due.subscriber_id,
+            due.email,
+            FAILED,
+            due.attempts,
             text=f"skipped: no longer subscribed ({due.status or 'gone'})",
             first_attempt_at=due.first_attempt_at,
         )
 
     def _failed_to_build(self, due: _Due, exc: MailerError) -> Outcome:
         return Outcome(
-            due.subscriber_id, due.email, FAILED, due.attempts,
-            text=f"not built: {exc}", first_attempt_at=due.first_attempt_at,
+            due.subscriber_id,
+            due.email,
+            FAILED,
+            due.attempts,
+            text=f"not built: {exc}",
+            first_attempt_at=due.first_attempt_at,
         )
 
     def _outcome(
@@ -331,18 +343,29 @@ class Sender:
         first = due.first_attempt_at or now_iso
         attempts = due.attempts + 1
         base = Outcome(
-            due.subscriber_id, due.email, DEFERRED, attempts,
-            message_id=message.message_id, first_attempt_at=first,
+            due.subscriber_id,
+            due.email,
+            DEFERRED,
+            attempts,
+            message_id=message.message_id,
+            first_attempt_at=first,
         )
         if reply is not None and reply.accepted:
             return replace(
-                base, state=SENT, code=reply.code, text=reply.text, queue_id=reply.queue_id,
+                base,
+                state=SENT,
+                code=reply.code,
+                text=reply.text,
+                queue_id=reply.queue_id,
                 sent_at=now_iso,
             )
         if reply is not None and reply.permanent:
             kind, reason, status = classify(find_status(reply.text), f"{reply.code} {reply.text}")
             return replace(
-                base, state=FAILED, code=reply.code, text=reply.text,
+                base,
+                state=FAILED,
+                code=reply.code,
+                text=reply.text,
                 bounce=(kind, status, reason),
             )
         code = reply.code if reply is not None else (error.code if error else None)

@@ -61,7 +61,7 @@ def relays_of(config: SmtpConfig) -> tuple[RelayConfig, ...]:
         if relay.tls == "none" and not is_loopback(relay.host):
             # Credentials and subscriber addresses must not cross a network in clear.
             raise ConfigError(
-                f"smtp relay {relay.host}: tls = \"none\" is only allowed for a loopback "
+                f'smtp relay {relay.host}: tls = "none" is only allowed for a loopback '
                 "host; use starttls or implicit"
             )
         if relay.weight < 1:

@@ -1,0 +1,144 @@
+"""``mailer campaigns``: list, inspect, resume, cancel and retry campaigns."""
+
+from __future__ import annotations
+
+import click
+
+from mailer.cli.app import App, cli, json_option, pass_app, print_json, print_table
+from mailer.cli.send import finish_progress, progress_printer
+from mailer.dispatch import run as runner
+from mailer.dispatch import status
+from mailer.dispatch.run import RunResult
+
+COLUMNS = ["id", "state", "list", "subject", "recipients", "sent", "deferred", "failed", "pending"]
+
+
+@cli.group()
+def campaigns() -> None:
+    """List, show, resume, cancel and retry campaigns."""
+
+
+@campaigns.command("ls")
+@json_option
+@pass_app
+def ls(app: App, as_json: bool) -> None:
+    """Show every campaign, newest first, with its counters."""
+    rows = status.all_campaigns(app.store())
+    if as_json:
+        print_json(rows)
+        return
+    print_table(rows, COLUMNS)
+
+
+@campaigns.command("show")
+@click.argument("campaign_id", metavar="ID", type=int)
+@json_option
+@pass_app
+def show(app: App, campaign_id: int, as_json: bool) -> None:
+    """Counters, timing and the failures (with SMTP code and text) of campaign ID."""
+    data = status.detail(app.store(), campaign_id)
+    if as_json:
+        print_json(data)
+        return
+    for key in ("id", "subject", "list", "segment", "letter", "state", "recipients"):
+        click.echo(f"{key}: {data[key]}")
+    for key in ("sent", "deferred", "failed", "pending"):
+        click.echo(f"{key}: {data[key]}")
+    for key in ("created_at", "started_at", "finished_at", "seconds", "next_retry_at"):
+        if data[key] is not None:
+            click.echo(f"{key}: {data[key]}")
+    if data["failures"]:
+        click.echo("failures:")
+        print_table(data["failures"], ["email", "code", "text", "attempts"])
+    if data["deferrals"]:
+        click.echo("deferred:")
+        print_table(data["deferrals"], ["email", "code", "text", "attempts", "next_attempt_at"])
+
+
+def _print_result(result: RunResult, as_json: bool) -> None:
+    if as_json:
+        print_json(result.as_dict())
+        return
+    click.echo(
+        f"campaign {result.campaign}: sent {result.sent}, deferred {result.deferred}, "
+        f"failed {result.failed}, pending {result.pending} ({result.state})"
+    )
+
+
+@campaigns.command("resume")
+@click.argument("campaign_id", metavar="ID", type=int)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    help="SMTP connections at once (default: smtp.connections).",
+)
+@click.option(
+    "--rate", type=click.FloatRange(0), help="At most N messages per second (0: no limit)."
+)
+@json_option
+@pass_app
+def resume(
+    app: App, campaign_id: int, concurrency: int | None, rate: float | None, as_json: bool
+) -> None:
+    """Deliver everything pending and every deferred recipient that is due."""
+    shown = progress_printer()
+    try:
+        result = runner.deliver(
+            app.config,
+            app.store(),
+            campaign_id,
+            concurrency=concurrency,
+            rate=rate,
+            on_progress=shown,
+        )
+    finally:
+        finish_progress(shown)
+    _print_result(result, as_json)
+
+
+@campaigns.command("cancel")
+@click.argument("campaign_id", metavar="ID", type=int)
+@pass_app
+def cancel(app: App, campaign_id: int) -> None:
+    """Stop campaign ID for good: nobody still pending or deferred will get it."""
+    data = status.cancel(app.store(), campaign_id)
+    click.echo(
+        f"cancelled campaign {campaign_id}: {data['sent']} sent, "
+        f"{data['pending'] + data['deferred']} will not be sent"
+    )
+
+
+@campaigns.command("retry")
+@click.argument("campaign_id", metavar="ID", type=int)
+@pass_app
+def retry(app: App, campaign_id: int) -> None:
+    """Put recipients that failed temporarily (expired) back to pending."""
+    count = status.retry_failed(app.store(), campaign_id)
+    click.echo(
+        f"{count} recipients of campaign {campaign_id} put back; "
+        f"send them with `mailer campaigns resume {campaign_id}`"
+    )
+
+
+@campaigns.command("run")
+@json_option
+@pass_app
+def run(app: App, as_json: bool) -> None:
+    """Resume every campaign with work due now (for a cron job every few minutes)."""
+    outcomes: list[dict[str, object]] = []
+
+    def report(result: RunResult | Exception, campaign_id: int) -> None:
+        if isinstance(result, Exception):
+            outcomes.append({"campaign": campaign_id, "error": str(result)})
+            if not as_json:
+                click.echo(f"campaign {campaign_id}: {result}", err=True)
+            return
+        outcomes.append(result.as_dict())
+        if not as_json:
+            _print_result(result, False)
+
+    runner.run_due(app.config, app.store(), on_result=report)
+    if as_json:
+        print_json(outcomes)
+    elif not outcomes:
+        click.echo("no campaign has work due")

@@ -1,0 +1,190 @@
+"""``mailer send``: a letter to a list, as a resumable campaign (or a dry run, or a test)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from mailer.cli.app import App, cli, json_option, pass_app, print_json
+from mailer.contacts import normalize_address
+from mailer.dispatch import run as runner
+from mailer.dispatch.plan import count_recipients, create_campaign, earlier_campaigns, letter_hash
+from mailer.dispatch.segment import parse_segment
+from mailer.dispatch.sender import Progress
+from mailer.errors import TransportError, UsageError
+from mailer.letters import Letter, load_letter
+from mailer.store.lists import get_list
+from mailer.store.models import MailingList
+
+
+def progress_printer() -> Callable[[Progress], None] | None:
+    """A one-line progress display on a terminal's stderr; None off a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(progress: Progress) -> None:
+        left = progress.due - progress.done
+        rate = progress.rate
+        eta = f"{int(left / rate) // 60}:{int(left / rate) % 60:02d} left" if rate > 0 else ""
+        width = 30
+        filled = int(width * progress.done / progress.due) if progress.due else width
+        click.echo(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] sent {progress.sent}  "
+            f"deferred {progress.deferred}  failed {progress.failed}  "
+            f"{rate:,.0f} msg/s  {eta}   ",
+            nl=False,
+            err=True,
+        )
+
+    return show
+
+
+def finish_progress(shown: Callable[[Progress], None] | None) -> None:
+    if shown is not None:
+        click.echo("", err=True)
+
+
+@cli.command()
+@click.argument("letter", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--list", "list_name", metavar="NAME", help="The list to send to.")
+@click.option(
+    "--segment",
+    default="",
+    metavar="EXPR",
+    help="Only subscribers matching EXPR, e.g. 'country=PE and city~lima'.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Render every message, send nothing.")
+@click.option(
+    "--test",
+    "test_addresses",
+    multiple=True,
+    metavar="EMAIL",
+    help="Send only to EMAIL (repeatable); no campaign is created.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    help="SMTP connections at once (default: smtp.connections).",
+)
+@click.option(
+    "--rate", type=click.FloatRange(0), help="At most N messages per second (0: no limit)."
+)
+@json_option
+@pass_app
+def send(
+    app: App,
+    letter: Path,
+    list_name: str | None,
+    segment: str,
+    yes: bool,
+    dry_run: bool,
+    test_addresses: tuple[str, ...],
+    concurrency: int | None,
+    rate: float | None,
+    as_json: bool,
+) -> None:
+    """Send LETTER to a list as a campaign that can be resumed after any stop."""
+    loaded = load_letter(letter)
+    name = list_name or loaded.list_name
+    if not name:
+        raise UsageError("which list? pass --list NAME (or set list: in the letter)")
+    store = app.store()
+    config = app.config
+    mailing_list = get_list(store, name)
+    if test_addresses:
+        _send_tests(app, loaded, mailing_list, test_addresses, as_json)
+        return
+    parse_segment(segment)
+    if dry_run:
+        rehearsal = runner.dry_run(config, store, loaded, mailing_list, segment)
+        if as_json:
+            print_json(rehearsal.as_dict())
+        else:
+            click.echo(
+                f"dry run: {rehearsal.recipients} messages to list {name} would be sent "
+                f"({rehearsal.bytes:,} bytes, rendered in {rehearsal.seconds}s); nothing was sent"
+            )
+            for example in rehearsal.examples:
+                click.echo(f"  {example}")
+        return
+    runner.signer_for(config)
+    count = count_recipients(store, mailing_list.id, segment)
+    earlier = earlier_campaigns(store, mailing_list.id, letter_hash(loaded.source))
+    warning = ""
+    if earlier:
+        last = earlier[-1]
+        warning = (
+            f"warning: this letter was already sent to list {name} "
+            f"(campaign {last.id}, {last.created_at}, {last.state})"
+        )
+    question = f"Send {loaded.subject!r} to list {name} ({count} recipients"
+    question += f", segment {segment!r})?" if segment else ")?"
+    if yes:
+        if warning:
+            click.echo(f"{warning}; sending again because of --yes", err=True)
+    elif not sys.stdin.isatty():
+        again = f"{warning}. " if warning else ""
+        raise UsageError(f"{again}not on a terminal: pass --yes to confirm sending")
+    else:
+        if warning:
+            click.echo(warning, err=True)
+            question = "Send it AGAIN? " + question
+        click.confirm(question, abort=True)
+    campaign = create_campaign(
+        store,
+        mailing_list=mailing_list,
+        subject=loaded.subject,
+        letter_path=str(loaded.path),
+        letter_source=loaded.source,
+        segment=segment,
+    )
+    click.echo(f"campaign {campaign.id}: {campaign.recipients} recipients", err=as_json)
+    shown = progress_printer()
+    try:
+        result = runner.deliver(
+            config,
+            store,
+            campaign.id,
+            concurrency=concurrency,
+            rate=rate,
+            on_progress=shown,
+        )
+    finally:
+        finish_progress(shown)
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        click.echo(
+            f"campaign {result.campaign}: sent {result.sent}, deferred {result.deferred}, "
+            f"failed {result.failed} in {result.seconds}s ({result.state})"
+        )
+        if result.deferred:
+            click.echo(
+                "deferred recipients are retried by `mailer campaigns run` "
+                f"or `mailer campaigns resume {result.campaign}`"
+            )
+
+
+def _send_tests(
+    app: App,
+    loaded: Letter,
+    mailing_list: MailingList,
+    addresses: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Send to the given addresses only, and fail when any of them was refused."""
+    emails = [normalize_address(a).email for a in addresses]
+    results = runner.send_test(app.config, app.store(), loaded, mailing_list, emails)
+    if as_json:
+        print_json({"test": [{"email": e, "code": r.code, "text": r.text} for e, r in results]})
+    else:
+        for email, reply in results:
+            verdict = "sent" if reply.accepted else "NOT sent"
+            click.echo(f"{verdict} to {email}: {reply.code} {reply.text}")
+    refused = [e for e, r in results if not r.accepted]
+    if refused:
+        raise TransportError(f"test message refused for {', '.join(refused)}")
