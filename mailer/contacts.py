@@ -118,7 +118,7 @@ def normalize_address(text: str, *, check_deliverability: bool = False) -> Addre
     stripped = (text or "").strip()
     if not stripped:
         raise AddressError(text or "", "the address is empty")
-    if any(ch in stripped for ch in "\r\n\0"):
+    if "\n" in stripped or "\r" in stripped or "\0" in stripped:
         raise AddressError(stripped, "the address contains a line break")
     address = _fast_normalize(stripped) or _validate(stripped)
     if check_deliverability:

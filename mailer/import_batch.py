@@ -69,8 +69,12 @@ class ImportCounts:
         }
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
 def _dump(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True) if data else "{}"
+    """Attributes as the store keeps them (the same JSON as ``subscribers add`` writes)."""
+    return _encode(data) if data else "{}"
 
 
 def _matching(conn: sqlite3.Connection, sql: str, values: list[str]) -> list[Any]:
