@@ -9,12 +9,12 @@ whatever is missing is left for the wording of the notice to supply.
 from __future__ import annotations
 
 import re
-from email.message import Message
 from typing import Final
 
 from mailer.bounces import mime
 from mailer.bounces.addresses import addresses_in, first_address
 from mailer.bounces.classify import find_status
+from mailer.bounces.mime import Part
 from mailer.bounces.model import AUTO_REPLY, COMPLAINT, Finding
 
 _RECIPIENT_FIELDS: Final = frozenset({"final-recipient", "original-recipient", "action", "status"})
@@ -89,7 +89,7 @@ def looks_like_delivery_status(text: str) -> bool:
     )
 
 
-def read_feedback(text: str, originals: list[Message], headers_text: list[str]) -> list[Finding]:
+def read_feedback(text: str, originals: list[Part], headers_text: list[str]) -> list[Finding]:
     """Complaints from an ARF report: the recipients it names, or the original's To."""
     fields: dict[str, str] = {}
     for block in field_blocks(text):
@@ -110,7 +110,7 @@ def read_feedback(text: str, originals: list[Message], headers_text: list[str]) 
     ]
 
 
-def original_recipients(originals: list[Message], headers_text: list[str]) -> list[str]:
+def original_recipients(originals: list[Part], headers_text: list[str]) -> list[str]:
     """The To (and Cc) of the returned original message, when it came back."""
     found: list[str] = []
     for msg in originals:
@@ -142,7 +142,7 @@ _AUTO_SUBJECT: Final = re.compile(
 )
 
 
-def auto_reply(msg: Message) -> Finding | None:
+def auto_reply(msg: Part) -> Finding | None:
     """An auto-reply event for the message's sender, if it is a vacation message."""
     hit = any(
         re.search(pattern, mime.header(msg, name), re.I) for name, pattern in _AUTO_HEADERS

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-from email.message import Message
 from typing import Any
 
 from mailer.bounces import mime
 from mailer.bounces.addresses import addresses_in, first_address
 from mailer.bounces.classify import find_status
+from mailer.bounces.mime import Part
 from mailer.bounces.model import COMPLAINT, Finding
 
 
-def hotmail_complaint(originals: list[Message], msg: Message) -> list[Finding] | None:
+def hotmail_complaint(originals: list[Part], msg: Part) -> list[Finding] | None:
     """Microsoft's JMRP complaint: the original attached, recipient in X-HmXmrOriginalRecipient."""
     for original in originals:
         recipient = mime.header(original, "x-hmxmroriginalrecipient")
@@ -43,7 +43,7 @@ def hotmail_complaint(originals: list[Message], msg: Message) -> list[Finding] |
 
 def _json_document(text: str) -> dict[str, Any] | None:
     start = text.find("{")
-    if start < 0 or start > 200 or '"notificationType"' not in text and '"Type"' not in text:
+    if start < 0 or start > 200 or ('"notificationType"' not in text and '"Type"' not in text):
         return None
     try:
         document, _ = json.JSONDecoder().raw_decode(text, start)

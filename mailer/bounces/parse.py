@@ -11,7 +11,6 @@ bounce came back to names the campaign and subscriber exactly.
 from __future__ import annotations
 
 import re
-from email.message import Message
 from typing import Final
 
 from mailer import tokens
@@ -26,6 +25,7 @@ from mailer.bounces.dsn import (
     read_feedback,
 )
 from mailer.bounces.families import hotmail_complaint, ses_notification
+from mailer.bounces.mime import Part
 from mailer.bounces.model import (
     DELAYED,
     UNKNOWN,
@@ -107,7 +107,7 @@ def _event(finding: Finding, campaign: int | None, subscriber: int | None) -> Bo
     )
 
 
-def _excluded(msg: Message, parts: mime.Parts) -> set[str]:
+def _excluded(msg: Part, parts: mime.Parts) -> set[str]:
     """Addresses that are never the failed recipient: the sender's, the message ids."""
     out: set[str] = set()
     for name in ("from", "to", "cc", "reply-to", "return-path", "sender", "delivered-to",
@@ -124,7 +124,7 @@ def _excluded(msg: Message, parts: mime.Parts) -> set[str]:
     return out
 
 
-def _looks_like_bounce(msg: Message, parts: mime.Parts) -> bool:
+def _looks_like_bounce(msg: Part, parts: mime.Parts) -> bool:
     if parts.delivery_status or mime.header(msg, "x-failed-recipients"):
         return True
     sender = mime.header(msg, "from") + " " + mime.header(msg, "return-path")
@@ -136,7 +136,7 @@ def _looks_like_bounce(msg: Message, parts: mime.Parts) -> bool:
     return bool(PERMANENT.search(notice) or DELAY.search(notice))
 
 
-def _findings(msg: Message, parts: mime.Parts) -> list[Finding]:
+def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
     notice_parts = parts.notice or parts.html
     notice = "\n".join(notice_parts)
     # 1. Complaints.
@@ -191,7 +191,7 @@ def _findings(msg: Message, parts: mime.Parts) -> list[Finding]:
     return findings
 
 
-def _says_delayed(msg: Message, notice: str) -> bool:
+def _says_delayed(msg: Part, notice: str) -> bool:
     """Whether the notice as a whole reports a delay rather than a failure."""
     text = mime.header(msg, "subject") + "\n" + notice[:5000]
     return bool(DELAY.search(text)) and not PERMANENT.search(strip_boilerplate(text))
@@ -237,7 +237,7 @@ def _add_context(findings: list[Finding], notice: str) -> None:
 
 
 def _verp(
-    msg: Message, parts: mime.Parts, return_path: str, signer: Signer | None
+    msg: Part, parts: mime.Parts, return_path: str, signer: Signer | None
 ) -> tuple[int | None, int | None]:
     """Campaign and subscriber from a VERP address whose token verifies, else nothing."""
     if not return_path or signer is None:
