@@ -16,7 +16,9 @@ layout on its own, to name the file and line a person has to fix.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+import textwrap
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -56,6 +58,17 @@ def markdown() -> MarkdownIt:
     return MarkdownIt("commonmark", {"linkify": True}).enable(["table", "strikethrough", "linkify"])
 
 
+@functools.lru_cache(maxsize=256)
+def _wordwrap(text: str, width: int = 79) -> str:
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False))
+
+
+def wordwrap(value: Any, width: int = 79) -> str:
+    """Jinja2's ``wordwrap`` for the text templates, remembered (most values repeat)."""
+    return _wordwrap(str(value), int(width))
+
+
+@functools.lru_cache(maxsize=64)
 def long_date(value: Any) -> str:
     """``2026-11-27`` → ``27 November 2026`` (locale-independent)."""
     if isinstance(value, str):
@@ -94,6 +107,7 @@ def environments(config: Config, templates: Path | None = None) -> tuple[jinja2.
     )
     for env in (html, text):
         env.filters["long_date"] = long_date
+    text.filters["wordwrap"] = wordwrap
     return html, text
 
 
