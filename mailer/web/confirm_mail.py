@@ -3,21 +3,21 @@
 One message at a time, outside any campaign. The text comes from
 ``templates/confirm.txt.j2`` (overridable). It never contains what the form's
 user typed besides the address itself: the form cannot be used to send a
-stranger a message of the sender's choosing. Delivery goes to the configured
-SMTP relay when there is one, else into the Maildir outbox, like campaigns.
+stranger a message of the sender's choosing. Delivery uses the campaigns'
+transports (``mailer.dispatch``): the configured SMTP relays when there are
+any, else the Maildir outbox.
 """
 
 from __future__ import annotations
 
-import asyncio
-import mailbox
+import email.policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-import aiosmtplib
 import jinja2
 
 from mailer.config import Config
+from mailer.dispatch.run import envelope_from, make_transport
 from mailer.errors import TemplateError, TransportError
 from mailer.resources import default_templates
 from mailer.store.models import MailingList
@@ -67,31 +67,16 @@ def build_confirmation(
     return message
 
 
-def _write_outbox(config: Config, message: EmailMessage) -> None:
-    try:
-        box = mailbox.Maildir(str(config.outbox_path), create=True)
-        box.add(message)
-    except OSError as exc:
-        raise TransportError(f"cannot write to the outbox {config.outbox_path}: {exc}") from None
-
-
 async def deliver(config: Config, message: EmailMessage) -> None:
-    """Hand one message to the SMTP relay, or write it into the outbox."""
-    smtp = config.smtp
-    if not smtp.host:
-        await asyncio.to_thread(_write_outbox, config, message)
-        return
+    """Hand one message to the configured transport (SMTP relays, else the outbox)."""
+    recipient = str(message["To"])
+    smtputf8 = not recipient.isascii()
+    data = message.as_bytes(policy=email.policy.SMTPUTF8 if smtputf8 else email.policy.SMTP)
+    sender = config.bounces.return_path or envelope_from(config, None)
+    channel = await make_transport(config).open()
     try:
-        await aiosmtplib.send(
-            message,
-            sender=config.bounces.return_path or None,
-            hostname=smtp.host,
-            port=smtp.port,
-            username=smtp.username or None,
-            password=smtp.password or None,
-            use_tls=smtp.tls == "implicit",
-            start_tls=smtp.tls == "starttls",
-            timeout=smtp.timeout,
-        )
-    except (aiosmtplib.SMTPException, OSError) as exc:
-        raise TransportError(f"could not send the confirmation via {smtp.host}: {exc}") from None
+        reply = await channel.send(sender, recipient, data, smtputf8)
+    finally:
+        await channel.close()
+    if not reply.accepted:
+        raise TransportError(f"confirmation refused: {reply.code} {reply.text}", code=reply.code)

@@ -1,0 +1,232 @@
+"""Helpers for the web tests: an app on a fresh database, lists, links, the outbox.
+
+(No tests here; the ``test_web*`` modules import these.)
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import mailbox
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from mailer import clock
+from mailer.config import Config, load_config
+from mailer.contacts import normalize_address
+from mailer.store import Store
+from mailer.store.lists import create_list
+from mailer.store.models import Consent, MailingList
+from mailer.store.subscribers import add_subscriber
+from mailer.tokens import Signer
+from mailer.web import create_app
+from mailer.web.limits import SubscribeLimits
+
+SECRET = "test-secret-key"
+BASE = "http://testserver"
+CLIENT_IP = "127.0.0.1"
+
+
+def web_config(tmp_path: Path, db_path: Path, base_url: str = BASE, **env: str) -> Config:
+    """A configuration with the outbox and templates inside ``tmp_path``."""
+    values = {
+        "MAILER_WEB_BASE_URL": base_url,
+        "MAILER_OUTBOX_PATH": str(tmp_path / "outbox"),
+        "MAILER_TEMPLATES_PATH": str(tmp_path / "my-templates"),
+        "MAILER_SENDER_FROM_ADDRESS": "Newsletter <news@example.org>",
+        "MAILER_SECRET_KEY": SECRET,
+        **env,
+    }
+    return load_config(env=values, db=db_path)
+
+
+class FakeClock:
+    """A monotonic clock the tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Web:
+    """An app on a fresh database, an HTTP client for it, and ways to look inside."""
+
+    app: Starlette
+    client: httpx.AsyncClient
+    config: Config
+    store: Store
+    signer: Signer
+    limit_clock: FakeClock
+
+    def make_list(
+        self,
+        name: str = "news",
+        *,
+        public: bool = True,
+        double_optin: bool = True,
+        title: str = "",
+    ) -> MailingList:
+        return create_list(
+            self.store,
+            name,
+            title=title or name.title(),
+            public=public,
+            double_optin=double_optin,
+        )
+
+    def subscribe(self, mailing_list: MailingList, email_address: str) -> int:
+        """A confirmed subscriber added by an admin; returns its id."""
+        outcome = add_subscriber(
+            self.store,
+            mailing_list,
+            normalize_address(email_address),
+            consent=Consent("cli"),
+            confirmed=True,
+        )
+        assert outcome.subscriber is not None
+        return outcome.subscriber.id
+
+    def subscription(self, subscriber_id: int, list_id: int) -> sqlite3.Row | None:
+        return self.store.one(
+            "SELECT * FROM subscriptions WHERE subscriber_id = ? AND list_id = ?",
+            (subscriber_id, list_id),
+        )
+
+    def status(self, email_address: str) -> str | None:
+        row = self.store.one(
+            "SELECT status FROM subscribers WHERE email_key = ?", (email_address.lower(),)
+        )
+        return None if row is None else str(row["status"])
+
+    def subscriber_id(self, email_address: str) -> int:
+        row = self.store.one(
+            "SELECT id FROM subscribers WHERE email_key = ?", (email_address.lower(),)
+        )
+        assert row is not None
+        return int(row["id"])
+
+    def outbox(self) -> list[EmailMessage]:
+        return read_outbox(self.config.outbox_path)
+
+    async def form_token(self, path: str) -> str:
+        page = await self.client.get(path)
+        assert page.status_code == 200, page.text
+        return csrf_of(page.text)
+
+
+def read_outbox(path: Path) -> list[EmailMessage]:
+    """Every message in the Maildir outbox, oldest first."""
+    if not (path / "new").exists():
+        return []
+    box = mailbox.Maildir(str(path), create=False)
+    messages = []
+    for key in sorted(box.keys()):
+        with box.get_file(key) as handle:
+            parsed = email.message_from_binary_file(handle, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        messages.append(parsed)
+    return messages
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def confirm_link(message: EmailMessage, base_url: str = BASE) -> str:
+    """The /c/... link inside a confirmation message."""
+    body = message.get_body(("plain",))
+    assert body is not None
+    match = re.search(re.escape(base_url) + r"(/c/[a-z0-9-]+)", body.get_content())
+    assert match, "no confirmation link in the message"
+    return match.group(1)
+
+
+def without_csrf(html: str) -> str:
+    return re.sub(r'name="csrf" value="[^"]+"', 'name="csrf" value=""', html)
+
+
+def insert_campaign(
+    store: Store,
+    mailing_list: MailingList,
+    *,
+    subject: str,
+    source: str,
+    state: str = "done",
+    sent_to: int | None = None,
+    finished_at: str | None = None,
+) -> int:
+    """A campaign row as the sender leaves it (optionally with one sent delivery)."""
+    import hashlib
+
+    now = clock.now_iso()
+    with store.transaction() as conn:
+        cursor = conn.execute(
+            "INSERT INTO campaigns (list_id, list_name, subject, letter_path, letter_source, "
+            "letter_hash, state, created_at, started_at, finished_at) "
+            "VALUES (?, ?, ?, 'letter.md', ?, ?, ?, ?, ?, ?)",
+            (
+                mailing_list.id,
+                mailing_list.name,
+                subject,
+                source,
+                hashlib.sha256(source.encode()).hexdigest(),
+                state,
+                now,
+                now,
+                finished_at if state == "done" else None,
+            ),
+        )
+        campaign_id = int(cursor.lastrowid or 0)
+        if sent_to is not None:
+            conn.execute(
+                "INSERT INTO deliveries (campaign_id, subscriber_id, email, state, sent_at) "
+                "VALUES (?, ?, 'x@example.org', 'sent', ?)",
+                (campaign_id, sent_to, now),
+            )
+    return campaign_id
+
+
+LETTER = """---
+subject: "Spring news"
+list: news
+sample:
+  name: Jonas Weber
+  email: jonas.weber@example.org
+  attributes:
+    branch: Harbour
+---
+
+Dear {{ subscriber.name or "reader" }},
+
+our branch in **{{ subscriber.attributes.branch }}** meets on Monday.
+"""
+
+
+@pytest.fixture(name="web")
+async def web_fixture(tmp_path: Path, db_path: Path, store: Store) -> AsyncIterator[Web]:
+    config = web_config(tmp_path, db_path)
+    signer = Signer(SECRET)
+    limit_clock = FakeClock()
+    app = create_app(
+        config,
+        store_path=db_path,
+        signer=signer,
+        limits=SubscribeLimits(config.web.subscribe_limit, clock=limit_clock),
+    )
+    transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        yield Web(app, client, config, store, signer, limit_clock)
+    app.state.web.stores.close_all()
