@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mailer.cli.bounces
 import mailer.cli.campaigns
 import mailer.cli.init
 import mailer.cli.letters

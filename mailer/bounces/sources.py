@@ -1,0 +1,200 @@
+"""Where bounces come from: files, standard input, an mbox, a Maildir, IMAP.
+
+Every source yields ``Incoming`` items: the raw bytes of one message and a
+short name for where it came from (stored with each event, so that a person
+can find the original later). Sources only read; marking a message as done
+(moving it on the IMAP server) is a separate step the caller takes after the
+message's events are committed, so that a crash never loses a bounce.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import mailbox
+import re
+import ssl
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from mailer.config import ImapConfig
+from mailer.errors import ConfigError, InputError, TransportError
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message as received, and where it was found."""
+
+    raw: bytes
+    source: str
+    key: str = ""  # the source's own id for it (IMAP UID), to mark it done
+
+
+def message_files(paths: list[Path]) -> list[Path]:
+    """The files named, a folder standing for every file in it (sorted, not recursive)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise InputError("no such file or folder", path=path)
+    return files
+
+
+def read_file(path: Path) -> Incoming:
+    """One message from one file."""
+    try:
+        return Incoming(raw=path.read_bytes(), source=f"file:{path}")
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
+
+
+def read_stdin(stream: BinaryIO | None = None) -> Incoming:
+    """One message from standard input (how an MTA pipes a bounce in)."""
+    data = (stream or sys.stdin.buffer).read()
+    return Incoming(raw=data, source="stdin")
+
+
+def read_mbox(path: Path) -> Iterator[Incoming]:
+    """Every message of an mbox file, in order."""
+    if not path.is_file():
+        raise InputError("no such mbox file", path=path)
+    box = mailbox.mbox(str(path), create=False)
+    try:
+        for index, key in enumerate(box.iterkeys(), start=1):
+            try:
+                raw = box.get_bytes(key)
+            except (OSError, KeyError):
+                continue
+            yield Incoming(raw=raw, source=f"mbox:{path}#{index}")
+    finally:
+        box.close()
+
+
+def read_maildir(path: Path) -> Iterator[Incoming]:
+    """Every message of a Maildir (``new`` and ``cur``), oldest name first."""
+    if not (path / "cur").is_dir() and not (path / "new").is_dir():
+        raise InputError("not a Maildir (no cur/ or new/ inside)", path=path)
+    for sub in ("new", "cur"):
+        folder = path / sub
+        if not folder.is_dir():
+            continue
+        for file in sorted(p for p in folder.iterdir() if p.is_file()):
+            try:
+                yield Incoming(raw=file.read_bytes(), source=f"maildir:{file}")
+            except OSError:
+                continue
+
+
+class ImapSource:
+    """A mailbox folder read over IMAP; processed messages are moved or flagged.
+
+    Moving to ``processed_folder`` (when configured) or setting ``\\Seen`` and a
+    ``$MailerProcessed`` keyword (otherwise) is what makes a second run skip
+    what the first one handled.
+    """
+
+    KEYWORD = "$MailerProcessed"
+
+    def __init__(self, config: ImapConfig, *, context: ssl.SSLContext | None = None) -> None:
+        if not config.host or not config.username:
+            raise ConfigError("[imap] needs host and username to read bounces over IMAP")
+        if not config.password:
+            raise ConfigError("the IMAP password comes from MAILER_IMAP_PASSWORD, which is unset")
+        if config.tls not in ("implicit", "starttls"):
+            raise ConfigError(f"imap.tls must be implicit or starttls, not {config.tls!r}")
+        self.config = config
+        self.context = context or ssl.create_default_context()
+        self.conn: imaplib.IMAP4 | None = None
+
+    def __enter__(self) -> ImapSource:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        """Log in over TLS and select the folder."""
+        cfg = self.config
+        try:
+            if cfg.tls == "implicit":
+                conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                    cfg.host, cfg.port, ssl_context=self.context, timeout=30
+                )
+            else:
+                conn = imaplib.IMAP4(cfg.host, cfg.port, timeout=30)
+                conn.starttls(ssl_context=self.context)
+            conn.login(cfg.username, cfg.password)
+            status, _ = conn.select(_quote(cfg.folder))
+            if status != "OK":
+                raise TransportError(f"IMAP folder {cfg.folder!r} cannot be opened")
+        except (OSError, imaplib.IMAP4.error, ssl.SSLError) as exc:
+            raise TransportError(f"IMAP {cfg.host}:{cfg.port}: {exc}") from None
+        self.conn = conn
+
+    def close(self) -> None:
+        """Expunge moved messages and log out."""
+        if self.conn is None:
+            return
+        try:
+            if self.config.processed_folder:
+                self.conn.expunge()
+            self.conn.logout()
+        except (OSError, imaplib.IMAP4.error):
+            pass
+        self.conn = None
+
+    def _require(self) -> imaplib.IMAP4:
+        if self.conn is None:
+            raise TransportError("IMAP connection is not open")
+        return self.conn
+
+    def messages(self) -> Iterator[Incoming]:
+        """Every message in the folder not yet processed."""
+        conn = self._require()
+        criteria = "ALL" if self.config.processed_folder else f"UNKEYWORD {self.KEYWORD}"
+        try:
+            status, data = conn.uid("SEARCH", criteria)
+            if status != "OK":
+                raise TransportError(f"IMAP search failed: {data!r}")
+            uids = (data[0] or b"").split() if data else []
+            for uid in uids:
+                key = uid.decode("ascii") if isinstance(uid, bytes) else str(uid)
+                status, fetched = conn.uid("FETCH", key, "(BODY.PEEK[])")
+                raw = _fetched_bytes(list(fetched)) if status == "OK" else None
+                if raw is None:
+                    continue
+                yield Incoming(raw=raw, source=f"imap:{self.config.folder}/{key}", key=key)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise TransportError(f"IMAP {self.config.host}: {exc}") from None
+
+    def mark_done(self, key: str) -> None:
+        """Move the message to the processed folder, or flag it as processed."""
+        conn = self._require()
+        try:
+            if self.config.processed_folder:
+                folder = _quote(self.config.processed_folder)
+                status, _ = conn.uid("MOVE", key, folder)
+                if status != "OK":
+                    conn.uid("COPY", key, folder)
+                    conn.uid("STORE", key, "+FLAGS", "(\\Deleted)")
+            else:
+                conn.uid("STORE", key, "+FLAGS", f"(\\Seen {self.KEYWORD})")
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise TransportError(f"IMAP {self.config.host}: {exc}") from None
+
+
+def _quote(folder: str) -> str:
+    return '"' + re.sub(r'(["\\])', r"\\\1", folder) + '"'
+
+
+def _fetched_bytes(fetched: list[object]) -> bytes | None:
+    for item in fetched:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
+            return item[1]
+    return None
