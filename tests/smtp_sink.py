@@ -1,0 +1,223 @@
+"""A real SMTP server for tests: aiosmtpd on 127.0.0.1, port 0, with faults on demand.
+
+The sink records every message it accepts (envelope and content). Faults are
+injected before a message is recorded, so "recorded" means "accepted", and a
+test can check that each recipient was accepted exactly once:
+
+- ``temp_rate``: a random share of RCPT commands answered 451 or 452;
+- ``close_rate``: a random share of MAIL commands answered 421, then the
+  connection is closed;
+- ``drop_rate``: a random share of DATA transfers cut off by dropping the
+  connection instead of answering;
+- ``stall``: the first N RCPT commands never answered (until the sink stops);
+- ``reject``: recipients answered ``550 5.1.1 user unknown``;
+- ``refuse_all``: every new connection greeted with 421 (a relay that is down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass
+class Faults:
+    """What the sink does wrong, and how often."""
+
+    seed: int = 1
+    temp_rate: float = 0.0
+    close_rate: float = 0.0
+    drop_rate: float = 0.0
+    stall: int = 0
+    reject: set[str] = field(default_factory=set)
+    refuse_all: bool = False
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Received:
+    """One accepted message."""
+
+    mail_from: str
+    rcpt_to: str
+    data: bytes
+
+
+class SinkHandler:
+    """The aiosmtpd handler: applies the faults, then records what it accepts."""
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+        self.rng = random.Random(faults.seed)
+        self.received: list[Received] = []
+        self.lock = threading.Lock()
+        self.stalls_left = faults.stall
+        self.release: asyncio.Event | None = None
+        self.counter = 0
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if self.faults.close_rate and self.rng.random() < self.faults.close_rate:
+            asyncio.get_running_loop().call_later(0.01, server.transport.close)
+            return "421 4.7.0 closing connection, too busy"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if self.stalls_left > 0:
+            self.stalls_left -= 1
+            if self.release is None:
+                self.release = asyncio.Event()
+            await self.release.wait()
+            return "451 4.4.2 stalled"
+        if address.lower() in self.faults.reject:
+            return "550 5.1.1 <" + address + ">: Recipient address rejected: User unknown"
+        if self.faults.temp_rate and self.rng.random() < self.faults.temp_rate:
+            if self.rng.random() < 0.5:
+                return "451 4.3.0 temporary local problem, try again later"
+            return "452 4.5.3 too many recipients, slow down"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.faults.drop_rate and self.rng.random() < self.faults.drop_rate:
+            server.transport.abort()
+            return "451 4.3.0 dropped"
+        if self.faults.delay:
+            await asyncio.sleep(self.faults.delay)
+        with self.lock:
+            self.counter += 1
+            for rcpt in envelope.rcpt_tos:
+                self.received.append(
+                    Received(envelope.mail_from or "", rcpt, bytes(envelope.content or b""))
+                )
+            number = self.counter
+        return f"250 2.0.0 Ok: queued as Q{number:06d}"
+
+
+class _Refusing(SMTP):  # type: ignore[misc]
+    """A server that greets with 421, like a relay that is overloaded or down."""
+
+    async def _handle_client(self) -> None:
+        await self.push("421 4.3.2 service not available, closing")
+        self.transport.close()
+
+
+class SmtpSink(Controller):  # type: ignore[misc]
+    """The controller: starts on a free loopback port and knows where it listens."""
+
+    def __init__(self, faults: Faults | None = None) -> None:
+        self.faults = faults or Faults()
+        self.handler = SinkHandler(self.faults)
+        super().__init__(
+            self.handler, hostname="127.0.0.1", port=0, ready_timeout=10.0,
+            enable_SMTPUTF8=True,
+        )
+
+    def factory(self) -> SMTP:
+        cls = _Refusing if self.faults.refuse_all else SMTP
+        return cls(self.handler, **self.SMTP_kwargs)
+
+    def _trigger_server(self) -> None:
+        # Port 0 asked the OS for a free port: learn which one before connecting to it.
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+    def stop(self, no_assert: bool = False) -> Any:
+        release = self.handler.release
+        if release is not None:
+            self.loop.call_soon_threadsafe(release.set)
+        return super().stop(no_assert=no_assert)
+
+    # -- what a test asks -------------------------------------------------------------
+
+    @property
+    def received(self) -> list[Received]:
+        with self.handler.lock:
+            return list(self.handler.received)
+
+    def counts(self) -> Counter[str]:
+        """How many times each recipient was accepted."""
+        return Counter(r.rcpt_to for r in self.received)
+
+
+# -- the world a sending test needs: a list of subscribers and a letter -----------------
+
+LETTER = """---
+subject: "Spring meeting"
+list: members
+---
+
+Dear {{ subscriber.name or "member" }},
+
+the spring meeting is on Saturday.
+"""
+
+
+def populate(
+    store: Any,
+    list_name: str,
+    count: int,
+    *,
+    domain: str = "example.com",
+    attributes: Any = None,
+) -> list[str]:
+    """Create ``list_name`` (if needed) with ``count`` confirmed subscribers; their addresses."""
+    from mailer.contacts import normalize_address
+    from mailer.errors import ConflictError
+    from mailer.store.lists import create_list, get_list
+    from mailer.store.models import Consent
+    from mailer.store.subscribers import add_subscriber
+
+    try:
+        mailing_list = create_list(store, list_name)
+    except ConflictError:
+        mailing_list = get_list(store, list_name)
+    emails = []
+    for number in range(count):
+        email = f"member{number:05d}@{domain}"
+        add_subscriber(
+            store,
+            mailing_list,
+            normalize_address(email),
+            name=f"Member {number}",
+            attributes=attributes(number) if attributes else {},
+            consent=Consent(method="test"),
+            confirmed=True,
+        )
+        emails.append(email)
+    return emails
+
+
+def sink_environment(port: int, **extra: str) -> dict[str, str]:
+    """``MAILER_*`` settings that point mailer at a sink on ``port``."""
+    return {
+        "MAILER_SECRET_KEY": "test-secret",
+        "MAILER_SMTP_HOST": "127.0.0.1",
+        "MAILER_SMTP_PORT": str(port),
+        "MAILER_SMTP_TLS": "none",
+        "MAILER_SMTP_TIMEOUT": "1",
+        "MAILER_SMTP_CONNECTIONS": "4",
+        **extra,
+    }

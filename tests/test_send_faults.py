@@ -1,0 +1,266 @@
+"""Delivery against a real SMTP server that misbehaves: every recipient ends sent once or failed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mailer import clock
+from mailer.config import Config, load_config
+from mailer.dispatch.plan import Campaign, create_campaign
+from mailer.dispatch.run import RunResult, deliver
+from mailer.dispatch.status import counters
+from mailer.errors import TransportError
+from mailer.store import Store
+from mailer.store.lists import get_list
+from tests.smtp_sink import LETTER, Faults, SmtpSink, populate, sink_environment
+
+START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock that only moves when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def fake_clock() -> Iterator[FakeClock]:
+    fake = FakeClock()
+    clock.set_clock(fake)
+    yield fake
+    clock.set_clock(None)
+
+
+@pytest.fixture
+def start_sink() -> Iterator[Callable[..., SmtpSink]]:
+    started: list[SmtpSink] = []
+
+    def start(**faults: object) -> SmtpSink:
+        sink = SmtpSink(Faults(**faults))  # type: ignore[arg-type]
+        sink.start()
+        started.append(sink)
+        return sink
+
+    yield start
+    for sink in started:
+        sink.stop()
+
+
+def config_for(db_path: Path, port: int, **extra: str) -> Config:
+    return load_config(env=sink_environment(port, **extra), db=db_path)
+
+
+def new_campaign(store: Store, name: str = "members") -> Campaign:
+    return create_campaign(
+        store,
+        mailing_list=get_list(store, name),
+        subject="Spring meeting",
+        letter_path="spring.md",
+        letter_source=LETTER,
+    )
+
+
+def run_until_done(
+    config: Config, store: Store, campaign_id: int, fake: FakeClock, *, rounds: int = 40
+) -> RunResult:
+    """Resume, moving the clock past the longest backoff each time, until nothing is left."""
+    result = deliver(config, store, campaign_id)
+    for _ in range(rounds):
+        if result.pending == 0 and result.deferred == 0:
+            return result
+        fake.advance(config.sending.retry_max + 1)
+        result = deliver(config, store, campaign_id)
+    raise AssertionError(f"campaign not finished after {rounds} rounds: {result}")
+
+
+def test_clean_run_sends_each_recipient_once_with_queue_ids(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    emails = populate(store, "members", 60)
+    sink = start_sink()
+    campaign = new_campaign(store)
+    result = deliver(config_for(db_path, sink.port), store, campaign.id)
+    assert (result.sent, result.deferred, result.failed, result.state) == (60, 0, 0, "done")
+    assert sink.counts() == dict.fromkeys(emails, 1)
+    queue_ids = {r[0] for r in store.all("SELECT queue_id FROM deliveries")}
+    assert len(queue_ids) == 60 and all(q.startswith("Q") for q in queue_ids)
+
+
+def test_random_temporary_failures_and_drops_end_with_everyone_sent_once(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    emails = populate(store, "members", 150)
+    sink = start_sink(temp_rate=0.15, close_rate=0.05, drop_rate=0.05, seed=7)
+    config = config_for(db_path, sink.port)
+    campaign = new_campaign(store)
+    first = deliver(config, store, campaign.id)
+    assert first.deferred > 0, "the faults should have deferred someone"
+    result = run_until_done(config, store, campaign.id, fake_clock)
+    assert result.sent == 150 and result.failed == 0
+    assert sink.counts() == dict.fromkeys(emails, 1)
+
+
+def test_deferred_recipients_wait_for_their_backoff(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    populate(store, "members", 80)
+    sink = start_sink(temp_rate=0.3, seed=3)
+    config = config_for(db_path, sink.port, MAILER_SENDING_RETRY_FIRST="120")
+    campaign = new_campaign(store)
+    deliver(config, store, campaign.id)
+    deferred = store.all(
+        "SELECT subscriber_id, next_attempt_at FROM deliveries WHERE state = 'deferred'"
+    )
+    assert deferred
+    assert {r[1] for r in deferred} == {clock.iso(START + timedelta(seconds=120))}
+    accepted_before = len(sink.received)
+
+    fake_clock.advance(119)
+    early = deliver(config, store, campaign.id)
+    assert len(sink.received) == accepted_before, "retried before the backoff ran out"
+    assert early.deferred == len(deferred)
+
+    fake_clock.advance(1)
+    deliver(config, store, campaign.id)
+    assert len(sink.received) > accepted_before
+    second = store.all(
+        "SELECT attempts, next_attempt_at FROM deliveries WHERE state = 'deferred'"
+    )
+    # The backoff doubles: a second deferral waits 240 s from the retry.
+    assert all(
+        r[0] == 2 and r[1] == clock.iso(START + timedelta(seconds=120 + 240)) for r in second
+    )
+
+
+def test_permanent_refusals_fail_with_their_code_and_become_bounce_events(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    emails = populate(store, "members", 20)
+    rejected = {emails[3], emails[11]}
+    sink = start_sink(reject=rejected)
+    campaign = new_campaign(store)
+    result = deliver(config_for(db_path, sink.port), store, campaign.id)
+    assert (result.sent, result.failed) == (18, 2)
+    failed = store.all(
+        "SELECT email, last_code, last_text FROM deliveries WHERE state = 'failed' ORDER BY email"
+    )
+    assert [(r[0], r[1]) for r in failed] == [(e, 550) for e in sorted(rejected)]
+    assert all("User unknown" in r[2] for r in failed)
+    bounces = store.all(
+        "SELECT recipient, kind, status, source, campaign_id, subscriber_id FROM bounces "
+        "ORDER BY recipient"
+    )
+    assert [(b[0], b[1], b[2], b[3], b[4]) for b in bounces] == [
+        (e, "hard", "5.1.1", "smtp", campaign.id) for e in sorted(rejected)
+    ]
+    assert all(b[5] is not None for b in bounces)
+    assert set(sink.counts()) == set(emails) - rejected
+
+
+def test_a_stalled_server_times_out_and_the_recipients_are_retried(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    emails = populate(store, "members", 30)
+    sink = start_sink(stall=2)
+    config = config_for(db_path, sink.port, MAILER_SMTP_TIMEOUT="0.5")
+    campaign = new_campaign(store)
+    first = deliver(config, store, campaign.id)
+    assert first.deferred == 2
+    texts = [r[0] for r in store.all("SELECT last_text FROM deliveries WHERE state='deferred'")]
+    assert all("timed out" in t for t in texts)
+    run_until_done(config, store, campaign.id, fake_clock)
+    assert sink.counts() == dict.fromkeys(emails, 1)
+
+
+def test_temporary_failures_expire_after_the_deadline(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    populate(store, "members", 5)
+    sink = start_sink(temp_rate=1.0)
+    config = config_for(
+        db_path, sink.port, MAILER_SENDING_RETRY_FIRST="60", MAILER_SENDING_DEADLINE="600"
+    )
+    campaign = new_campaign(store)
+    result = run_until_done(config, store, campaign.id, fake_clock)
+    assert result.failed == 5 and result.sent == 0
+    rows = store.all("SELECT last_code, last_text, attempts FROM deliveries")
+    assert all(r[0] in (451, 452) and r[1].startswith("expired:") for r in rows)
+    assert all(r[2] > 1 for r in rows)
+    assert store.one("SELECT count(*) FROM bounces")[0] == 0
+
+
+def test_a_relay_that_is_down_leaves_its_share_to_the_others(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    emails = populate(store, "members", 40)
+    down = start_sink(refuse_all=True)
+    up = start_sink()
+    toml = db_path.parent / "mailer.toml"
+    toml.write_text(
+        f"""
+[smtp]
+timeout = 1
+[[smtp.relays]]
+host = "127.0.0.1"
+port = {down.port}
+tls = "none"
+weight = 5
+[[smtp.relays]]
+host = "127.0.0.1"
+port = {up.port}
+tls = "none"
+weight = 1
+""",
+        encoding="utf-8",
+    )
+    config = load_config(toml, env={"MAILER_SECRET_KEY": "k"}, db=db_path)
+    campaign = new_campaign(store)
+    result = deliver(config, store, campaign.id)
+    assert result.sent == 40
+    assert up.counts() == dict.fromkeys(emails, 1)
+    assert down.received == []
+
+
+def test_no_reachable_relay_stops_the_run_with_a_resume_hint(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    populate(store, "members", 10)
+    down = start_sink(refuse_all=True)
+    campaign = new_campaign(store)
+    with pytest.raises(TransportError) as raised:
+        deliver(config_for(db_path, down.port), store, campaign.id)
+    assert f"mailer campaigns resume {campaign.id}" in str(raised.value)
+    assert counters(store, campaign.id)["pending"] == 10
+    up = start_sink()
+    result = deliver(config_for(db_path, up.port), store, campaign.id)
+    assert result.sent == 10
+
+
+def test_verp_envelope_sender_names_campaign_and_subscriber(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    from mailer.tokens import Signer, verp_token
+
+    populate(store, "members", 3)
+    sink = start_sink()
+    config = config_for(db_path, sink.port, MAILER_BOUNCES_RETURN_PATH="bounces@example.org")
+    campaign = new_campaign(store)
+    deliver(config, store, campaign.id)
+    signer = Signer("test-secret")
+    for received in sink.received:
+        token = verp_token(received.mail_from, "bounces@example.org")
+        assert token is not None
+        claim = signer.verify(token, "v")
+        subscriber = store.one("SELECT id FROM subscribers WHERE email = ?", (received.rcpt_to,))
+        assert (claim.integer(0), claim.integer(1)) == (campaign.id, subscriber[0])
