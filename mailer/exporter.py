@@ -35,6 +35,7 @@ from mailer.importer import (
     LAST_NAME_COLUMNS,
     NAME_COLUMNS,
     STATUS_COLUMN,
+    canonical_column,
 )
 from mailer.store.database import Store
 from mailer.store.events import history
@@ -48,8 +49,12 @@ _RESERVED = frozenset(
 
 def attribute_column(key: str) -> str:
     """The CSV column for attribute ``key``: the key itself unless the importer would misread it."""
-    canonical = " ".join(key.strip().lower().replace("_", " ").split())
-    if canonical in _RESERVED or key != key.strip() or not key or key.startswith(ATTRIBUTE_PREFIX):
+    if (
+        canonical_column(key) in _RESERVED
+        or key != key.strip()
+        or not key
+        or key.startswith(ATTRIBUTE_PREFIX)
+    ):
         return ATTRIBUTE_PREFIX + key
     return key
 

@@ -112,7 +112,8 @@ class Columns:
     width: int
 
 
-def _canonical(header: str) -> str:
+def canonical_column(header: str) -> str:
+    """A header as compared with the known column names: case, ``_`` and spacing ignored."""
     return " ".join(header.strip().lower().replace("_", " ").split())
 
 
@@ -129,9 +130,10 @@ def map_columns(header: list[str], *, path: str | Path, line: int) -> Columns:
             raise InputError(f"the header names column {title!r} twice", path=path, line=line)
         seen.add(title)
         if title.startswith(ATTRIBUTE_PREFIX):
-            attributes.append((index, title[len(ATTRIBUTE_PREFIX) :]))
+            # Taken verbatim after the prefix: the exporter uses it for awkward names.
+            attributes.append((index, raw.lstrip()[len(ATTRIBUTE_PREFIX) :]))
             continue
-        canonical = _canonical(title)
+        canonical = canonical_column(title)
         for role, names in (
             ("email", EMAIL_COLUMNS),
             ("name", NAME_COLUMNS),
@@ -203,10 +205,21 @@ def check_utf8(path: Path) -> None:
 
 
 def sniff_delimiter(header_line: str) -> str:
-    """The delimiter the header row uses most (``,`` when it has none)."""
-    counts = {d: header_line.count(d) for d in DELIMITERS}
-    best = max(DELIMITERS, key=lambda d: counts[d])
-    return best if counts[best] else ","
+    """The delimiter of a header row: the most frequent of ``,`` ``;`` tab that finds an
+    email column when the row is split on it (``,`` when none does and none occurs).
+
+    Trying the split, not just counting, keeps a header whose other column
+    names happen to contain semicolons from being misread.
+    """
+    ranked = sorted(DELIMITERS, key=lambda d: -header_line.count(d))
+    for delimiter in ranked:
+        try:
+            cells = next(csv.reader([header_line], delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        if any(canonical_column(cell) in EMAIL_COLUMNS for cell in cells):
+            return delimiter
+    return ranked[0] if header_line.count(ranked[0]) else ","
 
 
 def _rows(

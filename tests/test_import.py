@@ -1,0 +1,523 @@
+"""CSV import: exact counts on crafted files, suppression, idempotence, strictness."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import email_validator
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailer.contacts import _fast_normalize, normalize_address
+from mailer.errors import InputError
+from mailer.importer import ImportReport, import_csv, sniff_delimiter
+from mailer.store import Store
+from mailer.store.lists import create_list
+from mailer.store.models import Consent, MailingList
+from mailer.store.subscribers import (
+    add_subscriber,
+    block,
+    find_subscriber,
+    forget,
+    subscriptions_of,
+    suppress,
+    unsubscribe,
+)
+from tests.conftest import Invoke
+
+EXAMPLE = Path(__file__).parent.parent / "lists" / "example.csv"
+
+
+def dump(path: Path) -> dict[str, Any]:
+    """Every row of every table, in a stable order: the database's content."""
+    conn = sqlite3.connect(path)
+    try:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        content: dict[str, Any] = {"user_version": conn.execute("PRAGMA user_version").fetchone()}
+        for table in tables:
+            content[table] = sorted(conn.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr)
+        return content
+    finally:
+        conn.close()
+
+
+def write(folder: Path, text: str, name: str = "contacts.csv", encoding: str = "utf-8") -> Path:
+    path = folder / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def counts(report: ImportReport) -> dict[str, int]:
+    data = report.counts()
+    del data["created"], data["status_changed"]
+    return data
+
+
+def outcome(
+    rows: int = 0,
+    added: int = 0,
+    existing: int = 0,
+    updated: int = 0,
+    suppressed: int = 0,
+    invalid: int = 0,
+    duplicates: int = 0,
+) -> dict[str, int]:
+    assert rows == added + existing + updated + suppressed + invalid + duplicates
+    return {
+        "rows": rows,
+        "added": added,
+        "existing": existing,
+        "updated": updated,
+        "suppressed": suppressed,
+        "invalid": invalid,
+        "duplicates": duplicates,
+    }
+
+
+@pytest.fixture
+def news(store: Store) -> MailingList:
+    return create_list(store, "news")
+
+
+CRAFTED = (
+    "\ufeffE-Mail;Name;City\n"
+    "ann@example.org;Ann;Lima\n"
+    "\n"
+    "ANN@Example.org;Ann Again;Cusco\n"
+    'bob@example.org;Bob;"Arequipa; Cercado"\n'
+    "not-an-address;Nobody;Lima\n"
+    ";;\n"
+    "carol@example.org;Carol;Puno\n"
+    "blocked@example.org;Blocked;Lima\n"
+    ";Empty;Lima\n"
+    "Bob@EXAMPLE.ORG;Bob Twice;Lima\n"
+)
+
+
+def test_crafted_file_gives_exact_counts(store: Store, news: MailingList, tmp_path: Path) -> None:
+    block(store, "blocked@example.org")
+    report = import_csv(store, write(tmp_path, CRAFTED), news)
+    # The line of only delimiters is blank, like the empty one: neither is a row.
+    assert counts(report) == outcome(rows=8, added=3, suppressed=1, invalid=2, duplicates=2)
+    assert [(r.line, r.email) for r in report.invalid_rows] == [(6, "not-an-address"), (10, "")]
+    assert report.invalid_rows[1].reason == "the address is empty"
+    ann = find_subscriber(store, "ann@example.org")
+    assert ann is not None and ann.name == "Ann" and ann.attributes == {"City": "Lima"}
+    bob = find_subscriber(store, "bob@example.org")
+    assert bob is not None and bob.attributes == {"City": "Arequipa; Cercado"}
+    blocked = find_subscriber(store, "blocked@example.org")
+    assert blocked is None or blocked.status == "blocked"
+
+
+def test_tab_delimited_file_with_first_and_last_names(
+    store: Store, news: MailingList, tmp_path: Path
+) -> None:
+    text = "First Name\tLast Name\tEmail Address\tJoined\nRosa\tQuispe\trosa@example.org\t2024\n"
+    report = import_csv(store, write(tmp_path, text), news)
+    assert counts(report) == outcome(rows=1, added=1)
+    rosa = find_subscriber(store, "rosa@example.org")
+    assert rosa is not None and rosa.name == "Rosa Quispe" and rosa.attributes == {"Joined": "2024"}
+
+
+def test_quoted_commas_and_line_breaks_stay_in_one_cell(
+    store: Store, news: MailingList, tmp_path: Path
+) -> None:
+    text = 'email,name,note\na@example.org,"Lee, Ann","two\nlines"\nbad,"x, y",z\n'
+    report = import_csv(store, write(tmp_path, text), news)
+    assert counts(report) == outcome(rows=2, added=1, invalid=1)
+    assert report.invalid_rows[0].line == 4  # the line the row starts on
+    ann = find_subscriber(store, "a@example.org")
+    assert ann is not None and ann.name == "Lee, Ann" and ann.attributes == {"note": "two\nlines"}
+
+
+def test_delimiter_is_the_one_that_finds_the_email_column() -> None:
+    assert sniff_delimiter("email;name;city\n") == ";"
+    assert sniff_delimiter("email\tname\n") == "\t"
+    assert sniff_delimiter("email,name,status,;;;;\n") == ","
+    assert sniff_delimiter("email\n") == ","
+
+
+def test_row_with_more_cells_than_the_header_is_invalid(
+    store: Store, news: MailingList, tmp_path: Path
+) -> None:
+    text = "email,name\na@example.org,Ann,extra\nb@example.org,Bob,,\n"
+    report = import_csv(store, write(tmp_path, text), news)
+    assert counts(report) == outcome(rows=2, added=1, invalid=1)
+    assert report.invalid_rows[0].reason == "3 fields but the header has 2"
+
+
+def test_missing_email_column_fails_naming_the_line_and_changes_nothing(
+    store: Store, news: MailingList, db_path: Path, tmp_path: Path
+) -> None:
+    before = dump(db_path)
+    path = write(tmp_path, "\n\nname,city\nAnn,Lima\n")
+    with pytest.raises(InputError) as caught:
+        import_csv(store, path, news)
+    assert caught.value.line == 3
+    assert "no email column" in str(caught.value)
+    assert dump(db_path) == before
+
+
+def test_empty_file_needs_a_header(store: Store, news: MailingList, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="header row is required"):
+        import_csv(store, write(tmp_path, ""), news)
+
+
+def test_file_in_another_encoding_fails_naming_the_line(
+    store: Store, news: MailingList, db_path: Path, tmp_path: Path
+) -> None:
+    rows = "".join(f"p{i}@example.org,Person {i}\n" for i in range(10))
+    path = write(tmp_path, "email,name\n" + rows + "jose@example.org,José\n", encoding="latin-1")
+    before = dump(db_path)
+    with pytest.raises(InputError) as caught:
+        import_csv(store, path, news, batch_size=2)
+    assert caught.value.line == 12
+    assert "UTF-8" in str(caught.value) and "0xE9" in str(caught.value)
+    assert dump(db_path) == before
+
+
+def test_utf16_file_is_refused(store: Store, news: MailingList, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="UTF-16"):
+        import_csv(store, write(tmp_path, "\ufeffemail\na@example.org\n", encoding="utf-16"), news)
+
+
+def test_strict_aborts_on_an_invalid_row_and_changes_nothing(
+    store: Store, news: MailingList, db_path: Path, tmp_path: Path
+) -> None:
+    rows = "".join(f"p{i}@example.org\n" for i in range(7))
+    path = write(tmp_path, "email\n" + rows + "broken@\nlate@example.org\n")
+    before = dump(db_path)
+    with pytest.raises(InputError) as caught:
+        import_csv(store, path, news, strict=True, batch_size=2)
+    assert caught.value.line == 9
+    assert dump(db_path) == before
+    assert not store.conn.in_transaction
+
+
+def test_strict_with_a_clean_file_imports_everything(
+    store: Store, news: MailingList, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "email\n" + "".join(f"p{i}@example.org\n" for i in range(5)))
+    report = import_csv(store, path, news, strict=True, batch_size=2)
+    assert counts(report) == outcome(rows=5, added=5)
+
+
+def test_reimport_changes_nothing(
+    store: Store, news: MailingList, db_path: Path, tmp_path: Path
+) -> None:
+    path = write(tmp_path, CRAFTED)
+    import_csv(store, path, news, batch_size=3)
+    before = dump(db_path)
+    again = import_csv(store, path, news, batch_size=3)
+    assert counts(again) == outcome(rows=8, existing=4, invalid=2, duplicates=2)
+    assert dump(db_path) == before
+    import_csv(store, path, news, update=True)
+    assert dump(db_path) == before
+
+
+def test_unsubscribed_address_stays_unsubscribed(
+    store: Store, news: MailingList, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "email,name\nann@example.org,Ann\nbob@example.org,Bob\n")
+    import_csv(store, path, news)
+    ann = find_subscriber(store, "ann@example.org")
+    assert ann is not None
+    with store.transaction() as conn:
+        unsubscribe(conn, ann.id, news.id, method="test")
+    for update in (False, True):
+        report = import_csv(store, path, news, update=update)
+        assert counts(report) == outcome(rows=2, existing=1, suppressed=1)
+    after = find_subscriber(store, "ann@example.org")
+    assert after is not None and after.status == "unsubscribed"
+    assert [s["status"] for s in subscriptions_of(store.conn, ann.id)] == ["unsubscribed"]
+
+
+def test_leaving_one_list_does_not_keep_an_address_off_another(
+    store: Store, news: MailingList, tmp_path: Path
+) -> None:
+    other = create_list(store, "other")
+    path = write(tmp_path, "email\nann@example.org\n")
+    import_csv(store, path, news)
+    import_csv(store, path, other)
+    ann = find_subscriber(store, "ann@example.org")
+    assert ann is not None
+    with store.transaction() as conn:
+        unsubscribe(conn, ann.id, news.id, method="test")
+    assert counts(import_csv(store, path, news)) == outcome(rows=1, suppressed=1)
+    third = create_list(store, "third")
+    assert counts(import_csv(store, path, third)) == outcome(rows=1, added=1)
+
+
+def test_forgotten_address_is_not_brought_back(
+    store: Store, news: MailingList, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "email\nAnn@Example.org\n")
+    import_csv(store, path, news)
+    forget(store, "ann@example.org")
+    report = import_csv(store, path, news)
+    assert counts(report) == outcome(rows=1, suppressed=1)
+    assert find_subscriber(store, "ann@example.org") is None
+
+
+@pytest.mark.parametrize("status", ["bounced", "complained", "blocked"])
+def test_subscriber_status_suppresses(
+    store: Store, news: MailingList, tmp_path: Path, status: str
+) -> None:
+    path = write(tmp_path, "email\nann@example.org\n")
+    import_csv(store, path, news)
+    with store.transaction() as conn:
+        conn.execute("UPDATE subscribers SET status = ?", (status,))
+    other = create_list(store, "other")
+    assert counts(import_csv(store, path, other)) == outcome(rows=1, suppressed=1)
+
+
+def test_suppressed_domain(store: Store, news: MailingList, tmp_path: Path) -> None:
+    with store.transaction() as conn:
+        suppress(conn, "domain", "spam.example", "abuse")
+    path = write(tmp_path, "email\na@spam.example\nb@example.org\n")
+    assert counts(import_csv(store, path, news)) == outcome(rows=2, added=1, suppressed=1)
+
+
+def test_existing_subscriber_keeps_their_data_without_update(
+    store: Store, news: MailingList, tmp_path: Path
+) -> None:
+    other = create_list(store, "other")
+    add_subscriber(
+        store,
+        other,
+        normalize_address("ann@example.org"),
+        name="Ann",
+        attributes={"city": "Lima"},
+        consent=Consent(method="cli"),
+    )
+    path = write(tmp_path, "email,name,city,country\nann@example.org,Annie,Cusco,PE\n")
+    report = import_csv(store, path, news)
+    assert counts(report) == outcome(rows=1, added=1)
+    ann = find_subscriber(store, "ann@example.org")
+    assert ann is not None and ann.name == "Ann" and ann.attributes == {"city": "Lima"}
+    assert {s["list"] for s in subscriptions_of(store.conn, ann.id)} == {"news", "other"}
+
+
+def test_update_overwrites_name_and_merges_attributes(
+    store: Store, news: MailingList, tmp_path: Path
+) -> None:
+    write(tmp_path, "email,name,city,joined\nann@example.org,Ann,Lima,2023\n", "first.csv")
+    import_csv(store, tmp_path / "first.csv", news)
+    path = write(tmp_path, "email,name,city\nann@example.org,Ann Lee,Cusco\nb@example.org,B,\n")
+    report = import_csv(store, path, news, update=True)
+    assert counts(report) == outcome(rows=2, added=1, updated=1)
+    ann = find_subscriber(store, "ann@example.org")
+    assert ann is not None and ann.name == "Ann Lee"
+    assert ann.attributes == {"city": "Cusco", "joined": "2023"}
+    kinds = [
+        r["kind"] for r in store.all("SELECT kind FROM events WHERE subscriber_id = ?", (ann.id,))
+    ]
+    assert kinds == ["updated"]
+
+
+def test_dry_run_counts_like_a_real_run_and_writes_nothing(
+    store: Store, news: MailingList, db_path: Path, tmp_path: Path
+) -> None:
+    block(store, "blocked@example.org")
+    path = write(tmp_path, CRAFTED)
+    before = dump(db_path)
+    dry = import_csv(store, path, news, dry_run=True, batch_size=2)
+    assert dump(db_path) == before
+    real = import_csv(store, path, news, batch_size=2)
+    assert counts(dry) == counts(real)
+
+
+def test_status_column_keeps_opt_outs_from_another_system(
+    store: Store, news: MailingList, tmp_path: Path
+) -> None:
+    text = (
+        "email,status\n"
+        "gone@example.org,unsubscribed\n"
+        "here@example.org,active\n"
+        "odd@example.org,sleeping\n"
+        "plain@example.org,\n"
+    )
+    report = import_csv(store, write(tmp_path, text), news)
+    assert counts(report) == outcome(rows=4, added=2, suppressed=1, invalid=1)
+    assert report.invalid_rows[0].reason == "unknown status 'sleeping'"
+    gone = find_subscriber(store, "gone@example.org")
+    assert gone is not None and gone.status == "unsubscribed"
+    assert subscriptions_of(store.conn, gone.id) == []
+
+
+def test_status_column_changes_an_existing_subscriber_only_with_update(
+    store: Store, news: MailingList, tmp_path: Path
+) -> None:
+    import_csv(store, write(tmp_path, "email\nann@example.org\n", "first.csv"), news)
+    path = write(tmp_path, "email,status\nann@example.org,complained\n")
+    assert counts(import_csv(store, path, news)) == outcome(rows=1, suppressed=1)
+    ann = find_subscriber(store, "ann@example.org")
+    assert ann is not None and ann.status == "active"
+    report = import_csv(store, path, news, update=True)
+    assert report.status_changed == 1
+    ann = find_subscriber(store, "ann@example.org")
+    assert ann is not None and ann.status == "complained"
+
+
+def test_consent_proof_and_one_event_per_run(
+    store: Store, news: MailingList, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "email\na@example.org\nb@example.org\n", "spring.csv")
+    import_csv(store, path, news, batch_size=1)
+    a = find_subscriber(store, "a@example.org")
+    assert a is not None
+    [membership] = subscriptions_of(store.conn, a.id)
+    assert membership["status"] == "confirmed"
+    assert membership["consent"]["method"] == "import"
+    assert membership["consent"]["source"] == "spring.csv"
+    assert membership["consent"]["detail"] == {"line": 2}
+    events = store.all("SELECT kind, list_id, detail FROM events")
+    assert [(e["kind"], e["list_id"]) for e in events] == [("imported", news.id)]
+    assert json.loads(events[0]["detail"])["added"] == 2
+
+
+def test_double_optin_list_imports_unconfirmed(store: Store, tmp_path: Path) -> None:
+    careful = create_list(store, "careful", double_optin=True)
+    import_csv(store, write(tmp_path, "email\na@example.org\n"), careful)
+    a = find_subscriber(store, "a@example.org")
+    assert a is not None
+    assert subscriptions_of(store.conn, a.id)[0]["status"] == "unconfirmed"
+
+
+def test_progress_is_reported_per_batch(store: Store, news: MailingList, tmp_path: Path) -> None:
+    path = write(tmp_path, "email\n" + "".join(f"p{i}@example.org\n" for i in range(10)))
+    seen: list[tuple[int, int]] = []
+    import_csv(
+        store, path, news, batch_size=3, progress=lambda done, total: seen.append((done, total))
+    )
+    assert len(seen) == 4
+    assert all(total == path.stat().st_size for _, total in seen)
+
+
+def test_invalid_rows_go_to_the_callback(store: Store, news: MailingList, tmp_path: Path) -> None:
+    got: list[int] = []
+    import_csv(store, write(tmp_path, CRAFTED), news, on_invalid=lambda row: got.append(row.line))
+    assert got == [6, 10]
+
+
+def test_example_list_has_something_to_report(store: Store, news: MailingList) -> None:
+    report = import_csv(store, EXAMPLE, news)
+    assert counts(report) == outcome(rows=21, added=16, invalid=3, duplicates=2)
+    cities = {r[0] for r in store.all("SELECT attributes ->> 'city' FROM subscribers")}
+    assert {"Lima", "Cusco", "Arequipa"} <= cities
+
+
+# The command line.
+
+
+def test_cli_prints_the_summary(invoke: Invoke, tmp_path: Path) -> None:
+    assert invoke("lists", "create", "news").exit_code == 0
+    result = invoke("subscribers", "import", str(write(tmp_path, CRAFTED)), "--list", "news")
+    assert result.exit_code == 0, result.output
+    lines = {ln.strip().split("  ")[0]: ln.split()[-1] for ln in result.output.splitlines() if ln}
+    assert lines["rows read"] == "8"
+    assert lines["added"] == "4"
+    assert lines["invalid"] == "2"
+    assert lines["duplicates"] == "2"
+    assert "line 6: not-an-address" in result.output
+
+
+def test_cli_json_and_report(invoke: Invoke, tmp_path: Path) -> None:
+    invoke("lists", "create", "news")
+    out = tmp_path / "invalid.csv"
+    result = invoke(
+        "subscribers",
+        "import",
+        str(write(tmp_path, CRAFTED)),
+        "--list",
+        "news",
+        "--report",
+        str(out),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["rows"], data["added"], data["invalid"], data["duplicates"]) == (8, 4, 2, 2)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "line,email,reason"
+    assert [line.split(",")[:2] for line in lines[1:]] == [["6", "not-an-address"], ["10", ""]]
+
+
+def test_cli_strict_fails_with_the_line(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
+    invoke("lists", "create", "news")
+    before = dump(db_path)
+    path = write(tmp_path, "email\na@example.org\nbroken@\n")
+    result = invoke("subscribers", "import", str(path), "--list", "news", "--strict")
+    assert result.exit_code == 1
+    assert f"{path}:3:" in result.output and "Traceback" not in result.output
+    assert dump(db_path) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.csv", "--list", "news"], "no such file"),
+        (["contacts.csv", "--list", "nope"], "no list named"),
+    ],
+)
+def test_cli_failures_are_one_line(
+    invoke: Invoke, tmp_path: Path, args: list[str], message: str
+) -> None:
+    invoke("lists", "create", "news")
+    write(tmp_path, "email\na@example.org\n")
+    result = invoke("subscribers", "import", *args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_dry_run_says_so(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
+    invoke("lists", "create", "news")
+    before = dump(db_path)
+    result = invoke(
+        "subscribers", "import", str(write(tmp_path, CRAFTED)), "--list", "news", "--dry-run"
+    )
+    assert result.exit_code == 0 and "dry run" in result.output
+    assert dump(db_path) == before
+
+
+# The fast path for plain addresses must agree with email-validator wherever it answers.
+
+_ADDRESS_CHARS = "abcXYZ019.-_+@'!~"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet=_ADDRESS_CHARS, min_size=1, max_size=30),
+        st.builds(
+            lambda local, labels, tld: f"{local}@{'.'.join(labels)}.{tld}",
+            st.text(alphabet="abcXY09.-_+", min_size=1, max_size=70),
+            st.lists(st.text(alphabet="abcXY09-", min_size=1, max_size=66), min_size=1, max_size=3),
+            st.sampled_from(["org", "COM", "pe", "x1", "1", "test", "local", "Arpa", "x--y"]),
+        ),
+    )
+)
+def test_fast_path_agrees_with_email_validator(text: str) -> None:
+    fast = _fast_normalize(text)
+    if fast is None:
+        return
+    slow = email_validator.validate_email(text, check_deliverability=False, allow_smtputf8=True)
+    assert fast.email == slow.normalized
+    assert fast.key == slow.normalized.lower()
+
+
+def test_fast_path_takes_plain_addresses_and_leaves_the_rest() -> None:
+    assert _fast_normalize("Ann.Lee+news@Example.ORG") is not None
+    for text in ("Info@example.org", "a@xn--bcher-kva.example", "a@b.test", "ñ@example.org", "a@b"):
+        assert _fast_normalize(text) is None
+    assert normalize_address("Info@Example.org").email == "info@example.org"
