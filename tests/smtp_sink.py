@@ -131,7 +131,10 @@ class SmtpSink(Controller):  # type: ignore[misc]
         self.faults = faults or Faults()
         self.handler = SinkHandler(self.faults)
         super().__init__(
-            self.handler, hostname="127.0.0.1", port=0, ready_timeout=10.0,
+            self.handler,
+            hostname="127.0.0.1",
+            port=0,
+            ready_timeout=10.0,
             enable_SMTPUTF8=True,
         )
 

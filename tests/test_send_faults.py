@@ -134,9 +134,7 @@ def test_deferred_recipients_wait_for_their_backoff(
     fake_clock.advance(1)
     deliver(config, store, campaign.id)
     assert len(sink.received) > accepted_before
-    second = store.all(
-        "SELECT attempts, next_attempt_at FROM deliveries WHERE state = 'deferred'"
-    )
+    second = store.all("SELECT attempts, next_attempt_at FROM deliveries WHERE state = 'deferred'")
     # The backoff doubles: a second deferral waits 240 s from the retry.
     assert all(
         r[0] == 2 and r[1] == clock.iso(START + timedelta(seconds=120 + 240)) for r in second

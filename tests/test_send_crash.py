@@ -1,0 +1,126 @@
+"""A killed (SIGKILL) or interrupted (SIGINT) ``mailer send`` is finished by ``resume``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailer.store import Store
+from tests.conftest import Invoke
+from tests.smtp_sink import LETTER, Faults, SmtpSink, populate, sink_environment
+
+RECIPIENTS = 400
+CONNECTIONS = 4
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    # A small delay per message keeps the run long enough to be stopped in the middle.
+    running = SmtpSink(Faults(delay=0.004))
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, store: Store, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[str], Path, dict[str, str]]:
+    emails = populate(store, "members", RECIPIENTS)
+    letter = tmp_path / "spring.md"
+    letter.write_text(LETTER, encoding="utf-8")
+    env = sink_environment(sink.port, MAILER_SMTP_CONNECTIONS=str(CONNECTIONS))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return emails, letter, {**os.environ, **env}
+
+
+def start_send(db_path: Path, letter: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mailer",
+            "--db",
+            str(db_path),
+            "send",
+            str(letter),
+            "--list",
+            "members",
+            "--yes",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for(sink: SmtpSink, accepted: int, process: subprocess.Popen[bytes]) -> None:
+    """Poll until the sink has accepted ``accepted`` messages (or the sender ended)."""
+    deadline = time.monotonic() + 60
+    while len(sink.received) < accepted and process.poll() is None:
+        if time.monotonic() > deadline:
+            raise AssertionError("the sender made no progress")
+        time.sleep(0.002)
+
+
+@pytest.mark.parametrize("kill_after", [1, 120, 330])
+def test_killed_send_resumes_with_nobody_missing_and_few_duplicates(
+    kill_after: int,
+    db_path: Path,
+    sink: SmtpSink,
+    world: tuple[list[str], Path, dict[str, str]],
+    invoke: Invoke,
+) -> None:
+    emails, letter, env = world
+    process = start_send(db_path, letter, env)
+    wait_for(sink, kill_after, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+
+    result = invoke("campaigns", "resume", "1")
+    assert result.exit_code == 0, result.output
+    counts = sink.counts()
+    assert set(counts) == set(emails), "a recipient was skipped"
+    duplicates = sum(n - 1 for n in counts.values())
+    assert duplicates <= CONNECTIONS
+    shown = invoke("campaigns", "show", "1", "--json")
+    assert '"sent": 400' in shown.output and '"state": "done"' in shown.output
+
+
+def test_sigint_stops_cleanly_and_resume_completes(
+    db_path: Path,
+    sink: SmtpSink,
+    store: Store,
+    world: tuple[list[str], Path, dict[str, str]],
+    invoke: Invoke,
+) -> None:
+    emails, letter, env = world
+    process = start_send(db_path, letter, env)
+    wait_for(sink, 60, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert b"mailer campaigns resume 1" in stderr
+    assert b"Traceback" not in stderr
+
+    state, sent = store.one(
+        "SELECT c.state, (SELECT count(*) FROM deliveries WHERE state = 'sent') "
+        "FROM campaigns c WHERE id = 1"
+    )
+    assert state == "paused"
+    # Messages in flight were allowed to finish: the journal knows all the sink accepted.
+    assert sent == len(sink.received) < RECIPIENTS
+    assert not list(db_path.parent.glob("*.journal"))
+
+    result = invoke("campaigns", "resume", "1")
+    assert result.exit_code == 0, result.output
+    assert sink.counts() == dict.fromkeys(emails, 1)
