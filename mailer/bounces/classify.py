@@ -97,7 +97,8 @@ _RULES: Final[list[tuple[str, str]]] = [
      r"|\bauth(?:entication)? (?:error|failure)|tls (?:is )?required|must issue a starttls"
      r"|encryption required|unauthenticated|not authorized"),
     ("requireptr", r"client host .* (?:name|hostname) (?:mismatch|lookup)"),
-    ("spamdetected", r"\bspam|\bjunk\b|bulk (?:e-?mail|mail)|unsolicited|content (?:was )?rejected"
+    ("spamdetected", r"\bspam(?!haus|cop)|\bjunk\b|bulk (?:e-?mail|mail)|unsolicited"
+     r"|content (?:was )?rejected"
      r" as|looks like spam|message (?:has been )?classified as|high probability of being"),
     ("blocked", r"block(?:ed|list|ing)|black ?list|(?<!not )listed (?:on|in|at)|\bdnsbl\b"
      r"|\brbl\b|spamhaus|spamcop|barracuda ?central|sorbs|reputation|client host .*rejected"
@@ -194,6 +195,12 @@ def find_reply_code(text: str) -> str:
     """The first SMTP reply code (``550``) in ``text``, or ``""``."""
     match = _REPLY.search(text)
     return match.group(1) if match else ""
+
+
+def precise_reason(text: str) -> str:
+    """The cause the wording names when it names it precisely, else ``""``."""
+    reason, precise = _match(text)
+    return reason if precise else ""
 
 
 def reason_from_text(text: str) -> str:

@@ -37,7 +37,6 @@ class BounceEvent:
     kind: str
     status: str = ""
     reason: str = ""
-    stage: str = ""  # text that may say which SMTP command was refused
     diagnostic: str = ""
     campaign: int | None = None
     subscriber: int | None = None

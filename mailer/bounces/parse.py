@@ -16,7 +16,13 @@ from typing import Final
 from mailer import tokens
 from mailer.bounces import mime
 from mailer.bounces.addresses import addresses_in, first_address
-from mailer.bounces.classify import classify, find_status, kind_of, reason_from_text
+from mailer.bounces.classify import (
+    classify,
+    find_status,
+    kind_of,
+    precise_reason,
+    reason_from_text,
+)
 from mailer.bounces.dsn import (
     auto_reply,
     looks_like_delivery_status,
@@ -224,13 +230,20 @@ def _add_context(findings: list[Finding], notice: str) -> None:
             continue
         context = context_for(finding.recipient, notice)
         finding.stage = f"{finding.diagnostic}\n{context}\n{notice[:4000] if single else ''}"
-        if reason_from_text(finding.diagnostic) and finding.diagnostic:
+        if precise_reason(finding.diagnostic):
             continue
-        if reason_from_text(context):
+        vague = reason_from_text(finding.diagnostic)
+        # A report's Diagnostic-Code is the server's own answer: trust it. A
+        # notice's lines may be boilerplate around the answer.
+        if vague and (finding.action or not single):
+            continue
+        if not vague and reason_from_text(context):
             finding.diagnostic = f"{finding.diagnostic} {context}".strip()
         elif single:
+            # Some servers put the remote answer paragraphs away from the
+            # address (Gmail: "The error that the other server returned was").
             cleaned = strip_boilerplate(notice[:4000])
-            if reason_from_text(cleaned):
+            if not vague or precise_reason(cleaned):
                 finding.diagnostic = f"{finding.diagnostic} {cleaned}".strip()
         if not finding.status:
             finding.status = find_status(finding.diagnostic)

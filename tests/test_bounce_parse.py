@@ -1,0 +1,187 @@
+"""The bounce parser: each family of format gives the right events, and nothing crashes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailer import tokens
+from mailer.bounces import BounceEvent, parse_message
+from tests import bounce_samples as samples
+
+
+def only(raw: bytes) -> BounceEvent:
+    """The one event a message is expected to give."""
+    events = parse_message(raw).events
+    assert len(events) == 1, events
+    return events[0]
+
+
+def test_standard_report_user_unknown_is_hard() -> None:
+    event = only(samples.postfix_dsn_user_unknown())
+    assert (event.recipient, event.kind, event.status) == ("alice@example.org", "hard", "5.1.1")
+    assert event.reason == "userunknown"
+    assert "User unknown" in event.diagnostic
+
+
+def test_message_id_is_returned() -> None:
+    assert parse_message(samples.postfix_dsn_user_unknown()).message_id == "<dsn-1@mx.example.org>"
+
+
+@pytest.mark.parametrize(
+    ("builder", "recipient", "kind", "reason"),
+    [
+        (samples.exim, "bob@example.org", "hard", "userunknown"),
+        (samples.postfix_plain, "carol@example.org", "soft", "mailboxfull"),
+        (samples.qmail, "dave@example.org", "hard", "userunknown"),
+        (samples.sendmail_plain, "erin@example.org", "hard", "userunknown"),
+        (samples.exchange_2003, "frank@example.org", "hard", "userunknown"),
+        (samples.domino, "grace@example.org", "hard", "userunknown"),
+        (samples.gmail, "heidi@example.org", "soft", "mailboxfull"),
+        (samples.yahoo, "ivan@example.org", "hard", "userunknown"),
+        (samples.courier, "judy@example.org", "hard", "userunknown"),
+        (samples.office365, "kim@example.org", "hard", "userunknown"),
+        (samples.messagelabs, "leo@example.org", "soft", "blocked"),
+        (samples.ses_bounce, "mia@example.org", "hard", "userunknown"),
+    ],
+    ids=lambda value: getattr(value, "__name__", None),
+)
+def test_each_format_family_names_its_recipient_and_cause(
+    builder: object, recipient: str, kind: str, reason: str
+) -> None:
+    assert callable(builder)
+    event = only(builder())
+    assert (event.recipient, event.kind, event.reason) == (recipient, kind, reason)
+    assert event.status.startswith("5.")
+
+
+def test_delay_warning_is_delayed_not_a_failure() -> None:
+    event = only(samples.exim_delay())
+    assert (event.recipient, event.kind) == ("bob@example.org", "delayed")
+
+
+def test_arf_report_is_a_complaint_about_the_original_recipient() -> None:
+    event = only(samples.arf())
+    assert (event.recipient, event.kind) == ("olga@example.org", "complaint")
+    assert event.reason == "feedback"
+
+
+def test_arf_without_original_rcpt_to_falls_back_to_the_returned_letter() -> None:
+    assert only(samples.arf(with_rcpt_to=False)).recipient == "olga@example.org"
+
+
+def test_microsoft_jmrp_is_a_complaint() -> None:
+    event = only(samples.jmrp())
+    assert (event.recipient, event.kind) == ("paul@example.org", "complaint")
+
+
+def test_ses_complaint_notification_is_a_complaint() -> None:
+    event = only(samples.ses_complaint())
+    assert (event.recipient, event.kind) == ("nick@example.org", "complaint")
+
+
+def test_vacation_reply_is_an_auto_reply_from_its_sender() -> None:
+    event = only(samples.vacation())
+    assert (event.recipient, event.kind) == ("quinn@example.org", "auto-reply")
+
+
+def test_multi_recipient_report_gives_one_event_each() -> None:
+    events = {e.recipient: e for e in parse_message(samples.multi_recipient()).events}
+    assert set(events) == {"sam@example.org", "tina@example.net", "uma@example.org"}
+    assert events["sam@example.org"].kind == "hard"
+    assert (events["tina@example.net"].kind, events["tina@example.net"].reason) == (
+        "soft",
+        "mailboxfull",
+    )
+    assert events["uma@example.org"].kind == "delayed"
+
+
+def test_bounce_of_a_bounce_reports_only_the_outer_recipient() -> None:
+    events = parse_message(samples.bounce_of_bounce()).events
+    assert [(e.recipient, e.kind) for e in events] == [("victor@example.org", "hard")]
+
+
+def test_broken_mime_still_gives_the_report_recipient() -> None:
+    events = parse_message(samples.broken_mime()).events
+    assert any(e.recipient == "wendy@example.org" and e.kind == "hard" for e in events), events
+
+
+def test_unknown_charset_is_read_as_far_as_possible() -> None:
+    event = only(samples.unknown_charset())
+    assert (event.recipient, event.kind, event.status) == ("xavier@example.org", "hard", "5.1.1")
+
+
+def test_ten_megabyte_message_is_read() -> None:
+    parsed = parse_message(samples.huge(10))
+    assert [(e.recipient, e.kind, e.reason) for e in parsed.events] == [
+        ("yara@example.org", "soft", "mailboxfull")
+    ]
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x00" * 100, samples.junk(), b"From: \r\n\r\n--"])
+def test_junk_gives_one_unknown_event(raw: bytes) -> None:
+    events = parse_message(raw).events
+    assert [e.kind for e in events] == ["unknown"]
+
+
+def test_ordinary_mail_is_unknown() -> None:
+    raw = b"From: a@example.org\r\nTo: news@example.com\r\nSubject: hi\r\n\r\nThanks!\r\n"
+    assert [e.kind for e in parse_message(raw).events] == ["unknown"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=3000))
+def test_parser_never_raises_on_any_bytes(raw: bytes) -> None:
+    parsed = parse_message(raw)
+    assert parsed.events
+    assert all(e.kind in {"hard", "soft", "complaint", "delayed", "auto-reply", "unknown"}
+               for e in parsed.events)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=4000), st.binary(max_size=200))
+def test_parser_never_raises_on_damaged_reports(cut: int, noise: bytes) -> None:
+    raw = samples.multi_recipient()
+    parse_message(raw[:cut] + noise + raw[cut:])
+
+
+# VERP: the token in the return path names campaign and subscriber exactly.
+
+RETURN_PATH = "bounces@example.com"
+
+
+def test_verp_token_with_a_good_signature_fills_campaign_and_subscriber() -> None:
+    signer = tokens.Signer("test-secret")
+    address = tokens.verp_address(RETURN_PATH, signer.verp(12, 34))
+    event = parse_message(
+        samples.verp_dsn(address), return_path=RETURN_PATH, signer=signer
+    ).events[0]
+    assert (event.campaign, event.subscriber) == (12, 34)
+    assert event.kind == "hard"
+
+
+def test_forged_verp_token_is_ignored() -> None:
+    forger = tokens.Signer("not-our-secret")
+    address = tokens.verp_address(RETURN_PATH, forger.verp(12, 34))
+    event = parse_message(
+        samples.verp_dsn(address), return_path=RETURN_PATH, signer=tokens.Signer("test-secret")
+    ).events[0]
+    assert (event.campaign, event.subscriber) == (None, None)
+    assert event.recipient == "rita@example.org"
+
+
+def test_verp_token_of_another_purpose_is_ignored() -> None:
+    signer = tokens.Signer("test-secret")
+    address = tokens.verp_address(RETURN_PATH, signer.unsubscribe(34, 1, 12))
+    event = parse_message(
+        samples.verp_dsn(address), return_path=RETURN_PATH, signer=signer
+    ).events[0]
+    assert (event.campaign, event.subscriber) == (None, None)
+
+
+def test_without_a_signer_verp_is_not_read() -> None:
+    signer = tokens.Signer("test-secret")
+    address = tokens.verp_address(RETURN_PATH, signer.verp(12, 34))
+    event = parse_message(samples.verp_dsn(address), return_path=RETURN_PATH).events[0]
+    assert (event.campaign, event.subscriber) == (None, None)
