@@ -1,0 +1,182 @@
+"""A real browser (headless Chromium) through the whole life of a subscription.
+
+subscribe → read the confirmation from the outbox → confirm → receive a letter
+→ follow its unsubscribe link → unsubscribe, checking the database after each
+step. Screenshots of every page go to ``tests/artifacts/web/`` for a person to
+look at. Skipped when Debian's ``chromium`` (or the ``playwright`` driver) is
+not installed; ``make system-deps`` installs the browser.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailer.config import load_config
+from mailer.letters import parse_letter
+from mailer.message import Recipient
+from mailer.render import compile_letter
+from mailer.store import open_store
+from mailer.store.lists import get_list
+from mailer.tokens import Signer
+from tests.conftest import Invoke
+from tests.test_web_server import Server, free_port, mailer_env, start_server, wait_for_messages
+from tests.test_web_support import LETTER, SECRET, confirm_link, insert_campaign
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts" / "web"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
+)
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="needs the playwright package (pip install -e '.[test]')"
+)
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    profile = tempfile.mkdtemp(prefix="mailer-chromium-")
+    with playwright_api.sync_playwright() as driver:
+        context = driver.chromium.launch_persistent_context(
+            profile,
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def snap(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def subscription(db_path: Path, email: str) -> sqlite3.Row:
+    with sqlite3.connect(db_path) as conn:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute(
+            "SELECT s.*, p.status AS person FROM subscriptions s "
+            "JOIN subscribers p ON p.id = s.subscriber_id WHERE p.email = ?",
+            (email,),
+        ).fetchone()
+    assert row is not None, f"{email} has no subscription"
+    return row
+
+
+def test_subscribe_confirm_and_unsubscribe_in_a_real_browser(
+    tmp_path: Path, db_path: Path, invoke: Invoke, browser_page: Any
+) -> None:
+    page = browser_page
+    assert (
+        invoke(
+            "lists", "create", "news", "--title", "Harbour News", "--public", "--double-optin"
+        ).exit_code
+        == 0
+    )
+    port = free_port()
+    env = mailer_env(tmp_path, port)
+    server: Server = start_server(tmp_path, db_path, env=env, port=port)
+    outbox = tmp_path / "outbox"
+    try:
+        # 1. The subscribe form.
+        page.goto(f"{server.base}/s/news")
+        snap(page, "01-subscribe-form")
+        page.get_by_label("E-mail address").fill("reader@example.org")
+        page.get_by_label("Name").fill("Rea Der")
+        page.get_by_role("button", name="Subscribe").click()
+        page.wait_for_selector("h1:has-text('Thank you')")
+        snap(page, "02-subscribe-answer")
+        assert subscription(db_path, "reader@example.org")["status"] == "unconfirmed"
+
+        # 2. The confirmation message, read from the outbox, and its link.
+        (message,) = wait_for_messages(outbox, 1)
+        assert message["To"] == "reader@example.org"
+        page.goto(f"{server.base}{confirm_link(message, server.base)}")
+        page.wait_for_selector("h1:has-text('Confirm your subscription')")
+        snap(page, "03-confirm-page")
+        assert subscription(db_path, "reader@example.org")["status"] == "unconfirmed"
+        page.get_by_role("button", name="Yes, subscribe me").click()
+        page.wait_for_selector("h1:has-text('You are subscribed')")
+        snap(page, "04-confirmed")
+        row = subscription(db_path, "reader@example.org")
+        assert row["status"] == "confirmed"
+        assert row["consent_method"] == "web"
+        assert row["consent_source"] == "127.0.0.1"
+        assert "Chrome" in row["consent_detail"]
+
+        # 3. A letter arrives (built as campaigns build them) and is opened.
+        config = load_config(env=env, db=db_path)
+        with open_store(db_path) as store:
+            news = get_list(store, "news")
+        compiled = compile_letter(
+            parse_letter(LETTER, Path("letter.md")),
+            config=config,
+            mailing_list=news,
+            signer=Signer(SECRET),
+            campaign_id=1,
+        )
+        outgoing = compiled.build(
+            Recipient(
+                email="reader@example.org",
+                name="Rea Der",
+                attributes={"branch": "Harbour"},
+                subscriber_id=int(row["subscriber_id"]),
+            )
+        )
+        box = mailbox.Maildir(str(outbox))
+        box.add(outgoing.data)
+        received = [m for m in wait_for_messages(outbox, 2) if "Spring news" in m["Subject"]]
+        html_part = received[0].get_body(("html",))
+        assert html_part is not None
+        letter_file = tmp_path / "letter.html"
+        letter_file.write_text(html_part.get_content(), encoding="utf-8")
+        page.goto(letter_file.as_uri())
+        snap(page, "05-received-letter")
+
+        # 4. Its unsubscribe link: the page changes nothing; the button does.
+        page.get_by_role("link", name="Unsubscribe").click()
+        page.wait_for_selector("h1:has-text('Unsubscribe from Harbour News')")
+        snap(page, "06-unsubscribe-page")
+        assert subscription(db_path, "reader@example.org")["status"] == "confirmed"
+        page.get_by_role("button", name="Unsubscribe from Harbour News").click()
+        page.wait_for_selector("h1:has-text('You are unsubscribed')")
+        snap(page, "07-unsubscribed")
+        row = subscription(db_path, "reader@example.org")
+        assert row["status"] == "unsubscribed"
+        assert row["person"] == "unsubscribed"
+
+        # 5. The archive, and what a broken link looks like.
+        with open_store(db_path) as store:
+            campaign = insert_campaign(store, news, subject="Spring news", source=LETTER)
+        page.goto(f"{server.base}/archive/")
+        snap(page, "08-archive")
+        page.get_by_role("link", name="Spring news").click()
+        page.wait_for_selector("h1:has-text('Spring news')")
+        assert f"/archive/{campaign}" in page.url
+        snap(page, "09-archived-letter")
+        assert "reader@example.org" not in page.content()
+        page.goto(f"{server.base}/u/this-link-was-damaged")
+        snap(page, "10-bad-link")
+        assert "This link does not work" in page.content()
+    finally:
+        log = server.stop()
+    assert "Traceback" not in log
