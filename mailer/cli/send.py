@@ -112,6 +112,7 @@ def send(
                 click.echo(f"  {example}")
         return
     runner.signer_for(config)
+    transport = runner.make_transport(config)  # a bad relay setting stops us here, not later
     count = count_recipients(store, mailing_list.id, segment)
     earlier = earlier_campaigns(store, mailing_list.id, letter_hash(loaded.source))
     warning = ""
@@ -151,6 +152,7 @@ def send(
             campaign.id,
             concurrency=concurrency,
             rate=rate,
+            transport=transport,
             on_progress=shown,
         )
     finally:

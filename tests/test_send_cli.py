@@ -1,0 +1,207 @@
+"""``mailer send`` from the command line: confirmation, dry run, test sends, segments, outbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailer.store import Store
+from tests.conftest import Invoke
+from tests.smtp_sink import LETTER, Faults, SmtpSink, populate, sink_environment
+
+
+@pytest.fixture
+def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpSink]:
+    running = SmtpSink(Faults())
+    running.start()
+    for name, value in sink_environment(running.port).items():
+        monkeypatch.setenv(name, value)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def letter(tmp_path: Path) -> Path:
+    path = tmp_path / "spring.md"
+    path.write_text(LETTER, encoding="utf-8")
+    return path
+
+
+def campaign_count(store: Store) -> int:
+    return int(store.one("SELECT count(*) FROM campaigns")[0])
+
+
+def test_send_delivers_and_prints_a_json_summary(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
+) -> None:
+    emails = populate(store, "members", 12)
+    result = invoke("send", str(letter), "--list", "members", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert {k: summary[k] for k in ("campaign", "recipients", "sent", "deferred", "failed")} == {
+        "campaign": 1,
+        "recipients": 12,
+        "sent": 12,
+        "deferred": 0,
+        "failed": 0,
+    }
+    assert isinstance(summary["seconds"], float)
+    assert "campaign 1: 12 recipients" in result.stderr
+    assert sink.counts() == dict.fromkeys(emails, 1)
+    message = sink.received[0].data
+    assert b"Subject: Spring meeting" in message and b"List-Unsubscribe:" in message
+
+
+def test_send_refuses_off_a_terminal_without_yes(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
+) -> None:
+    populate(store, "members", 3)
+    result = invoke("send", str(letter), "--list", "members")
+    assert result.exit_code == 2
+    assert "pass --yes" in result.output
+    assert sink.received == [] and campaign_count(store) == 0
+
+
+def test_sending_the_same_letter_again_warns_and_needs_confirmation(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
+) -> None:
+    populate(store, "members", 3)
+    assert invoke("send", str(letter), "--list", "members", "--yes").exit_code == 0
+
+    refused = invoke("send", str(letter), "--list", "members")
+    assert refused.exit_code == 2
+    assert "already sent to list members (campaign 1" in refused.output
+    assert campaign_count(store) == 1
+
+    again = invoke("send", str(letter), "--list", "members", "--yes")
+    assert again.exit_code == 0, again.output
+    assert "already sent" in again.stderr
+    assert campaign_count(store) == 2
+    assert len(sink.received) == 6
+
+
+def test_an_edited_letter_is_not_a_repeat(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
+) -> None:
+    populate(store, "members", 2)
+    assert invoke("send", str(letter), "--list", "members", "--yes").exit_code == 0
+    letter.write_text(LETTER.replace("Saturday", "Sunday"), encoding="utf-8")
+    result = invoke("send", str(letter), "--list", "members", "--yes")
+    assert result.exit_code == 0 and "already sent" not in result.output
+
+
+def test_dry_run_renders_everything_and_sends_nothing(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
+) -> None:
+    populate(store, "members", 7)
+    result = invoke("send", str(letter), "--list", "members", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["dry_run"] is True and report["recipients"] == 7 and report["bytes"] > 0
+    assert sink.received == [] and campaign_count(store) == 0
+
+
+def test_dry_run_works_without_a_signing_key(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(store, "members", 2)
+    monkeypatch.delenv("MAILER_SECRET_KEY")
+    result = invoke("send", str(letter), "--list", "members", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "2 messages" in result.output
+
+
+def test_test_addresses_get_the_letter_and_no_campaign_is_made(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
+) -> None:
+    populate(store, "members", 5)
+    result = invoke(
+        "send",
+        str(letter),
+        "--list",
+        "members",
+        "--test",
+        "editor@example.net",
+        "--test",
+        "member00001@example.com",
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(sink.counts()) == ["editor@example.net", "member00001@example.com"]
+    assert campaign_count(store) == 0
+    personal = next(r for r in sink.received if r.rcpt_to == "member00001@example.com")
+    assert b"Dear Member 1," in personal.data
+
+
+def test_segment_narrows_the_recipients(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
+) -> None:
+    emails = populate(
+        store,
+        "members",
+        12,
+        attributes=lambda n: {"country": "PE" if n % 2 else "DE", "city": "Lima" if n % 3 else ""},
+    )
+    result = invoke(
+        "send",
+        str(letter),
+        "--list",
+        "members",
+        "--segment",
+        "country=pe and city~LIM",
+        "--yes",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    expected = {e for n, e in enumerate(emails) if n % 2 and n % 3}
+    assert set(sink.counts()) == expected
+    assert json.loads(result.stdout)["recipients"] == len(expected)
+
+
+def test_a_bad_segment_is_a_usage_error(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
+) -> None:
+    populate(store, "members", 1)
+    result = invoke("send", str(letter), "--list", "members", "--segment", "country PE", "--yes")
+    assert result.exit_code == 2
+    assert "segment: cannot read" in result.output
+
+
+def test_sending_without_a_signing_key_is_refused(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(store, "members", 2)
+    monkeypatch.delenv("MAILER_SECRET_KEY")
+    result = invoke("send", str(letter), "--list", "members", "--yes")
+    assert result.exit_code == 1
+    assert "set MAILER_SECRET_KEY" in result.output
+    assert "Traceback" not in result.output
+    assert campaign_count(store) == 0 and sink.received == []
+
+
+def test_without_an_smtp_host_messages_go_to_the_maildir_outbox(
+    store: Store, letter: Path, invoke: Invoke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    populate(store, "members", 4)
+    monkeypatch.setenv("MAILER_SECRET_KEY", "k")
+    result = invoke("send", str(letter), "--list", "members", "--yes")
+    assert result.exit_code == 0, result.output
+    outbox = tmp_path / "outbox"
+    assert len(list((outbox / "new").iterdir())) == 4
+    assert list((outbox / "tmp").iterdir()) == []
+    first = next((outbox / "new").iterdir()).read_bytes()
+    assert first.startswith(b"Return-Path: <newsletter@example.org>\r\nDelivered-To: member")
+
+
+def test_plain_smtp_to_a_remote_host_is_refused(
+    store: Store, letter: Path, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(store, "members", 1)
+    for name, value in sink_environment(25, MAILER_SMTP_HOST="relay.example.net").items():
+        monkeypatch.setenv(name, value)
+    result = invoke("send", str(letter), "--list", "members", "--yes")
+    assert result.exit_code == 1
+    assert 'tls = "none" is only allowed for a loopback host' in result.output
+    assert campaign_count(store) == 0
