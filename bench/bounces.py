@@ -16,10 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
+PASSES = 5
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mailer.bounces import parse_message  # noqa: E402
+from mailer.bounces.classify import forget_wordings  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -31,9 +33,16 @@ def main(argv: list[str]) -> int:
         return 0
     files = sorted(p for p in messages.iterdir() if p.is_file())
     raws = [(p, p.read_bytes()) for p in files]
-    start = time.perf_counter()
-    results = [(p, parse_message(raw)) for p, raw in raws]
-    elapsed = time.perf_counter() - start
+    # Several passes: the best is the parser's speed, the median what a busy
+    # machine gave; both are printed.
+    timings = []
+    for _ in range(PASSES):
+        forget_wordings()
+        start = time.perf_counter()
+        results = [(p, parse_message(raw)) for p, raw in raws]
+        timings.append(time.perf_counter() - start)
+    elapsed = min(timings)
+    median = sorted(timings)[len(timings) // 2]
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as out:
         for path, parsed in results:
             line = {"file": str(path), "events": [e.as_dict() for e in parsed.events]}
@@ -48,7 +57,11 @@ def main(argv: list[str]) -> int:
     if score.stderr.strip():
         print(score.stderr.rstrip(), file=sys.stderr)
     rate = len(files) / elapsed if elapsed else float("inf")
-    print(f"parsed {len(files)} messages in {elapsed:.3f} s: {rate:,.0f} messages/s")
+    median_rate = len(files) / median if median else float("inf")
+    print(
+        f"parsed {len(files)} messages in {elapsed:.3f} s: {rate:,.0f} messages/s "
+        f"(best of {PASSES} passes; median {median_rate:,.0f} messages/s)"
+    )
     return 0
 
 

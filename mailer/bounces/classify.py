@@ -13,6 +13,7 @@ scores it instead of acting at once.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -197,6 +198,11 @@ def find_reply_code(text: str) -> str:
     return match.group(1) if match else ""
 
 
+def forget_wordings() -> None:
+    """Empty the memo of classified wordings (a benchmark starts each pass cold)."""
+    _match_lower.cache_clear()
+
+
 def precise_reason(text: str) -> str:
     """The cause the wording names when it names it precisely, else ``""``."""
     reason, precise = _match(text)
@@ -212,7 +218,12 @@ def _match(text: str) -> tuple[str, bool]:
     """The cause the wording names and whether the wording is precise."""
     if not text:
         return "", False
-    text = text[:_MAX_TEXT].lower()
+    return _match_lower(text[:_MAX_TEXT].lower())
+
+
+@functools.lru_cache(maxsize=512)
+def _match_lower(text: str) -> tuple[str, bool]:
+    # The same diagnostic is asked about several times while one message is read.
     for index, (reason, pattern) in enumerate(_COMPILED):
         if pattern.search(text):
             return reason, index < _PRECISE

@@ -58,7 +58,7 @@ _BOILERPLATE: Final = re.compile(
     re.I,
 )
 
-# Wording that says delivery is late, not failed.
+# Wording that says delivery is late, not failed (matched against lower-cased text).
 DELAY: Final = re.compile(
     r"will (?:continue|keep) (?:trying|to try)|still (?:being )?retr(?:y|ied|ying)"
     r"|delivery (?:has been |is )?delayed|has not (?:yet )?been delivered|not yet been delivered"
@@ -66,13 +66,11 @@ DELAY: Final = re.compile(
     r"|will (?:be )?retr(?:y|ied)|delivery attempts will continue|still on the queue"
     r"|do not need to resend|delivery status notification \(delay\)|delayed mail"
     r"|will try again|temporarily (?:deferred|delayed)",
-    re.I,
 )
 PERMANENT: Final = re.compile(
     r"permanent(?:ly)? (?:error|fail)|(?:i've |have |has )given up|will not be retried"
     r"|could not be delivered|undeliverable|delivery (?:has )?failed|failed permanently"
     r"|was not delivered|returned mail|delivery failure|rejected",
-    re.I,
 )
 
 _NOT_RECIPIENT_PREFIX: Final = re.compile(

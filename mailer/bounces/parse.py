@@ -138,7 +138,7 @@ def _looks_like_bounce(msg: Part, parts: mime.Parts) -> bool:
         return True
     if _BOUNCE_SUBJECT.search(mime.header(msg, "subject")):
         return True
-    notice = "\n".join(parts.notice or parts.html)[:5000]
+    notice = "\n".join(parts.notice or parts.html)[:5000].lower()
     return bool(PERMANENT.search(notice) or DELAY.search(notice))
 
 
@@ -199,7 +199,7 @@ def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
 
 def _says_delayed(msg: Part, notice: str) -> bool:
     """Whether the notice as a whole reports a delay rather than a failure."""
-    text = mime.header(msg, "subject") + "\n" + notice[:5000]
+    text = (mime.header(msg, "subject") + "\n" + notice[:5000]).lower()
     return bool(DELAY.search(text)) and not PERMANENT.search(strip_boilerplate(text))
 
 
