@@ -1,0 +1,162 @@
+"""``mailer campaigns``: ls, show, resume, cancel, retry and run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mailer import clock
+from mailer.store import Store
+from tests.conftest import Invoke
+from tests.smtp_sink import LETTER, Faults, SmtpSink, populate, sink_environment
+
+
+@pytest.fixture
+def letter(tmp_path: Path) -> Path:
+    path = tmp_path / "spring.md"
+    path.write_text(LETTER, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def start_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    started: list[SmtpSink] = []
+
+    def start(**faults: object) -> SmtpSink:
+        sink = SmtpSink(Faults(**faults))  # type: ignore[arg-type]
+        sink.start()
+        started.append(sink)
+        for name, value in sink_environment(sink.port).items():
+            monkeypatch.setenv(name, value)
+        return sink
+
+    yield start
+    for sink in started:
+        sink.stop()
+
+
+@pytest.fixture
+def frozen() -> Iterator[list[datetime]]:
+    now = [datetime(2026, 12, 1, 9, 0, tzinfo=UTC)]
+    clock.set_clock(lambda: now[0])
+    yield now
+    clock.set_clock(None)
+
+
+def test_ls_and_show_report_counters_and_failures_with_codes(
+    store: Store, start_sink: object, letter: Path, invoke: Invoke
+) -> None:
+    emails = populate(store, "members", 6)
+    start_sink(reject={emails[2]})  # type: ignore[operator]
+    assert invoke("send", str(letter), "--list", "members", "--yes").exit_code == 0
+
+    listed = json.loads(invoke("campaigns", "ls", "--json").stdout)
+    assert len(listed) == 1
+    row = listed[0]
+    assert {k: row[k] for k in ("id", "subject", "list", "state", "recipients")} == {
+        "id": 1,
+        "subject": "Spring meeting",
+        "list": "members",
+        "state": "done",
+        "recipients": 6,
+    }
+    assert (row["sent"], row["deferred"], row["failed"]) == (5, 0, 1)
+
+    shown = json.loads(invoke("campaigns", "show", "1", "--json").stdout)
+    assert shown["failures"] == [
+        {
+            "email": emails[2],
+            "code": 550,
+            "text": f"5.1.1 <{emails[2]}>: Recipient address rejected: User unknown",
+            "attempts": 1,
+        }
+    ]
+    assert shown["started_at"] and shown["finished_at"]
+    table = invoke("campaigns", "show", "1")
+    assert "550" in table.output and "failures:" in table.output
+    assert "Spring meeting" in invoke("campaigns", "ls").output
+
+
+def test_show_of_an_unknown_campaign_is_a_clear_error(store: Store, invoke: Invoke) -> None:
+    result = invoke("campaigns", "show", "42")
+    assert result.exit_code == 1
+    assert "no campaign 42" in result.output
+
+
+def test_resume_sends_deferred_recipients_once_they_are_due(
+    store: Store, start_sink: object, letter: Path, invoke: Invoke, frozen: list[datetime]
+) -> None:
+    emails = populate(store, "members", 30)
+    flaky = start_sink(temp_rate=0.4, seed=5)  # type: ignore[operator]
+    first = json.loads(invoke("send", str(letter), "--list", "members", "--yes", "--json").stdout)
+    assert first["deferred"] > 0
+    assert json.loads(invoke("campaigns", "run", "--json").stdout) == []
+
+    steady = start_sink()  # type: ignore[operator]
+    frozen[0] += timedelta(minutes=2)
+    result = json.loads(invoke("campaigns", "resume", "1", "--json").stdout)
+    assert result["sent"] == 30 and result["state"] == "done"
+    delivered = flaky.counts() + steady.counts()
+    assert delivered == dict.fromkeys(emails, 1)
+
+
+def test_run_resumes_every_campaign_with_due_work(
+    store: Store, start_sink: object, letter: Path, invoke: Invoke, frozen: list[datetime]
+) -> None:
+    populate(store, "members", 10)
+    populate(store, "friends", 5, domain="example.net")
+    start_sink(temp_rate=1.0)  # type: ignore[operator]
+    assert invoke("send", str(letter), "--list", "members", "--yes").exit_code == 0
+    assert invoke("send", str(letter), "--list", "friends", "--yes").exit_code == 0
+
+    steady = start_sink()  # type: ignore[operator]
+    frozen[0] += timedelta(minutes=5)
+    outcomes = json.loads(invoke("campaigns", "run", "--json").stdout)
+    assert [(o["campaign"], o["sent"], o["state"]) for o in outcomes] == [
+        (1, 10, "done"),
+        (2, 5, "done"),
+    ]
+    assert len(steady.received) == 15
+
+
+def test_cancel_stops_a_campaign_for_good(
+    store: Store, start_sink: object, letter: Path, invoke: Invoke, frozen: list[datetime]
+) -> None:
+    populate(store, "members", 8)
+    start_sink(temp_rate=1.0)  # type: ignore[operator]
+    invoke("send", str(letter), "--list", "members", "--yes")
+    result = invoke("campaigns", "cancel", "1")
+    assert result.exit_code == 0 and "8 will not be sent" in result.output
+    steady = start_sink()  # type: ignore[operator]
+    frozen[0] += timedelta(hours=1)
+    refused = invoke("campaigns", "resume", "1")
+    assert refused.exit_code == 1 and "cancelled" in refused.output
+    assert invoke("campaigns", "run", "--json").stdout.strip() == "[]"
+    assert steady.received == []
+
+
+def test_retry_puts_expired_recipients_back(
+    store: Store,
+    start_sink: object,
+    letter: Path,
+    invoke: Invoke,
+    frozen: list[datetime],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emails = populate(store, "members", 4)
+    start_sink(temp_rate=1.0, reject={emails[0]})  # type: ignore[operator]
+    monkeypatch.setenv("MAILER_SENDING_DEADLINE", "30")
+    summary = json.loads(invoke("send", str(letter), "--list", "members", "--yes", "--json").stdout)
+    assert (summary["failed"], summary["state"]) == (4, "done")
+
+    result = invoke("campaigns", "retry", "1")
+    assert result.exit_code == 0
+    assert "3 recipients of campaign 1 put back" in result.output
+    steady = start_sink()  # type: ignore[operator]
+    resumed = json.loads(invoke("campaigns", "resume", "1", "--json").stdout)
+    assert (resumed["sent"], resumed["failed"]) == (3, 1)
+    assert set(steady.counts()) == set(emails[1:])
