@@ -55,6 +55,9 @@ class ParsedBounce:
 
     message_id: str
     events: tuple[BounceEvent, ...]
+    #: The addresses the message itself was delivered to (To, Delivered-To,
+    #: ...), where an unsubscribe token in a mailto address is found.
+    addressed_to: tuple[str, ...] = ()
 
 
 @dataclass

@@ -90,7 +90,15 @@ def _parse(raw: bytes, return_path: str, signer: Signer | None) -> ParsedBounce:
     if not events:
         subject = mime.header(msg, "subject")
         events = (BounceEvent(recipient="", kind=UNKNOWN, diagnostic=subject[:200]),)
-    return ParsedBounce(message_id=message_id, events=events)
+    return ParsedBounce(message_id=message_id, events=events, addressed_to=_addressed_to(msg))
+
+
+def _addressed_to(msg: Part) -> tuple[str, ...]:
+    found: list[str] = []
+    for name in _VERP_HEADERS:
+        for value in mime.headers(msg, name):
+            found += addresses_in(value)
+    return tuple(dict.fromkeys(found))
 
 
 def _event(finding: Finding, campaign: int | None, subscriber: int | None) -> BounceEvent:

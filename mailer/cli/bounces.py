@@ -7,16 +7,19 @@ from pathlib import Path
 
 import click
 
+from mailer.bounces.ingest import IngestReport, ingest, signer_for
 from mailer.bounces.parse import parse_message
-from mailer.bounces.sources import message_files, read_file
-from mailer.cli.app import App, cli, json_option, pass_app, print_table
-from mailer.config import Config
-from mailer.tokens import Signer
-
-
-def _signer(config: Config) -> Signer | None:
-    """The key that checks VERP tokens, when one is configured."""
-    return Signer(config.web.secret_key) if config.web.secret_key else None
+from mailer.bounces.records import find_bounces
+from mailer.bounces.sources import (
+    ImapSource,
+    message_files,
+    read_file,
+    read_maildir,
+    read_mbox,
+    read_stdin,
+)
+from mailer.cli.app import App, cli, json_option, pass_app, print_json, print_table
+from mailer.errors import UsageError
 
 
 @cli.group()
@@ -35,7 +38,7 @@ def parse(app: App, paths: tuple[Path, ...], as_json: bool) -> None:
     per file and line: {"file": ..., "events": [...]}.
     """
     config = app.config
-    signer = _signer(config)
+    signer = signer_for(config)
     rows = []
     for path in message_files(list(paths)):
         parsed = parse_message(
@@ -53,3 +56,88 @@ def parse(app: App, paths: tuple[Path, ...], as_json: bool) -> None:
             ["file", "recipient", "kind", "status", "reason", "campaign", "subscriber",
              "diagnostic"],
         )
+
+
+@bounces.command("ingest")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--maildir", type=click.Path(file_okay=False, path_type=Path),
+              help="Read every message of this Maildir.")
+@click.option("--mbox", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read every message of this mbox file.")
+@click.option("--imap", "use_imap", is_flag=True,
+              help="Read the [imap] folder over TLS; processed mail is moved or flagged.")
+@json_option
+@pass_app
+def ingest_command(
+    app: App,
+    file: str | None,
+    maildir: Path | None,
+    mbox: Path | None,
+    use_imap: bool,
+    as_json: bool,
+) -> None:
+    """Store bounces and complaints and apply the bounce policy.
+
+    FILE is one message; - reads one message from standard input (for an MTA
+    pipe). The same message (same Message-ID) is never counted twice.
+    """
+    chosen = [x for x in (file, maildir, mbox, use_imap or None) if x is not None]
+    if len(chosen) != 1:
+        raise UsageError("give exactly one of FILE, -, --maildir DIR, --mbox FILE or --imap")
+    store = app.store()
+    config = app.config
+    if use_imap:
+        with ImapSource(config.imap) as source:
+            report = ingest(store, source.messages(), config,
+                            done=lambda item: source.mark_done(item.key))
+    else:
+        if maildir is not None:
+            report = ingest(store, read_maildir(maildir), config)
+        elif mbox is not None:
+            report = ingest(store, read_mbox(mbox), config)
+        elif file == "-":
+            report = ingest(store, [read_stdin()], config)
+        else:
+            report = ingest(store, [read_file(Path(str(file)))], config)
+    _print_report(report, as_json)
+
+
+def _print_report(report: IngestReport, as_json: bool) -> None:
+    if as_json:
+        print_json(report.as_dict())
+        return
+    click.echo(
+        f"{report.messages} message(s): {report.events} event(s) stored, "
+        f"{report.duplicates} already seen, {report.unsubscribes} unsubscribe request(s)"
+    )
+    for change in report.changes:
+        click.echo(f"  {change}")
+
+
+@bounces.command("ls")
+@click.option("--email", help="Only bounces for this address.")
+@click.option("--campaign", "campaign_id", type=int, help="Only bounces of this campaign id.")
+@click.option("--since", help="Only bounces received on or after this date (YYYY-MM-DD).")
+@click.option("--limit", type=int, default=None, help="Show at most this many (newest first).")
+@json_option
+@pass_app
+def ls(
+    app: App,
+    email: str | None,
+    campaign_id: int | None,
+    since: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """Show stored bounce events, newest first."""
+    found = find_bounces(
+        app.store(), email=email, campaign_id=campaign_id, since=since, limit=limit
+    )
+    rows = [b.as_dict() for b in found]
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        [{**r, "diagnostic": r["diagnostic"][:50]} for r in rows],
+        ["received_at", "recipient", "kind", "status", "reason", "campaign_id", "diagnostic"],
+    )

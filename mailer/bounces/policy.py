@@ -1,0 +1,133 @@
+"""What a bounce does to a subscriber.
+
+- hard: the address is dead; the subscriber becomes ``bounced`` and gets no
+  more mail from any list.
+- complaint: the person called our mail spam; they leave every list, become
+  ``complained`` and their address is suppressed, so no import brings it back.
+- soft: the score rises by one, at most once a (UTC) day, so that one bad
+  day at a provider counts once; a quiet period (``decay_days``) without a
+  scored bounce resets it to zero; at ``soft_threshold`` the subscriber is
+  disabled as ``bounced``.
+- delayed, auto-reply, unknown: stored, nothing changes.
+
+Every change is written to the subscriber's history in the same transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+from mailer import clock
+from mailer.bounces.model import COMPLAINT, HARD, SOFT, BounceEvent
+from mailer.config import BouncesConfig
+from mailer.contacts import address_key
+from mailer.store.events import record_event
+from mailer.store.subscribers import set_status, suppress, unsubscribe
+
+
+def apply(
+    conn: sqlite3.Connection,
+    event: BounceEvent,
+    subscriber_id: int | None,
+    config: BouncesConfig,
+    *,
+    source: str = "",
+) -> list[str]:
+    """Apply one stored event; returns a line for each change it made."""
+    if event.kind == COMPLAINT:
+        return _complaint(conn, event, subscriber_id, source)
+    if subscriber_id is None or event.kind not in (HARD, SOFT):
+        return []
+    record_event(
+        conn,
+        subscriber_id,
+        "bounce",
+        {"kind": event.kind, "status": event.status, "reason": event.reason,
+         "campaign": event.campaign, "source": source},
+    )
+    if event.kind == HARD:
+        return _disable(conn, subscriber_id, f"hard bounce ({event.reason or event.status})")
+    return _soft(conn, subscriber_id, config)
+
+
+def _disable(conn: sqlite3.Connection, subscriber_id: int, reason: str) -> list[str]:
+    row = conn.execute("SELECT email, status FROM subscribers WHERE id = ?", (subscriber_id,))
+    found = row.fetchone()
+    if found is None or found["status"] != "active":
+        return []  # already not mailed (unsubscribed, complained, blocked, bounced)
+    set_status(conn, subscriber_id, "bounced", reason=reason)
+    return [f"{found['email']}: bounced ({reason})"]
+
+
+def _complaint(
+    conn: sqlite3.Connection, event: BounceEvent, subscriber_id: int | None, source: str
+) -> list[str]:
+    changes: list[str] = []
+    email = event.recipient
+    if subscriber_id is not None:
+        row = conn.execute("SELECT email FROM subscribers WHERE id = ?", (subscriber_id,))
+        found = row.fetchone()
+        email = found["email"] if found else email
+        record_event(conn, subscriber_id, "complaint", {"reason": event.reason, "source": source})
+        left = unsubscribe(conn, subscriber_id, None, method="complaint", source=source)
+        if left:
+            changes.append(f"{email}: unsubscribed from {len(left)} list(s) (complaint)")
+        if set_status(conn, subscriber_id, "complained", reason="spam complaint"):
+            changes.append(f"{email}: complained")
+    if email:
+        suppress(conn, "email", address_key(email), "complaint")
+    return changes
+
+
+def _soft(conn: sqlite3.Connection, subscriber_id: int, config: BouncesConfig) -> list[str]:
+    row = conn.execute(
+        "SELECT email, status, bounce_score, bounce_scored_at FROM subscribers WHERE id = ?",
+        (subscriber_id,),
+    ).fetchone()
+    if row is None:
+        return []
+    now = clock.now()
+    score: int = row["bounce_score"]
+    scored_at: str | None = row["bounce_scored_at"]
+    changes: list[str] = []
+    if scored_at and score and _stale(scored_at, config.decay_days):
+        record_event(conn, subscriber_id, "bounce_score", {"from": score, "to": 0,
+                                                           "reason": "quiet period"})
+        score = 0
+    if scored_at and clock.parse_iso(scored_at).date() == now.date() and score:
+        return changes  # already counted today
+    record_event(conn, subscriber_id, "bounce_score", {"from": score, "to": score + 1,
+                                                       "reason": "soft bounce"})
+    score += 1
+    conn.execute(
+        "UPDATE subscribers SET bounce_score = ?, bounce_scored_at = ?, updated_at = ? "
+        "WHERE id = ?",
+        (score, clock.iso(now), clock.iso(now), subscriber_id),
+    )
+    changes.append(f"{row['email']}: bounce score {score}")
+    if score >= config.soft_threshold:
+        changes += _disable(
+            conn, subscriber_id, f"soft bounce score {score} reached {config.soft_threshold}"
+        )
+    return changes
+
+
+def _stale(scored_at: str, decay_days: int) -> bool:
+    elapsed = clock.now() - clock.parse_iso(scored_at)
+    return elapsed.total_seconds() >= decay_days * 86400
+
+
+def decay_scores(conn: sqlite3.Connection, config: BouncesConfig) -> int:
+    """Reset every score whose last scored bounce is older than the quiet period."""
+    cutoff = clock.iso(clock.now() - timedelta(days=config.decay_days))
+    rows = conn.execute(
+        "SELECT id, bounce_score FROM subscribers WHERE bounce_score > 0 "
+        "AND bounce_scored_at IS NOT NULL AND bounce_scored_at <= ?",
+        (cutoff,),
+    ).fetchall()
+    for row in rows:
+        conn.execute("UPDATE subscribers SET bounce_score = 0 WHERE id = ?", (row["id"],))
+        record_event(conn, row["id"], "bounce_score",
+                     {"from": row["bounce_score"], "to": 0, "reason": "quiet period"})
+    return len(rows)
