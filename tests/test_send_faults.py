@@ -262,3 +262,16 @@ def test_verp_envelope_sender_names_campaign_and_subscriber(
         claim = signer.verify(token, "v")
         subscriber = store.one("SELECT id FROM subscribers WHERE email = ?", (received.rcpt_to,))
         assert (claim.integer(0), claim.integer(1)) == (campaign.id, subscriber[0])
+
+
+def test_a_hard_refusal_reaches_the_bounce_policy(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    pytest.importorskip("mailer.bounces.policy")
+    emails = populate(store, "members", 3)
+    sink = start_sink(reject={emails[1]})
+    deliver(config_for(db_path, sink.port), store, new_campaign(store).id)
+    statuses = dict(store.all("SELECT email, status FROM subscribers"))
+    assert statuses == {emails[0]: "active", emails[1]: "bounced", emails[2]: "active"}
+    kinds = [r[0] for r in store.all("SELECT kind FROM events WHERE subscriber_id = 2")]
+    assert "bounce" in kinds

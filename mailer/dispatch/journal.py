@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from mailer import clock
+from mailer.bounces.model import BounceEvent
+from mailer.config import BouncesConfig
 from mailer.errors import ConflictError, StoreError
 from mailer.store import Store
 
@@ -115,15 +117,22 @@ _UPDATE = (
 )
 
 
-def apply_bounce_policy(conn: sqlite3.Connection, bounce_id: int) -> None:
-    """Let the bounce policy weigh a bounce recorded at SMTP time (the one place that does)."""
+def apply_bounce_policy(
+    conn: sqlite3.Connection, event: BounceEvent, config: BouncesConfig
+) -> None:
+    """Let the bounce policy weigh a refusal met at SMTP time (the one place that does).
+
+    The policy lives with the bounce reader (``mailer.bounces.policy.apply``);
+    it is looked up when it is needed so that sending works, and stores the
+    bounce row, even in a build that does not ship the policy.
+    """
     try:
         policy = importlib.import_module("mailer.bounces.policy")
     except ImportError:
         return
-    apply = getattr(policy, "apply_stored_bounce", None)
+    apply = getattr(policy, "apply", None)
     if apply is not None:
-        apply(conn, bounce_id)
+        apply(conn, event, event.subscriber, config, source="smtp")
 
 
 class Journal:
@@ -136,8 +145,10 @@ class Journal:
         *,
         batch_size: int = 500,
         batch_seconds: float = 0.25,
+        bounces: BouncesConfig | None = None,
     ) -> None:
         self.store = store
+        self.bounces = bounces or BouncesConfig()
         self.campaign_id = campaign_id
         self.path = journal_path(store.path, campaign_id)
         self.batch_size = max(1, batch_size)
@@ -252,8 +263,20 @@ class Journal:
                 f"{outcome.code} {outcome.text}".strip(),
             ),
         )
-        if cursor.rowcount == 1 and cursor.lastrowid:
-            apply_bounce_policy(conn, int(cursor.lastrowid))
+        if cursor.rowcount == 1:
+            subscriber = conn.execute(
+                "SELECT subscriber_id FROM bounces WHERE id = ?", (cursor.lastrowid,)
+            ).fetchone()[0]
+            event = BounceEvent(
+                recipient=outcome.email,
+                kind=kind,
+                status=status,
+                reason=reason,
+                diagnostic=f"{outcome.code} {outcome.text}".strip(),
+                campaign=self.campaign_id,
+                subscriber=subscriber,
+            )
+            apply_bounce_policy(conn, event, self.bounces)
 
     def close(self, *, remove: bool = True) -> None:
         """Commit what waits, release the lock, and drop the (now empty) log."""

@@ -156,6 +156,7 @@ def deliver(
         signer=signer,
         list_id=campaign.list_id,
         on_progress=on_progress,
+        bounces=config.bounces,
     )
     status.set_state(store, campaign.id, "sending")
     interrupted = False

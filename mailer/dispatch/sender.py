@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from mailer import clock
 from mailer.bounces.classify import classify, find_status
+from mailer.config import BouncesConfig
 from mailer.dispatch.journal import DEFERRED, FAILED, SENT, Journal, Outcome
 from mailer.dispatch.ratelimit import RateLimits
 from mailer.dispatch.transport import Channel, Reply, Transport
@@ -117,6 +118,7 @@ class Sender:
         signer: Signer | None = None,
         list_id: int | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        bounces: BouncesConfig | None = None,
     ) -> None:
         self.store = store
         self.campaign_id = campaign_id
@@ -130,7 +132,11 @@ class Sender:
         self.on_progress = on_progress
         self.stop = asyncio.Event()
         self.journal = Journal(
-            store, campaign_id, batch_size=policy.batch_size, batch_seconds=policy.batch_seconds
+            store,
+            campaign_id,
+            batch_size=policy.batch_size,
+            batch_seconds=policy.batch_seconds,
+            bounces=bounces,
         )
         self.limits = RateLimits(policy.rate, policy.domain_rate)
         self.progress = Progress(due=0)
