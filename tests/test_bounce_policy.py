@@ -1,0 +1,206 @@
+"""The bounce policy, with a fake clock: hard, complaint, soft scoring, decay, threshold."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mailer import clock
+from mailer.bounces.ingest import ingest
+from mailer.bounces.sources import Incoming
+from mailer.config import BouncesConfig, Config
+from mailer.store import Store
+from mailer.store.subscribers import find_subscriber, subscriber_detail
+from tests import bounce_samples as samples
+from tests.conftest import Invoke
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def fake_clock() -> Iterator[FakeClock]:
+    fake = FakeClock()
+    clock.set_clock(fake)
+    yield fake
+    clock.set_clock(None)
+
+
+@pytest.fixture
+def members(invoke: Invoke) -> list[str]:
+    """Two lists; alice on both, bob on one."""
+    for args in (
+        ("lists", "create", "news"),
+        ("lists", "create", "events"),
+        ("subscribers", "add", "alice@example.org", "--list", "news"),
+        ("subscribers", "add", "alice@example.org", "--list", "events"),
+        ("subscribers", "add", "bob@example.org", "--list", "news"),
+    ):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+    return ["alice@example.org", "bob@example.org"]
+
+
+CONFIG = Config(bounces=BouncesConfig(soft_threshold=3, decay_days=7))
+Ingest = Callable[[bytes], None]
+
+
+@pytest.fixture
+def feed(store: Store, members: list[str], fake_clock: FakeClock) -> Ingest:
+    def run(raw: bytes) -> None:
+        ingest(store, [Incoming(raw=raw, source="test")], CONFIG)
+
+    return run
+
+
+_counter = iter(range(10**6))
+
+
+def soft_bounce(address: str = "alice@example.org") -> bytes:
+    """A mailbox-full report with a Message-ID of its own."""
+    return samples.dsn(
+        [(address, "failed", "5.2.2", "552 5.2.2 mailbox full")],
+        message_id=f"<soft-{next(_counter)}@mx.example.org>",
+    )
+
+
+def status(store: Store, email: str) -> tuple[str, int]:
+    found = find_subscriber(store, email)
+    assert found is not None
+    return found.status, found.bounce_score
+
+
+def test_hard_bounce_marks_the_subscriber_bounced(store: Store, feed: Ingest) -> None:
+    feed(samples.postfix_dsn_user_unknown("alice@example.org"))
+    assert status(store, "alice@example.org") == ("bounced", 0)
+    assert status(store, "bob@example.org") == ("active", 0)
+    history = subscriber_detail(store, "alice@example.org")["history"]
+    assert [h["kind"] for h in history[-2:]] == ["bounce", "status"]
+    assert history[-1]["detail"]["to"] == "bounced"
+
+
+def test_complaint_unsubscribes_from_every_list_and_suppresses(
+    store: Store, feed: Ingest
+) -> None:
+    feed(samples.arf("alice@example.org"))
+    detail = subscriber_detail(store, "alice@example.org")
+    assert detail["status"] == "complained"
+    assert {s["status"] for s in detail["subscriptions"]} == {"unsubscribed"}
+    assert len(detail["subscriptions"]) == 2
+    row = store.one("SELECT reason FROM suppressions WHERE value = 'alice@example.org'")
+    assert row is not None and row["reason"] == "complaint"
+
+
+def test_complaint_about_an_unknown_address_still_suppresses_it(
+    store: Store, feed: Ingest
+) -> None:
+    feed(samples.arf("stranger@example.net"))
+    assert store.one("SELECT 1 FROM suppressions WHERE value = 'stranger@example.net'")
+
+
+def test_soft_bounces_score_at_most_once_a_day(
+    store: Store, feed: Ingest, fake_clock: FakeClock
+) -> None:
+    feed(soft_bounce())
+    fake_clock.advance(hours=3)
+    feed(soft_bounce())
+    assert status(store, "alice@example.org") == ("active", 1)
+    fake_clock.advance(days=1)
+    feed(soft_bounce())
+    assert status(store, "alice@example.org") == ("active", 2)
+    assert store.one("SELECT count(*) AS n FROM bounces")["n"] == 3  # all stored
+
+
+def test_soft_score_falls_back_to_zero_after_a_quiet_period(
+    store: Store, feed: Ingest, fake_clock: FakeClock
+) -> None:
+    feed(soft_bounce())
+    fake_clock.advance(days=1)
+    feed(soft_bounce())
+    assert status(store, "alice@example.org") == ("active", 2)
+    fake_clock.advance(days=8)
+    feed(soft_bounce())
+    assert status(store, "alice@example.org") == ("active", 1)
+
+
+def test_quiet_scores_decay_when_any_ingest_runs(
+    store: Store, feed: Ingest, fake_clock: FakeClock
+) -> None:
+    feed(soft_bounce("bob@example.org"))
+    fake_clock.advance(days=7, seconds=1)
+    feed(samples.vacation())
+    assert status(store, "bob@example.org") == ("active", 0)
+
+
+def test_soft_threshold_disables_the_subscriber(
+    store: Store, feed: Ingest, fake_clock: FakeClock
+) -> None:
+    for _ in range(3):
+        feed(soft_bounce())
+        fake_clock.advance(days=1)
+    assert status(store, "alice@example.org") == ("bounced", 3)
+
+
+def test_delay_and_auto_reply_are_stored_but_change_nothing(
+    store: Store, feed: Ingest
+) -> None:
+    feed(samples.exim_delay("bob@example.org"))
+    feed(samples.vacation("bob@example.org"))
+    assert status(store, "bob@example.org") == ("active", 0)
+    kinds = [r["kind"] for r in store.all("SELECT kind FROM bounces ORDER BY id")]
+    assert kinds == ["delayed", "auto-reply"]
+
+
+def test_ingesting_the_same_bounce_twice_is_a_no_op(store: Store, feed: Ingest) -> None:
+    raw = soft_bounce()
+    feed(raw)
+    events_before = store.one("SELECT count(*) AS n FROM events")["n"]
+    feed(raw)
+    assert store.one("SELECT count(*) AS n FROM bounces")["n"] == 1
+    assert store.one("SELECT count(*) AS n FROM events")["n"] == events_before
+    assert status(store, "alice@example.org") == ("active", 1)
+
+
+def test_a_message_without_message_id_is_recognised_by_its_content(
+    store: Store, feed: Ingest
+) -> None:
+    raw = samples.postfix_plain("bob@example.org").replace(
+        b"Message-ID: <postfix-plain@mx.example.com>\r\n", b""
+    )
+    feed(raw)
+    feed(raw)
+    assert store.one("SELECT count(*) AS n FROM bounces")["n"] == 1
+
+
+def test_verp_token_names_the_subscriber_even_at_another_address(
+    store: Store, members: list[str], fake_clock: FakeClock
+) -> None:
+    from mailer import tokens
+    from mailer.config import WebConfig
+
+    alice = find_subscriber(store, "alice@example.org")
+    assert alice is not None
+    signer = tokens.Signer("s3cret")
+    verp = tokens.verp_address("bounces@example.com", signer.verp(99, alice.id))
+    config = Config(
+        bounces=BouncesConfig(return_path="bounces@example.com"),
+        web=WebConfig(secret_key="s3cret"),
+    )
+    raw = samples.verp_dsn(verp, recipient="alias-of-alice@example.net")
+    ingest(store, [Incoming(raw=raw, source="test")], config)
+    assert status(store, "alice@example.org")[0] == "bounced"
+    row = store.one("SELECT subscriber_id, campaign_id FROM bounces")
+    assert (row["subscriber_id"], row["campaign_id"]) == (alice.id, None)  # no campaign 99
+
