@@ -109,7 +109,7 @@ def test_sigint_stops_cleanly_and_resume_completes(
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
-    assert b"mailer campaigns resume 1" in stderr
+    assert f"mailer --db {db_path} campaigns resume 1".encode() in stderr
     assert b"Traceback" not in stderr
 
     state, sent = store.one(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mailer.cli.app import App, cli, json_option, pass_app, print_json, print_table
-from mailer.cli.send import finish_progress, progress_printer
+from mailer.cli.send import command_prefix, finish_progress, progress_printer
 from mailer.dispatch import run as runner
 from mailer.dispatch import status
 from mailer.dispatch.run import RunResult
@@ -90,6 +90,7 @@ def resume(
             concurrency=concurrency,
             rate=rate,
             on_progress=shown,
+            command=command_prefix(app),
         )
     finally:
         finish_progress(shown)
@@ -101,7 +102,7 @@ def resume(
 @pass_app
 def cancel(app: App, campaign_id: int) -> None:
     """Stop campaign ID for good: nobody still pending or deferred will get it."""
-    data = status.cancel(app.store(), campaign_id)
+    data = runner.cancel(app.store(), campaign_id)
     click.echo(
         f"cancelled campaign {campaign_id}: {data['sent']} sent, "
         f"{data['pending'] + data['deferred']} will not be sent"
@@ -137,7 +138,7 @@ def run(app: App, as_json: bool) -> None:
         if not as_json:
             _print_result(result, False)
 
-    runner.run_due(app.config, app.store(), on_result=report)
+    runner.run_due(app.config, app.store(), on_result=report, command=command_prefix(app))
     if as_json:
         print_json(outcomes)
     elif not outcomes:

@@ -42,6 +42,11 @@ def progress_printer() -> Callable[[Progress], None] | None:
     return show
 
 
+def command_prefix(app: App) -> str:
+    """How to call mailer again on the same database (for resume hints)."""
+    return f"mailer --db {app.db_path}" if app.db_path else "mailer"
+
+
 def finish_progress(shown: Callable[[Progress], None] | None) -> None:
     if shown is not None:
         click.echo("", err=True)
@@ -154,6 +159,7 @@ def send(
             rate=rate,
             transport=transport,
             on_progress=shown,
+            command=command_prefix(app),
         )
     finally:
         finish_progress(shown)

@@ -18,6 +18,7 @@ from typing import Any
 
 from mailer.config import Config
 from mailer.dispatch import status
+from mailer.dispatch.journal import Journal
 from mailer.dispatch.outbox import OutboxTransport
 from mailer.dispatch.plan import Campaign, get_campaign, iter_recipients
 from mailer.dispatch.sender import Progress, Sender, SendPolicy
@@ -115,8 +116,26 @@ class RunResult:
         }
 
 
-def resume_hint(campaign_id: int) -> str:
-    return f"mailer campaigns resume {campaign_id}"
+def resume_hint(campaign_id: int, prefix: str = "mailer") -> str:
+    """The command that picks a campaign up again (``prefix`` carries ``--db`` if one was given)."""
+    return f"{prefix} campaigns resume {campaign_id}"
+
+
+def settle_journal(store: Store, campaign_id: int) -> None:
+    """Commit what a crashed sender left in the campaign's log (no-op while one is sending)."""
+    journal = Journal(store, campaign_id)
+    try:
+        journal.open()
+    except ConflictError:
+        return  # a live sender commits its own log
+    journal.close()
+
+
+def cancel(store: Store, campaign_id: int) -> dict[str, Any]:
+    """Cancel a campaign, first committing any outcomes a crashed run left behind."""
+    get_campaign(store, campaign_id)
+    settle_journal(store, campaign_id)
+    return status.cancel(store, campaign_id)
 
 
 def deliver(
@@ -128,6 +147,7 @@ def deliver(
     rate: float | None = None,
     transport: Transport | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    command: str = "mailer",
 ) -> RunResult:
     """Send every recipient of the campaign that is due now; stop cleanly on Ctrl-C.
 
@@ -138,7 +158,11 @@ def deliver(
     started = time.monotonic()
     campaign = get_campaign(store, campaign_id)
     if campaign.state == "cancelled":
+        settle_journal(store, campaign_id)
         raise ConflictError(f"campaign {campaign_id} was cancelled")
+    if campaign.state == "done" and status.remaining(store, campaign_id) == 0:
+        settle_journal(store, campaign_id)
+        return _result(store, campaign, started, {})
     signer = signer_for(config)
     letter = campaign_letter(campaign)
     mailing_list = get_list_by_id(store, campaign.list_id) if campaign.list_id else None
@@ -165,7 +189,8 @@ def deliver(
     except TransportError as exc:
         left = status.remaining(store, campaign.id)
         raise TransportError(
-            f"{exc}; {left} recipients not yet sent: resume with `{resume_hint(campaign.id)}`",
+            f"{exc}; {left} recipients not yet sent: "
+            f"resume with `{resume_hint(campaign.id, command)}`",
             code=exc.code,
         ) from None
     left = status.remaining(store, campaign.id)
@@ -173,10 +198,21 @@ def deliver(
         status.set_state(store, campaign.id, "paused")
         raise Interrupted(
             f"interrupted: {left} recipients not yet sent; the journal is saved. "
-            f"Resume with: {resume_hint(campaign.id)}"
+            f"Resume with: {resume_hint(campaign.id, command)}"
         )
     if left == 0:
         status.set_state(store, campaign.id, "done")
+    this_run = {
+        "sent": sender.progress.sent,
+        "deferred": sender.progress.deferred,
+        "failed": sender.progress.failed,
+    }
+    return _result(store, campaign, started, this_run)
+
+
+def _result(
+    store: Store, campaign: Campaign, started: float, this_run: dict[str, int]
+) -> RunResult:
     counts = status.counters(store, campaign.id)
     return RunResult(
         campaign=campaign.id,
@@ -187,11 +223,7 @@ def deliver(
         pending=counts["pending"],
         seconds=round(time.monotonic() - started, 2),
         state=get_campaign(store, campaign.id).state,
-        this_run={
-            "sent": sender.progress.sent,
-            "deferred": sender.progress.deferred,
-            "failed": sender.progress.failed,
-        },
+        this_run=this_run,
     )
 
 
@@ -236,12 +268,13 @@ def run_due(
     store: Store,
     *,
     on_result: Callable[[RunResult | Exception, int], None] | None = None,
+    command: str = "mailer",
 ) -> list[RunResult]:
     """Resume every campaign with work due now (what a cron job calls)."""
     results = []
     for campaign_id in status.due_campaigns(store):
         try:
-            result = deliver(config, store, campaign_id)
+            result = deliver(config, store, campaign_id, command=command)
         except (TransportError, ConflictError) as exc:
             if on_result is not None:
                 on_result(exc, campaign_id)
