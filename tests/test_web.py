@@ -657,3 +657,74 @@ async def test_list_unsubscribe_header_of_a_real_message_unsubscribes_its_recipi
     assert row is not None and row["status"] == "unsubscribed"
     other = web.subscription(keep, news.id)
     assert other is not None and other["status"] == "confirmed"
+
+
+async def test_one_click_accepts_a_multipart_body_too(web: Web) -> None:
+    # RFC 8058 allows multipart/form-data as well as form-urlencoded.
+    news = web.make_list()
+    sid = web.subscribe(news, "ann@example.org")
+    response = await web.client.post(
+        f"/u/{web.signer.unsubscribe(sid, news.id)}",
+        files={"List-Unsubscribe": (None, "One-Click")},
+    )
+    assert response.status_code == 200
+    row = web.subscription(sid, news.id)
+    assert row is not None and row["status"] == "unsubscribed"
+
+
+async def test_links_to_a_removed_list_get_friendly_pages(web: Web) -> None:
+    news = web.make_list()
+    sid = web.subscribe(news, "ann@example.org")
+    unsubscribe_url = f"/u/{web.signer.unsubscribe(sid, news.id)}"
+    confirm_url = f"/c/{web.signer.confirm(sid, news.id, timedelta(days=1))}"
+    csrf = await web.form_token(confirm_url)
+    with web.store.transaction() as conn:
+        conn.execute("DELETE FROM lists WHERE id = ?", (news.id,))
+    page = await web.client.get(unsubscribe_url)
+    assert page.status_code == 200
+    assert "no longer exists" in page.text
+    assert (await web.client.post(unsubscribe_url, data=ONE_CLICK)).status_code == 200
+    assert_friendly(await web.client.get(confirm_url), 400)
+    assert_friendly(await web.client.post(confirm_url, data={"csrf": csrf}), 400)
+
+
+async def test_a_broken_template_override_gives_plain_text_errors_without_traceback(
+    web: Web, tmp_path: Path
+) -> None:
+    folder = tmp_path / "my-templates" / "web"
+    folder.mkdir(parents=True)
+    (folder / "message.html.j2").write_text("{{ broken(", encoding="utf-8")
+    (folder / "subscribe.html.j2").write_text("{{ no_such_variable }}", encoding="utf-8")
+    from mailer.web import create_app
+
+    web.make_list()
+    app = create_app(web.config, store_path=web.store.path, signer=web.signer)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        for path, status in (("/nowhere", 404), ("/s/news", 500), ("/u/bad", 400)):
+            response = await client.get(path)
+            assert response.status_code == status
+            assert response.headers["content-type"].startswith("text/plain")
+            assert "Traceback" not in response.text
+            assert "no_such_variable" not in response.text
+    app.state.web.stores.close_all()
+
+
+async def test_a_failed_confirmation_mail_still_gets_the_same_answer(web: Web) -> None:
+    from mailer.errors import TransportError
+    from mailer.web import create_app
+
+    async def broken(config: object, message: object) -> None:
+        raise TransportError("relay down")
+
+    web.make_list()
+    app = create_app(
+        web.config, store_path=web.store.path, signer=web.signer, deliver_message=broken
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        page = await client.get("/s/news")
+        response = await client.post(
+            "/s/news", data={"email": "ann@example.org", "csrf": csrf_of(page.text)}
+        )
+    app.state.web.stores.close_all()
+    assert response.status_code == 200
+    assert "Thank you" in response.text

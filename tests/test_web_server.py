@@ -258,13 +258,20 @@ def test_serve_send_and_import_run_at_once_without_lock_failures(
     signer = Signer(SECRET)
     with sqlite3.connect(db_path) as conn:
         members = conn.execute(
-            "SELECT subscriber_id, list_id FROM subscriptions ORDER BY subscriber_id LIMIT 300"
+            "SELECT subscriber_id, list_id FROM subscriptions ORDER BY subscriber_id"
         ).fetchall()
     statuses: list[int] = []
 
+    others_done = threading.Event()
+    done_members: list[int] = []
+
     def web_writer() -> None:
+        """Unsubscribe and subscribe through the server until send and import have ended."""
         with httpx.Client(base_url=server.base, timeout=60) as client:
             for number, (sid, lid) in enumerate(members):
+                if others_done.is_set() and number >= 50:
+                    break
+                done_members.append(sid)
                 statuses.append(
                     client.post(f"/u/{signer.unsubscribe(sid, lid)}", data=ONE_CLICK).status_code
                 )
@@ -279,8 +286,9 @@ def test_serve_send_and_import_run_at_once_without_lock_failures(
                 )
 
     base_cmd = [sys.executable, "-m", "mailer", "--db", str(db_path)]
+    web_thread = threading.Thread(target=web_writer)
     try:
-        web_thread = threading.Thread(target=web_writer)
+        web_thread.start()
         send = subprocess.Popen(
             [*base_cmd, "send", str(letter), "--list", "news", "--yes", "--concurrency", "4"],
             cwd=tmp_path,
@@ -295,15 +303,15 @@ def test_serve_send_and_import_run_at_once_without_lock_failures(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        web_thread.start()
         send_out, _ = send.communicate(timeout=600)
         load_out, _ = load.communicate(timeout=600)
-        web_thread.join(timeout=600)
     finally:
+        others_done.set()
+        web_thread.join(timeout=600)
         log = server.stop()
     assert send.returncode == 0, send_out.decode()
     assert load.returncode == 0, load_out.decode()
-    assert statuses == [200] * (2 * len(members))
+    assert statuses == [200] * (2 * len(done_members))
     assert "locked" not in (send_out + load_out).decode().lower()
     assert "locked" not in log.lower() and "Traceback" not in log
     with sqlite3.connect(db_path) as conn:
@@ -326,8 +334,8 @@ def test_serve_send_and_import_run_at_once_without_lock_failures(
         assert len(skipped) == states.get("failed", 0)
         recipients = conn.execute("SELECT recipients FROM campaigns").fetchone()[0]
     assert imported == 20000
-    assert web_joined == len(members)
-    assert left == len(members)
+    assert web_joined == len(done_members)
+    assert left == len(done_members)
     # Whoever unsubscribed through the web while the campaign ran is skipped, not mailed.
     assert set(states) <= {"sent", "failed"}, send_out.decode()
     assert sum(states.values()) == recipients

@@ -63,43 +63,43 @@ async def stylesheet(request: Request) -> Response:
     )
 
 
+def _error_page(request: Request, title: str, text: str, status: int) -> Response:
+    """An error page; if even that cannot be rendered (a broken override), plain text."""
+    try:
+        return context_of(request).pages.message(title, text, status=status)
+    except MailerError as exc:
+        log.error("error page for %s %s failed: %s", request.method, request.url.path, exc)
+        return plain_error(status, f"{title}. {text}")
+
+
 async def _bad_token(request: Request, exc: Exception) -> Response:
-    web = context_of(request)
     reason = str(exc) or "the link is not valid"
-    return web.pages.message(
+    return _error_page(
+        request,
         "This link does not work",
         f"{reason[:1].upper()}{reason[1:]}. If you copied it from a message, make sure you "
         "copied all of it; if it has expired, ask again for a new one.",
-        status=400,
+        400,
     )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    web = context_of(request)
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status == 404:
-        return web.pages.message("Not found", "There is no page at this address.", status=404)
+        return _error_page(request, "Not found", "There is no page at this address.", 404)
     if status == 405:
-        return web.pages.message(
-            "Not allowed",
-            "This page cannot be used that way.",
-            status=405,
-        )
-    return web.pages.message(
-        "Something went wrong", "The request could not be handled.", status=status
-    )
+        return _error_page(request, "Not allowed", "This page cannot be used that way.", 405)
+    return _error_page(request, "Something went wrong", "The request could not be handled.", status)
 
 
 async def _mailer_error(request: Request, exc: Exception) -> Response:
     log.error("%s %s: %s", request.method, request.url.path, exc)
-    try:
-        return context_of(request).pages.message(
-            "Something went wrong",
-            "The request could not be handled just now. Please try again later.",
-            status=500,
-        )
-    except MailerError:
-        return plain_error(500, "Something went wrong. Please try again later.")
+    return _error_page(
+        request,
+        "Something went wrong",
+        "The request could not be handled just now. Please try again later.",
+        500,
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -135,13 +135,14 @@ async def _send_confirmation(
     web: WebContext, mailing_list: MailingList, outcome: JoinOutcome
 ) -> None:
     """Mail the confirmation link after the answer went out (so timing tells nothing)."""
-    assert outcome.subscriber_id is not None
+    if outcome.subscriber_id is None:
+        return
     valid = timedelta(days=web.config.web.confirm_days)
     token = web.signer.confirm(outcome.subscriber_id, mailing_list.id, valid)
-    message = build_confirmation(
-        web.config, mailing_list, outcome.email, f"{web.base_url}/c/{token}"
-    )
     try:
+        message = build_confirmation(
+            web.config, mailing_list, outcome.email, f"{web.base_url}/c/{token}"
+        )
         await web.deliver(web.config, message)
     except MailerError as exc:
         log.error("confirmation for list %s not sent: %s", mailing_list.name, exc)
