@@ -35,7 +35,7 @@ log = logging.getLogger("mailer.web")
 def _public_list(store: Store, name: str) -> MailingList | None:
     try:
         mailing_list = get_list(store, name)
-    except (NotFoundError, MailerError):
+    except NotFoundError:
         return None
     return mailing_list if mailing_list.public else None
 
@@ -208,8 +208,8 @@ async def confirm_post(request: Request) -> Response:
             return _gone(web)
         notice = "The page was too old to use. Please press the button again."
         return _confirm_form(request, web, mailing_list, status=400, notice=notice)
-    list_name = await web.stores.run(lambda store: _list_or_none(store, list_id))
-    form_url = f"{web.base_url}/s/{list_name.name}" if list_name else ""
+    mailing_list = await web.stores.run(lambda store: _list_or_none(store, list_id))
+    form_url = f"{web.base_url}/s/{mailing_list.name}" if mailing_list else ""
     proof = Proof(client, user_agent(request), form_url)
     outcome = await web.stores.run(
         lambda store: confirm_subscription(store, subscriber_id, list_id, proof)
