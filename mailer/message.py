@@ -39,6 +39,8 @@ _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 #: Encoded words stay under 75 characters: 45 UTF-8 octets → 60 base64 characters.
 _WORD_OCTETS = 45
+#: The first word shares its line with the header name (up to ``Organization: ``).
+_FIRST_WORD_OCTETS = 39
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ def encoded_words(text: str) -> list[str]:
     size = 0
     for char in text:
         octets = char.encode("utf-8", "surrogatepass")
-        if size + len(octets) > _WORD_OCTETS and chunk:
+        limit = _WORD_OCTETS if words else _FIRST_WORD_OCTETS
+        if size + len(octets) > limit and chunk:
             words.append(_word(b"".join(chunk)))
             chunk, size = [], 0
         chunk.append(octets)
@@ -122,6 +125,8 @@ def encode_phrase(name: str) -> str:
     """A display name as a phrase: atoms, a quoted string, or encoded words."""
     if not name:
         return ""
+    if "=?" in name:  # would read as an encoded word: encode it, so it reads back as written
+        return "\r\n ".join(encoded_words(name))
     if _ATOM_PHRASE.match(name) and len(name) <= 60:
         return name
     if _PRINTABLE.match(name) and len(name) <= 60 and "=?" not in name:
@@ -154,7 +159,12 @@ def format_address(name: str, address: str) -> tuple[str, bool]:
     """``Name <addr>`` ready for a header, and whether the address needs SMTPUTF8."""
     addr, utf8 = mail_address(address)
     phrase = encode_phrase(clean_display_name(name))
-    return (f"{phrase} <{addr}>" if phrase else addr), utf8
+    if not phrase:
+        return addr, utf8
+    # Fold before the address when the phrase's last line would run past 78 columns.
+    last = phrase.rpartition("\n")[2]
+    gap = "\r\n " if len(last) + len(addr) + 12 > 78 else " "
+    return f"{phrase}{gap}<{addr}>", utf8
 
 
 def parse_sender(value: str, what: str) -> tuple[str, str]:
