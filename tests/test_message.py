@@ -64,7 +64,7 @@ def all_defects(message: EmailMessage) -> list[Any]:
     found: list[Any] = []
     for part in message.walk():
         found.extend(part.defects)
-        for name in part.keys():
+        for name in part:
             found.extend(getattr(part[name], "defects", ()))
     return found
 
@@ -286,6 +286,6 @@ def test_every_message_parses_back_without_defects_and_with_the_rendered_text(
     assert body_text(parsed, "plain") == text
     assert body_text(parsed, "html") == html
     assert parsed["Bcc"] is None
-    assert [k for k in parsed.keys() if k.lower() == "to"] == ["To"]
+    assert [k for k in parsed if k.lower() == "to"] == ["To"]
     for line in header_lines(message.data):
         assert re.match(rb"^([A-Za-z-]+: |[ \t])", line), line
