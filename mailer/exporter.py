@@ -151,7 +151,8 @@ def export_subscribers(
                 count += 1
             return count
         keys = _attribute_keys(store, list_id)
-        writer = csv.writer(out, lineterminator="\n")
+        # The standard CRLF: the writer then quotes any cell holding \r or \n.
+        writer = csv.writer(out)
         writer.writerow(["email", "name", "status", *(attribute_column(k) for k in keys)])
         sql, params = _select(list_id)
         for row in store.execute(sql, params):

@@ -126,6 +126,8 @@ def map_columns(header: list[str], *, path: str | Path, line: int) -> Columns:
         title = raw.strip()
         if not title:
             continue
+        if title.startswith(ATTRIBUTE_PREFIX):
+            title = raw.lstrip()  # the key after the prefix may end in spaces
         if title in seen:
             raise InputError(f"the header names column {title!r} twice", path=path, line=line)
         seen.add(title)
