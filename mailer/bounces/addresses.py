@@ -24,7 +24,7 @@ ROLE_LOCALS: Final = frozenset(
         "mailer-daemon", "postmaster", "mail-daemon", "maildaemon", "mailerdaemon",
         "noreply", "no-reply", "donotreply", "do-not-reply", "abuse", "hostmaster",
         "root", "daemon", "nobody", "bounce", "bounces", "mailer", "mail-delivery",
-        "poostmaster", "post_master", "double-bounce", "mdaemon",
+        "post_master", "double-bounce", "mdaemon",
     }
 )
 

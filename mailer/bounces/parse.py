@@ -15,7 +15,7 @@ from typing import Final
 
 from mailer import tokens
 from mailer.bounces import mime
-from mailer.bounces.addresses import addresses_in, first_address
+from mailer.bounces.addresses import addresses_in
 from mailer.bounces.classify import (
     classify,
     find_status,
@@ -46,7 +46,7 @@ from mailer.tokens import Signer
 _NOT_FAILED: Final = frozenset({"delivered", "relayed", "expanded"})
 _BOUNCE_SENDER: Final = re.compile(
     r"mailer-daemon|postmaster|mail ?delivery|mail administrator|mail system|mdaemon"
-    r"|post_master|poostmaster|-admin@|bounce",
+    r"|post_master|-admin@|bounce",
     re.I,
 )
 _BOUNCE_SUBJECT: Final = re.compile(
@@ -236,9 +236,12 @@ def _add_context(findings: list[Finding], notice: str) -> None:
     for finding in findings:
         if finding.kind:
             continue
+        precise = precise_reason(finding.diagnostic)
+        if precise and precise != "userunknown":
+            continue  # nothing to add; the SMTP stage matters only for "user unknown"
         context = context_for(finding.recipient, notice)
         finding.stage = f"{finding.diagnostic}\n{context}\n{notice[:4000] if single else ''}"
-        if precise_reason(finding.diagnostic):
+        if precise:
             continue
         vague = reason_from_text(finding.diagnostic)
         # A report's Diagnostic-Code is the server's own answer: trust it. A
@@ -285,4 +288,4 @@ def _verp(
     return None, None
 
 
-__all__ = ["ParsedBounce", "first_address", "parse_message"]
+__all__ = ["ParsedBounce", "parse_message"]
