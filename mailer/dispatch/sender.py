@@ -21,6 +21,7 @@ reached are still pending and ``campaigns resume`` takes them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -237,6 +238,7 @@ class Sender:
 
     async def _work(self, queue: asyncio.Queue[_Due | None]) -> None:
         channel: Channel | None = None
+        breaks = 0  # connections lost in a row: each reopening waits twice as long
         try:
             while True:
                 due = await queue.get()
@@ -252,6 +254,10 @@ class Sender:
                     continue
                 await self.limits.take(message.recipient)
                 if channel is None:
+                    if breaks:
+                        await self._pause(
+                            min(OPEN_BACKOFF_FIRST * 2 ** (breaks - 1), OPEN_BACKOFF_MAX)
+                        )
                     channel = await self._open()
                     if channel is None:
                         return
@@ -262,15 +268,19 @@ class Sender:
                 except TransportError as exc:
                     await channel.close()
                     channel = None
+                    breaks += 1
                     self._record(self._outcome(due, message, None, exc))
                     continue
+                breaks = 0
                 self._record(self._outcome(due, message, reply, None))
-                if not reply.accepted and reply.code == 421:
-                    await channel.close()
-                    channel = None
         finally:
             if channel is not None:
                 await channel.close()
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if the run is being stopped."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
 
     async def _open(self) -> Channel | None:
         """A new channel, backing off between tries; None (and the run stops) if none opens."""
@@ -285,7 +295,7 @@ class Sender:
                     self._transport_error = exc
                     self.stop.set()
                     return None
-            await asyncio.sleep(delay)
+            await self._pause(delay)
             delay = min(delay * 2, OPEN_BACKOFF_MAX)
         return None
 
