@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -127,7 +128,13 @@ class _Refusing(SMTP):  # type: ignore[misc]
 class SmtpSink(Controller):  # type: ignore[misc]
     """The controller: starts on a free loopback port and knows where it listens."""
 
-    def __init__(self, faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        faults: Faults | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        **smtp_options: Any,
+    ) -> None:
         self.faults = faults or Faults()
         self.handler = SinkHandler(self.faults)
         super().__init__(
@@ -135,7 +142,9 @@ class SmtpSink(Controller):  # type: ignore[misc]
             hostname="127.0.0.1",
             port=0,
             ready_timeout=10.0,
+            ssl_context=ssl_context,
             enable_SMTPUTF8=True,
+            **smtp_options,
         )
 
     def factory(self) -> SMTP:
