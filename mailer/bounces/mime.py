@@ -30,7 +30,7 @@ MAX_DEPTH: Final = 12
 
 _TAG = re.compile(r"<(?:script|style)\b.*?</(?:script|style)\s*>|<[^>]*>", re.I | re.S)
 _BREAK = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d|p|div|tr|li)\b[^>]*>", re.I)
-_SPACES = re.compile(r"[ \t\r\f\v]+")
+_SPACES = re.compile(r"[ \t\r\f\v\xa0]+")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _PARAM = re.compile(r';\s*([A-Za-z0-9_\-*]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]*))')
 
@@ -120,13 +120,14 @@ def load(raw: bytes, *, headers_only: bool = False, depth: int = 0) -> Part:
         raw = raw[:MAX_BYTES]
     if raw.startswith(b"From ") and b"\n" in raw[:1000]:
         raw = raw.split(b"\n", 1)[1]  # an mbox "From " line is not a header
-    match = _HEADER_END.search(raw)
-    if match is None:
-        head, body = (raw, b"") if _looks_like_headers(raw) else (b"", raw)
-    elif raw.startswith((b"\n", b"\r\n")):
-        head, body = b"", raw[match.end():] if match.start() == 0 else raw
-    else:
+    if raw.startswith((b"\n", b"\r\n")):  # no headers at all: the body follows
+        head, body = b"", raw[raw.index(b"\n") + 1:]
+    elif (match := _HEADER_END.search(raw)) is not None:
         head, body = raw[: match.start()], raw[match.end():]
+    elif _looks_like_headers(raw):
+        head, body = raw, b""
+    else:
+        head, body = b"", raw
     part = Part(headers=_parse_headers(head) if head else [], body=body)
     if headers_only or depth >= MAX_DEPTH:
         return part
@@ -149,7 +150,7 @@ def _split_multipart(body: bytes, boundary: str) -> list[bytes]:
     """The chunks between boundary lines; a missing closing boundary is forgiven."""
     delimiter = b"--" + boundary.encode("latin-1", "replace")
     chunks: list[bytes] = []
-    position = body.find(delimiter)
+    position = _find_delimiter(body, delimiter, 0, first=True)
     while position != -1:
         start = position + len(delimiter)
         if body[start: start + 2] == b"--":
@@ -157,7 +158,7 @@ def _split_multipart(body: bytes, boundary: str) -> list[bytes]:
         line_end = body.find(b"\n", start)
         if line_end == -1:
             break
-        next_position = body.find(b"\n" + delimiter, line_end)
+        next_position = _find_delimiter(body, delimiter, line_end, first=False)
         end = next_position if next_position != -1 else len(body)
         chunk = body[line_end + 1: end]
         if chunk.endswith(b"\r"):
@@ -165,6 +166,29 @@ def _split_multipart(body: bytes, boundary: str) -> list[bytes]:
         chunks.append(chunk)
         position = next_position + 1 if next_position != -1 else -1
     return chunks
+
+
+def _find_delimiter(body: bytes, delimiter: bytes, start: int, *, first: bool) -> int:
+    """Where the next boundary line starts (its "\\n", or its "--" at the very top).
+
+    A line that merely begins with the boundary (a nested part's longer
+    boundary) is not one.
+    """
+    if first and body.startswith(delimiter) and _ends_delimiter(body, len(delimiter)):
+        return 0
+    needle = b"\n" + delimiter
+    position = body.find(needle, start)
+    while position != -1 and not _ends_delimiter(body, position + len(needle)):
+        position = body.find(needle, position + 1)
+    if position == -1 or first:
+        return position + 1 if position != -1 else -1
+    return position
+
+
+def _ends_delimiter(body: bytes, index: int) -> bool:
+    return body[index: index + 2] == b"--" or body[index: index + 1] in (
+        b"", b"\r", b"\n", b" ", b"\t"
+    )
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
