@@ -521,3 +521,35 @@ def test_fast_path_takes_plain_addresses_and_leaves_the_rest() -> None:
     for text in ("Info@example.org", "a@xn--bcher-kva.example", "a@b.test", "ñ@example.org", "a@b"):
         assert _fast_normalize(text) is None
     assert normalize_address("Info@Example.org").email == "info@example.org"
+
+
+def test_deliverability_is_checked_only_when_asked(
+    store: Store, news: MailingList, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def undeliverable(domain: str) -> str | None:
+        asked.append(domain)
+        return "The domain name dead.example does not accept email." if "dead" in domain else None
+
+    monkeypatch.setattr("mailer.contacts._undeliverable", undeliverable)
+    path = write(tmp_path, "email\na@dead.example\nb@live.example\nc@live.example\n")
+    assert counts(import_csv(store, path, news)) == outcome(rows=3, added=3)
+    assert asked == []
+    other = create_list(store, "other")
+    report = import_csv(store, path, other, check_deliverability=True)
+    assert counts(report) == outcome(rows=3, added=2, invalid=1)
+    assert report.invalid_rows[0].reason == "The domain name dead.example does not accept email."
+
+
+def test_cli_check_deliverability_flag(
+    invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mailer.contacts._undeliverable", lambda domain: "no MX")
+    invoke("lists", "create", "news")
+    path = write(tmp_path, "email\na@example.org\n")
+    result = invoke(
+        "subscribers", "import", str(path), "--list", "news", "--check-deliverability", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["invalid_rows"][0]["reason"] == "no MX"
