@@ -17,7 +17,8 @@ class TokenBucket:
 
     def __init__(self, rate: float, burst: float | None = None) -> None:
         self.rate = rate
-        self.burst = max(1.0, burst if burst is not None else rate)
+        # A tenth of a second's worth by default: "N per second" holds over any second.
+        self.burst = max(1.0, burst if burst is not None else rate / 10)
         self._tokens = self.burst
         self._stamp = time.monotonic()
 
