@@ -576,3 +576,73 @@ def huge(megabytes: int = 10) -> bytes:
 def junk(size: int = 20000, seed: int = 5) -> bytes:
     """Random bytes (a corrupted spool file)."""
     return random.Random(seed).randbytes(size)
+
+
+def exchange_2010(address: str = "zoe@example.org") -> bytes:
+    """Exchange 2010 and later: the recipient by name, the code under "Diagnostic information"."""
+    return _crlf(f"""From: Microsoft Outlook <MicrosoftExchange329e71ec@example.org>
+To: {SENDER}
+Subject: Undeliverable: November letter
+Message-ID: <ex2010-1@example.org>
+Content-Type: text/plain; charset=us-ascii
+
+Delivery has failed to these recipients or groups:
+
+Zoe Example ({address})
+The e-mail address you entered couldn't be found. Please check the recipient's e-mail
+address and try to resend the message.
+
+Diagnostic information for administrators:
+
+Generating server: mail.example.org
+
+{address}
+#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##
+""")
+
+
+def gmail_address_not_found(address: str = "amy@example.org") -> bytes:
+    """Gmail's current "Address not found" notice."""
+    return _crlf(f"""From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>
+To: {SENDER}
+Subject: Delivery Status Notification (Failure)
+Message-ID: <gmail-2@mail.gmail.com>
+X-Failed-Recipients: {address}
+Content-Type: text/plain; charset=UTF-8
+
+** Address not found **
+
+Your message wasn't delivered to {address} because the address couldn't be found,
+or is unable to receive mail.
+
+The response was:
+
+The email account that you tried to reach does not exist. Please try double-checking
+the recipient's email address for typos or unnecessary spaces.
+""")
+
+
+def postfix_plain_three() -> bytes:
+    """Postfix without a report, three recipients with three different problems."""
+    return _crlf(f"""From: MAILER-DAEMON@mx.example.com (Mail Delivery System)
+To: {SENDER}
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <postfix-three@mx.example.com>
+
+This is the mail system at host mx.example.com.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients. It's attached below.
+
+                   The mail system
+
+<b1@example.org>: host mx.example.org[192.0.2.1] said: 550 5.1.1 <b1@example.org>:
+    Recipient address rejected: User unknown in local recipient table (in reply
+    to RCPT TO command)
+
+<b2@example.net>: host mx.example.net[192.0.2.2] said: 452 4.2.2 Mailbox full
+    (in reply to RCPT TO command)
+
+<b3@nowhere.example>: Host or domain name not found. Name service error for
+    name=nowhere.example type=MX: Host not found
+""")

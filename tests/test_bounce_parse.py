@@ -44,6 +44,8 @@ def test_message_id_is_returned() -> None:
         (samples.office365, "kim@example.org", "hard", "userunknown"),
         (samples.messagelabs, "leo@example.org", "soft", "blocked"),
         (samples.ses_bounce, "mia@example.org", "hard", "userunknown"),
+        (samples.exchange_2010, "zoe@example.org", "hard", "userunknown"),
+        (samples.gmail_address_not_found, "amy@example.org", "hard", "userunknown"),
     ],
     ids=lambda value: getattr(value, "__name__", None),
 )
@@ -95,6 +97,15 @@ def test_multi_recipient_report_gives_one_event_each() -> None:
         "mailboxfull",
     )
     assert events["uma@example.org"].kind == "delayed"
+
+
+def test_notice_without_report_names_each_recipient_with_its_own_cause() -> None:
+    events = parse_message(samples.postfix_plain_three()).events
+    assert [(e.recipient, e.kind, e.reason) for e in events] == [
+        ("b1@example.org", "hard", "userunknown"),
+        ("b2@example.net", "soft", "mailboxfull"),
+        ("b3@nowhere.example", "hard", "hostunknown"),
+    ]
 
 
 def test_bounce_of_a_bounce_reports_only_the_outer_recipient() -> None:
