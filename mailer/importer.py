@@ -264,6 +264,20 @@ def _rows(
     return columns, header_line, rows()
 
 
+def check_file(path: Path) -> None:
+    """Read the whole file once, as the import will, and fail on anything wrong with it.
+
+    Encoding, header and CSV syntax errors are thus found before the first
+    batch is written: an import that fails because of its file changes nothing.
+    """
+    check_utf8(path)
+    with path.open("rb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        _, _, rows = _rows(text, path)
+        for _ in rows:
+            pass
+
+
 def _prepend(first: str, rest: io.TextIOWrapper) -> Iterator[str]:
     yield first
     yield from rest
@@ -295,7 +309,7 @@ def import_csv(
     report = ImportReport(path=str(path), list_name=mailing_list.name, dry_run=dry_run)
     if not path.is_file():
         raise InputError("no such file" if not path.exists() else "not a file", path=path)
-    check_utf8(path)
+    check_file(path)
     total = path.stat().st_size
     conn = store.conn
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_seen (key TEXT PRIMARY KEY) WITHOUT ROWID")

@@ -553,3 +553,25 @@ def test_cli_check_deliverability_flag(
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["invalid_rows"][0]["reason"] == "no MX"
+
+
+def test_unreadable_csv_late_in_the_file_changes_nothing(
+    store: Store, news: MailingList, db_path: Path, tmp_path: Path
+) -> None:
+    rows = "".join(f"p{i}@example.org,x\n" for i in range(6))
+    path = write(tmp_path, "email,note\n" + rows + "late@example.org," + "y" * 200_000 + "\n")
+    before = dump(db_path)
+    with pytest.raises(InputError) as caught:
+        import_csv(store, path, news, batch_size=2)
+    assert caught.value.line == 8
+    assert "unreadable CSV" in str(caught.value)
+    assert dump(db_path) == before
+
+
+def test_windows_line_endings(store: Store, news: MailingList, tmp_path: Path) -> None:
+    path = write(tmp_path, "email,name\r\na@example.org,Ann\r\n\r\nbad,Bob\r\n")
+    report = import_csv(store, path, news)
+    assert counts(report) == outcome(rows=2, added=1, invalid=1)
+    assert report.invalid_rows[0].line == 4
+    ann = find_subscriber(store, "a@example.org")
+    assert ann is not None and ann.name == "Ann"
