@@ -11,7 +11,8 @@ test can check that each recipient was accepted exactly once:
   connection instead of answering;
 - ``stall``: the first N RCPT commands never answered (until the sink stops);
 - ``reject``: recipients answered ``550 5.1.1 user unknown``;
-- ``refuse_all``: every new connection greeted with 421 (a relay that is down).
+- ``refuse_all``: every new connection greeted with 421 (a relay that is down);
+- ``refuse_sender``: every MAIL FROM answered 553 (a relay that will not relay for us).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Faults:
     stall: int = 0
     reject: set[str] = field(default_factory=set)
     refuse_all: bool = False
+    refuse_sender: bool = False
     delay: float = 0.0
 
 
@@ -74,6 +76,8 @@ class SinkHandler:
         if self.faults.close_rate and self.rng.random() < self.faults.close_rate:
             asyncio.get_running_loop().call_later(0.01, server.transport.close)
             return "421 4.7.0 closing connection, too busy"
+        if self.faults.refuse_sender:
+            return "553 5.7.1 <" + address + ">: Sender address rejected: not owned by user"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"

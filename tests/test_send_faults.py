@@ -275,3 +275,18 @@ def test_a_hard_refusal_reaches_the_bounce_policy(
     assert statuses == {emails[0]: "active", emails[1]: "bounced", emails[2]: "active"}
     kinds = [r[0] for r in store.all("SELECT kind FROM events WHERE subscriber_id = 2")]
     assert "bounce" in kinds
+
+
+def test_a_refused_sender_stops_the_run_and_blames_no_recipient(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    populate(store, "members", 10)
+    sink = start_sink(refuse_sender=True)
+    campaign = new_campaign(store)
+    with pytest.raises(TransportError, match="refused the sender") as raised:
+        deliver(config_for(db_path, sink.port), store, campaign.id)
+    assert raised.value.code == 553
+    assert "campaigns resume" in str(raised.value)
+    assert counters(store, campaign.id)["pending"] == 10
+    assert store.one("SELECT count(*) FROM bounces")[0] == 0
+    assert store.one("SELECT count(*) FROM subscribers WHERE status != 'active'")[0] == 0

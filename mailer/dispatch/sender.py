@@ -34,7 +34,7 @@ from mailer.bounces.classify import classify, find_status
 from mailer.config import BouncesConfig
 from mailer.dispatch.journal import DEFERRED, FAILED, SENT, Journal, Outcome
 from mailer.dispatch.ratelimit import RateLimits
-from mailer.dispatch.transport import Channel, Reply, Transport
+from mailer.dispatch.transport import Channel, Reply, SenderRefused, Transport
 from mailer.errors import MailerError, TransportError
 from mailer.message import OutgoingMessage, Recipient
 from mailer.store import Store
@@ -265,6 +265,11 @@ class Sender:
                     reply = await channel.send(
                         self._envelope(due), message.recipient, message.data, message.smtputf8
                     )
+                except SenderRefused as exc:
+                    # Our fault, not the recipient's: they stay pending and the run stops.
+                    self._transport_error = exc
+                    self.stop.set()
+                    return
                 except TransportError as exc:
                     await channel.close()
                     channel = None

@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass, field
 
 import aiosmtplib
-from aiosmtplib import SMTPException, SMTPResponseException
+from aiosmtplib import SMTPException, SMTPResponseException, SMTPSenderRefused
 
 from mailer.config import RelayConfig, SmtpConfig
-from mailer.dispatch.transport import Reply, queue_id_of
+from mailer.dispatch.transport import Reply, SenderRefused, queue_id_of
 from mailer.errors import ConfigError, TransportError
 
 TLS_MODES = ("starttls", "implicit", "none")
@@ -96,22 +96,37 @@ class SmtpChannel:
         encoding = "utf-8" if smtputf8 else "ascii"
         options = ["SMTPUTF8"] if smtputf8 else None
         try:
-            await client.mail(sender, options=options, encoding=encoding)
+            try:
+                await client.mail(sender, options=options, encoding=encoding)
+            except SMTPSenderRefused as exc:
+                if exc.code < 500:
+                    raise
+                await self._reset()
+                raise SenderRefused(
+                    f"{self.label} refused the sender {sender}: {exc.code} {exc.message}",
+                    code=exc.code,
+                ) from None
             await client.rcpt(recipient, encoding=encoding)
             response = await client.data(data)
         except SMTPResponseException as exc:
             if exc.code == 421:
                 client.close()
                 raise TransportError(f"{self.label}: {exc.code} {exc.message}", code=421) from None
-            try:
-                await client.rset()
-            except (SMTPException, OSError):
-                client.close()
+            await self._reset()
             return Reply(exc.code, exc.message)
+        except TransportError:
+            raise  # already ours (and, as a ConnectionError, an OSError too)
         except (SMTPException, OSError, UnicodeError) as exc:
             client.close()
             raise TransportError(f"{self.label}: {_describe(exc)}") from None
         return Reply(response.code, response.message, queue_id_of(response.message))
+
+    async def _reset(self) -> None:
+        """RSET after a refusal, so the connection can carry the next message."""
+        try:
+            await self._client.rset()
+        except (SMTPException, OSError):
+            self._client.close()
 
     async def close(self) -> None:
         """Say QUIT politely when the connection still stands; never raise."""

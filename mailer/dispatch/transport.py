@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from mailer.errors import TransportError
+
 _QUEUE_ID = re.compile(r"queued as ([A-Za-z0-9._-]+)", re.IGNORECASE)
 
 
@@ -35,6 +37,14 @@ class Reply:
     @property
     def permanent(self) -> bool:
         return self.code >= 500
+
+
+class SenderRefused(TransportError):
+    """The relay permanently refused our envelope sender (MAIL FROM): no recipient is at fault.
+
+    Sending more would only fail every recipient for a problem of ours (an
+    unauthorised sender domain, a missing login), so the run stops instead.
+    """
 
 
 def queue_id_of(text: str) -> str:
