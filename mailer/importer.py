@@ -1,11 +1,15 @@
 """CSV import: a contact file into a mailing list, streamed, batched, idempotent.
 
-The file is read once to check it is UTF-8 (so an encoding error is reported
-with its line before anything is written), then streamed row by row: memory
-holds one batch, never the file. Each batch of a few thousand rows is one
+The file is first read through once, without writing anything, so that a
+wrong encoding, a missing email column or broken CSV is reported with its
+line before the first row is stored. Then it is streamed row by row: memory
+holds one batch, never the file, and addresses already seen are remembered in
+a TEMP table, not in a Python set. Each batch of a few thousand rows is one
 ``BEGIN IMMEDIATE`` transaction, so another mailer process waits at most one
-batch for the write lock. With ``strict`` the whole import is one transaction
-instead: the first invalid row rolls everything back.
+batch for the write lock; if the database itself fails halfway (disk full,
+lock timeout, Ctrl-C), the batches written stay and running the same import
+again completes it. With ``strict`` the whole import is one transaction
+instead (other writers wait for it): the first invalid row rolls everything back.
 
 Rules, in the order they are applied to a row:
 
