@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mailer.cli import send as send_command
 from mailer.store import Store
 from tests.conftest import Invoke
 from tests.smtp_sink import LETTER, Faults, SmtpSink, populate, sink_environment
@@ -205,3 +206,34 @@ def test_plain_smtp_to_a_remote_host_is_refused(
     assert result.exit_code == 1
     assert 'tls = "none" is only allowed for a loopback host' in result.output
     assert campaign_count(store) == 0
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretend a person sits at a terminal to answer the confirmation."""
+    monkeypatch.setattr(send_command, "on_terminal", lambda: True)
+
+
+def test_on_a_terminal_the_question_names_subject_list_and_count(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke, terminal: None
+) -> None:
+    populate(store, "members", 3)
+    declined = invoke("send", str(letter), "--list", "members", input="n\n")
+    assert declined.exit_code == 1
+    assert "Send 'Spring meeting' to list members (3 recipients)?" in declined.output
+    assert campaign_count(store) == 0 and sink.received == []
+
+    accepted = invoke("send", str(letter), "--list", "members", input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert len(sink.received) == 3
+
+
+def test_on_a_terminal_a_repeat_is_asked_about_with_a_warning(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke, terminal: None
+) -> None:
+    populate(store, "members", 2)
+    assert invoke("send", str(letter), "--list", "members", "--yes").exit_code == 0
+    declined = invoke("send", str(letter), "--list", "members", input="n\n")
+    assert "already sent to list members (campaign 1" in declined.output
+    assert "Send it AGAIN?" in declined.output
+    assert campaign_count(store) == 1

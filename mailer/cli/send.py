@@ -20,6 +20,11 @@ from mailer.store.lists import get_list
 from mailer.store.models import MailingList
 
 
+def on_terminal() -> bool:
+    """Whether a person can answer a question (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
 def progress_printer() -> Callable[[Progress], None] | None:
     """A one-line progress display on a terminal's stderr; None off a terminal."""
     if not sys.stderr.isatty():
@@ -132,7 +137,7 @@ def send(
     if yes:
         if warning:
             click.echo(f"{warning}; sending again because of --yes", err=True)
-    elif not sys.stdin.isatty():
+    elif not on_terminal():
         again = f"{warning}. " if warning else ""
         raise UsageError(f"{again}not on a terminal: pass --yes to confirm sending")
     else:
