@@ -53,6 +53,7 @@ def command_prefix(app: App) -> str:
 
 
 def finish_progress(shown: Callable[[Progress], None] | None) -> None:
+    """End the progress line, so that what follows starts on a line of its own."""
     if shown is not None:
         click.echo("", err=True)
 

@@ -86,6 +86,7 @@ class Outcome:
 
     @classmethod
     def from_line(cls, line: bytes) -> Outcome:
+        """Read a log line back; ``ValueError`` (or kin) for a torn one."""
         f: list[Any] = json.loads(line)
         bounce = (str(f[11][0]), str(f[11][1]), str(f[11][2])) if f[11] else None
         return cls(

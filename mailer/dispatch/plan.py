@@ -46,6 +46,7 @@ class Campaign:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Campaign:
+        """The campaign a ``campaigns`` row describes."""
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 

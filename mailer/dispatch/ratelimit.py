@@ -24,6 +24,7 @@ class TokenBucket:
 
     @property
     def unlimited(self) -> bool:
+        """A rate of zero (or less) means no limit at all."""
         return self.rate <= 0
 
     def delay(self) -> float:

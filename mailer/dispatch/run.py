@@ -296,6 +296,7 @@ class DryRun:
     examples: list[str]
 
     def as_dict(self) -> dict[str, Any]:
+        """The ``--json`` report of ``send --dry-run``."""
         return {
             "campaign": None,
             "dry_run": True,

@@ -49,7 +49,9 @@ OPEN_BACKOFF_MAX = 5.0
 class Builder(Protocol):
     """What the sender needs of a compiled letter: one message per recipient."""
 
-    def build(self, recipient: Recipient) -> OutgoingMessage: ...
+    def build(self, recipient: Recipient) -> OutgoingMessage:
+        """The complete message for one recipient."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -79,14 +81,17 @@ class Progress:
 
     @property
     def done(self) -> int:
+        """Recipients attempted so far in this run."""
         return self.sent + self.deferred + self.failed
 
     @property
     def elapsed(self) -> float:
+        """Seconds since the run started."""
         return time.monotonic() - self.started
 
     @property
     def rate(self) -> float:
+        """Recipients attempted per second, on average so far."""
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
 
 

@@ -80,6 +80,7 @@ class _RelayState:
 
     @property
     def label(self) -> str:
+        """``host:port``, as messages name the relay."""
         return f"{self.relay.host}:{self.relay.port}"
 
 

@@ -28,14 +28,17 @@ class Reply:
 
     @property
     def accepted(self) -> bool:
+        """2xx: the server took responsibility for the message."""
         return 200 <= self.code < 300
 
     @property
     def temporary(self) -> bool:
+        """4xx: try again later."""
         return 400 <= self.code < 500
 
     @property
     def permanent(self) -> bool:
+        """5xx: this message will never be taken for this recipient."""
         return self.code >= 500
 
 
@@ -61,9 +64,13 @@ class Channel(Protocol):
     is then unusable and the caller closes it and opens another.
     """
 
-    async def send(self, sender: str, recipient: str, data: bytes, smtputf8: bool) -> Reply: ...
+    async def send(self, sender: str, recipient: str, data: bytes, smtputf8: bool) -> Reply:
+        """Hand over one message (``data`` with CRLF line ends) for one recipient."""
+        ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release the connection; never raises."""
+        ...
 
 
 class Transport(Protocol):
