@@ -171,7 +171,7 @@ def check(app: App, file: Path, list_name: str | None, as_json: bool) -> None:
             Recipient(email=s.email, name=s.name, attributes=s.attributes, subscriber_id=s.id)
             for s in iter_subscribers(app.store(), list_id=mailing_list.id, status="active")
         )
-        scope = f"members of {mailing_list.name}"
+        scope = f"the members of list {mailing_list.name}"
     else:
         recipients = iter([sample_recipient(letter)])
         scope = "the sample subscriber (no list in the database)"
