@@ -46,6 +46,7 @@ import codecs
 import contextlib
 import csv
 import io
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -241,7 +242,7 @@ def _rows(
         line += 1
         if first.strip():
             break
-    reader = csv.reader(_prepend(first, text), delimiter=sniff_delimiter(first))
+    reader = csv.reader(itertools.chain((first,), text), delimiter=sniff_delimiter(first))
     header_line = line
     try:
         header = next(reader)
@@ -280,11 +281,6 @@ def check_file(path: Path) -> None:
         _, _, rows = _rows(text, path)
         for _ in rows:
             pass
-
-
-def _prepend(first: str, rest: io.TextIOWrapper) -> Iterator[str]:
-    yield first
-    yield from rest
 
 
 def import_csv(
