@@ -318,7 +318,9 @@ def import_csv(
 
     def invalid(line: int, email: str, reason: str) -> None:
         if strict:
-            raise InputError(f"{reason} (--strict: nothing was imported)", path=path, line=line)
+            raise InputError(
+                f"{email!r}: {reason} (--strict: nothing was imported)", path=path, line=line
+            )
         report.invalid += 1
         row = InvalidRow(line=line, email=email, reason=reason)
         if len(report.invalid_rows) < KEEP_INVALID:
