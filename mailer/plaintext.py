@@ -30,6 +30,13 @@ _BR = re.compile(r"<br\s*/?>", re.I)
 
 def wrap_block(text: str, first: str, rest: str, width: int = WIDTH) -> str:
     """Wrap one paragraph; hard breaks start a new line with the continuation indent."""
+    if (
+        len(first) + len(text) <= width
+        and text.isprintable()  # no tabs, line breaks or BREAK: nothing for textwrap to do
+        and "  " not in text
+        and text == text.strip(" ")
+    ):
+        return first + text if text else ""
     lines: list[str] = []
     for index, segment in enumerate(text.split(BREAK)):
         initial = first if index == 0 else rest

@@ -140,9 +140,16 @@ def _template_line(exc: BaseException, filename: str) -> int | None:
     return line
 
 
+_NO_KEY = re.compile(r"^'dict object' has no attribute (.+)$")
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, jinja2.UndefinedError):
-        return f"undefined template variable: {exc.message}"
+        message = exc.message or str(exc)
+        missing = _NO_KEY.match(message)
+        if missing:  # subscriber.attributes.X, letter.X, list.X: dicts in the context
+            message = f"{missing[1]} is not set"
+        return f"undefined template variable: {message}"
     return f"template error: {exc}"
 
 
