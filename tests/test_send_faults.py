@@ -290,3 +290,20 @@ def test_a_refused_sender_stops_the_run_and_blames_no_recipient(
     assert counters(store, campaign.id)["pending"] == 10
     assert store.one("SELECT count(*) FROM bounces")[0] == 0
     assert store.one("SELECT count(*) FROM subscribers WHERE status != 'active'")[0] == 0
+
+
+def test_who_unsubscribes_after_the_snapshot_is_not_mailed(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    from mailer.store.subscribers import unsubscribe
+
+    emails = populate(store, "members", 4)
+    sink = start_sink()
+    campaign = new_campaign(store)
+    with store.transaction() as conn:
+        unsubscribe(conn, 2, get_list(store, "members").id, method="web")
+    result = deliver(config_for(db_path, sink.port), store, campaign.id)
+    assert (result.sent, result.failed) == (3, 1)
+    assert set(sink.counts()) == {emails[0], emails[2], emails[3]}
+    text = store.one("SELECT last_text FROM deliveries WHERE subscriber_id = 2")[0]
+    assert text.startswith("skipped: no longer subscribed")
