@@ -105,7 +105,14 @@ def _unseen(
 
 def _suppressed(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
     """The keys the suppression list covers: by address, by forgotten hash, by domain."""
-    kinds = {row[0] for row in conn.execute("SELECT DISTINCT kind FROM suppressions")}
+    # One indexed probe per kind (DISTINCT would walk the whole index every batch).
+    kinds = {
+        kind
+        for kind in ("email", "hash", "domain")
+        if conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM suppressions WHERE kind = ?)", (kind,)
+        ).fetchone()[0]
+    }
     found: set[str] = set()
     if "email" in kinds:
         found.update(
