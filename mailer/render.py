@@ -35,6 +35,7 @@ from mailer.message import (
     MessageFrame,
     OutgoingMessage,
     Recipient,
+    clean_display_name,
     encode_phrase,
     format_address,
     mail_address,
@@ -339,7 +340,8 @@ def compile_letter(
     archive_url = f"{base_url}/archive/{campaign_id}" if campaign_id is not None else ""
     list_header = ""
     if mailing_list is not None:
-        list_header = f"{encode_phrase(mailing_list.display_title)} <{mailing_list.name}.{domain}>"
+        title = encode_phrase(clean_display_name(mailing_list.display_title))
+        list_header = f"{title} <{mailing_list.name}.{domain}>".strip()
     frame = MessageFrame(
         from_header=from_header,
         subject=letter.subject,

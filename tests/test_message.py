@@ -289,3 +289,13 @@ def test_every_message_parses_back_without_defects_and_with_the_rendered_text(
     assert [k for k in parsed if k.lower() == "to"] == ["To"]
     for line in header_lines(message.data):
         assert re.match(rb"^([A-Za-z-]+: |[ \t])", line), line
+
+
+def test_a_list_title_with_a_line_break_cannot_break_the_list_id_header() -> None:
+    letter = parse_letter(letter_text("Hi"), Path("l.md"))
+    odd = MailingList(4, "odd", "Odd\r\nBcc: victim@example.net", "", False, False, "")
+    built = compile_letter(letter, config=CONFIG, mailing_list=odd, signer=SIGNER)
+    parsed = parse(built.build(RECIPIENT).data)
+    assert parsed["Bcc"] is None
+    assert parsed["List-Id"] == '"Odd Bcc: victim@example.net" <odd.union.example>'
+    assert all_defects(parsed) == []
