@@ -35,6 +35,7 @@ from mailer.message import (
     MessageFrame,
     OutgoingMessage,
     Recipient,
+    ascii_domain,
     clean_display_name,
     encode_phrase,
     format_address,
@@ -275,7 +276,7 @@ def _sender(letter: Letter, config: Config) -> tuple[str, str, str]:
     if reply_value:
         reply_name, reply_addr = parse_sender(reply_value, "reply_to")
         reply_to, _ = format_address(reply_name, reply_addr)
-    return from_header, reply_to, addr.rpartition("@")[2]
+    return from_header, reply_to, ascii_domain(addr.rpartition("@")[2])
 
 
 def _unsubscribe_builder(config: Config, domain: str) -> Callable[[str], tuple[str, str]]:

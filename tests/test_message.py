@@ -299,3 +299,14 @@ def test_a_list_title_with_a_line_break_cannot_break_the_list_id_header() -> Non
     assert parsed["Bcc"] is None
     assert parsed["List-Id"] == '"Odd Bcc: victim@example.net" <odd.union.example>'
     assert all_defects(parsed) == []
+
+
+def test_an_international_sender_domain_is_written_as_a_labels() -> None:
+    letter = parse_letter(letter_text("Hi", **{"from": "Büro <post@bücher.example>"}), Path("l.md"))
+    built = compile_letter(letter, config=CONFIG, mailing_list=MEMBERS, signer=SIGNER)
+    message = built.build(RECIPIENT)
+    parsed = parse(message.data)
+    assert parsed["From"].addresses[0].domain == "xn--bcher-kva.example"
+    assert parsed["List-Id"] == "Members of the Union <members.xn--bcher-kva.example>"
+    assert message.message_id.endswith("@xn--bcher-kva.example")
+    assert message.data.split(b"\r\n\r\n", 1)[0].isascii()
