@@ -307,3 +307,28 @@ def test_who_unsubscribes_after_the_snapshot_is_not_mailed(
     assert set(sink.counts()) == {emails[0], emails[2], emails[3]}
     text = store.one("SELECT last_text FROM deliveries WHERE subscriber_id = 2")[0]
     assert text.startswith("skipped: no longer subscribed")
+
+
+def test_a_relay_that_breaks_connections_rests_while_the_others_carry_on(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    emails = populate(store, "members", 60)
+    broken = start_sink(drop_rate=1.0)
+    healthy = start_sink()
+    toml = db_path.parent / "mailer.toml"
+    toml.write_text(
+        "[smtp]\ntimeout = 1\nconnections = 4\n"
+        + "".join(
+            f'[[smtp.relays]]\nhost = "127.0.0.1"\nport = {port}\ntls = "none"\n'
+            for port in (broken.port, healthy.port)
+        ),
+        encoding="utf-8",
+    )
+    config = load_config(toml, env={"MAILER_SECRET_KEY": "k"}, db=db_path)
+    campaign = new_campaign(store)
+    first = deliver(config, store, campaign.id)
+    assert first.sent + first.deferred == 60
+    assert first.deferred < 20, "the broken relay should have been left alone"
+    run_until_done(config, store, campaign.id, fake_clock)
+    assert broken.received == []
+    assert healthy.counts() == dict.fromkeys(emails, 1)

@@ -5,7 +5,8 @@ One ``SmtpChannel`` is one aiosmtplib connection that carries many messages
 slow part of SMTP, so a channel lives until the server closes it or answers
 421. Several relays may be configured with weights: a relay that cannot be
 reached is left alone for a while (doubling each time) and the others carry
-its share.
+its share. A relay whose connections break (closed, timed out, 421) rests
+the same way; its first accepted message makes it healthy again.
 """
 
 from __future__ import annotations
@@ -83,13 +84,27 @@ class _RelayState:
         """``host:port``, as messages name the relay."""
         return f"{self.relay.host}:{self.relay.port}"
 
+    def rest(self, error: str) -> None:
+        """The relay failed us: leave it alone for a while, twice as long as last time."""
+        self.failures += 1
+        pause = min(RELAY_PAUSE_FIRST * 2 ** (self.failures - 1), RELAY_PAUSE_MAX)
+        self.paused_until = time.monotonic() + pause
+        self.last_error = error
+
 
 class SmtpChannel:
     """One open SMTP connection, reused for message after message."""
 
-    def __init__(self, client: aiosmtplib.SMTP, label: str) -> None:
+    def __init__(self, client: aiosmtplib.SMTP, relay: _RelayState) -> None:
         self._client = client
-        self.label = label
+        self._relay = relay
+        self.label = relay.label
+
+    def _broken(self, message: str, code: int | None = None) -> TransportError:
+        """Close the connection, rest its relay, and say what broke."""
+        self._client.close()
+        self._relay.rest(message)
+        return TransportError(message, code=code)
 
     async def send(self, sender: str, recipient: str, data: bytes, smtputf8: bool) -> Reply:
         """One mail transaction; SMTP refusals come back as a ``Reply``, breakage raises."""
@@ -111,15 +126,14 @@ class SmtpChannel:
             response = await client.data(data)
         except SMTPResponseException as exc:
             if exc.code == 421:
-                client.close()
-                raise TransportError(f"{self.label}: {exc.code} {exc.message}", code=421) from None
+                raise self._broken(f"{self.label}: {exc.code} {exc.message}", 421) from None
             await self._reset()
             return Reply(exc.code, exc.message)
         except TransportError:
             raise  # already ours (and, as a ConnectionError, an OSError too)
         except (SMTPException, OSError, UnicodeError) as exc:
-            client.close()
-            raise TransportError(f"{self.label}: {_describe(exc)}") from None
+            raise self._broken(f"{self.label}: {_describe(exc)}") from None
+        self._relay.failures = 0  # it took a message: healthy again
         return Reply(response.code, response.message, queue_id_of(response.message))
 
     async def _reset(self) -> None:
@@ -179,15 +193,11 @@ class SmtpTransport:
             try:
                 client = await self._connect(state.relay)
             except TransportError as exc:
-                state.failures += 1
-                pause = min(RELAY_PAUSE_FIRST * 2 ** (state.failures - 1), RELAY_PAUSE_MAX)
-                state.paused_until = time.monotonic() + pause
-                state.last_error = str(exc)
+                state.rest(str(exc))
                 errors.append(str(exc))
                 continue
-            state.failures = 0
             state.paused_until = 0.0
-            return SmtpChannel(client, state.label)
+            return SmtpChannel(client, state)
         raise TransportError("no SMTP relay could be reached: " + "; ".join(errors))
 
     async def _connect(self, relay: RelayConfig) -> aiosmtplib.SMTP:
