@@ -41,7 +41,7 @@ pytestmark = pytest.mark.skipif(
 class DevTools:
     """A minimal DevTools protocol client over Chromium's debugging pipe."""
 
-    def __init__(self, profile: Path) -> None:
+    def __init__(self, profile: Path, *extra: str) -> None:
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
 
@@ -66,6 +66,7 @@ class DevTools:
                 "--hide-scrollbars",
                 f"--user-data-dir={profile}",
                 "--remote-debugging-pipe",
+                *extra,
                 "about:blank",
             ],
             stdin=subprocess.DEVNULL,
@@ -150,17 +151,31 @@ class DevTools:
         self.log.close()
 
 
+def open_page(tools: DevTools) -> None:
+    target = tools.call("Target.createTarget", {"url": "about:blank"})
+    attached = tools.call(
+        "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
+    )
+    tools.session = attached["sessionId"]
+    for domain in ("Page", "Runtime", "Log", "Network"):
+        tools.call(f"{domain}.enable")
+
+
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[DevTools]:
     tools = DevTools(tmp_path / "profile")
     try:
-        target = tools.call("Target.createTarget", {"url": "about:blank"})
-        attached = tools.call(
-            "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
-        )
-        tools.session = attached["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            tools.call(f"{domain}.enable")
+        open_page(tools)
+        yield tools
+    finally:
+        tools.close()
+
+
+@pytest.fixture
+def browser_without_images(tmp_path: Path) -> Iterator[DevTools]:
+    tools = DevTools(tmp_path / "profile", "--blink-settings=imagesEnabled=false")
+    try:
+        open_page(tools)
         yield tools
     finally:
         tools.close()
@@ -245,3 +260,46 @@ def test_example_letter_in_chromium_light_dark_and_narrow(
     overflow = browser.evaluate("document.documentElement.scrollWidth")
     assert overflow <= 375, "the letter must fit a phone screen without sideways scrolling"
     assert problems(browser.events) == []
+
+
+def test_a_letter_with_an_image_reads_well_with_images_off(
+    browser_without_images: DevTools, tmp_path: Path
+) -> None:
+    (tmp_path / "picket.png").write_bytes(b"")  # never fetched: images are off
+    source = (
+        (ROOT / "letters" / "example.md")
+        .read_text(encoding="utf-8")
+        .replace(
+            "## What this means for you",
+            "![Picket line at gate 2, Nordhafen Logistics](picket.png)\n\n"
+            "## What this means for you",
+        )
+    )
+    letter_path = tmp_path / "with-image.md"
+    letter_path.write_text(source, encoding="utf-8")
+    letter = load_letter(letter_path)
+    compiled = compile_letter(letter, config=Config(), mailing_list=None, signer=Signer("b"))
+    html, _ = compiled.render(sample_recipient(letter))
+    page = tmp_path / "letter.html"
+    page.write_text(html, encoding="utf-8")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    browser_without_images.call(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 800, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
+    )
+    browser_without_images.call("Page.navigate", {"url": page.as_uri()})
+    browser_without_images.wait_for("Page.loadEventFired")
+    assert problems(browser_without_images.events) == []
+    image = browser_without_images.evaluate(
+        "(() => { const i = document.querySelector('img');"
+        " return {alt: i.alt, loaded: i.naturalWidth > 0,"
+        " width: i.getBoundingClientRect().width}; })()"
+    )
+    assert image["alt"] == "Picket line at gate 2, Nordhafen Logistics"
+    assert image["loaded"] is False
+    width = browser_without_images.evaluate(
+        "document.querySelector('.container').getBoundingClientRect().width"
+    )
+    assert 600 <= width <= 642, "the layout keeps its width without images"
+    browser_without_images.screenshot(ARTIFACTS / "example-letter-images-off.png", 800)
