@@ -117,7 +117,7 @@ def retry(app: App, campaign_id: int) -> None:
     count = status.retry_failed(app.store(), campaign_id)
     click.echo(
         f"{count} recipients of campaign {campaign_id} put back; "
-        f"send them with `mailer campaigns resume {campaign_id}`"
+        f"send them with `{command_prefix(app)} campaigns resume {campaign_id}`"
     )
 
 

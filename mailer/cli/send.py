@@ -177,9 +177,10 @@ def send(
             f"failed {result.failed} in {result.seconds}s ({result.state})"
         )
         if result.deferred:
+            prefix = command_prefix(app)
             click.echo(
-                "deferred recipients are retried by `mailer campaigns run` "
-                f"or `mailer campaigns resume {result.campaign}`"
+                f"deferred recipients are retried by `{prefix} campaigns run` "
+                f"or `{prefix} campaigns resume {result.campaign}`"
             )
 
 
