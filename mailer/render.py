@@ -53,6 +53,7 @@ _BODY = re.compile(r"\{\{-?\s*body\s*-?\}\}")
 _TOKEN = "JnJx{}xJnJ"
 _TOKEN_RE = re.compile(r"<!--JnJx(\d+)xJnJ-->|JnJx(\d+)xJnJ")
 _MARKER_TRANS = {ord(ch): None for ch in MARKERS}
+_OPENER = re.compile(r"\{[{%#]")
 
 
 def markdown() -> MarkdownIt:
@@ -131,6 +132,11 @@ class _Shield:
 
     def restore(self, text: str) -> str:
         return _TOKEN_RE.sub(lambda m: self.saved[int(m[1] or m[2])], text)
+
+
+def _literal(text: str) -> str:
+    """Keep template openers that Markdown produced (from ``\\{\\{`` or ``&#123;``) literal."""
+    return _OPENER.sub(lambda m: "{{ " + repr(m[0]) + " }}", text)
 
 
 def _template_line(exc: BaseException, filename: str) -> int | None:
@@ -313,9 +319,10 @@ def compile_letter(
 
     shield = _Shield()
     protected = shield.hide(letter.body)
-    body_html = md.render(protected)
+    body_html = _literal(md.render(protected))
     tokens = md.parse(protected)
     text_body = markdown_to_text(tokens, lambda chunk: "JnJx" in chunk)
+    text_body.text = _literal(text_body.text)
 
     html_layout, html_file = _load_layout(html_env, f"{letter.template}.html.j2", letter)
     text_layout, text_file = _load_layout(text_env, f"{letter.template}.txt.j2", letter)

@@ -276,3 +276,10 @@ def test_default_templates_ship_inside_the_wheel(tmp_path: Path) -> None:
     assert module_file.startswith(str(target))
     assert templates == str(target / "mailer" / "templates")
     assert rendered == "True"
+
+
+def test_escaped_braces_in_markdown_stay_literal(tmp_path: Path) -> None:
+    path = write_letter(tmp_path, "Write \\{\\{ like this \\}\\} and &#123;% this %&#125;\n")
+    html, text = compile_path(path).render(ANA)
+    assert "Write {{ like this }} and {% this %}" in html
+    assert "Write {{ like this }} and {% this %}" in text
