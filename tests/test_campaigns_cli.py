@@ -160,3 +160,17 @@ def test_retry_puts_expired_recipients_back(
     resumed = json.loads(invoke("campaigns", "resume", "1", "--json").stdout)
     assert (resumed["sent"], resumed["failed"]) == (3, 1)
     assert set(steady.counts()) == set(emails[1:])
+
+
+def test_run_fails_loudly_when_a_campaign_cannot_be_resumed(
+    store: Store, start_sink: object, letter: Path, invoke: Invoke, frozen: list[datetime]
+) -> None:
+    populate(store, "members", 3)
+    start_sink(temp_rate=1.0)  # type: ignore[operator]
+    assert invoke("send", str(letter), "--list", "members", "--yes").exit_code == 0
+    start_sink(refuse_all=True)  # type: ignore[operator]
+    frozen[0] += timedelta(minutes=5)
+    result = invoke("campaigns", "run")
+    assert result.exit_code == 1
+    assert "campaign 1: no SMTP relay could be reached" in result.output
+    assert "campaigns not resumed this time: 1" in result.output

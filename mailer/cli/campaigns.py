@@ -9,6 +9,7 @@ from mailer.cli.send import command_prefix, finish_progress, progress_printer
 from mailer.dispatch import run as runner
 from mailer.dispatch import status
 from mailer.dispatch.run import RunResult
+from mailer.errors import TransportError
 
 COLUMNS = ["id", "state", "list", "subject", "recipients", "sent", "deferred", "failed", "pending"]
 
@@ -143,3 +144,7 @@ def run(app: App, as_json: bool) -> None:
         print_json(outcomes)
     elif not outcomes:
         click.echo("no campaign has work due")
+    failed = [str(o["campaign"]) for o in outcomes if "error" in o]
+    if failed:
+        # A cron job should hear about it; the next run tries these again.
+        raise TransportError(f"campaigns not resumed this time: {', '.join(failed)}")
