@@ -8,6 +8,7 @@ one ``executemany`` per table. The caller owns the transaction.
 
 from __future__ import annotations
 
+import bisect
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -82,24 +83,66 @@ def _matching(conn: sqlite3.Connection, sql: str, values: list[str]) -> list[Any
     return conn.execute(sql, (json.dumps(values, ensure_ascii=False),)).fetchall()
 
 
-def _unseen(
-    conn: sqlite3.Connection, batch: list[Candidate], counts: ImportCounts
+class SeenAddresses:
+    """The addresses met earlier in this file, in memory that does not grow with it.
+
+    Most addresses of a big import are new: they become subscribers whose ids
+    this run hands out in one contiguous range per batch, so meeting one of
+    them again is recognised by its id, with nothing stored per row. The
+    others (already stored, suppressed, or any address in a dry run) go into
+    a TEMP table, on disk, instead of a Python set. This saves one random
+    B-tree insert per new row, about a fifth of an import's database time.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS import_seen (key TEXT PRIMARY KEY) WITHOUT ROWID"
+        )
+        conn.execute("DELETE FROM temp.import_seen")
+
+    def created(self, first: int, last: int) -> None:
+        """Subscribers ``first`` to ``last`` (ids, inclusive) were created by this run."""
+        self._starts.append(first)
+        self._ends.append(last)
+
+    def was_created(self, subscriber_id: int) -> bool:
+        index = bisect.bisect_right(self._starts, subscriber_id) - 1
+        return index >= 0 and subscriber_id <= self._ends[index]
+
+    def stored(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` are in the TEMP table."""
+        return {
+            row[0]
+            for row in _matching(
+                self.conn,
+                "SELECT key FROM temp.import_seen WHERE key IN (SELECT value FROM json_each(?))",
+                keys,
+            )
+        }
+
+    def store(self, keys: list[str]) -> None:
+        self.conn.executemany("INSERT INTO temp.import_seen (key) VALUES (?)", ((k,) for k in keys))
+
+    def close(self) -> None:
+        self.conn.execute("DELETE FROM temp.import_seen")
+
+
+def _first_occurrences(
+    batch: list[Candidate], seen: SeenAddresses, counts: ImportCounts
 ) -> dict[str, Candidate]:
-    """The batch's first occurrence of each address not already seen in this file."""
+    """The batch's first occurrence of each address not met in an earlier batch's table."""
     unique: dict[str, Candidate] = {}
     for candidate in batch:
         if candidate.key in unique:
             counts.duplicates += 1
         else:
             unique[candidate.key] = candidate
-    for (key,) in _matching(
-        conn,
-        "SELECT key FROM temp.import_seen WHERE key IN (SELECT value FROM json_each(?))",
-        list(unique),
-    ):
+    for key in seen.stored(list(unique)):
         del unique[key]
         counts.duplicates += 1
-    conn.executemany("INSERT INTO temp.import_seen (key) VALUES (?)", ((k,) for k in unique))
     return unique
 
 
@@ -154,6 +197,7 @@ def write_batch(
     batch: list[Candidate],
     mailing_list: MailingList,
     counts: ImportCounts,
+    seen: SeenAddresses,
     *,
     update: bool,
     dry_run: bool,
@@ -162,29 +206,33 @@ def write_batch(
     """Classify a batch (see ``mailer.importer``) and, unless ``dry_run``, write it."""
     if not batch:
         return
-    unique = _unseen(conn, batch, counts)
+    unique = _first_occurrences(batch, seen, counts)
+    existing: dict[str, Any] = {}
+    for row in conn.execute(
+        "SELECT p.id, p.email_key, p.status, p.name, p.attributes, s.status "
+        "FROM subscribers p LEFT JOIN subscriptions s "
+        "ON s.subscriber_id = p.id AND s.list_id = ? "
+        "WHERE p.email_key IN (SELECT value FROM json_each(?))",
+        (mailing_list.id, json.dumps(list(unique), ensure_ascii=False)),
+    ):
+        if seen.was_created(row[0]):
+            del unique[row[1]]  # created from an earlier row of this file
+            counts.duplicates += 1
+        else:
+            existing[row[1]] = row
     if not unique:
         return
     keys = list(unique)
-    existing = {
-        row[1]: row
-        for row in conn.execute(
-            "SELECT p.id, p.email_key, p.status, p.name, p.attributes, s.status "
-            "FROM subscribers p LEFT JOIN subscriptions s "
-            "ON s.subscriber_id = p.id AND s.list_id = ? "
-            "WHERE p.email_key IN (SELECT value FROM json_each(?))",
-            (mailing_list.id, json.dumps(keys, ensure_ascii=False)),
-        )
-    }
     blocked = _suppressed(conn, keys)
     now = clock.now_iso()
     list_id = mailing_list.id
     membership = "unconfirmed" if mailing_list.double_optin else "confirmed"
     consent_at = now if membership == "confirmed" else None
-    next_id = 0
+    first_id = next_id = 0
     if not dry_run and len(existing) < len(unique):
         # Safe under BEGIN IMMEDIATE: no other writer can take an id meanwhile.
         next_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM subscribers").fetchone()[0])
+        first_id = next_id + 1
     new_people: list[tuple[Any, ...]] = []
     new_memberships: list[tuple[Any, ...]] = []
     changes: list[tuple[Any, ...]] = []
@@ -265,8 +313,12 @@ def write_batch(
         else:
             counts.existing += 1
     if dry_run:
+        seen.store(keys)
         return
+    # Every address not created here must be remembered by key; the created ones by id.
+    seen.store([key for key in keys if key in existing or key in blocked])
     if new_people:
+        seen.created(first_id, next_id)
         conn.executemany(
             "INSERT INTO subscribers (id, email, email_key, name, attributes, status, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -3,8 +3,8 @@
 The file is first read through once, without writing anything, so that a
 wrong encoding, a missing email column or broken CSV is reported with its
 line before the first row is stored. Then it is streamed row by row: memory
-holds one batch, never the file, and addresses already seen are remembered in
-a TEMP table, not in a Python set. Each batch of a few thousand rows is one
+holds one batch, never the file (see ``SeenAddresses`` for how duplicates are
+found without a set of every address). Each batch of a few thousand rows is one
 ``BEGIN IMMEDIATE`` transaction, so another mailer process waits at most one
 batch for the write lock; if the database itself fails halfway (disk full,
 lock timeout, Ctrl-C), the batches written stay and running the same import
@@ -55,7 +55,7 @@ from typing import Any
 
 from mailer.contacts import normalize_address
 from mailer.errors import AddressError, InputError
-from mailer.import_batch import Candidate, ImportCounts, write_batch
+from mailer.import_batch import Candidate, ImportCounts, SeenAddresses, write_batch
 from mailer.store.database import Store
 from mailer.store.events import record_event
 from mailer.store.models import SUPPRESSING_STATUSES, MailingList
@@ -312,8 +312,7 @@ def import_csv(
     check_file(path)
     total = path.stat().st_size
     conn = store.conn
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
-    conn.execute("DELETE FROM temp.import_seen")
+    seen = SeenAddresses(conn)
     source = path.name
 
     def invalid(line: int, email: str, reason: str) -> None:
@@ -342,6 +341,7 @@ def import_csv(
                         batch,
                         mailing_list,
                         report,
+                        seen,
                         update=update,
                         dry_run=dry_run,
                         source=source,
@@ -361,7 +361,7 @@ def import_csv(
         raise InputError(f"not UTF-8 text: {exc.reason}", path=path) from None
     finally:
         with contextlib.suppress(Exception):
-            conn.execute("DELETE FROM temp.import_seen")
+            seen.close()
     report.seconds = time.monotonic() - started
     return report
 

@@ -575,3 +575,18 @@ def test_windows_line_endings(store: Store, news: MailingList, tmp_path: Path) -
     assert report.invalid_rows[0].line == 4
     ann = find_subscriber(store, "a@example.org")
     assert ann is not None and ann.name == "Ann"
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_duplicates_are_found_across_batches_whatever_became_of_the_first(
+    store: Store, news: MailingList, tmp_path: Path, dry_run: bool
+) -> None:
+    import_csv(store, write(tmp_path, "email\nold@example.org\n", "first.csv"), news)
+    block(store, "blocked@example.org")
+    text = (
+        "email,status\n"
+        "new@example.org,\nold@example.org,\nblocked@example.org,\ngone@example.org,unsubscribed\n"
+        "NEW@example.org,\nOLD@example.org,\nBLOCKED@example.org,\nGONE@example.org,\n"
+    )
+    report = import_csv(store, write(tmp_path, text), news, batch_size=1, dry_run=dry_run)
+    assert counts(report) == outcome(rows=8, added=1, existing=1, suppressed=2, duplicates=4)
