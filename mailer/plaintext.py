@@ -23,7 +23,7 @@ START, SEP, TEXT, END = "\x02", "\x1e", "\x1f", "\x03"
 #: A hard line break inside a paragraph that is wrapped later.
 BREAK = "\x0b"
 MARKERS = START + SEP + TEXT + END + BREAK
-_MARKED = re.compile(f"{START}([^{SEP}]*){SEP}([^{TEXT}]*){TEXT}(.*?){END}", re.S)
+_BLANK_LINES = re.compile(r"\n{3,}")
 _TAGS = re.compile(r"<[^>]*>")
 _BR = re.compile(r"<br\s*/?>", re.I)
 
@@ -54,8 +54,23 @@ def wrap_block(text: str, first: str, rest: str, width: int = WIDTH) -> str:
 
 def rewrap(text: str) -> str:
     """Finish a rendered text: wrap the marked paragraphs, drop the empty ones."""
-    text = _MARKED.sub(lambda m: wrap_block(m[3], m[1], m[2]), text)
-    return re.sub(r"\n{3,}", "\n\n", text)
+    parts: list[str] = []
+    position = 0
+    emptied = False
+    while (start := text.find(START, position)) != -1:
+        end = text.find(END, start)
+        sep = text.find(SEP, start, end)
+        body = text.find(TEXT, sep, end)
+        if end == -1 or sep == -1 or body == -1:  # not one of ours: leave the rest alone
+            break
+        parts.append(text[position:start])
+        wrapped = wrap_block(text[body + 1 : end], text[start + 1 : sep], text[sep + 1 : body])
+        emptied = emptied or not wrapped
+        parts.append(wrapped)
+        position = end + 1
+    parts.append(text[position:])
+    result = "".join(parts)
+    return _BLANK_LINES.sub("\n\n", result) if emptied else result
 
 
 @dataclass

@@ -26,6 +26,7 @@ from typing import Any
 
 import css_inline
 import jinja2
+import jinja2.meta
 from markdown_it import MarkdownIt
 
 from mailer.config import Config
@@ -130,8 +131,44 @@ class _Shield:
 
         return _JINJA.sub(swap, source)
 
-    def restore(self, text: str) -> str:
-        return _TOKEN_RE.sub(lambda m: self.saved[int(m[1] or m[2])], text)
+    def restore(self, text: str, resolve: Callable[[str], str | None] | None = None) -> str:
+        """Put the expressions back; ``resolve`` may replace one by its fixed output."""
+
+        def back(match: re.Match[str]) -> str:
+            source = self.saved[int(match[1] or match[2])]
+            value = resolve(source) if resolve is not None else None
+            return source if value is None else value
+
+        return _TOKEN_RE.sub(back, text)
+
+
+#: Context names whose values are the same for every recipient of one compiled letter.
+_CONSTANT_NAMES = frozenset({"letter", "list", "sender", "archive_url"})
+
+
+def _constant_resolver(
+    env: jinja2.Environment, base: Mapping[str, Any]
+) -> Callable[[str], str | None]:
+    """Evaluate at compile time the ``{{ ... }}`` that use no recipient data.
+
+    Layouts are full of them (organization, date, subject, list title); doing
+    them once leaves only the subscriber's own values for the hot path. An
+    expression that fails, uses a loop or ``set`` variable, or trims
+    whitespace (``{{-``) is left for the render, which reports it with its line.
+    """
+
+    def resolve(source: str) -> str | None:
+        if not source.startswith("{{") or source.startswith("{{-") or source.endswith("-}}"):
+            return None
+        try:
+            names = jinja2.meta.find_undeclared_variables(env.parse(source))
+            if not names <= _CONSTANT_NAMES:
+                return None
+            return _literal(env.from_string(source).render(base))
+        except Exception:  # not constant after all: the per-recipient render will say why
+            return None
+
+    return resolve
 
 
 def _literal(text: str) -> str:
@@ -317,30 +354,6 @@ def compile_letter(
             f"template syntax error: {exc.message}", path=letter.path, line=exc.lineno
         ) from None
 
-    shield = _Shield()
-    protected = shield.hide(letter.body)
-    body_html = _literal(md.render(protected))
-    tokens = md.parse(protected)
-    text_body = markdown_to_text(tokens, lambda chunk: "JnJx" in chunk)
-    text_body.text = _literal(text_body.text)
-
-    html_layout, html_file = _load_layout(html_env, f"{letter.template}.html.j2", letter)
-    text_layout, text_file = _load_layout(text_env, f"{letter.template}.txt.j2", letter)
-
-    document = shield.hide(_BODY.sub("JnJbodyJnJ", html_layout), statements_as_comments=True)
-    document = document.replace("JnJbodyJnJ", body_html)
-    inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False)
-    try:
-        inlined = inliner.inline(document)
-    except (css_inline.InlineError, ValueError) as exc:
-        raise TemplateError(f"cannot inline the CSS: {exc}", path=html_file) from None
-    if html_layout.lstrip().lower().startswith("<!doctype") and not inlined.lower().startswith(
-        "<!doctype"
-    ):
-        inlined = "<!DOCTYPE html>\n" + inlined
-    html_source = shield.restore(inlined)
-    text_source = _BODY.sub(lambda _: shield.restore(text_body.text).rstrip("\n"), text_layout)
-
     from_header, reply_to, domain = _sender(letter, config)
     organization = str(letter.meta.get("organization") or config.sender.organization)
     reject_line_breaks("organization", organization)
@@ -379,6 +392,32 @@ def compile_letter(
         },
         "archive_url": archive_url,
     }
+
+    shield = _Shield()
+    protected = shield.hide(letter.body)
+    body_html = _literal(md.render(protected))
+    tokens = md.parse(protected)
+    text_body = markdown_to_text(tokens, lambda chunk: "JnJx" in chunk)
+    text_body.text = _literal(text_body.text)
+
+    html_layout, html_file = _load_layout(html_env, f"{letter.template}.html.j2", letter)
+    text_layout, text_file = _load_layout(text_env, f"{letter.template}.txt.j2", letter)
+
+    document = shield.hide(_BODY.sub("JnJbodyJnJ", html_layout), statements_as_comments=True)
+    document = document.replace("JnJbodyJnJ", body_html)
+    inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False)
+    try:
+        inlined = inliner.inline(document)
+    except (css_inline.InlineError, ValueError) as exc:
+        raise TemplateError(f"cannot inline the CSS: {exc}", path=html_file) from None
+    if html_layout.lstrip().lower().startswith("<!doctype") and not inlined.lower().startswith(
+        "<!doctype"
+    ):
+        inlined = "<!DOCTYPE html>\n" + inlined
+    html_source = shield.restore(inlined, _constant_resolver(html_env, base))
+    text_document = shield.hide(_BODY.sub("JnJbodyJnJ", text_layout))
+    text_document = text_document.replace("JnJbodyJnJ", text_body.text.rstrip("\n"))
+    text_source = shield.restore(text_document, _constant_resolver(text_env, base))
 
     def diagnose(exc: BaseException, context: dict[str, Any], who: str) -> TemplateError:
         """Find the file and line behind a failed render (rare, so slow is fine)."""

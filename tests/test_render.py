@@ -283,3 +283,15 @@ def test_escaped_braces_in_markdown_stay_literal(tmp_path: Path) -> None:
     html, text = compile_path(path).render(ANA)
     assert "Write {{ like this }} and {% this %}" in html
     assert "Write {{ like this }} and {% this %}" in text
+
+
+def test_values_fixed_for_the_letter_are_escaped_once_at_compile_time(tmp_path: Path) -> None:
+    from mailer.config import SenderConfig
+
+    config = Config(sender=SenderConfig(organization="Smith & Sons <Ltd>"), web=CONFIG.web)
+    path = write_letter(tmp_path, "From {{ sender.organization }} to {{ subscriber.name }}\n")
+    html, text = compile_path(path, config).render(ANA)
+    assert "From Smith &amp; Sons &lt;Ltd&gt; to Ana" in html
+    assert "<Ltd>" not in html
+    assert "From Smith & Sons <Ltd> to Ana" in text
+    assert text.startswith("Smith & Sons <Ltd> · ")
