@@ -140,6 +140,8 @@ def _check_meta(meta: dict[str, Any], lines: list[str], path: Path, fence: str) 
         value = meta.get(key)
         if key == "date" or value is None:
             continue
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            meta[key] = value = str(value)  # ``subject: 2026`` is meant as text
         if not isinstance(value, str):
             fail(key, f"{key}: must be text, not {type(value).__name__}")
     for key in HEADER_KEYS:

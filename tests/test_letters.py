@@ -47,6 +47,11 @@ def test_toml_front_matter_is_accepted() -> None:
     assert letter.body_line == 5
 
 
+def test_a_number_is_read_as_text() -> None:
+    letter = parse_letter("---\nsubject: 2026\nauthor: 7\n---\nb\n", Path("a.md"))
+    assert letter.subject == "2026" and letter.meta["author"] == "7"
+
+
 def test_date_defaults_to_today() -> None:
     clock.set_clock(lambda: dt.datetime(2026, 3, 4, 12, tzinfo=dt.UTC))
     assert parse_letter("---\nsubject: x\n---\nb\n", Path("a.md")).date == dt.date(2026, 3, 4)
