@@ -10,6 +10,8 @@ passes here renders the same way there.
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -89,6 +91,18 @@ def _static_warnings(html: str, unsubscribe_url: str) -> list[str]:
     return warnings
 
 
+def _mime_defects(data: bytes) -> list[str]:
+    """What Python's own mail parser objects to in one built message (normally nothing)."""
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    found = [str(defect) for part in parsed.walk() for defect in part.defects]
+    found += [
+        f"{name}: {defect}"
+        for name, value in parsed.items()
+        for defect in getattr(value, "defects", ())
+    ]
+    return [f"the message has a MIME defect: {text}" for text in found[:3]]
+
+
 def check_letter(
     compiled: CompiledLetter, recipients: Iterable[Recipient], *, shown: int = SHOWN_ERRORS
 ) -> CheckReport:
@@ -109,6 +123,7 @@ def check_letter(
         url = compiled.unsubscribe_url(recipient)
         if first_html is None:
             first_html = (html, url)
+            report.warnings.extend(_mime_defects(message.data))
         if url not in text:
             missing_text_unsubscribe += 1
         if len(message.data) > SIZE_LIMIT:
