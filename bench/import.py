@@ -123,7 +123,7 @@ def main() -> None:
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         counts = {
             k: report[k]
-            for k in ("rows", "added", "existing", "suppressed", "invalid", "duplicates")
+            for k in ("rows", "added", "already_subscribed", "suppressed", "invalid", "duplicates")
         }
         print(
             f"import: {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, "
@@ -136,7 +136,7 @@ def main() -> None:
             print(
                 f"re-import: {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, CPU {cpu:.1f} s, "
                 f"peak RSS {peak:.0f} MB; added {report['added']}, "
-                f"already subscribed {report['existing']}"
+                f"already subscribed {report['already_subscribed']}"
             )
 
 

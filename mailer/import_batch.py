@@ -36,7 +36,7 @@ class Candidate(NamedTuple):
 class ImportCounts:
     """The outcome of every non-blank data row, each counted exactly once.
 
-    ``rows == added + existing + updated + suppressed + invalid + duplicates``.
+    ``rows == added + already_subscribed + updated + suppressed + invalid + duplicates``.
     ``created`` (new subscriber records, including opt-outs kept from the file)
     and ``status_changed`` (opt-outs applied to existing subscribers with
     ``update``) say more about some of those rows; they are not outcomes.
@@ -44,7 +44,7 @@ class ImportCounts:
 
     rows: int = 0
     added: int = 0
-    existing: int = 0
+    already_subscribed: int = 0
     updated: int = 0
     suppressed: int = 0
     invalid: int = 0
@@ -59,7 +59,7 @@ class ImportCounts:
             for name in (
                 "rows",
                 "added",
-                "existing",
+                "already_subscribed",
                 "updated",
                 "suppressed",
                 "invalid",
@@ -311,7 +311,7 @@ def write_batch(
         elif changed:
             counts.updated += 1
         else:
-            counts.existing += 1
+            counts.already_subscribed += 1
     if dry_run:
         seen.store(keys)
         return

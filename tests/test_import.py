@@ -65,17 +65,17 @@ def counts(report: ImportReport) -> dict[str, int]:
 def outcome(
     rows: int = 0,
     added: int = 0,
-    existing: int = 0,
+    already_subscribed: int = 0,
     updated: int = 0,
     suppressed: int = 0,
     invalid: int = 0,
     duplicates: int = 0,
 ) -> dict[str, int]:
-    assert rows == added + existing + updated + suppressed + invalid + duplicates
+    assert rows == added + already_subscribed + updated + suppressed + invalid + duplicates
     return {
         "rows": rows,
         "added": added,
-        "existing": existing,
+        "already_subscribed": already_subscribed,
         "updated": updated,
         "suppressed": suppressed,
         "invalid": invalid,
@@ -218,7 +218,7 @@ def test_reimport_changes_nothing(
     import_csv(store, path, news, batch_size=3)
     before = dump(db_path)
     again = import_csv(store, path, news, batch_size=3)
-    assert counts(again) == outcome(rows=8, existing=4, invalid=2, duplicates=2)
+    assert counts(again) == outcome(rows=8, already_subscribed=4, invalid=2, duplicates=2)
     assert dump(db_path) == before
     import_csv(store, path, news, update=True)
     assert dump(db_path) == before
@@ -235,7 +235,7 @@ def test_unsubscribed_address_stays_unsubscribed(
         unsubscribe(conn, ann.id, news.id, method="test")
     for update in (False, True):
         report = import_csv(store, path, news, update=update)
-        assert counts(report) == outcome(rows=2, existing=1, suppressed=1)
+        assert counts(report) == outcome(rows=2, already_subscribed=1, suppressed=1)
     after = find_subscriber(store, "ann@example.org")
     assert after is not None and after.status == "unsubscribed"
     assert [s["status"] for s in subscriptions_of(store.conn, ann.id)] == ["unsubscribed"]
@@ -589,4 +589,6 @@ def test_duplicates_are_found_across_batches_whatever_became_of_the_first(
         "NEW@example.org,\nOLD@example.org,\nBLOCKED@example.org,\nGONE@example.org,\n"
     )
     report = import_csv(store, write(tmp_path, text), news, batch_size=1, dry_run=dry_run)
-    assert counts(report) == outcome(rows=8, added=1, existing=1, suppressed=2, duplicates=4)
+    assert counts(report) == outcome(
+        rows=8, added=1, already_subscribed=1, suppressed=2, duplicates=4
+    )

@@ -49,7 +49,7 @@ def _print_summary(report: ImportReport, list_name: str) -> None:
     for label, value in (
         ("rows read", report.rows),
         ("added", report.added),
-        ("already subscribed", report.existing),
+        ("already subscribed", report.already_subscribed),
         ("updated", report.updated),
         ("suppressed", report.suppressed),
         ("invalid", report.invalid),
