@@ -64,6 +64,21 @@ class SinkHandler:
         self.stalls_left = faults.stall
         self.release: asyncio.Event | None = None
         self.counter = 0
+        #: SMTP sessions greeted with EHLO (one per connection a client opened).
+        self.sessions = 0
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        with self.lock:
+            self.sessions += 1
+        return responses
 
     async def handle_MAIL(
         self,
@@ -172,6 +187,12 @@ class SmtpSink(Controller):  # type: ignore[misc]
     def received(self) -> list[Received]:
         with self.handler.lock:
             return list(self.handler.received)
+
+    @property
+    def sessions(self) -> int:
+        """How many connections a client opened and greeted (EHLO)."""
+        with self.handler.lock:
+            return self.handler.sessions
 
     def counts(self) -> Counter[str]:
         """How many times each recipient was accepted."""

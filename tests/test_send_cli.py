@@ -237,3 +237,13 @@ def test_on_a_terminal_a_repeat_is_asked_about_with_a_warning(
     assert "already sent to list members (campaign 1" in declined.output
     assert "Send it AGAIN?" in declined.output
     assert campaign_count(store) == 1
+
+
+def test_concurrency_sets_how_many_connections_are_used(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
+) -> None:
+    populate(store, "members", 30)
+    result = invoke("send", str(letter), "--list", "members", "--yes", "--concurrency", "2")
+    assert result.exit_code == 0, result.output
+    assert len(sink.received) == 30
+    assert 1 <= sink.sessions <= 2

@@ -93,6 +93,7 @@ def test_clean_run_sends_each_recipient_once_with_queue_ids(
     result = deliver(config_for(db_path, sink.port), store, campaign.id)
     assert (result.sent, result.deferred, result.failed, result.state) == (60, 0, 0, "done")
     assert sink.counts() == dict.fromkeys(emails, 1)
+    assert 1 <= sink.sessions <= 4, "each of the K=4 connections carries many messages"
     queue_ids = {r[0] for r in store.all("SELECT queue_id FROM deliveries")}
     assert len(queue_ids) == 60 and all(q.startswith("Q") for q in queue_ids)
 
