@@ -174,8 +174,13 @@ class Journal:
                 f"campaign {self.campaign_id} is being sent by another mailer process"
             ) from None
         self._fd = fd
-        replayed = self._replay()
-        return replayed
+        try:
+            return self._replay()
+        except BaseException:
+            # The log stays as it is for the next attempt; let go of the lock.
+            os.close(fd)
+            self._fd = None
+            raise
 
     def _replay(self) -> int:
         assert self._fd is not None
