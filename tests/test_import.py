@@ -592,3 +592,46 @@ def test_duplicates_are_found_across_batches_whatever_became_of_the_first(
     assert counts(report) == outcome(
         rows=8, added=1, already_subscribed=1, suppressed=2, duplicates=4
     )
+
+
+def test_report_keeps_a_bounded_number_of_invalid_rows(
+    store: Store, news: MailingList, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mailer.importer.KEEP_INVALID", 2)
+    got: list[int] = []
+    path = write(tmp_path, "email\n" + "broken\n" * 5)
+    report = import_csv(store, path, news, on_invalid=lambda row: got.append(row.line))
+    assert report.invalid == 5
+    assert [row.line for row in report.invalid_rows] == [2, 3]
+    assert got == [2, 3, 4, 5, 6]
+
+
+_pieces = [*'aB@.x,;\t"\n\r -', "\ufeff", "é", "@example.org", "ann@example.org", "unsubscribed"]
+_body = st.lists(st.sampled_from(_pieces), max_size=40).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_body, st.booleans())
+def test_any_text_either_imports_with_every_row_counted_or_fails_cleanly(
+    body: str, update: bool
+) -> None:
+    import tempfile
+
+    from mailer.store import open_store
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = open_store(Path(folder) / "fuzz.db", create=True)
+        try:
+            mailing_list = create_list(store, "news")
+            path = write(Path(folder), "email,name,x\n" + body)
+            try:
+                first = import_csv(store, path, mailing_list, update=update, batch_size=2)
+            except InputError:
+                return
+            assert first.rows == sum(v for k, v in counts(first).items() if k != "rows")
+            before = dump(Path(folder) / "fuzz.db")
+            again = import_csv(store, path, mailing_list, update=update, batch_size=3)
+            assert again.added == again.updated == 0
+            assert dump(Path(folder) / "fuzz.db") == before
+        finally:
+            store.close()
