@@ -77,7 +77,12 @@ def test_sending_the_same_letter_again_warns_and_needs_confirmation(
     assert "already sent to list members (campaign 1" in refused.output
     assert campaign_count(store) == 1
 
-    again = invoke("send", str(letter), "--list", "members", "--yes")
+    still_refused = invoke("send", str(letter), "--list", "members", "--yes")
+    assert still_refused.exit_code == 2
+    assert "--again" in still_refused.output
+    assert campaign_count(store) == 1
+
+    again = invoke("send", str(letter), "--list", "members", "--yes", "--again")
     assert again.exit_code == 0, again.output
     assert "already sent" in again.stderr
     assert campaign_count(store) == 2
@@ -237,6 +242,12 @@ def test_on_a_terminal_a_repeat_is_asked_about_with_a_warning(
     assert "already sent to list members (campaign 1" in declined.output
     assert "Send it AGAIN?" in declined.output
     assert campaign_count(store) == 1
+    with_yes = invoke("send", str(letter), "--list", "members", "--yes", input="n\n")
+    assert "Send it AGAIN?" in with_yes.output
+    assert campaign_count(store) == 1
+    accepted = invoke("send", str(letter), "--list", "members", input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert campaign_count(store) == 2
 
 
 def test_concurrency_sets_how_many_connections_are_used(

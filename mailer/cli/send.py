@@ -68,6 +68,9 @@ def finish_progress(shown: Callable[[Progress], None] | None) -> None:
     help="Only subscribers matching EXPR, e.g. 'country=PE and city~lima'.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--again", is_flag=True, help="Send a letter this list already received (with --yes)."
+)
 @click.option("--dry-run", is_flag=True, help="Render every message, send nothing.")
 @click.option(
     "--test",
@@ -92,6 +95,7 @@ def send(
     list_name: str | None,
     segment: str,
     yes: bool,
+    again: bool,
     dry_run: bool,
     test_addresses: tuple[str, ...],
     concurrency: int | None,
@@ -135,16 +139,20 @@ def send(
         )
     question = f"Send {loaded.subject!r} to list {name} ({count} recipients"
     question += f", segment {segment!r})?" if segment else ")?"
-    if yes:
-        if warning:
-            click.echo(f"{warning}; sending again because of --yes", err=True)
-    elif not on_terminal():
-        again = f"{warning}. " if warning else ""
-        raise UsageError(f"{again}not on a terminal: pass --yes to confirm sending")
-    else:
-        if warning:
+    if warning:
+        # A repeat is never confirmed by --yes alone: a script that always passes
+        # --yes must not mail the same letter twice by accident.
+        if again:
+            click.echo(f"{warning}; sending again because of --again", err=True)
+        elif on_terminal():
             click.echo(warning, err=True)
-            question = "Send it AGAIN? " + question
+            click.confirm("Send it AGAIN? " + question, abort=True)
+            yes = True
+        else:
+            raise UsageError(f"{warning}. Pass --again (with --yes) to send it once more")
+    if not yes:
+        if not on_terminal():
+            raise UsageError("not on a terminal: pass --yes to confirm sending")
         click.confirm(question, abort=True)
     campaign = create_campaign(
         store,
