@@ -17,3 +17,23 @@ step mailer letters render "$root/letters/example.md" --to rosa.quispe@example.o
 step mailer letters check "$root/letters/example.md" --list members
 printf '\nletter source: %s\ntemplates:     %s\nrendered:      %s, %s\n' \
   "$root/letters/example.md" "$root/templates" "$PWD/example-letter.eml" "$PWD/example-letter.html"
+
+# Send the example letter to the list through the real SMTP code path, to a
+# local SMTP sink (aiosmtpd) that stores what it receives in a Maildir.
+port="$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+python -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Mailbox "$PWD/sink" &
+sink=$!
+trap 'kill $sink 2>/dev/null || true' EXIT
+python - "$port" <<'PY'
+import socket, sys, time
+for _ in range(100):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()
+        break
+    except OSError:
+        time.sleep(0.1)
+PY
+export MAILER_SMTP_HOST=127.0.0.1 MAILER_SMTP_PORT="$port" MAILER_SMTP_TLS=none
+step mailer send "$root/letters/example.md" --list members --yes
+step mailer campaigns show 1
+printf '\nthe sink received %s messages, in %s\n' "$(ls "$PWD/sink/new" | wc -l)" "$PWD/sink/new"
