@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from mailer import tokens
 from mailer.bounces import BounceEvent, parse_message
+from mailer.bounces.notice import MAX_RECIPIENTS
 from tests import bounce_samples as samples
 
 
@@ -134,6 +135,17 @@ def test_ten_megabyte_message_is_read() -> None:
 def test_junk_gives_one_unknown_event(raw: bytes) -> None:
     events = parse_message(raw).events
     assert [e.kind for e in events] == ["unknown"]
+
+
+def test_a_notice_listing_thousands_of_addresses_is_capped() -> None:
+    lines = b"".join(b"<u%d@example.org>: 550 5.1.1 user unknown\r\n" % i for i in range(5000))
+    raw = b"From: MAILER-DAEMON@mx.example.com\r\nSubject: Undelivered Mail\r\n\r\n" + lines
+    events = parse_message(raw).events
+    assert len(events) == MAX_RECIPIENTS
+    assert events[0] == BounceEvent(
+        recipient="u0@example.org", kind="hard", status="5.1.1", reason="userunknown",
+        diagnostic="<u0@example.org>: 550 5.1.1 user unknown",
+    )
 
 
 def test_ordinary_mail_is_unknown() -> None:

@@ -21,6 +21,12 @@ from typing import Final
 from mailer.bounces.addresses import ADDRESS, is_role, normalise
 from mailer.bounces.model import Finding
 
+#: A notice longer than this is not read further: what a server says about
+#: its recipients comes first, and a longer text is a quoted original or junk.
+MAX_NOTICE: Final = 256_000
+#: No bounce reports on more recipients than this; beyond it is not a bounce.
+MAX_RECIPIENTS: Final = 500
+
 # Where the notice ends and the copy of the original message begins.
 _CUT: Final = re.compile(
     r"^[ \t>]*(?:-{2,}|={2,}|_{2,}|\*{2,}|#{2,})?[ \t]*"
@@ -148,12 +154,12 @@ def mentions(lines: list[str], excluded: set[str]) -> list[Mention]:
     return found
 
 
-def _block(lines: list[str], start: int, stops: set[int]) -> str:
-    """The lines from ``start`` to the next recipient line or a blank gap."""
+def _block(lines: list[str], start: int, stops: set[int], own: int = -1) -> str:
+    """The lines from ``start`` to the next recipient line (not ``own``) or a blank gap."""
     out = [lines[start].strip()]
     blank = 0
     for index in range(start + 1, min(len(lines), start + 12)):
-        if index in stops:
+        if index in stops and index != own:
             break
         text = lines[index].strip()
         if not text:
@@ -174,7 +180,7 @@ def read_notice(text: str, excluded: set[str]) -> tuple[list[Finding], str]:
     used only when nothing strong is found and they are not a mail system's
     own address.
     """
-    body = cut_original(unquote(text))
+    body = cut_original(unquote(text[:MAX_NOTICE]))
     lines = body.split("\n")
     found = mentions(lines, excluded)
     if not found and excluded:
@@ -184,11 +190,14 @@ def read_notice(text: str, excluded: set[str]) -> tuple[list[Finding], str]:
     strong = [m for m in found if m.strong]
     chosen = strong or [m for m in found if not is_role(m.address)]
     starts = {m.line for m in chosen}
+    wanted = {c.address for c in chosen}
     by_address: dict[str, list[str]] = {}
     for mention in found:
-        if mention.address not in {c.address for c in chosen}:
+        if mention.address not in wanted:
             continue
-        block = _block(lines, mention.line, starts - {mention.line})
+        if mention.address not in by_address and len(by_address) >= MAX_RECIPIENTS:
+            continue
+        block = _block(lines, mention.line, starts, mention.line)
         blocks = by_address.setdefault(mention.address, [])
         if block not in blocks:
             blocks.append(block)
@@ -201,10 +210,11 @@ def read_notice(text: str, excluded: set[str]) -> tuple[list[Finding], str]:
 
 def context_for(address: str, text: str) -> str:
     """The notice's lines about ``address`` (for a recipient a report already named)."""
-    lines = cut_original(unquote(text)).split("\n")
-    found = [m for m in mentions(lines, set()) if m.address == address]
-    starts = {m.line for m in mentions(lines, set()) if m.strong and m.address != address}
-    return " ".join(_block(lines, m.line, starts) for m in found)
+    lines = cut_original(unquote(text[:MAX_NOTICE])).split("\n")
+    every = mentions(lines, set())
+    found = [m for m in every if m.address == address]
+    starts = {m.line for m in every if m.strong and m.address != address}
+    return " ".join(_block(lines, m.line, starts) for m in found[:20])
 
 
 def joined(parts: Iterable[str]) -> str:

@@ -39,10 +39,20 @@ from mailer.bounces.model import (
     Finding,
     ParsedBounce,
 )
-from mailer.bounces.notice import DELAY, PERMANENT, context_for, read_notice, strip_boilerplate
+from mailer.bounces.notice import (
+    DELAY,
+    MAX_RECIPIENTS,
+    PERMANENT,
+    context_for,
+    read_notice,
+    strip_boilerplate,
+)
 from mailer.errors import TokenError
 from mailer.tokens import Signer
 
+# Reading the notice again for each recipient is worth it for the usual few;
+# a report listing hundreds carries its own diagnostics.
+_CONTEXT_LIMIT: Final = 50
 _NOT_FAILED: Final = frozenset({"delivered", "relayed", "expanded"})
 _BOUNCE_SENDER: Final = re.compile(
     r"mailer-daemon|postmaster|mail ?delivery|mail administrator|mail system|mdaemon"
@@ -197,7 +207,9 @@ def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
         for finding in findings:
             if delayed and not finding.action:
                 finding.action = DELAYED
-    _add_context(findings, notice)
+    findings = findings[:MAX_RECIPIENTS]
+    if len(findings) <= _CONTEXT_LIMIT:
+        _add_context(findings, notice)
     if not findings:
         vacation = auto_reply(msg)
         if vacation:
