@@ -25,6 +25,7 @@ from mailer.bounces.classify import forget_wordings  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
+    """Parse the corpus, time it, score it; exit status 0 even without a corpus."""
     corpus = Path(argv[1]) if len(argv) > 1 else REPO.parent / "shared" / "bounces"
     messages = corpus / "messages"
     if not messages.is_dir() or not (corpus / "score.py").exists():

@@ -56,6 +56,7 @@ class IngestReport:
     outcomes: list[MessageOutcome] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
+        """The totals and changes, as ``--json`` prints them."""
         return {
             "messages": self.messages,
             "duplicates": self.duplicates,

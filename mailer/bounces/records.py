@@ -36,9 +36,11 @@ class StoredBounce:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> StoredBounce:
+        """Build from a ``SELECT * FROM bounces`` row."""
         return cls(**{name: row[name] for name in _FIELDS})
 
     def as_dict(self) -> dict[str, Any]:
+        """The row as ``bounces ls --json`` prints it."""
         return {name: getattr(self, name) for name in _FIELDS}
 
 
