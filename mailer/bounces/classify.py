@@ -33,9 +33,8 @@ _REPLY = re.compile(r"(?<![\d.\-:/])([245][0-5]\d)(?:[ \-]|$)(?![\d.:])")
 _RULES: Final[list[tuple[str, str]]] = [
     ("rejected", r"not have permission to post|sender (?:address |domain )?(?:rejected|refused"
      r"|denied|unknown|invalid|verify failed|verification failed|not (?:allowed|permitted))"
-     r"|domain of sender"
-     r"|sender address|envelope sender|sender domain|mail from .*(?:rejected|refused)"
-     r"|your (?:e-?mail )?address .* (?:rejected|not allowed)|return address"),
+     r"|domain of sender|envelope sender|sender domain|mail from .*(?:rejected|refused)"
+     r"|your (?:e-?mail )?address .* (?:rejected|not allowed)"),
     ("hasmoved", r"has moved|address (?:has )?changed|moved to (?:a )?new|no longer (?:at|with)"
      r"|new (?:e-?mail )?address is"),
     ("mesgtoobig", r"(?:message|mail|e-?mail)(?: size)? (?:is )?too (?:big|large|long)"
@@ -252,6 +251,15 @@ _AFTER_DATA: Final = re.compile(
 )
 
 
+_GENERIC: Final = re.compile(r"(?:requested )?(?:mail )?action not taken:? mailbox unavailable"
+                             r"|mailbox unavailable", re.I)
+
+
+def _only_generic_wording(text: str) -> bool:
+    """Whether "user unknown" was read only from a reply code's standard text."""
+    return _match(_GENERIC.sub(" ", text))[0] != "userunknown"
+
+
 _FILTER_WORDING: Final = re.compile(r"user unknown|unknown user|no such user", re.I)
 _COMMAND: Final = re.compile(r"^\s*>>>\s*([A-Za-z]+)", re.M)
 _RCPT: Final = re.compile(r"rcpt to|rcpt command|after rcpt", re.I)
@@ -299,6 +307,11 @@ def classify(status: str, diagnostic: str, stage: str = "") -> tuple[str, str, s
         and _refused_at_data(stage or diagnostic)
     ):
         reason = "filtered"
+    temporary = status.startswith("4") or (not status and reply.startswith("4"))
+    if reason == "userunknown" and temporary and _only_generic_wording(diagnostic):
+        # "mailbox unavailable" is merely the standard text of 450 and 550;
+        # with a 4xx code it says the mailbox is busy, not that it is gone.
+        reason = "onhold"
     if reason == "hostunknown" and status.startswith("4"):
         reason = "networkerror"  # a lookup that may work next time
     by_status = reason_from_status(status)
