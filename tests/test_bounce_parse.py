@@ -194,6 +194,20 @@ def test_forged_verp_token_is_ignored() -> None:
     assert event.recipient == "rita@example.org"
 
 
+def test_forged_verp_token_marks_the_message_as_forged() -> None:
+    forger = tokens.Signer("not-our-secret")
+    address = tokens.verp_address(RETURN_PATH, forger.verp(12, 34))
+    signer = tokens.Signer("test-secret")
+    assert parse_message(
+        samples.verp_dsn(address), return_path=RETURN_PATH, signer=signer
+    ).forged_verp
+    good = tokens.verp_address(RETURN_PATH, signer.verp(12, 34))
+    genuine = parse_message(samples.verp_dsn(good), return_path=RETURN_PATH, signer=signer)
+    assert not genuine.forged_verp
+    assert not parse_message(samples.postfix_dsn_user_unknown(), return_path=RETURN_PATH,
+                             signer=signer).forged_verp
+
+
 def test_verp_token_of_another_purpose_is_ignored() -> None:
     signer = tokens.Signer("test-secret")
     address = tokens.verp_address(RETURN_PATH, signer.unsubscribe(34, 1, 12))

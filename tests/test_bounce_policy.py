@@ -204,3 +204,22 @@ def test_verp_token_names_the_subscriber_even_at_another_address(
     row = store.one("SELECT subscriber_id, campaign_id FROM bounces")
     assert (row["subscriber_id"], row["campaign_id"]) == (alice.id, None)  # no campaign 99
 
+
+
+def test_a_bounce_with_a_forged_verp_token_is_stored_but_changes_nobody(
+    store: Store, members: list[str], fake_clock: FakeClock
+) -> None:
+    from mailer import tokens
+    from mailer.config import WebConfig
+
+    forged = tokens.Signer("forger").verp(1, 1)
+    verp = tokens.verp_address("bounces@example.com", forged)
+    config = Config(
+        bounces=BouncesConfig(return_path="bounces@example.com"),
+        web=WebConfig(secret_key="s3cret"),
+    )
+    raw = samples.verp_dsn(verp, recipient="alice@example.org")
+    ingest(store, [Incoming(raw=raw, source="test")], config)
+    assert status(store, "alice@example.org") == ("active", 0)
+    row = store.one("SELECT recipient, subscriber_id FROM bounces")
+    assert (row["recipient"], row["subscriber_id"]) == ("alice@example.org", None)

@@ -97,7 +97,11 @@ def ingest_message(
             )
             return outcome
         for event in parsed.events:
-            subscriber_id = _subscriber_id(conn, event.subscriber, event.recipient)
+            subscriber_id = (
+                None
+                if parsed.forged_verp
+                else _subscriber_id(conn, event.subscriber, event.recipient)
+            )
             campaign_id = event.campaign if records.campaign_exists(conn, event.campaign) else None
             stored = records.store_event(
                 conn,
@@ -111,9 +115,10 @@ def ingest_message(
                 continue
             outcome.stored += 1
             outcome.kinds.append(event.kind)
-            outcome.changes += policy.apply(
-                conn, event, subscriber_id, config.bounces, source=incoming.source
-            )
+            if not parsed.forged_verp:
+                outcome.changes += policy.apply(
+                    conn, event, subscriber_id, config.bounces, source=incoming.source
+                )
     return outcome
 
 

@@ -58,6 +58,9 @@ class ParsedBounce:
     #: The addresses the message itself was delivered to (To, Delivered-To,
     #: ...), where an unsubscribe token in a mailto address is found.
     addressed_to: tuple[str, ...] = ()
+    #: It came back to one of our VERP addresses whose token did not verify:
+    #: stored for the record, but acted on by nobody.
+    forged_verp: bool = False
 
 
 @dataclass

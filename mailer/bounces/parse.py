@@ -92,7 +92,7 @@ def _parse(raw: bytes, return_path: str, signer: Signer | None) -> ParsedBounce:
     message_id = mime.header(msg, "message-id").strip()
     parts = mime.split(msg)
     findings = _findings(msg, parts)
-    campaign, subscriber = _verp(msg, parts, return_path, signer)
+    campaign, subscriber, forged = _verp(msg, parts, return_path, signer)
     events = tuple(
         _event(f, campaign, subscriber)
         for f in findings
@@ -100,7 +100,12 @@ def _parse(raw: bytes, return_path: str, signer: Signer | None) -> ParsedBounce:
     if not events:
         subject = mime.header(msg, "subject")
         events = (BounceEvent(recipient="", kind=UNKNOWN, diagnostic=subject[:200]),)
-    return ParsedBounce(message_id=message_id, events=events, addressed_to=_addressed_to(msg))
+    return ParsedBounce(
+        message_id=message_id,
+        events=events,
+        addressed_to=_addressed_to(msg),
+        forged_verp=forged,
+    )
 
 
 def _addressed_to(msg: Part) -> tuple[str, ...]:
@@ -274,10 +279,14 @@ def _add_context(findings: list[Finding], notice: str) -> None:
 
 def _verp(
     msg: Part, parts: mime.Parts, return_path: str, signer: Signer | None
-) -> tuple[int | None, int | None]:
-    """Campaign and subscriber from a VERP address whose token verifies, else nothing."""
+) -> tuple[int | None, int | None, bool]:
+    """Campaign and subscriber from a VERP address whose token verifies.
+
+    The third value says a VERP address was there but no token in it verified:
+    mail that claims to answer our letter but cannot prove it.
+    """
     if not return_path or signer is None:
-        return None, None
+        return None, None, False
     candidates: list[str] = []
     for name in _VERP_HEADERS:
         for value in mime.headers(msg, name):
@@ -288,16 +297,17 @@ def _verp(
         match = re.search(r"^return-path\s*:(.*)$", text, re.I | re.M)
         if match:
             candidates += addresses_in(match.group(1))
+    failed = False
     for address in dict.fromkeys(candidates):
         token = tokens.verp_token(address, return_path)
         if not token:
             continue
         try:
             claim = signer.verify(token, tokens.VERP)
-            return claim.integer(0), claim.integer(1)
+            return claim.integer(0), claim.integer(1), False
         except TokenError:
-            continue
-    return None, None
+            failed = True
+    return None, None, failed
 
 
 __all__ = ["ParsedBounce", "parse_message"]
