@@ -25,7 +25,7 @@ from mailer.bounces.classify import classify, find_status
         ("5.2.2", "552 5.2.2 Mailbox full", "soft", "mailboxfull"),
         ("", "452 4.2.2 The email account that you tried to reach is over quota", "soft",
          "mailboxfull"),
-        ("5.3.4", "552 5.3.4 Message size exceeds fixed limit", "soft", "mesgtoobig"),
+        ("5.3.4", "552 5.3.4 Message size exceeds fixed limit", "soft", "toolarge"),
         ("5.7.1", "554 5.7.1 <a@example.org>: Relay access denied", "soft", "norelaying"),
         ("5.7.1", "550 5.7.1 Service unavailable; client [192.0.2.1] blocked using "
          "zen.spamhaus.org", "soft", "blocked"),
@@ -33,7 +33,7 @@ from mailer.bounces.classify import classify, find_status
          "spamdetected"),
         ("4.4.7", "Connection timed out", "soft", "expired"),
         ("5.2.1", "550 5.2.1 The email account that you tried to reach is disabled", "soft",
-         "suspend"),
+         "suspended"),
         ("5.1.8", "553 5.1.8 Domain of sender address news@example.com does not exist",
          "soft", "rejected"),
         ("4.4.3", "Host not found, try again", "soft", "networkerror"),

@@ -9,6 +9,15 @@ A failure is ``hard`` only when the address does not exist or will never take
 mail: user unknown, host unknown, has moved, not accepted (the last only when
 permanent). Every other failure is ``soft``: it may pass, and the policy
 scores it instead of acting at once.
+
+Reason words: hard ``userunknown``, ``hostunknown``, ``hasmoved``,
+``notaccept``; soft ``mailboxfull``, ``toolarge``, ``suspended``, ``blocked``,
+``spamdetected``, ``virusdetected``, ``policyviolation``, ``securityerror``,
+``requireptr``, ``filtered``, ``rejected`` (the sender was refused),
+``norelaying``, ``toomanyconn``, ``expired``, ``contenterror``,
+``syntaxerror``, ``systemerror``, ``networkerror``, ``mailererror``,
+``onhold`` and ``undefined`` (no cause given or recognised). Complaints say
+``feedback`` (or ``notspam``), auto-replies ``vacation``.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ _RULES: Final[list[tuple[str, str]]] = [
      r"|your (?:e-?mail )?address .* (?:rejected|not allowed)"),
     ("hasmoved", r"has moved|address (?:has )?changed|moved to (?:a )?new|no longer (?:at|with)"
      r"|new (?:e-?mail )?address is"),
-    ("mesgtoobig", r"(?:message|mail|e-?mail)(?: size)? (?:is )?too (?:big|large|long)"
+    ("toolarge", r"(?:message|mail|e-?mail)(?: size)? (?:is )?too (?:big|large|long)"
      r"|size (?:limit )?exceed|exceeds? (?:the )?(?:maximum |max )?(?:message |allowed )?size"
      r"|message size (?:exceeds|limit)|too much mail data|message length exceeds"
      r"|larger than (?:the )?(?:allowed|permitted)|message file too big"),
@@ -72,7 +81,7 @@ _RULES: Final[list[tuple[str, str]]] = [
      r"|domain .* (?:not exist|unknown)|illegal host|unknown domain|invalid domain"
      r"|non-existent domain|non-existent host|hostname (?:not found|unknown)"
      r"|host [^\s]+ not found|couldn'?t find any host|unresolvable|no mx found"),
-    ("suspend", r"suspend|disabled|deactivat|inactive|not active|account (?:is )?(?:locked|frozen"
+    ("suspended", r"suspend|disabled|deactivat|inactive|not active|account (?:is )?(?:locked|frozen"
      r"|closed|expired)|expired account|on ?hold"),
     ("userunknown", r"(?:user|recipient|mailbox|account|address|addressee|local.?part)"
      r"(?: name)?(?: is)? (?:unknown|not found|not known|doesn'?t exist|does not exist"
@@ -115,7 +124,7 @@ _RULES: Final[list[tuple[str, str]]] = [
      r" (?:within|for)|has not been delivered for|queue(?:d)? too long|time ?out"
      r"|timed out|no answer from|retry timeout exceeded|cannot send message for"
      r"|connection (?:lost|closed|dropped)|could not deliver (?:for|within)"),
-    ("suspend", r"locked|temporarily (?:unavailable|blocked)|is not (?:currently )?accepting"),
+    ("suspended", r"locked|temporarily (?:unavailable|blocked)|is not (?:currently )?accepting"),
     ("policyviolation", r"polic(?:y|ies)|prohibited|not permitted|not allowed|violat"),
     ("contenterror", r"content|\bmime\b|header|charset|encoding|8bit|line too long"
      r"|message (?:is )?malformed|attachment|media error"),
@@ -144,10 +153,10 @@ _BY_STATUS: Final = {
     "1.2": "hostunknown",
     "1.6": "hasmoved",
     "1.10": "notaccept",
-    "2.1": "suspend",
+    "2.1": "suspended",
     "2.2": "mailboxfull",
-    "2.3": "mesgtoobig",
-    "3.4": "mesgtoobig",
+    "2.3": "toolarge",
+    "3.4": "toolarge",
     "2.4": "systemerror",
     "3.0": "systemerror",
     "3.1": "mailboxfull",
@@ -173,7 +182,7 @@ _BY_STATUS: Final = {
     "7.7": "securityerror",
     "7.8": "securityerror",
     "7.9": "securityerror",
-    "7.13": "suspend",
+    "7.13": "suspended",
     "7.23": "securityerror",
     "7.24": "securityerror",
     "7.25": "requireptr",
@@ -298,7 +307,7 @@ def classify(status: str, diagnostic: str, stage: str = "") -> tuple[str, str, s
     status = status or find_status(diagnostic)
     reply = find_reply_code(diagnostic)
     reason, precise = _match(diagnostic)
-    if status[2:] in ("1.7", "1.8") and reason not in ("mailboxfull", "mesgtoobig"):
+    if status[2:] in ("1.7", "1.8") and reason not in ("mailboxfull", "toolarge"):
         reason = "rejected"  # the server refused the sender's address, not ours
     if (
         reason == "userunknown"
@@ -339,8 +348,8 @@ _INFERRED: Final = {
     "hasmoved": "1.6",
     "notaccept": "1.10",
     "mailboxfull": "2.2",
-    "mesgtoobig": "3.4",
-    "suspend": "2.1",
+    "toolarge": "3.4",
+    "suspended": "2.1",
     "norelaying": "7.1",
     "blocked": "7.1",
     "spamdetected": "7.1",
