@@ -109,6 +109,14 @@ def test_notice_without_report_names_each_recipient_with_its_own_cause() -> None
     ]
 
 
+def test_success_notice_reports_no_failure() -> None:
+    raw = samples.dsn(
+        [("ada@example.org", "delivered", "2.0.0", "250 2.0.0 OK")],
+        human="Your message was successfully delivered to ada@example.org.",
+    )
+    assert [e.kind for e in parse_message(raw).events] == ["unknown"]
+
+
 def test_bounce_of_a_bounce_reports_only_the_outer_recipient() -> None:
     events = parse_message(samples.bounce_of_bounce()).events
     assert [(e.recipient, e.kind) for e in events] == [("victor@example.org", "hard")]

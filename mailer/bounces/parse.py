@@ -187,6 +187,8 @@ def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
             if looks_like_delivery_status(text):
                 findings += read_delivery_status(text)
     findings = _merge(findings)
+    if findings and all(f.action in _NOT_FAILED for f in findings):
+        return []  # a success notice (delivered, relayed, expanded): nothing failed
     findings = [f for f in findings if f.action not in _NOT_FAILED]
     is_bounce = _looks_like_bounce(msg, parts)
     excluded = _excluded(msg, parts)
