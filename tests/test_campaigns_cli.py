@@ -76,8 +76,11 @@ def test_ls_and_show_report_counters_and_failures_with_codes(
         }
     ]
     assert shown["started_at"] and shown["finished_at"]
+    assert shown["bounces"]["hard"] == 1
+    assert sum(shown["bounces"].values()) == 1
     table = invoke("campaigns", "show", "1")
     assert "550" in table.output and "failures:" in table.output
+    assert "bounces: hard 1, soft 0" in table.output
     assert "Spring meeting" in invoke("campaigns", "ls").output
 
 

@@ -48,6 +48,8 @@ def show(app: App, campaign_id: int, as_json: bool) -> None:
     for key in ("created_at", "started_at", "finished_at", "seconds", "next_retry_at"):
         if data[key] is not None:
             click.echo(f"{key}: {data[key]}")
+    counts = ", ".join(f"{kind} {n}" for kind, n in data["bounces"].items())
+    click.echo(f"bounces: {counts}")
     if data["failures"]:
         click.echo("failures:")
         print_table(data["failures"], ["email", "code", "text", "attempts"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from mailer import clock
+from mailer.bounces.model import KINDS
+from mailer.bounces.records import bounce_counts
 from mailer.dispatch.plan import Campaign, get_campaign
 from mailer.errors import ConflictError
 from mailer.store import Store
@@ -66,6 +68,7 @@ def detail(store: Store, campaign_id: int) -> dict[str, Any]:
         (campaign_id,),
     )
     data["next_retry_at"] = next_retry[0] if next_retry else None
+    data["bounces"] = {kind: 0 for kind in KINDS} | bounce_counts(store, campaign_id)
     data["failures"] = [
         {"email": r[0], "code": r[1], "text": r[2], "attempts": r[3]}
         for r in store.all(
