@@ -96,6 +96,28 @@ def json_option(func: Any) -> Any:
     )
 
 
+def output_option(func: Any) -> Any:
+    """The ``-o/--output FILE`` option of commands that write a document."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write to this file instead of standard output.",
+    )(func)
+
+
+def delivery_options(func: Any) -> Any:
+    """``--concurrency`` and ``--rate``, shared by the commands that deliver a campaign."""
+    func = click.option(
+        "--rate", type=click.FloatRange(0), help="At most N messages per second (0: no limit)."
+    )(func)
+    return click.option(
+        "--concurrency",
+        type=click.IntRange(1, 256),
+        help="SMTP connections at once (default: smtp.connections).",
+    )(func)
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output: one JSON document, UTF-8, keys in a stable order."""
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from mailer.cli.app import App, cli, json_option, pass_app, print_json, print_table
+from mailer.cli.app import (
+    App,
+    cli,
+    delivery_options,
+    json_option,
+    pass_app,
+    print_json,
+    print_table,
+)
 from mailer.cli.send import command_prefix, finish_progress, progress_printer
 from mailer.dispatch import run as runner
 from mailer.dispatch import status
@@ -70,14 +78,7 @@ def _print_result(result: RunResult, as_json: bool) -> None:
 
 @campaigns.command("resume")
 @click.argument("campaign_id", metavar="ID", type=int)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 256),
-    help="SMTP connections at once (default: smtp.connections).",
-)
-@click.option(
-    "--rate", type=click.FloatRange(0), help="At most N messages per second (0: no limit)."
-)
+@delivery_options
 @json_option
 @pass_app
 def resume(

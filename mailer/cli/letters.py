@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mailer.cli.app import App, cli, json_option, pass_app, print_json
+from mailer.cli.app import App, cli, json_option, output_option, pass_app, print_json
 from mailer.config import Config
 from mailer.errors import NotFoundError, UsageError
 from mailer.letter_check import check_letter
@@ -109,12 +109,7 @@ def new(title: str, list_name: str | None, directory: Path) -> None:
     show_default=True,
     help="The whole message, or only its HTML or text part.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of standard output.",
-)
+@output_option
 @pass_app
 def render(
     app: App,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mailer.cli.app import App, cli, json_option, pass_app, print_json
+from mailer.cli.app import App, cli, delivery_options, json_option, pass_app, print_json
 from mailer.contacts import normalize_address
 from mailer.dispatch import run as runner
 from mailer.dispatch.plan import count_recipients, create_campaign, earlier_campaigns, letter_hash
@@ -79,14 +79,7 @@ def finish_progress(shown: Callable[[Progress], None] | None) -> None:
     metavar="EMAIL",
     help="Send only to EMAIL (repeatable); no campaign is created.",
 )
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 256),
-    help="SMTP connections at once (default: smtp.connections).",
-)
-@click.option(
-    "--rate", type=click.FloatRange(0), help="At most N messages per second (0: no limit)."
-)
+@delivery_options
 @json_option
 @pass_app
 def send(

@@ -14,7 +14,7 @@ from typing import TextIO
 
 import click
 
-from mailer.cli.app import App, json_option, pass_app, print_json
+from mailer.cli.app import App, json_option, output_option, pass_app, print_json
 from mailer.cli.subscribers import subscribers
 from mailer.errors import UsageError
 from mailer.exporter import FORMATS, export_person, export_subscribers
@@ -157,12 +157,7 @@ def import_(
     type=click.Choice(FORMATS),
     help="csv (default) or jsonl; --email always gives jsonl.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of standard output.",
-)
+@output_option
 @pass_app
 def export(
     app: App, list_name: str | None, email: str | None, fmt: str | None, output: Path | None
