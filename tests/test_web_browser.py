@@ -10,12 +10,10 @@ not installed; ``make system-deps`` installs the browser.
 from __future__ import annotations
 
 import mailbox
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -26,48 +24,25 @@ from mailer.render import compile_letter
 from mailer.store import open_store
 from mailer.store.lists import get_list
 from mailer.tokens import Signer
+from tests.browser import chromium_page, needs_chromium, screenshot
 from tests.conftest import Invoke
 from tests.test_web_server import Server, free_port, mailer_env, start_server, wait_for_messages
 from tests.test_web_support import LETTER, SECRET, confirm_link, insert_campaign
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent / "artifacts" / "web"
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
-)
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="needs the playwright package (pip install -e '.[test]')"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
-def browser_page() -> Iterator[Any]:
-    profile = tempfile.mkdtemp(prefix="mailer-chromium-")
-    with playwright_api.sync_playwright() as driver:
-        context = driver.chromium.launch_persistent_context(
-            profile,
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
+def browser_page() -> Iterator[Page]:
+    with chromium_page() as page:
+        yield page
 
 
-def snap(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+def snap(page: Page, name: str) -> None:
+    screenshot(page, f"web/{name}")
 
 
 def subscription(db_path: Path, email: str) -> sqlite3.Row:
@@ -83,7 +58,7 @@ def subscription(db_path: Path, email: str) -> sqlite3.Row:
 
 
 def test_subscribe_confirm_and_unsubscribe_in_a_real_browser(
-    tmp_path: Path, db_path: Path, invoke: Invoke, browser_page: Any
+    tmp_path: Path, db_path: Path, invoke: Invoke, browser_page: Page
 ) -> None:
     page = browser_page
     assert (
