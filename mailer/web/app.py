@@ -2,9 +2,11 @@
 
 ``create_app`` builds one app per configuration. Everything foreseeable that
 goes wrong inside a handler ends as a friendly page: a bad link (tampered,
-expired or meant for something else) is a 400, an unknown path a 404, a
-broken template or database a plain 500. No traceback ever reaches a visitor.
-Nothing here redirects, so there is no redirect to abuse.
+expired or meant for something else) is a 400, an unknown path a 404, a body
+too large to be one of our forms a 413, a broken database or anything else a
+500 (a plain-text one when even the error page cannot be rendered). No
+traceback ever reaches a visitor. Nothing here redirects, so there is no
+redirect to abuse.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from mailer.web.context import Deliver, WebContext, context_of
 from mailer.web.limits import SubscribeLimits
 from mailer.web.pages import Pages, plain_error
 from mailer.web.pool import StorePool
-from mailer.web.security import SecurityHeaders
+from mailer.web.security import BodyLimit, SecurityHeaders, add_security_headers
 
 log = logging.getLogger("mailer.web")
+
+_TRY_LATER = "The request could not be handled just now. Please try again later."
 
 
 async def healthz(request: Request) -> Response:
@@ -67,7 +71,7 @@ def _error_page(request: Request, title: str, text: str, status: int) -> Respons
     """An error page; if even that cannot be rendered (a broken override), plain text."""
     try:
         return context_of(request).pages.message(title, text, status=status)
-    except MailerError as exc:
+    except Exception as exc:  # the last resort must not fail in turn
         log.error("error page for %s %s failed: %s", request.method, request.url.path, exc)
         return plain_error(status, f"{title}. {text}")
 
@@ -89,22 +93,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return _error_page(request, "Not found", "There is no page at this address.", 404)
     if status == 405:
         return _error_page(request, "Not allowed", "This page cannot be used that way.", 405)
+    if status == 413:
+        return _error_page(request, "Too large", "What was sent is too large for this page.", 413)
     return _error_page(request, "Something went wrong", "The request could not be handled.", status)
 
 
 async def _mailer_error(request: Request, exc: Exception) -> Response:
     log.error("%s %s: %s", request.method, request.url.path, exc)
-    return _error_page(
-        request,
-        "Something went wrong",
-        "The request could not be handled just now. Please try again later.",
-        500,
-    )
+    return _error_page(request, "Something went wrong", _TRY_LATER, 500)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    """Any other error (a bug): the same friendly page, no details.
+
+    Starlette answers these outside the app's middleware, so the security
+    headers are added here.
+    """
     log.exception("%s %s failed", request.method, request.url.path)
-    return plain_error(500, "Something went wrong. Please try again later.")
+    response = _error_page(request, "Something went wrong", _TRY_LATER, 500)
+    add_security_headers(response.headers)
+    return response
 
 
 def create_app(
@@ -142,7 +150,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit)],
         exception_handlers={
             TokenError: _bad_token,
             HTTPException: _http_error,

@@ -45,6 +45,9 @@ _ARCHIVED = (
     "(SELECT 1 FROM deliveries d WHERE d.campaign_id = c.id AND d.state = 'sent')))"
 )
 SAMPLE_ADDRESS = "subscriber@example.org"
+#: SQLite's largest integer: a longer number in the URL names no campaign (and
+#: would not even fit into the query).
+_LARGEST_ID = 2**63 - 1
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
 
 
@@ -96,6 +99,8 @@ def archived_letters(store: Store, *, limit: int = 500) -> list[ArchivedLetter]:
 
 def archived_letter(store: Store, campaign_id: int) -> ArchivedLetter | None:
     """One archived campaign, or None when it is unknown, private, or not sent yet."""
+    if not 0 < campaign_id <= _LARGEST_ID:
+        return None
     row = store.one(f"{_ARCHIVED} AND c.id = ?", (campaign_id,))
     return _from_row(row) if row is not None else None
 

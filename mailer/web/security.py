@@ -14,13 +14,17 @@ import hashlib
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer import clock
 from mailer.errors import TokenError
 from mailer.tokens import CSRF, Signer
+
+#: The largest request body read: the forms here are a few short fields.
+MAX_BODY = 16 * 1024
 
 #: How long a page's form stays usable after the page was shown.
 CSRF_LIFETIME = timedelta(hours=2)
@@ -86,6 +90,13 @@ def _origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+def add_security_headers(headers: MutableHeaders) -> None:
+    """Add the security headers that ``headers`` does not set itself."""
+    for name, value in _HEADERS.items():
+        if name not in headers:
+            headers[name] = value
+
+
 class SecurityHeaders:
     """ASGI middleware: add the security headers a response does not set itself."""
 
@@ -99,10 +110,41 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in _HEADERS.items():
-                    if name not in headers:
-                        headers[name] = value
+                add_security_headers(MutableHeaders(scope=message))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes ends in a 413, unread.
+
+    Every form here is a few short fields, but Starlette would read any
+    urlencoded body into memory and spool any multipart file to disk. The
+    declared length is checked first; a chunked body is counted as it comes.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        too_long = declared.isdigit() and int(declared) > self.limit
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            if too_long:
+                raise HTTPException(413)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise HTTPException(413)
+            return message
+
+        await self.app(scope, limited_receive, send)

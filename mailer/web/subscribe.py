@@ -1,8 +1,9 @@
 """``/s/{list}`` (the subscribe form) and ``/c/{token}`` (the confirmation).
 
-The answer to a subscribe form is the same page whatever happened behind it
+The answer to a subscribe form is the same page whatever happens behind it
 (new address, already subscribed, unsubscribed earlier, suppressed, or over the
-per-address limit): nobody can use the form to learn who is on a list. The
+per-address limit), and it goes out before any of that work is done, so
+neither its text nor its timing tells anyone who is on a list. The
 confirmation link's GET only shows a button; its POST confirms and stores the
 proof of consent.
 """
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mailer.contacts import normalize_address
+from mailer.contacts import Address, normalize_address
 from mailer.errors import AddressError, MailerError, NotFoundError
 from mailer.store import Store
 from mailer.store.lists import get_list, get_list_by_id
@@ -25,7 +26,7 @@ from mailer.store.models import MailingList
 from mailer.tokens import CONFIRM
 from mailer.web.confirm_mail import build_confirmation
 from mailer.web.context import WebContext, context_of
-from mailer.web.membership import JoinOutcome, Proof, confirm_subscription, request_subscription
+from mailer.web.membership import Proof, confirm_subscription, request_subscription
 from mailer.web.pages import client_address, user_agent
 from mailer.web.security import FormExpired, check_csrf, csrf_token, origin_allowed
 
@@ -114,38 +115,40 @@ async def subscribe_post(request: Request) -> Response:
             email=email,
             name=name,
         )
-    task = None
-    if web.limits.allow_target(address.key):
-        proof = Proof(client, user_agent(request), f"{web.base_url}/s/{mailing_list.name}")
-        outcome = await web.stores.run(
-            lambda store: request_subscription(store, mailing_list, address, name, proof)
-        )
-        if outcome.action == "confirm":
-            task = BackgroundTask(_send_confirmation, web, mailing_list, outcome)
     response = web.pages.page(
         "subscribe_sent.html.j2",
         mailing_list=mailing_list,
         email=address.email,
     )
-    response.background = task
+    if web.limits.allow_target(address.key):
+        proof = Proof(client, user_agent(request), f"{web.base_url}/s/{mailing_list.name}")
+        response.background = BackgroundTask(_join, web, mailing_list, address, name, proof)
     return response
 
 
-async def _send_confirmation(
-    web: WebContext, mailing_list: MailingList, outcome: JoinOutcome
+async def _join(
+    web: WebContext, mailing_list: MailingList, address: Address, name: str, proof: Proof
 ) -> None:
-    """Mail the confirmation link after the answer went out (so timing tells nothing)."""
-    if outcome.subscriber_id is None:
-        return
-    valid = timedelta(days=web.config.web.confirm_days)
-    token = web.signer.confirm(outcome.subscriber_id, mailing_list.id, valid)
+    """Record the request and mail the confirmation link, after the answer went out.
+
+    How much work this is depends on whether the address is known (a new one is
+    written, a confirmed one is not), so none of it may happen before the answer:
+    its timing would tell who is subscribed. Failures are logged, never shown.
+    """
     try:
+        outcome = await web.stores.run(
+            lambda store: request_subscription(store, mailing_list, address, name, proof)
+        )
+        if outcome.action != "confirm" or outcome.subscriber_id is None:
+            return
+        valid = timedelta(days=web.config.web.confirm_days)
+        token = web.signer.confirm(outcome.subscriber_id, mailing_list.id, valid)
         message = build_confirmation(
             web.config, mailing_list, outcome.email, f"{web.base_url}/c/{token}"
         )
         await web.deliver(web.config, message)
     except MailerError as exc:
-        log.error("confirmation for list %s not sent: %s", mailing_list.name, exc)
+        log.error("subscription request for list %s not handled: %s", mailing_list.name, exc)
 
 
 async def confirm_page(request: Request) -> Response:

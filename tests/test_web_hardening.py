@@ -1,0 +1,183 @@
+"""The web app under abuse: timing that could tell who is subscribed, odd input, big bodies."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from mailer.web import create_app
+from tests.test_web_support import (
+    BASE,
+    CLIENT_IP,
+    Web,
+    csrf_of,
+    web_fixture,  # noqa: F401  (the ``web`` fixture)
+)
+
+
+def _counts(web: Web) -> tuple[int, int, int]:
+    """Rows in the tables a subscribe request may write to."""
+    row = web.store.one(
+        "SELECT (SELECT count(*) FROM subscribers), (SELECT count(*) FROM subscriptions), "
+        "(SELECT count(*) FROM events)"
+    )
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+async def _post_and_look_at_answer_time(web: Web, path: str, form: dict[str, str]) -> Any:
+    """POST ``form`` straight to the ASGI app; the table counts when the answer was complete."""
+    body_bytes = urlencode(form).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", str(len(body_bytes)).encode()),
+        ],
+        "client": (CLIENT_IP, 40000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    sent = False
+    seen: dict[str, Any] = {}
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body_bytes, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            seen["status"] = message["status"]
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            seen["counts"] = _counts(web)
+
+    await web.app(scope, receive, send)
+    return seen
+
+
+async def test_subscribe_answer_is_complete_before_any_database_work(web: Web) -> None:
+    """New or known, the answer leaves before the work whose length depends on which."""
+    news = web.make_list()
+    web.subscribe(news, "known@example.org")
+    for address in ("new@example.org", "known@example.org"):
+        csrf = await web.form_token("/s/news")
+        before = _counts(web)
+        seen = await _post_and_look_at_answer_time(
+            web, "/s/news", {"email": address, "name": "N", "csrf": csrf}
+        )
+        assert seen["status"] == 200, address
+        assert seen["counts"] == before, address
+    # The work itself was done, after the answer: the new address waits for its confirmation.
+    row = web.subscription(web.subscriber_id("new@example.org"), news.id)
+    assert row is not None and row["status"] == "unconfirmed"
+    assert json.loads(row["consent_detail"])["client"] == CLIENT_IP
+    assert len(web.outbox()) == 1
+
+
+async def test_subscribe_with_the_database_locked_answers_the_same(web: Web) -> None:
+    """A busy database is no hint either: the answer does not wait for it."""
+    news = web.make_list()
+    config = replace(web.config, database=replace(web.config.database, busy_timeout=0.05))
+    app = create_app(config, store_path=web.store.path, signer=web.signer)
+    transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 1))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        page = await client.get("/s/news")
+        locker = sqlite3.connect(web.store.path, isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")
+        try:
+            response = await client.post(
+                "/s/news", data={"email": "new@example.org", "csrf": csrf_of(page.text)}
+            )
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+    app.state.web.stores.close_all()
+    assert response.status_code == 200
+    assert "Thank you" in response.text
+    assert web.status("new@example.org") is None
+    assert web.subscription(1, news.id) is None
+
+
+async def test_an_archive_number_too_large_for_the_database_is_a_404(web: Web) -> None:
+    response = await web.client.get("/archive/99999999999999999999999")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+async def test_an_unexpected_error_gets_the_friendly_page_with_security_headers(
+    web: Web, tmp_path: Path
+) -> None:
+    folder = tmp_path / "my-templates" / "web"
+    folder.mkdir(parents=True)
+    # Not a template error: a Python error while rendering.
+    (folder / "subscribe.html.j2").write_text("{{ 1 // 0 }}", encoding="utf-8")
+    web.make_list()
+    app = create_app(web.config, store_path=web.store.path, signer=web.signer)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        response = await client.get("/s/news")
+    app.state.web.stores.close_all()
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<h1>Something went wrong</h1>" in response.text
+    assert "ZeroDivisionError" not in response.text and "Traceback" not in response.text
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_an_oversized_form_is_refused_before_it_is_read(web: Web) -> None:
+    news = web.make_list()
+    sid = web.subscribe(news, "ann@example.org")
+    csrf = await web.form_token("/s/news")
+    padding = "x" * (200 * 1024)
+    response = await web.client.post(
+        "/s/news", data={"email": "big@example.org", "csrf": csrf, "pad": padding}
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("text/html")
+    assert web.status("big@example.org") is None
+    url = f"/u/{web.signer.unsubscribe(sid, news.id)}"
+    response = await web.client.post(
+        url, data={"List-Unsubscribe": "One-Click"}, files={"pad": ("pad.bin", padding.encode())}
+    )
+    assert response.status_code == 413
+    row = web.subscription(sid, news.id)
+    assert row is not None and row["status"] == "confirmed"
+
+
+async def test_a_chunked_oversized_form_is_refused_too(web: Web) -> None:
+    web.make_list()
+    csrf = await web.form_token("/s/news")
+
+    async def chunks() -> Any:
+        yield f"email=big%40example.org&csrf={csrf}&pad=".encode()
+        for _ in range(100):
+            yield b"x" * 4096
+
+    response = await web.client.post(
+        "/s/news",
+        content=chunks(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413
+    assert web.status("big@example.org") is None
