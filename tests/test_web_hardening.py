@@ -181,3 +181,14 @@ async def test_a_chunked_oversized_form_is_refused_too(web: Web) -> None:
     )
     assert response.status_code == 413
     assert web.status("big@example.org") is None
+
+
+async def test_a_list_title_with_a_line_break_cannot_add_headers_to_the_confirmation(
+    web: Web,
+) -> None:
+    web.make_list(title="News\r\nBcc: victim@evil.example")
+    csrf = await web.form_token("/s/news")
+    await web.client.post("/s/news", data={"email": "ann@example.org", "csrf": csrf})
+    (message,) = web.outbox()
+    assert message["Bcc"] is None
+    assert message["Subject"] == "Confirm your subscription to News Bcc: victim@evil.example"

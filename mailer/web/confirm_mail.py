@@ -19,6 +19,7 @@ import jinja2
 from mailer.config import Config
 from mailer.dispatch.run import envelope_from, make_transport
 from mailer.errors import TemplateError, TransportError
+from mailer.message import clean_display_name
 from mailer.resources import default_templates
 from mailer.store.models import MailingList
 
@@ -55,7 +56,9 @@ def build_confirmation(
     message = EmailMessage()
     message["From"] = config.sender.from_address
     message["To"] = email
-    message["Subject"] = f"Confirm your subscription to {mailing_list.display_title}"
+    # A title is one line in a header, whatever was typed into `lists create --title`.
+    title = clean_display_name(mailing_list.display_title)
+    message["Subject"] = f"Confirm your subscription to {title}"
     message["Date"] = formatdate(localtime=False, usegmt=True)
     domain = config.sender.from_address.rpartition("@")[2].strip(" >") or "localhost"
     message["Message-ID"] = make_msgid(domain=domain)
