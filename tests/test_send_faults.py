@@ -246,6 +246,23 @@ def test_no_reachable_relay_stops_the_run_with_a_resume_hint(
     assert result.sent == 10
 
 
+@pytest.mark.parametrize("fault", ["refuse_all", "refuse_sender"])
+def test_a_run_that_must_stop_stops_with_more_recipients_than_the_queue_holds(
+    db_path: Path,
+    store: Store,
+    start_sink: Callable[..., SmtpSink],
+    fake_clock: FakeClock,
+    fault: str,
+) -> None:
+    # K=4 workers and a queue of 16: the producer is waiting to queue more when they stop.
+    populate(store, "members", 200)
+    sink = start_sink(**{fault: True})
+    campaign = new_campaign(store)
+    with pytest.raises(TransportError, match="campaigns resume"):
+        deliver(config_for(db_path, sink.port), store, campaign.id)
+    assert counters(store, campaign.id)["pending"] == 200
+
+
 def test_verp_envelope_sender_names_campaign_and_subscriber(
     db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
 ) -> None:

@@ -242,13 +242,22 @@ class Sender:
             self.on_progress(self.progress)
 
     async def _work(self, queue: asyncio.Queue[_Due | None]) -> None:
+        """Send what the queue gives until the producer's end mark.
+
+        Once the run is stopping, what the queue still gives is left pending
+        (not started), but the worker keeps taking until its end mark: the
+        producer may be waiting for room in a full queue, and a worker that
+        returned early would leave it waiting for ever.
+        """
         channel: Channel | None = None
         breaks = 0  # connections lost in a row: each reopening waits twice as long
         try:
             while True:
                 due = await queue.get()
-                if due is None or self.stop.is_set():
+                if due is None:
                     return
+                if self.stop.is_set():
+                    continue
                 if due.status != "active":
                     self._record(self._skipped(due))
                     continue
@@ -258,6 +267,8 @@ class Sender:
                     self._record(self._failed_to_build(due, exc))
                     continue
                 await self.limits.take(message.recipient)
+                if self.stop.is_set():
+                    continue  # stopped while waiting for the rate limit: not started
                 if channel is None:
                     if breaks:
                         await self._pause(
@@ -265,7 +276,7 @@ class Sender:
                         )
                     channel = await self._open()
                     if channel is None:
-                        return
+                        continue  # the run is stopping (no relay, or Ctrl-C)
                 try:
                     reply = await channel.send(
                         self._envelope(due), message.recipient, message.data, message.smtputf8
@@ -274,7 +285,7 @@ class Sender:
                     # Our fault, not the recipient's: they stay pending and the run stops.
                     self._transport_error = exc
                     self.stop.set()
-                    return
+                    continue
                 except TransportError as exc:
                     await channel.close()
                     channel = None
