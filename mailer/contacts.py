@@ -40,8 +40,27 @@ class Address:
 
 
 def address_key(email: str) -> str:
-    """The comparison key of an already-normalised address."""
-    return email.strip().lower()
+    """The comparison key of an address, however it is written.
+
+    Keys are what the suppression list and the ``subscribers`` table match
+    on, so every spelling of one mailbox must give the same key: case, a
+    Punycode (``xn--``) or Unicode domain, a composed or decomposed accent.
+    Plain ASCII without Punycode is only lower-cased; anything else is
+    normalised by email-validator first (the form addresses are stored in),
+    falling back to lower-casing for text that is not a valid address.
+    """
+    text = email.strip()
+    if text.isascii() and "xn--" not in text.lower():
+        return text.lower()
+    try:
+        return _validate(text).key
+    except AddressError:
+        return text.lower()
+
+
+def domain_key(domain: str) -> str:
+    """The comparison key of a domain (as in a ``domain`` suppression)."""
+    return address_key(f"postmaster@{domain.strip().lstrip('@')}").rpartition("@")[2]
 
 
 def address_hash(key: str) -> str:
@@ -94,7 +113,7 @@ def _validate(text: str) -> Address:
         )
     except email_validator.EmailNotValidError as exc:
         raise AddressError(text, str(exc)) from None
-    return Address(email=result.normalized, key=address_key(result.normalized))
+    return Address(email=result.normalized, key=result.normalized.lower())
 
 
 @lru_cache(maxsize=65536)
@@ -118,8 +137,10 @@ def normalize_address(text: str, *, check_deliverability: bool = False) -> Addre
     stripped = (text or "").strip()
     if not stripped:
         raise AddressError(text or "", "the address is empty")
-    if "\n" in stripped or "\r" in stripped or "\0" in stripped:
+    if "\n" in stripped or "\r" in stripped:
         raise AddressError(stripped, "the address contains a line break")
+    if "\0" in stripped:
+        raise AddressError(stripped, "the address contains a NUL character")
     address = _fast_normalize(stripped) or _validate(stripped)
     if check_deliverability:
         reason = _undeliverable(address.domain)

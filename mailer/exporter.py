@@ -39,7 +39,7 @@ from mailer.importer import (
 )
 from mailer.store.database import Store
 from mailer.store.events import history
-from mailer.store.subscribers import find_subscriber, subscriptions_of
+from mailer.store.subscribers import find_subscriber, held_bounces, subscriptions_of
 
 FORMATS = ("csv", "jsonl")
 _RESERVED = frozenset(
@@ -190,10 +190,17 @@ def export_person(store: Store, email: str) -> dict[str, Any]:
             )
         ]
         subscriber = find_subscriber(store, email)
+        subscriber_id = subscriber.id if subscriber is not None else None
+        bounces = [dict(row) for row in held_bounces(store.conn, subscriber_id, key)]
         if subscriber is None:
-            if not suppressions:
+            if not suppressions and not bounces:
                 raise NotFoundError(f"nothing is stored about {email!r}")
-            return {"email": key, "subscriber": None, "suppressions": suppressions}
+            return {
+                "email": key,
+                "subscriber": None,
+                "bounces": bounces,
+                "suppressions": suppressions,
+            }
         deliveries = [
             dict(row)
             for row in store.all(
@@ -201,12 +208,6 @@ def export_person(store: Store, email: str) -> dict[str, Any]:
                 "FROM deliveries d LEFT JOIN campaigns c ON c.id = d.campaign_id "
                 "WHERE d.subscriber_id = ? ORDER BY d.campaign_id",
                 (subscriber.id,),
-            )
-        ]
-        bounces = [
-            dict(row)
-            for row in store.all(
-                "SELECT * FROM bounces WHERE subscriber_id = ? ORDER BY id", (subscriber.id,)
             )
         ]
         return {

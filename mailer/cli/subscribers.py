@@ -20,6 +20,7 @@ from mailer.store.models import SUBSCRIBER_STATUSES, Consent
 from mailer.store.subscribers import (
     add_subscriber,
     block,
+    find_subscriber,
     forget,
     get_subscriber,
     iter_subscribers,
@@ -158,7 +159,10 @@ def block_command(app: App, email: str) -> None:
 def forget_command(app: App, email: str, yes: bool) -> None:
     """Erase EMAIL's personal data (GDPR); a one-way hash keeps it suppressed."""
     store = app.store()
-    subscriber = get_subscriber(store, email)
-    confirm_or_refuse(f"Erase everything stored about {subscriber.email}?", yes=yes)
-    forget(store, subscriber.email)
-    click.echo(f"{subscriber.email}: forgotten (only a hash remains, to keep it suppressed)")
+    subscriber = find_subscriber(store, email)
+    shown = subscriber.email if subscriber is not None else email.strip()
+    confirm_or_refuse(f"Erase everything stored about {shown}?", yes=yes)
+    # An address that is not a subscriber (blocked, or named in a bounce) can be
+    # forgotten too; ``forget`` says so when nothing at all is held about it.
+    forget(store, email)
+    click.echo(f"{shown}: forgotten (only a hash remains, to keep it suppressed)")

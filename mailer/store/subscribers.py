@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailer import clock
-from mailer.contacts import Address, address_hash, address_key
+from mailer.contacts import Address, address_hash, address_key, domain_key
 from mailer.errors import InputError, NotFoundError
 from mailer.store.database import Store
 from mailer.store.events import history, record_event
@@ -62,7 +62,15 @@ def suppression_reason(conn: sqlite3.Connection | Store, address: Address) -> st
 
 
 def suppress(conn: sqlite3.Connection, kind: str, value: str, reason: str) -> None:
-    """Add an address, hash or domain to the suppression list (idempotent)."""
+    """Add an address, hash or domain to the suppression list (idempotent).
+
+    Addresses and domains are stored by their key, so that every spelling
+    (case, Punycode or Unicode) of what is suppressed matches it.
+    """
+    if kind == "email":
+        value = address_key(value)
+    elif kind == "domain":
+        value = domain_key(value)
     conn.execute(
         "INSERT OR IGNORE INTO suppressions (kind, value, reason, created_at) VALUES (?, ?, ?, ?)",
         (kind, value, reason, clock.now_iso()),
@@ -103,6 +111,15 @@ def add_subscriber(
             reason = f"suppressed ({existing.status})"
         if reason:
             return AddOutcome("suppressed", existing, reason)
+        membership = None
+        if existing is not None:
+            membership = conn.execute(
+                "SELECT status FROM subscriptions WHERE list_id = ? AND subscriber_id = ?",
+                (mailing_list.id, existing.id),
+            ).fetchone()
+            if membership is not None and membership["status"] == "unsubscribed":
+                # Checked before any write: a refused add changes nothing, --update included.
+                return AddOutcome("suppressed", existing, "suppressed (unsubscribed from list)")
         outcome = "added"
         if existing is None:
             cursor = conn.execute(
@@ -114,21 +131,17 @@ def add_subscriber(
             record_event(conn, subscriber_id, "created", {"method": consent.method})
         else:
             subscriber_id = existing.id
-            if update and (name != existing.name or attributes != existing.attributes):
-                merged = {**existing.attributes, **attributes}
+            merged = {**existing.attributes, **attributes}
+            new_name = name or existing.name
+            # Only a real change is an update, so that repeating the command is a no-op.
+            if update and (new_name != existing.name or merged != existing.attributes):
                 conn.execute(
                     "UPDATE subscribers SET name = ?, attributes = ?, updated_at = ? WHERE id = ?",
-                    (name or existing.name, _dump(merged), now, subscriber_id),
+                    (new_name, _dump(merged), now, subscriber_id),
                 )
                 record_event(conn, subscriber_id, "updated", {"method": consent.method})
                 outcome = "updated"
-        membership = conn.execute(
-            "SELECT status FROM subscriptions WHERE list_id = ? AND subscriber_id = ?",
-            (mailing_list.id, subscriber_id),
-        ).fetchone()
         if membership is not None:
-            if membership["status"] == "unsubscribed":
-                return AddOutcome("suppressed", existing, "suppressed (unsubscribed from list)")
             if outcome != "updated":
                 outcome = "exists"
         else:
@@ -304,16 +317,45 @@ def block(store: Store, email: str, *, reason: str = "blocked by an admin") -> S
     return subscriber
 
 
+def held_bounces(
+    conn: sqlite3.Connection, subscriber_id: int | None, key: str
+) -> list[sqlite3.Row]:
+    """The bounce events about an address: linked to its subscriber, or naming it."""
+    conn.create_function("mailer_address_key", 1, address_key, deterministic=True)
+    return list(
+        conn.execute(
+            "SELECT * FROM bounces WHERE subscriber_id = ? OR (subscriber_id IS NULL "
+            "AND recipient != '' AND mailer_address_key(recipient) = ?) ORDER BY id",
+            (subscriber_id, key),
+        ).fetchall()
+    )
+
+
 def forget(store: Store, email: str) -> None:
-    """Erase a person (GDPR): delete their data, keep only a hash that suppresses them."""
-    subscriber = get_subscriber(store, email)
-    key = address_key(subscriber.email)
+    """Erase a person (GDPR): delete their data, keep only a hash that suppresses them.
+
+    Works for an address that was never a subscriber too (blocked, or met in
+    a bounce or complaint): what names it goes, the hash stays. Bounce events
+    are kept for the campaigns' counts, with the address and diagnostic
+    replaced by a placeholder unique to the row (the table keeps one row per
+    message, recipient and kind). ``NotFoundError`` when nothing is held.
+    """
+    key = address_key(email)
     with store.transaction() as conn:
+        subscriber = find_subscriber(conn, email)
+        subscriber_id = subscriber.id if subscriber is not None else None
+        bounces = held_bounces(conn, subscriber_id, key)
+        listed = conn.execute(
+            "SELECT 1 FROM suppressions WHERE kind = 'email' AND value = ?", (key,)
+        ).fetchone()
+        if subscriber is None and not bounces and listed is None:
+            raise NotFoundError(f"nothing is stored about {email!r}")
         suppress(conn, "hash", address_hash(key), "forgotten")
         conn.execute("DELETE FROM suppressions WHERE kind = 'email' AND value = ?", (key,))
-        conn.execute("DELETE FROM deliveries WHERE subscriber_id = ?", (subscriber.id,))
-        conn.execute(
-            "UPDATE bounces SET recipient = '', diagnostic = '' WHERE subscriber_id = ?",
-            (subscriber.id,),
+        conn.executemany(
+            "UPDATE bounces SET recipient = 'forgotten-' || id, diagnostic = '' WHERE id = ?",
+            [(row["id"],) for row in bounces],
         )
-        conn.execute("DELETE FROM subscribers WHERE id = ?", (subscriber.id,))
+        if subscriber_id is not None:
+            conn.execute("DELETE FROM deliveries WHERE subscriber_id = ?", (subscriber_id,))
+            conn.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
