@@ -236,6 +236,12 @@ def _relays(raw: Any, path: Path | None, env: Mapping[str, str]) -> tuple[RelayC
     return tuple(relays)
 
 
+def config_file(path: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The configuration file in use: ``--config``, else ``MAILER_CONFIG``, else ./mailer.toml."""
+    env = os.environ if env is None else env
+    return Path(path or env.get("MAILER_CONFIG") or DEFAULT_CONFIG)
+
+
 def load_config(
     path: Path | None = None,
     *,
@@ -250,7 +256,7 @@ def load_config(
     """
     env = os.environ if env is None else env
     explicit = path is not None or "MAILER_CONFIG" in env
-    config_path = Path(path or env.get("MAILER_CONFIG") or DEFAULT_CONFIG)
+    config_path = config_file(path, env)
     data: dict[str, Any] = {}
     if config_path.exists():
         try:

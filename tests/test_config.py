@@ -115,3 +115,22 @@ def test_init_twice_changes_nothing(tmp_path: Path) -> None:
     assert "kept" in second.output
     assert (tmp_path / "mailer.toml").read_text().endswith("# mine\n")
     assert (tmp_path / "mailer.db").exists()
+
+
+def test_init_writes_the_file_mailer_config_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from mailer.cli import cli
+
+    (tmp_path / "etc").mkdir()
+    monkeypatch.setenv("MAILER_CONFIG", str(tmp_path / "etc" / "mailer.toml"))
+    result = CliRunner().invoke(cli, ["init"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "etc" / "mailer.toml").exists()
+    assert not (tmp_path / "mailer.toml").exists()
+    assert (tmp_path / "etc" / "mailer.db").exists()
+    again = CliRunner().invoke(cli, ["init"], catch_exceptions=False)
+    assert again.exit_code == 0
+    assert "kept" in again.output

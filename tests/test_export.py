@@ -233,7 +233,7 @@ def test_cli_person_export(invoke: Invoke) -> None:
         (["--email", "a@example.org", "--format", "csv"], 2, "JSON Lines"),
         (["--email", "nobody@example.org"], 1, "nothing is stored"),
         (["--list", "nope"], 1, "no list named"),
-        (["-o", "/nonexistent-folder/x.csv"], 1, "nonexistent-folder"),
+        (["-o", "/nonexistent-folder/x.csv"], 1, "/nonexistent-folder/x.csv: cannot write"),
     ],
 )
 def test_cli_export_failures(invoke: Invoke, args: list[str], code: int, message: str) -> None:

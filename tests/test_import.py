@@ -635,3 +635,24 @@ def test_any_text_either_imports_with_every_row_counted_or_fails_cleanly(
             assert dump(Path(folder) / "fuzz.db") == before
         finally:
             store.close()
+
+
+def test_cli_report_may_not_overwrite_the_file_imported(
+    invoke: Invoke, db_path: Path, tmp_path: Path
+) -> None:
+    invoke("lists", "create", "news")
+    before = dump(db_path)
+    path = write(tmp_path, "email\na@example.org\n")
+    result = invoke("subscribers", "import", str(path), "--list", "news", "--report", str(path))
+    assert result.exit_code == 2
+    assert "the file being imported" in result.output
+    assert path.read_text(encoding="utf-8") == "email\na@example.org\n"
+    assert dump(db_path) == before
+
+
+def test_nul_in_an_address_is_named_as_such(
+    store: Store, news: MailingList, tmp_path: Path
+) -> None:
+    report = import_csv(store, write(tmp_path, "email\na\x00b@example.org\n"), news)
+    [row] = report.invalid_rows
+    assert "NUL" in row.reason

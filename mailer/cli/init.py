@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from mailer.cli.app import App, cli, pass_app
-from mailer.config import DEFAULT_CONFIG
+from mailer.config import config_file
 from mailer.resources import shipped
 
 
@@ -24,9 +22,9 @@ def init(app: App) -> None:
     Running it again changes nothing: an existing database is only migrated
     to the current schema and an existing mailer.toml is left alone.
     """
-    config_path = app.config_path or DEFAULT_CONFIG
-    if not Path(config_path).exists():
-        Path(config_path).write_text(example_config(), encoding="utf-8")
+    config_path = config_file(app.config_path)
+    if not config_path.exists():
+        config_path.write_text(example_config(), encoding="utf-8")
         click.echo(f"wrote {config_path} (edit it; secrets go in MAILER_* environment variables)")
     else:
         click.echo(f"kept {config_path}")

@@ -32,7 +32,11 @@ def _written(path: Path | None) -> Iterator[TextIO]:
         yield sys.stdout
         return
     folder = path.parent if str(path.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    except OSError as exc:
+        # Name the file asked for, not the temporary one beside it.
+        raise OSError(exc.errno, f"cannot write here ({exc.strerror})", str(path)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
@@ -41,6 +45,14 @@ def _written(path: Path | None) -> Iterator[TextIO]:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    """Whether two paths name one file (so writing the first would destroy the second)."""
+    try:
+        return one.exists() and other.exists() and one.samefile(other)
+    except OSError:
+        return False
 
 
 def _print_summary(report: ImportReport, list_name: str) -> None:
@@ -104,6 +116,8 @@ def import_(
     were blocked or forgotten are never subscribed. Importing the same file
     again changes nothing.
     """
+    if report_path is not None and _same_file(report_path, file):
+        raise UsageError(f"--report {report_path}: that is the file being imported")
     store = app.store()
     mailing_list = get_list(store, list_name)
     settings = app.config.import_
