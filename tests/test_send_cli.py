@@ -141,6 +141,18 @@ def test_test_addresses_get_the_letter_and_no_campaign_is_made(
     assert b"Dear Member 1," in personal.data
 
 
+def test_dry_run_with_test_addresses_sends_nothing(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
+) -> None:
+    populate(store, "members", 2)
+    result = invoke(
+        "send", str(letter), "--list", "members", "--dry-run", "--test", "editor@example.net"
+    )
+    assert result.exit_code == 2
+    assert "--dry-run and --test" in result.output
+    assert sink.received == [] and campaign_count(store) == 0
+
+
 def test_segment_narrows_the_recipients(
     store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
 ) -> None:

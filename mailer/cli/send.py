@@ -96,6 +96,9 @@ def send(
     as_json: bool,
 ) -> None:
     """Send LETTER to a list as a campaign that can be resumed after any stop."""
+    if dry_run and test_addresses:
+        # A dry run promises that nothing leaves; a test send sends. Say which one is meant.
+        raise UsageError("--dry-run and --test cannot be used together: a dry run sends nothing")
     loaded = load_letter(letter)
     name = list_name or loaded.list_name
     if not name:
