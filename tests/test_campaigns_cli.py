@@ -177,3 +177,27 @@ def test_run_fails_loudly_when_a_campaign_cannot_be_resumed(
     assert result.exit_code == 1
     assert "campaign 1: no SMTP relay could be reached" in result.output
     assert "campaigns not resumed this time: 1" in result.output
+
+
+def test_run_passes_over_a_campaign_another_process_is_sending(
+    store: Store, start_sink: object, letter: Path, invoke: Invoke, frozen: list[datetime]
+) -> None:
+    from mailer.dispatch.journal import Journal
+
+    populate(store, "members", 3)
+    start_sink(temp_rate=1.0)  # type: ignore[operator]
+    assert invoke("send", str(letter), "--list", "members", "--yes").exit_code == 0
+    steady = start_sink()  # type: ignore[operator]
+    frozen[0] += timedelta(minutes=5)
+    sender = Journal(store, 1)
+    sender.open()  # what a live `mailer send` or `campaigns resume` holds
+    try:
+        result = invoke("campaigns", "run")
+        as_json = invoke("campaigns", "run", "--json")
+    finally:
+        sender.close()
+    assert result.exit_code == 0, result.output
+    assert "campaign 1 is being sent by another mailer process" in result.output
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.stdout) == [{"campaign": 1, "busy": True}]
+    assert steady.received == []

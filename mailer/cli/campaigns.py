@@ -16,6 +16,7 @@ from mailer.cli.app import (
 from mailer.cli.send import command_prefix, finish_progress, progress_printer
 from mailer.dispatch import run as runner
 from mailer.dispatch import status
+from mailer.dispatch.journal import CampaignBusy
 from mailer.dispatch.run import RunResult
 from mailer.errors import TransportError
 
@@ -133,6 +134,12 @@ def run(app: App, as_json: bool) -> None:
     outcomes: list[dict[str, object]] = []
 
     def report(result: RunResult | Exception, campaign_id: int) -> None:
+        if isinstance(result, CampaignBusy):
+            # A live sender has it (a long `mailer send`, an earlier cron run): not a failure.
+            outcomes.append({"campaign": campaign_id, "busy": True})
+            if not as_json:
+                click.echo(f"campaign {campaign_id}: {result}")
+            return
         if isinstance(result, Exception):
             outcomes.append({"campaign": campaign_id, "error": str(result)})
             if not as_json:

@@ -105,6 +105,10 @@ class Outcome:
         )
 
 
+class CampaignBusy(ConflictError):
+    """Another process holds the campaign's lock: it is being sent right now."""
+
+
 def journal_path(db_path: Path, campaign_id: int) -> Path:
     """Where campaign ``campaign_id``'s log lives: beside the database."""
     return db_path.with_name(f"{db_path.name}.campaign-{campaign_id}.journal")
@@ -170,7 +174,7 @@ class Journal:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise ConflictError(
+            raise CampaignBusy(
                 f"campaign {self.campaign_id} is being sent by another mailer process"
             ) from None
         self._fd = fd

@@ -270,7 +270,11 @@ def run_due(
     on_result: Callable[[RunResult | Exception, int], None] | None = None,
     command: str = "mailer",
 ) -> list[RunResult]:
-    """Resume every campaign with work due now (what a cron job calls)."""
+    """Resume every campaign with work due now (what a cron job calls).
+
+    A campaign another process is sending is reported as ``CampaignBusy``:
+    that process delivers it, so it is no failure of this run.
+    """
     results = []
     for campaign_id in status.due_campaigns(store):
         try:
