@@ -201,3 +201,32 @@ def test_run_passes_over_a_campaign_another_process_is_sending(
     assert as_json.exit_code == 0
     assert json.loads(as_json.stdout) == [{"campaign": 1, "busy": True}]
     assert steady.received == []
+
+
+def test_run_goes_on_past_a_campaign_whose_letter_fails(
+    store: Store, start_sink: object, letter: Path, invoke: Invoke, frozen: list[datetime]
+) -> None:
+    from mailer.dispatch.plan import create_campaign
+    from mailer.store.lists import get_list
+
+    populate(store, "members", 3)
+    create_campaign(
+        store,
+        mailing_list=get_list(store, "members"),
+        subject="Broken",
+        letter_path="broken.md",
+        letter_source="---\nsubject: Broken\n---\n\nHello {% if %} x\n",
+    )
+    create_campaign(
+        store,
+        mailing_list=get_list(store, "members"),
+        subject="Spring meeting",
+        letter_path="spring.md",
+        letter_source=LETTER,
+    )
+    steady = start_sink()  # type: ignore[operator]
+    result = invoke("campaigns", "run")
+    assert result.exit_code == 1
+    assert "campaign 1: broken.md:5: template syntax error" in result.output
+    assert "campaigns not resumed this time: 1" in result.output
+    assert len(steady.received) == 3

@@ -153,6 +153,19 @@ def test_dry_run_with_test_addresses_sends_nothing(
     assert sink.received == [] and campaign_count(store) == 0
 
 
+def test_a_letter_that_does_not_compile_makes_no_campaign(
+    store: Store, sink: SmtpSink, tmp_path: Path, invoke: Invoke
+) -> None:
+    populate(store, "members", 2)
+    broken = tmp_path / "broken.md"
+    broken.write_text("---\nsubject: Broken\n---\n\nHello {% if %} x\n", encoding="utf-8")
+    result = invoke("send", str(broken), "--list", "members", "--yes")
+    assert result.exit_code == 1
+    assert "broken.md:5: template syntax error" in result.output
+    assert "Traceback" not in result.output
+    assert sink.received == [] and campaign_count(store) == 0
+
+
 def test_segment_narrows_the_recipients(
     store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
 ) -> None:

@@ -24,7 +24,13 @@ from mailer.dispatch.plan import Campaign, get_campaign, iter_recipients
 from mailer.dispatch.sender import Progress, Sender, SendPolicy
 from mailer.dispatch.smtp import SmtpTransport
 from mailer.dispatch.transport import Reply, Transport
-from mailer.errors import ConfigError, ConflictError, Interrupted, TransportError
+from mailer.errors import (
+    ConfigError,
+    ConflictError,
+    Interrupted,
+    MailerError,
+    TransportError,
+)
 from mailer.letters import Letter, parse_letter
 from mailer.message import Recipient, parse_sender
 from mailer.render import CompiledLetter, compile_letter
@@ -81,6 +87,11 @@ def send_policy(
         batch_size=sending.batch_size,
         batch_seconds=sending.batch_seconds,
     )
+
+
+def check_letter(config: Config, letter: Letter, mailing_list: MailingList) -> None:
+    """Compile ``letter`` before a campaign is made for it: a broken letter makes none."""
+    compile_letter(letter, config=config, mailing_list=mailing_list, signer=signer_for(config))
 
 
 def campaign_letter(campaign: Campaign) -> Letter:
@@ -273,13 +284,17 @@ def run_due(
     """Resume every campaign with work due now (what a cron job calls).
 
     A campaign another process is sending is reported as ``CampaignBusy``:
-    that process delivers it, so it is no failure of this run.
+    that process delivers it, so it is no failure of this run. A campaign
+    that cannot be resumed (no relay, a letter that fails) is reported and
+    the others still get their turn; only Ctrl-C stops the whole run.
     """
     results = []
     for campaign_id in status.due_campaigns(store):
         try:
             result = deliver(config, store, campaign_id, command=command)
-        except (TransportError, ConflictError) as exc:
+        except Interrupted:
+            raise
+        except MailerError as exc:
             if on_result is not None:
                 on_result(exc, campaign_id)
             continue
