@@ -238,6 +238,36 @@ def test_plain_smtp_to_a_remote_host_is_refused(
     assert campaign_count(store) == 0
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "setting"),
+    [
+        ("MAILER_SMTP_CONNECTIONS", "0", "smtp.connections"),
+        ("MAILER_SENDING_RATE", "-5", "sending.rate"),
+        ("MAILER_SENDING_DOMAIN_RATE", "-1", "sending.domain_rate"),
+        ("MAILER_SENDING_RETRY_FIRST", "0", "sending.retry_first"),
+        ("MAILER_SENDING_DEADLINE", "-1", "sending.deadline"),
+        ("MAILER_SENDING_BATCH_SIZE", "0", "sending.batch_size"),
+        ("MAILER_SENDING_BATCH_SECONDS", "0", "sending.batch_seconds"),
+    ],
+)
+def test_a_sending_setting_out_of_range_is_refused_before_a_campaign_is_made(
+    store: Store,
+    sink: SmtpSink,
+    letter: Path,
+    invoke: Invoke,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    setting: str,
+) -> None:
+    populate(store, "members", 2)
+    monkeypatch.setenv(variable, value)
+    result = invoke("send", str(letter), "--list", "members", "--yes")
+    assert result.exit_code == 1
+    assert setting in result.output and "Traceback" not in result.output
+    assert campaign_count(store) == 0 and sink.received == []
+
+
 @pytest.fixture
 def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pretend a person sits at a terminal to answer the confirmation."""
