@@ -24,7 +24,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, getaddresses
 from typing import Any
 
 import idna
@@ -148,7 +148,13 @@ def mail_address(address: str) -> tuple[str, bool]:
     """(address as written in headers and RCPT TO, whether it needs SMTPUTF8)."""
     address = reject_line_breaks("address", address.strip())
     local, at, domain = address.rpartition("@")
-    if not at or not local or not domain or any(c in address for c in '<>" ,;()[]\\'):
+    if (
+        not at
+        or not local
+        or not domain
+        or not address.isprintable()  # tabs and other controls: no header parser reads them
+        or any(c in address for c in '<>" ,;()[]\\')
+    ):
         raise HeaderInjectionError(f"{address!r} is not a plain e-mail address")
     if local.isascii():
         return f"{local}@{ascii_domain(domain)}", False
@@ -161,16 +167,25 @@ def format_address(name: str, address: str) -> tuple[str, bool]:
     phrase = encode_phrase(clean_display_name(name))
     if not phrase:
         return addr, utf8
-    # Fold before the address when the phrase's last line would run past 78 columns.
+    return phrase_and_angle(phrase, addr), utf8
+
+
+def phrase_and_angle(phrase: str, inner: str) -> str:
+    """``phrase <inner>``, folded before the bracket when the line would run past 78."""
+    if not phrase:
+        return f"<{inner}>"
     last = phrase.rpartition("\n")[2]
-    gap = "\r\n " if len(last) + len(addr) + 12 > 78 else " "
-    return f"{phrase}{gap}<{addr}>", utf8
+    gap = "\r\n " if len(last) + len(inner) + 12 > 78 else " "
+    return f"{phrase}{gap}<{inner}>"
 
 
 def parse_sender(value: str, what: str) -> tuple[str, str]:
-    """Split a configured ``Name <addr>`` into its parts; refuse line breaks."""
+    """Split a configured ``Name <addr>`` into its parts; refuse line breaks and lists."""
     reject_line_breaks(what, value)
-    name, addr = parseaddr(value)
+    found = getaddresses([value])
+    if len(found) != 1:  # parseaddr would silently keep the first of several
+        raise HeaderInjectionError(f"{what}: {value!r} must be one address")
+    name, addr = found[0]
     if "@" not in addr:
         raise HeaderInjectionError(f"{what}: {value!r} has no e-mail address")
     return name, addr
@@ -253,6 +268,9 @@ class MessageFrame:
             head.append(header("Feedback-ID", reject_line_breaks("feedback_id", feedback_id)))
         head.append(header("Content-Type", f'multipart/alternative; boundary="{self.boundary}"'))
         self._head = b"".join(head)
+        # A sender address with a non-ASCII local part stays UTF-8 (RFC 6532): every
+        # message of the letter then needs SMTPUTF8, whoever receives it.
+        self._head_utf8 = not self._head.isascii()
         part = 'Content-Type: text/{kind}; charset="utf-8"\r\n'
         part += "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         rule = f"--{self.boundary}\r\n"
@@ -309,4 +327,9 @@ class MessageFrame:
                 self._close,
             )
         )
-        return OutgoingMessage(recipient=rcpt, message_id=message_id, data=data, smtputf8=smtputf8)
+        return OutgoingMessage(
+            recipient=rcpt,
+            message_id=message_id,
+            data=data,
+            smtputf8=smtputf8 or self._head_utf8,
+        )

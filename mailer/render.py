@@ -20,6 +20,7 @@ import functools
 import re
 import textwrap
 import traceback
+import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import jinja2.meta
 from markdown_it import MarkdownIt
 
 from mailer.config import Config
-from mailer.errors import HeaderInjectionError, TemplateError
+from mailer.errors import ConfigError, HeaderInjectionError, InputError, TemplateError
 from mailer.letters import Letter
 from mailer.message import (
     MessageFrame,
@@ -42,10 +43,12 @@ from mailer.message import (
     format_address,
     mail_address,
     parse_sender,
+    phrase_and_angle,
     reject_line_breaks,
 )
 from mailer.plaintext import MARKERS, markdown_to_text, rewrap
 from mailer.resources import default_templates
+from mailer.store.lists import validate_list_name
 from mailer.store.models import MailingList
 from mailer.tokens import Signer
 
@@ -55,6 +58,7 @@ _TOKEN = "JnJx{}xJnJ"
 _TOKEN_RE = re.compile(r"<!--JnJx(\d+)xJnJ-->|JnJx(\d+)xJnJ")
 _MARKER_TRANS = {ord(ch): None for ch in MARKERS}
 _OPENER = re.compile(r"\{[{%#]")
+_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]+$")
 
 
 def markdown() -> MarkdownIt:
@@ -322,10 +326,30 @@ def _sender(letter: Letter, config: Config) -> tuple[str, str, str]:
     return from_header, reply_to, ascii_domain(addr.rpartition("@")[2])
 
 
-def _unsubscribe_builder(config: Config, domain: str) -> Callable[[str], tuple[str, str]]:
+#: What ``web.base_url`` may be: it goes into headers between angle brackets, so only
+#: URI characters, and no query or fragment (paths are appended to it).
+_BASE_URL = re.compile(r"^https?://[A-Za-z0-9._~:/@!$&'()*+,;=%\[\]-]+$")
+
+
+def web_base_url(config: Config) -> str:
+    """``web.base_url`` without its trailing slash; ``ConfigError`` if it is no plain URL."""
     base = config.web.base_url.rstrip("/")
+    if not _BASE_URL.match(base):
+        raise ConfigError(
+            f"web.base_url {config.web.base_url!r} must be an http:// or https:// address "
+            "in ASCII, without spaces, query or fragment",
+            path=config.config_path,
+        )
+    return base
+
+
+def _unsubscribe_builder(config: Config, domain: str) -> Callable[[str], tuple[str, str]]:
+    base = web_base_url(config)
     address = config.bounces.unsubscribe_address or f"unsubscribe@{domain}"
     local, _, host = mail_address(address)[0].rpartition("@")
+    # A mailto URI is ASCII (RFC 6068): percent-encode the local part, A-label the domain.
+    local = urllib.parse.quote(local, safe="!$'*+")
+    host = ascii_domain(host)
 
     def build(token: str) -> tuple[str, str]:
         return f"{base}/u/{token}", f"mailto:{local}+{token}@{host}?subject=unsubscribe"
@@ -357,12 +381,22 @@ def compile_letter(
     from_header, reply_to, domain = _sender(letter, config)
     organization = str(letter.meta.get("organization") or config.sender.organization)
     reject_line_breaks("organization", organization)
-    base_url = config.web.base_url.rstrip("/")
+    base_url = web_base_url(config)
     archive_url = f"{base_url}/archive/{campaign_id}" if campaign_id is not None else ""
+    feedback_id = config.sender.feedback_id
+    if feedback_id and not _PRINTABLE_ASCII.match(feedback_id):
+        raise ConfigError(
+            f"sender.feedback_id {feedback_id!r} must be printable ASCII",
+            path=config.config_path,
+        )
     list_header = ""
     if mailing_list is not None:
+        try:  # a list named only in the letter (no database yet) was never checked
+            validate_list_name(mailing_list.name)
+        except InputError as exc:
+            raise InputError(f"list: {exc.reason}", path=letter.path) from None
         title = encode_phrase(clean_display_name(mailing_list.display_title))
-        list_header = f"{title} <{mailing_list.name}.{domain}>".strip()
+        list_header = phrase_and_angle(title, f"{mailing_list.name}.{domain}")
     frame = MessageFrame(
         from_header=from_header,
         subject=letter.subject,
@@ -370,9 +404,8 @@ def compile_letter(
         reply_to=reply_to,
         list_id=list_header,
         organization=organization,
-        feedback_id=config.sender.feedback_id
-        and f"{campaign_id or 0}:{mailing_list.name if mailing_list else 'none'}:"
-        f"{config.sender.feedback_id}",
+        feedback_id=feedback_id
+        and f"{campaign_id or 0}:{mailing_list.name if mailing_list else 'none'}:{feedback_id}",
         archive_url=archive_url,
         campaign_id=campaign_id,
     )

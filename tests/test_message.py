@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from mailer.cli import cli
 from mailer.config import BouncesConfig, Config, SenderConfig, WebConfig
-from mailer.errors import HeaderInjectionError
+from mailer.errors import ConfigError, HeaderInjectionError, InputError
 from mailer.letters import parse_letter
 from mailer.message import Recipient, clean_display_name, encode_phrase, encode_unstructured
 from mailer.render import CompiledLetter, compile_letter
@@ -310,3 +312,141 @@ def test_an_international_sender_domain_is_written_as_a_labels() -> None:
     assert parsed["List-Id"] == "Members of the Union <members.xn--bcher-kva.example>"
     assert message.message_id.endswith("@xn--bcher-kva.example")
     assert message.data.split(b"\r\n\r\n", 1)[0].isascii()
+
+
+# --- values from the configuration and the letter that reach a header -------------------
+
+STRICT = email.policy.default.clone(raise_on_defect=True)
+
+
+def head_of(data: bytes) -> bytes:
+    return data.split(b"\r\n\r\n", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://news.example.org\r\nBcc: victim@example.net",
+        "https://news.example.org/a b",
+        "https://nachrichten.bücher.example",
+        "news.example.org",
+        "ftp://news.example.org",
+        "https://news.example.org/<x>",
+    ],
+)
+def test_a_web_base_url_that_is_no_plain_url_is_refused(base_url: str) -> None:
+    letter = parse_letter(letter_text("Hi"), Path("l.md"))
+    config = Config(web=WebConfig(base_url=base_url))
+    with pytest.raises(ConfigError, match=r"web\.base_url"):
+        compile_letter(letter, config=config, mailing_list=None, signer=SIGNER)
+
+
+def test_a_list_name_that_is_no_list_name_cannot_reach_the_list_id() -> None:
+    letter = parse_letter(letter_text("Hi"), Path("l.md"))
+    odd = MailingList(0, "members>\r\nBcc: victim@example.net\r\nX: <x", "t", "", False, False, "")
+    with pytest.raises(InputError, match="list") as raised:
+        compile_letter(letter, config=CONFIG, mailing_list=odd, signer=SIGNER)
+    assert raised.value.path == "l.md"
+
+
+def test_rendering_a_letter_whose_list_is_no_list_name_is_one_line_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "l.md"
+    path.write_text(
+        '---\nsubject: Hi\nlist: "members>\\r\\nBcc: victim@example.net"\n---\n\nHello\n'
+    )
+    result = CliRunner().invoke(cli, ["letters", "render", str(path)])
+    assert result.exit_code == 1
+    assert "Bcc: victim" not in result.stdout
+    assert f"{path}" in result.output and "Traceback" not in result.output
+
+
+def test_a_non_ascii_sender_address_flags_the_message_smtputf8() -> None:
+    letter = parse_letter(letter_text("Hi", **{"from": "Jörg <jörg@union.example>"}), Path("l.md"))
+    built = compile_letter(letter, config=CONFIG, mailing_list=MEMBERS, signer=SIGNER)
+    message = built.build(RECIPIENT)
+    assert message.smtputf8 is True
+    parsed = email.message_from_string(message.data.decode(), policy=email.policy.SMTPUTF8)
+    assert parsed["From"].addresses[0].addr_spec == "jörg@union.example"
+
+
+@pytest.mark.parametrize(
+    ("address", "local", "domain"),
+    [
+        ("jörg@bücher.example", "j%C3%B6rg", "xn--bcher-kva.example"),
+        ("leave?now%x@union.example", "leave%3Fnow%25x", "union.example"),
+    ],
+)
+def test_the_unsubscribe_mailto_is_an_ascii_uri(address: str, local: str, domain: str) -> None:
+    letter = parse_letter(letter_text("Hi"), Path("l.md"))
+    config = Config(
+        web=WebConfig(base_url="https://news.union.example"),
+        bounces=BouncesConfig(unsubscribe_address=address),
+    )
+    built = compile_letter(letter, config=config, mailing_list=MEMBERS, signer=SIGNER)
+    message = built.build(RECIPIENT)
+    assert head_of(message.data).isascii()
+    header_value = str(parse(message.data)["List-Unsubscribe"])
+    mailto = re.findall(r"<(mailto:[^>]+)>", header_value)[0]
+    assert re.fullmatch(
+        rf"mailto:{re.escape(local)}\+[a-z0-9-]+@{domain}\?subject=unsubscribe", mailto
+    )
+
+
+def test_a_feedback_id_that_is_not_printable_ascii_is_refused() -> None:
+    letter = parse_letter(letter_text("Hi"), Path("l.md"))
+    config = Config(sender=SenderConfig(feedback_id="Gewerkschaft ü"))
+    with pytest.raises(ConfigError, match=r"feedback_id"):
+        compile_letter(letter, config=config, mailing_list=MEMBERS, signer=SIGNER)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["ana\t@example.org", "a\x0bna@example.org", "ana@exa\x85mple.org", "ana@ex ample.org"],
+)
+def test_an_address_with_a_control_character_or_space_is_refused(address: str) -> None:
+    with pytest.raises(HeaderInjectionError):
+        compiled().build(Recipient(address, "Ana", {"city": "x"}))
+
+
+def test_a_sample_address_from_the_front_matter_is_checked_like_any_other(tmp_path: Path) -> None:
+    path = tmp_path / "l.md"
+    path.write_text('---\nsubject: Hi\nsample:\n  email: "ana\\t@example.org"\n---\n\nHello\n')
+    result = CliRunner().invoke(cli, ["letters", "render", str(path)])
+    assert result.exit_code == 1
+    assert "ana\\t@example.org" in result.output and "Traceback" not in result.output
+
+
+def test_the_example_letter_parses_under_a_policy_that_raises_on_any_defect() -> None:
+    example = Path(__file__).resolve().parent.parent / "letters" / "example.md"
+    letter = parse_letter(example.read_text(encoding="utf-8"), example)
+    built = compile_letter(
+        letter, config=CONFIG, mailing_list=MEMBERS, signer=SIGNER, campaign_id=9
+    )
+    for recipient in (RECIPIENT, Recipient("z@bücher.example", 'Zoë "Z" <O\'Neill>', {}, 8)):
+        parsed = email.message_from_bytes(built.build(recipient).data, policy=STRICT)
+        for name, value in parsed.items():
+            assert not getattr(value, "defects", ()), name
+        assert body_text(parsed, "html").startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize(
+    "sender", ["a@union.example, b@union.example", "Ana <a@union.example> trailing words"]
+)
+def test_a_sender_that_is_not_exactly_one_address_is_refused(sender: str) -> None:
+    letter = parse_letter(letter_text("Hi", **{"from": sender}), Path("l.md"))
+    with pytest.raises(HeaderInjectionError, match="one address"):
+        compile_letter(letter, config=CONFIG, mailing_list=MEMBERS, signer=SIGNER)
+
+
+def test_a_long_list_title_and_name_fold_the_list_id_before_the_angle_bracket() -> None:
+    letter = parse_letter(letter_text("Hi"), Path("l.md"))
+    wide = MailingList(5, "regional-" + "m" * 50, "Regional Committee North", "", False, False, "")
+    message = compile_letter(letter, config=CONFIG, mailing_list=wide, signer=SIGNER).build(
+        RECIPIENT
+    )
+    lines = [line for line in header_lines(message.data) if b"<regional-" in line]
+    assert lines and all(len(line) <= 78 for line in lines)
+    parsed = parse(message.data)
+    assert parsed["List-Id"] == f"Regional Committee North <regional-{'m' * 50}.union.example>"
