@@ -116,6 +116,32 @@ def test_a_campaign_is_sent_by_one_process_at_a_time(store: Store, campaign_id: 
     second.close()
 
 
+def test_a_lock_won_on_a_log_its_holder_just_removed_is_taken_again(
+    store: Store, campaign_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    finishing = Journal(store, campaign_id)
+    finishing.open()
+    late = Journal(store, campaign_id)
+    real_flock = fcntl.flock
+
+    def holder_finishes_first(fd: int, operation: int) -> None:
+        # The holder closes (and removes its log) between the late one's open and its lock.
+        if finishing._fd is not None:
+            finishing.close()
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", holder_finishes_first)
+    late.open()
+    monkeypatch.undo()
+    try:
+        with pytest.raises(ConflictError, match="being sent by another mailer process"):
+            Journal(store, campaign_id).open()
+    finally:
+        late.close()
+
+
 def test_a_sent_recipient_is_never_set_back(store: Store, campaign_id: int) -> None:
     journal = Journal(store, campaign_id, batch_size=1)
     journal.open()

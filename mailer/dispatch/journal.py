@@ -166,6 +166,23 @@ class Journal:
 
     def open(self) -> int:
         """Lock the campaign and replay any log a crash left; returns outcomes replayed."""
+        fd = self._lock()
+        while not self._still_linked(fd):
+            # The holder removed the log between our open and our lock: the lock we won is
+            # on a file nobody else will find, so take it again on the file at the path.
+            os.close(fd)
+            fd = self._lock()
+        self._fd = fd
+        try:
+            return self._replay()
+        except BaseException:
+            # The log stays as it is for the next attempt; let go of the lock.
+            os.close(fd)
+            self._fd = None
+            raise
+
+    def _lock(self) -> int:
+        """Open the log (creating it) and lock it; ``CampaignBusy`` if another process holds it."""
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         except OSError as exc:
@@ -177,14 +194,16 @@ class Journal:
             raise CampaignBusy(
                 f"campaign {self.campaign_id} is being sent by another mailer process"
             ) from None
-        self._fd = fd
+        return fd
+
+    def _still_linked(self, fd: int) -> bool:
+        """Whether ``fd`` is the file at the log's path (not one removed since it was opened)."""
         try:
-            return self._replay()
-        except BaseException:
-            # The log stays as it is for the next attempt; let go of the lock.
-            os.close(fd)
-            self._fd = None
-            raise
+            named = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(fd)
+        return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
     def _replay(self) -> int:
         assert self._fd is not None
