@@ -11,6 +11,7 @@ passes here renders the same way there.
 from __future__ import annotations
 
 import email
+import email.errors
 import email.policy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from mailer.errors import InputError
-from mailer.message import Recipient
+from mailer.message import OutgoingMessage, Recipient
 from mailer.render import CompiledLetter
 
 SIZE_LIMIT = 100 * 1024
@@ -91,14 +92,25 @@ def _static_warnings(html: str, unsubscribe_url: str) -> list[str]:
     return warnings
 
 
-def _mime_defects(data: bytes) -> list[str]:
-    """What Python's own mail parser objects to in one built message (normally nothing)."""
-    parsed = email.message_from_bytes(data, policy=email.policy.default)
+def mime_defects(message: OutgoingMessage) -> list[str]:
+    """What Python's own mail parser objects to in one built message (normally nothing).
+
+    A message sent with SMTPUTF8 may carry UTF-8 addresses (RFC 6532); the parser
+    marks every non-ASCII local part as a defect, which there it is not.
+    """
+    ignored: tuple[type[Exception], ...] = ()
+    if message.smtputf8:
+        text = message.data.decode("utf-8")
+        parsed = email.message_from_string(text, policy=email.policy.SMTPUTF8)
+        ignored = (email.errors.NonASCIILocalPartDefect,)
+    else:
+        parsed = email.message_from_bytes(message.data, policy=email.policy.default)
     found = [str(defect) for part in parsed.walk() for defect in part.defects]
     found += [
         f"{name}: {defect}"
         for name, value in parsed.items()
         for defect in getattr(value, "defects", ())
+        if not isinstance(defect, ignored)
     ]
     return [f"the message has a MIME defect: {text}" for text in found[:3]]
 
@@ -123,7 +135,7 @@ def check_letter(
         url = compiled.unsubscribe_url(recipient)
         if first_html is None:
             first_html = (html, url)
-            report.warnings.extend(_mime_defects(message.data))
+            report.warnings.extend(mime_defects(message))
         if url not in text:
             missing_text_unsubscribe += 1
         if len(message.data) > SIZE_LIMIT:

@@ -14,7 +14,9 @@ from click.testing import CliRunner
 from mailer import clock
 from mailer.cli import cli
 from mailer.errors import InputError
+from mailer.letter_check import mime_defects
 from mailer.letters import load_letter, new_letter, parse_letter, slugify
+from mailer.message import OutgoingMessage
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "letters" / "example.md"
@@ -271,3 +273,27 @@ def test_check_reports_template_errors_for_list_members(db_path: Path, tmp_path:
     plain = runner.invoke(cli, [*base, "letters", "check", str(path)])
     assert plain.exit_code == 1
     assert "... 2 more error(s)" in plain.output and "7 error(s)" in plain.output
+
+
+def test_check_does_not_call_utf8_addresses_of_an_smtputf8_message_defects(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        '---\nsubject: Hi\nfrom: "Jörg <jörg@example.org>"\nsample:\n  email: "zoë@example.org"\n'
+        "---\n\nHello, [unsubscribe]({{ unsubscribe_url }})\n",
+    )
+    code, output = run_check(path)
+    assert code == 0, output
+    assert "defect" not in output
+    assert "0 error(s), 0 warning(s)" in output
+
+
+def test_mime_defects_still_reports_a_broken_message() -> None:
+    broken = OutgoingMessage(
+        recipient="a@example.org",
+        message_id="x@example.org",
+        data=b"To: a@example.org\r\nFrom: <a@example.org\r\nContent-Type: multipart/mixed\r\n\r\nx",
+        smtputf8=False,
+    )
+    assert any("MIME defect" in warning for warning in mime_defects(broken))
