@@ -93,3 +93,18 @@ def test_locked_database_gives_up_with_a_clear_error(db_path: Path) -> None:
 def test_unwritable_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         open_store(tmp_path / "no" / "such" / "m.db", create=True)
+
+
+def test_another_programs_database_is_refused_and_left_alone(
+    tmp_path: Path, invoke: Invoke
+) -> None:
+    other = tmp_path / "notes.sqlite"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (text TEXT)")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    result = invoke("--db", str(other), "lists", "ls")
+    assert result.exit_code == 1
+    assert f"{other}: an SQLite database, but not mailer's" in result.output
+    assert other.read_bytes() == before

@@ -111,6 +111,11 @@ def migrate(store: Store) -> int:
                 f"{store.path}: made by a newer mailer (schema {version}, "
                 f"this one knows {SCHEMA_VERSION}); upgrade mailer"
             )
+        if version == 0 and conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+            # Another program's database (a wrong --db): refuse rather than add our tables to it.
+            raise StoreError(
+                f"{store.path}: an SQLite database, but not mailer's; nothing was changed"
+            )
         for number in range(version, SCHEMA_VERSION):
             for statement in _statements(MIGRATIONS[number]):
                 conn.execute(statement)
@@ -142,9 +147,9 @@ def open_store(path: Path, *, create: bool = False, busy_timeout: float = 30.0) 
     try:
         conn = _connect(path, busy_timeout)
         store = Store(path, conn)
+        migrate(store)  # first: it refuses another program's database before any change
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
-        migrate(store)
     except sqlite3.Error as exc:
         raise _explain(exc, path) from None
     return store
