@@ -230,3 +230,31 @@ def test_run_goes_on_past_a_campaign_whose_letter_fails(
     assert "campaign 1: broken.md:5: template syntax error" in result.output
     assert "campaigns not resumed this time: 1" in result.output
     assert len(steady.received) == 3
+
+
+def test_retry_first_takes_in_what_a_crashed_run_left_in_its_journal(
+    store: Store, invoke: Invoke
+) -> None:
+    import os
+
+    from mailer.dispatch.journal import FAILED, Journal, Outcome
+    from mailer.dispatch.plan import create_campaign
+    from mailer.store.lists import get_list
+
+    emails = populate(store, "members", 2)
+    create_campaign(
+        store,
+        mailing_list=get_list(store, "members"),
+        subject="Spring meeting",
+        letter_path="spring.md",
+        letter_source=LETTER,
+    )
+    crashed = Journal(store, 1, batch_size=100, batch_seconds=60)
+    crashed.open()
+    crashed.record(Outcome(1, emails[0], FAILED, 5, code=451, text="expired: 451 try later"))
+    os.close(crashed._fd)  # type: ignore[arg-type]  # killed before its commit
+
+    result = invoke("campaigns", "retry", "1")
+    assert result.exit_code == 0, result.output
+    assert "1 recipients of campaign 1 put back" in result.output
+    assert store.one("SELECT state FROM deliveries WHERE subscriber_id = 1")[0] == "pending"

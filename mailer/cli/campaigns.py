@@ -119,7 +119,7 @@ def cancel(app: App, campaign_id: int) -> None:
 @pass_app
 def retry(app: App, campaign_id: int) -> None:
     """Put recipients that failed temporarily (expired) back to pending."""
-    count = status.retry_failed(app.store(), campaign_id)
+    count = runner.retry(app.store(), campaign_id)
     click.echo(
         f"{count} recipients of campaign {campaign_id} put back; "
         f"send them with `{command_prefix(app)} campaigns resume {campaign_id}`"

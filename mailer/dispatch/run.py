@@ -167,6 +167,13 @@ def cancel(store: Store, campaign_id: int) -> dict[str, Any]:
     return status.cancel(store, campaign_id)
 
 
+def retry(store: Store, campaign_id: int) -> int:
+    """Put expired recipients back, first committing what a crashed run left in its journal."""
+    get_campaign(store, campaign_id)
+    settle_journal(store, campaign_id)
+    return status.retry_failed(store, campaign_id)
+
+
 def deliver(
     config: Config,
     store: Store,
