@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import secrets
 import textwrap
 import traceback
 import urllib.parse
@@ -54,8 +55,6 @@ from mailer.tokens import Signer
 
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 _BODY = re.compile(r"\{\{-?\s*body\s*-?\}\}")
-_TOKEN = "JnJx{}xJnJ"
-_TOKEN_RE = re.compile(r"<!--JnJx(\d+)xJnJ-->|JnJx(\d+)xJnJ")
 _MARKER_TRANS = {ord(ch): None for ch in MARKERS}
 _OPENER = re.compile(r"\{[{%#]")
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]+$")
@@ -120,15 +119,21 @@ def environments(config: Config, templates: Path | None = None) -> tuple[jinja2.
 
 
 class _Shield:
-    """Swaps template expressions for inert placeholders and back."""
+    """Swaps template expressions for inert placeholders and back.
+
+    The placeholders carry a random mark, so text a letter happens to contain
+    can never be taken for one of them.
+    """
 
     def __init__(self) -> None:
         self.saved: list[str] = []
+        self.mark = "JnJ" + secrets.token_hex(4)
+        self._token_re = re.compile(rf"<!--{self.mark}x(\d+)x-->|{self.mark}x(\d+)x")
 
     def hide(self, source: str, *, statements_as_comments: bool = False) -> str:
         def swap(match: re.Match[str]) -> str:
             self.saved.append(match[0])
-            token = _TOKEN.format(len(self.saved) - 1)
+            token = f"{self.mark}x{len(self.saved) - 1}x"
             if statements_as_comments and not match[0].startswith("{{"):
                 return f"<!--{token}-->"  # comments survive anywhere in a table
             return token
@@ -143,7 +148,7 @@ class _Shield:
             value = resolve(source) if resolve is not None else None
             return source if value is None else value
 
-        return _TOKEN_RE.sub(back, text)
+        return self._token_re.sub(back, text)
 
 
 #: Context names whose values are the same for every recipient of one compiled letter.
@@ -430,14 +435,15 @@ def compile_letter(
     protected = shield.hide(letter.body)
     body_html = _literal(md.render(protected))
     tokens = md.parse(protected)
-    text_body = markdown_to_text(tokens, lambda chunk: "JnJx" in chunk)
+    text_body = markdown_to_text(tokens, lambda chunk: shield.mark in chunk)
     text_body.text = _literal(text_body.text)
 
     html_layout, html_file = _load_layout(html_env, f"{letter.template}.html.j2", letter)
     text_layout, text_file = _load_layout(text_env, f"{letter.template}.txt.j2", letter)
 
-    document = shield.hide(_BODY.sub("JnJbodyJnJ", html_layout), statements_as_comments=True)
-    document = document.replace("JnJbodyJnJ", body_html)
+    body_mark = shield.mark + "body"
+    document = shield.hide(_BODY.sub(body_mark, html_layout), statements_as_comments=True)
+    document = document.replace(body_mark, body_html)
     inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False)
     try:
         inlined = inliner.inline(document)
@@ -448,8 +454,8 @@ def compile_letter(
     ):
         inlined = "<!DOCTYPE html>\n" + inlined
     html_source = shield.restore(inlined, _constant_resolver(html_env, base))
-    text_document = shield.hide(_BODY.sub("JnJbodyJnJ", text_layout))
-    text_document = text_document.replace("JnJbodyJnJ", text_body.text.rstrip("\n"))
+    text_document = shield.hide(_BODY.sub(body_mark, text_layout))
+    text_document = text_document.replace(body_mark, text_body.text.rstrip("\n"))
     text_source = shield.restore(text_document, _constant_resolver(text_env, base))
 
     def diagnose(exc: BaseException, context: dict[str, Any], who: str) -> TemplateError:

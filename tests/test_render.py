@@ -295,3 +295,12 @@ def test_values_fixed_for_the_letter_are_escaped_once_at_compile_time(tmp_path: 
     assert "<Ltd>" not in html
     assert "From Smith & Sons <Ltd> to Ana" in text
     assert text.startswith("Smith & Sons <Ltd> · ")
+
+
+def test_text_that_looks_like_an_internal_placeholder_stays_as_written(tmp_path: Path) -> None:
+    path = write_letter(
+        tmp_path, "Codes JnJx0xJnJ, JnJx7xJnJ and JnJbodyJnJ for {{ subscriber.name }}\n"
+    )
+    html, text = compile_path(path).render(ANA)
+    for part in (html, text):
+        assert "Codes JnJx0xJnJ, JnJx7xJnJ and JnJbodyJnJ for Ana" in part
