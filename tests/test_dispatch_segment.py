@@ -73,3 +73,18 @@ def test_segments_select_the_right_subscribers(
     store: Store, members: int, segment: str, expected: int
 ) -> None:
     assert count_recipients(store, members, segment) == expected
+
+
+def test_joined_is_the_imported_joined_date_when_there_is_one(store: Store) -> None:
+    # The example list has a `joined` column: people joined long before they were imported.
+    dates = ["2023-02-14", "2025-09-30", None]
+    populate(
+        store,
+        "members",
+        3,
+        attributes=lambda n: {"joined": dates[n]} if dates[n] else {},
+    )
+    members = get_list(store, "members").id
+    assert count_recipients(store, members, "joined<2024-01-01") == 1
+    assert count_recipients(store, members, "joined>=2025-01-01") == 2
+    assert count_recipients(store, members, "created_at<2024-01-01") == 0

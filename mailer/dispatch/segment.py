@@ -4,8 +4,10 @@
 
 A segment is conditions joined by ``and``. Each condition is a field, an
 operator and a value. Fields are ``email``, ``name``, ``status``,
-``created_at`` (alias ``joined``) or any attribute key. Operators: ``=`` and
-``!=`` (case-insensitive), ``~`` and ``!~`` (contains, case-insensitive),
+``created_at``, ``joined`` (the ``joined`` attribute when a subscriber has
+one, as lists imported with a joined column do, else ``created_at``) or any
+attribute key. Operators: ``=`` and ``!=`` (case-insensitive), ``~`` and
+``!~`` (contains, case-insensitive),
 ``<``, ``<=``, ``>``, ``>=`` (numbers compare as numbers, everything else as
 text, which orders ISO dates correctly). Values are bare words or quoted with
 ``"`` or ``'``. The result is a SQL fragment with ``?`` parameters: nothing
@@ -120,7 +122,12 @@ def condition_sql(condition: Condition, alias: str) -> tuple[str, list[Any]]:
     """One condition as a SQL fragment over subscriber table ``alias``, with parameters."""
     params: list[Any] = []
     column = COLUMNS.get(condition.field.lower())
-    if column is not None:
+    if condition.field.lower() == "joined":
+        # A list imported with a `joined` column says when people really joined; the
+        # row's created_at only says when they were imported. Prefer the former.
+        expr = f"coalesce(json_extract({alias}.attributes, ?), {alias}.created_at)"
+        params.append('$."joined"')
+    elif column is not None:
         expr = f"{alias}.{column}"
     else:
         if not _KEY.fullmatch(condition.field):
