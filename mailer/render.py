@@ -56,7 +56,8 @@ from mailer.tokens import Signer
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 _BODY = re.compile(r"\{\{-?\s*body\s*-?\}\}")
 _MARKER_TRANS = {ord(ch): None for ch in MARKERS}
-_OPENER = re.compile(r"\{[{%#]")
+#: ``{{``, ``{%``, ``{#``, and a ``{`` at the end, which would open a tag with what follows.
+_OPENER = re.compile(r"\{[{%#]|\{$")
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]+$")
 
 

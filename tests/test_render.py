@@ -304,3 +304,13 @@ def test_text_that_looks_like_an_internal_placeholder_stays_as_written(tmp_path:
     html, text = compile_path(path).render(ANA)
     for part in (html, text):
         assert "Codes JnJx0xJnJ, JnJx7xJnJ and JnJbodyJnJ for Ana" in part
+
+
+def test_a_fixed_value_ending_in_a_brace_does_not_open_a_tag(tmp_path: Path) -> None:
+    path = write_letter(
+        tmp_path,
+        "Hello {{ letter.author }}{{ subscriber.name }}\n",
+        front='subject: "Hi"\nauthor: "x{"',
+    )
+    html, text = compile_path(path).render(ANA)
+    assert "Hello x{Ana" in html and "Hello x{Ana" in text
