@@ -12,6 +12,10 @@ round trip hold:
   so attribute values that are empty or have surrounding spaces do not
   survive; values that are not text (set through other tools) come back as
   their JSON text;
+* a cell a spreadsheet would run as a formula (starting with ``=``, ``+``,
+  ``-`` or ``@``, after any apostrophes) is written behind one more
+  apostrophe, and the importer removes exactly one: opened in a spreadsheet
+  the export shows text, never runs it, and it still imports back unchanged;
 * ``status`` is the subscriber's own status; in an export of one list it is
   the member's status on that list: the subscriber's status when it is not
   active, else ``unsubscribed`` for someone who left the list, else ``active``.
@@ -32,6 +36,7 @@ from mailer.importer import (
     ATTRIBUTE_PREFIX,
     EMAIL_COLUMNS,
     FIRST_NAME_COLUMNS,
+    FORMULA_START,
     LAST_NAME_COLUMNS,
     NAME_COLUMNS,
     STATUS_COLUMN,
@@ -72,8 +77,15 @@ def _snapshot(store: Store) -> Iterator[None]:
         store.conn.execute("COMMIT")
 
 
+def escape_cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a would-be formula gets a leading apostrophe."""
+    if text.lstrip("'")[:1] in FORMULA_START:
+        return "'" + text
+    return text
+
+
 def _cell(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return escape_cell(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
 
 
 def _select(list_id: int | None) -> tuple[str, tuple[Any, ...]]:
@@ -153,14 +165,15 @@ def export_subscribers(
         keys = _attribute_keys(store, list_id)
         # The standard CRLF: the writer then quotes any cell holding \r or \n.
         writer = csv.writer(out)
-        writer.writerow(["email", "name", "status", *(attribute_column(k) for k in keys)])
+        header = ["email", "name", "status", *(attribute_column(k) for k in keys)]
+        writer.writerow([escape_cell(title) for title in header])
         sql, params = _select(list_id)
         for row in store.execute(sql, params):
             attributes = json.loads(row["attributes"] or "{}")
             writer.writerow(
                 [
-                    row["email"],
-                    row["name"],
+                    escape_cell(row["email"]),
+                    escape_cell(row["name"]),
                     _status(row),
                     *(_cell(attributes[k]) if k in attributes else "" for k in keys),
                 ]

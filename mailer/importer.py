@@ -69,6 +69,10 @@ STATUS_COLUMN = "status"
 #: exporter writes attributes whose names would otherwise be read as something else so.
 ATTRIBUTE_PREFIX = "attribute:"
 DELIMITERS = (",", ";", "\t")
+#: A cell starting with one of these is a formula to a spreadsheet. The exporter
+#: writes such a cell behind an apostrophe (the spreadsheets' own "this is text"
+#: mark); the importer drops that one apostrophe again.
+FORMULA_START = ("=", "+", "-", "@")
 ACCEPTED_STATUSES = ("", "active", *SUPPRESSING_STATUSES)
 
 #: How many invalid rows the report keeps in memory (all go to ``on_invalid``).
@@ -117,6 +121,13 @@ class Columns:
     width: int
 
 
+def unescape_cell(cell: str) -> str:
+    """A cell as the exporter meant it: ``'=x`` is ``=x`` (and ``''=x`` is ``'=x``)."""
+    if cell[:1] == "'" and cell.lstrip("'")[:1] in FORMULA_START:
+        return cell[1:]
+    return cell
+
+
 def canonical_column(header: str) -> str:
     """A header as compared with the known column names: case, ``_`` and spacing ignored."""
     return " ".join(header.strip().lower().replace("_", " ").split())
@@ -128,6 +139,8 @@ def map_columns(header: list[str], *, path: str | Path, line: int) -> Columns:
     attributes: list[tuple[int, str]] = []
     seen: set[str] = set()
     for index, raw in enumerate(header):
+        if raw.lstrip()[:1] == "'":
+            raw = unescape_cell(raw.lstrip())
         title = raw.strip()
         if not title:
             continue
@@ -407,6 +420,8 @@ def _scan(
         report.rows += 1
         cells = len(row)
         raw = row[email_at].strip() if email_at < cells else ""
+        if raw[:1] == "'":
+            raw = unescape_cell(raw)
         if cells > width and any(cell.strip() for cell in row[width:]):
             invalid(line, raw, f"{cells} fields but the header has {width}")
             continue
@@ -423,6 +438,8 @@ def _scan(
                 continue
         if name_at is not None:
             name = row[name_at].strip() if name_at < cells else ""
+            if name[:1] == "'":
+                name = unescape_cell(name)
         elif first_at is not None or last_at is not None:
             parts = [row[i].strip() for i in (first_at, last_at) if i is not None and i < cells]
             name = " ".join(p for p in parts if p)
@@ -433,7 +450,7 @@ def _scan(
             if index < cells:
                 value = row[index].strip()
                 if value:
-                    attributes[key] = value
+                    attributes[key] = unescape_cell(value) if value[0] == "'" else value
         batch.append(Candidate(line, address.email, address.key, name, attributes, status))
         if len(batch) >= batch_size:
             flush()

@@ -292,3 +292,25 @@ def test_export_then_import_gives_back_the_same_people(crowd: list[dict[str, Any
         finally:
             source.close()
             target.close()
+
+
+def test_formula_cells_are_shown_as_text_and_read_back_exactly(
+    store: Store, news: MailingList
+) -> None:
+    tricky = {"=cmd": '=HYPERLINK("http://x")', "total": "-5", "at": "@SUM(A1)", "q": "'=x"}
+    put(store, "=ann@example.org", name="+51 Ann", attributes=tricky)
+    put(store, "bob@example.org", name="'quoted", attributes={"total": "'"})
+    text = export_text(store)
+    rows = list(csv.reader(io.StringIO(text)))
+    spreadsheet_formulas = [c for row in rows for c in row if c[:1] in ("=", "+", "-", "@")]
+    assert spreadsheet_formulas == []
+    assert "'=ann@example.org" in rows[1]
+    assert "''=x" in rows[1]
+    assert rows[2][:2] == ["bob@example.org", "'quoted"]
+    with tempfile.TemporaryDirectory() as folder:
+        target = open_store(Path(folder) / "copy.db", create=True)
+        path = Path(folder) / "export.csv"
+        path.write_text(text, encoding="utf-8")
+        import_csv(target, path, create_list(target, "news"), strict=True)
+        assert people(target) == people(store)
+        target.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 from pathlib import Path
@@ -656,3 +658,13 @@ def test_nul_in_an_address_is_named_as_such(
     report = import_csv(store, write(tmp_path, "email\na\x00b@example.org\n"), news)
     [row] = report.invalid_rows
     assert "NUL" in row.reason
+
+
+def test_cli_report_shows_formula_cells_as_text(invoke: Invoke, tmp_path: Path) -> None:
+    invoke("lists", "create", "news")
+    out = tmp_path / "refused.csv"
+    path = write(tmp_path, 'email\n"=HYPERLINK(""http://x"")"\n')
+    result = invoke("subscribers", "import", str(path), "--list", "news", "--report", str(out))
+    assert result.exit_code == 0, result.output
+    [_, row] = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert row[:2] == ["2", '\'=HYPERLINK("http://x")']

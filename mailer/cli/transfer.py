@@ -17,7 +17,7 @@ import click
 from mailer.cli.app import App, json_option, output_option, pass_app, print_json
 from mailer.cli.subscribers import subscribers
 from mailer.errors import UsageError
-from mailer.exporter import FORMATS, export_person, export_subscribers
+from mailer.exporter import FORMATS, escape_cell, export_person, export_subscribers
 from mailer.importer import ImportReport, InvalidRow, import_csv
 from mailer.store.lists import get_list
 
@@ -129,7 +129,7 @@ def import_(
             writer.writerow(["line", "email", "reason"])
 
             def on_invalid(row: InvalidRow) -> None:
-                writer.writerow([row.line, row.email, row.reason])
+                writer.writerow([row.line, escape_cell(row.email), escape_cell(row.reason)])
 
         progress = None
         if sys.stdout.isatty() and not as_json:
