@@ -191,6 +191,19 @@ def test_segment_narrows_the_recipients(
     assert json.loads(result.stdout)["recipients"] == len(expected)
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_segment_naming_a_field_nobody_has_is_refused(
+    store: Store, sink: SmtpSink, letter: Path, invoke: Invoke, dry_run: bool
+) -> None:
+    # A misspelt field in a negative condition would otherwise select everyone.
+    populate(store, "members", 3, attributes=lambda n: {"country": "PE" if n else "DE"})
+    options = ["--dry-run"] if dry_run else ["--yes"]
+    result = invoke("send", str(letter), "--list", "members", "--segment", "contry!=PE", *options)
+    assert result.exit_code == 2
+    assert "segment: no member of list members has a field 'contry'" in result.output
+    assert sink.received == [] and campaign_count(store) == 0
+
+
 def test_a_bad_segment_is_a_usage_error(
     store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
 ) -> None:

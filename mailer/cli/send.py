@@ -11,8 +11,13 @@ import click
 from mailer.cli.app import App, cli, delivery_options, json_option, pass_app, print_json
 from mailer.contacts import normalize_address
 from mailer.dispatch import run as runner
-from mailer.dispatch.plan import count_recipients, create_campaign, earlier_campaigns, letter_hash
-from mailer.dispatch.segment import parse_segment
+from mailer.dispatch.plan import (
+    check_segment,
+    count_recipients,
+    create_campaign,
+    earlier_campaigns,
+    letter_hash,
+)
 from mailer.dispatch.sender import Progress
 from mailer.errors import TransportError, UsageError
 from mailer.letters import Letter, load_letter
@@ -109,7 +114,7 @@ def send(
     if test_addresses:
         _send_tests(app, loaded, mailing_list, test_addresses, as_json)
         return
-    parse_segment(segment)
+    check_segment(store, mailing_list, segment)
     if dry_run:
         rehearsal = runner.dry_run(config, store, loaded, mailing_list, segment)
         if as_json:

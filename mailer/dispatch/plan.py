@@ -17,8 +17,8 @@ from typing import Any
 
 from mailer import clock
 from mailer.contacts import address_hash
-from mailer.dispatch.segment import segment_sql
-from mailer.errors import NotFoundError
+from mailer.dispatch.segment import COLUMNS, parse_segment, segment_sql
+from mailer.errors import NotFoundError, UsageError
 from mailer.store import Store
 from mailer.store.models import MailingList
 
@@ -81,6 +81,36 @@ def recipients_query(
         f"{hash_check} AND ({where})"
     )
     return sql, [list_id, *params]
+
+
+def check_segment(store: Store, mailing_list: MailingList, segment: str) -> None:
+    """Refuse a segment naming an attribute no member of the list has.
+
+    Such a field is nearly always misspelt, and a misspelt field in a negative
+    condition (``contry!=PE``) would quietly select everyone.
+    """
+    conditions = parse_segment(segment)
+    member = (
+        "SELECT 1 FROM subscriptions s JOIN subscribers p ON p.id = s.subscriber_id "
+        "WHERE s.list_id = ? AND s.status = 'confirmed'"
+    )
+    if store.one(f"{member} LIMIT 1", (mailing_list.id,)) is None:
+        return  # an empty list: nothing to check against, nobody to send to
+    for condition in conditions:
+        if condition.field.lower() in COLUMNS:
+            continue
+        path = f'$."{condition.field}"'
+        if (
+            store.one(
+                f"{member} AND json_type(p.attributes, ?) IS NOT NULL LIMIT 1",
+                (mailing_list.id, path),
+            )
+            is None
+        ):
+            raise UsageError(
+                f"segment: no member of list {mailing_list.name} has a field "
+                f"{condition.field!r} (fields: {', '.join(COLUMNS)} and the members' attributes)"
+            )
 
 
 def count_recipients(store: Store, list_id: int, segment: str = "") -> int:
