@@ -22,6 +22,7 @@ import yaml
 
 from mailer import clock
 from mailer.errors import HeaderInjectionError, InputError
+from mailer.store.lists import validate_list_name
 
 #: Front-matter keys with a meaning of their own; any other key is passed through.
 KNOWN_KEYS = (
@@ -248,6 +249,8 @@ def new_letter(
     """Write ``directory/YYYY-MM-DD-<slug>.md`` from the skeleton; never overwrite a file."""
     if not title.strip() or any(ch in title for ch in "\r\n"):
         raise InputError("the title must be one non-empty line")
+    if list_name is not None:
+        validate_list_name(list_name)  # written unquoted into the front matter
     day = today or clock.now().date()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{day.isoformat()}-{slugify(title)}.md"

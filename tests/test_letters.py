@@ -297,3 +297,12 @@ def test_mime_defects_still_reports_a_broken_message() -> None:
         smtputf8=False,
     )
     assert any("MIME defect" in warning for warning in mime_defects(broken))
+
+
+def test_new_refuses_a_list_name_that_is_no_list_name(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["letters", "new", "A title", "--list", "x #y: z", "--dir", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "list name 'x #y: z'" in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
