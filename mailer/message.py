@@ -156,6 +156,8 @@ def mail_address(address: str) -> tuple[str, bool]:
         or any(c in address for c in '<>" ,;()[]\\')
     ):
         raise HeaderInjectionError(f"{address!r} is not a plain e-mail address")
+    if len(address) > 254:  # RFC 5321's limit; it also keeps the header line short
+        raise HeaderInjectionError(f"{address[:60]!r}... is longer than 254 characters")
     if local.isascii():
         return f"{local}@{ascii_domain(domain)}", False
     return address, True

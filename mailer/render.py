@@ -340,10 +340,10 @@ _BASE_URL = re.compile(r"^https?://[A-Za-z0-9._~:/@!$&'()*+,;=%\[\]-]+$")
 def web_base_url(config: Config) -> str:
     """``web.base_url`` without its trailing slash; ``ConfigError`` if it is no plain URL."""
     base = config.web.base_url.rstrip("/")
-    if not _BASE_URL.match(base):
+    if not _BASE_URL.match(base) or len(base) > 800:  # header lines end at 998 octets
         raise ConfigError(
             f"web.base_url {config.web.base_url!r} must be an http:// or https:// address "
-            "in ASCII, without spaces, query or fragment",
+            "in ASCII, without spaces, query or fragment, at most 800 characters",
             path=config.config_path,
         )
     return base
@@ -390,9 +390,10 @@ def compile_letter(
     base_url = web_base_url(config)
     archive_url = f"{base_url}/archive/{campaign_id}" if campaign_id is not None else ""
     feedback_id = config.sender.feedback_id
-    if feedback_id and not _PRINTABLE_ASCII.match(feedback_id):
+    if feedback_id and not (_PRINTABLE_ASCII.match(feedback_id) and len(feedback_id) <= 200):
         raise ConfigError(
-            f"sender.feedback_id {feedback_id!r} must be printable ASCII",
+            f"sender.feedback_id {feedback_id[:60]!r} must be printable ASCII, "
+            "at most 200 characters",
             path=config.config_path,
         )
     list_header = ""

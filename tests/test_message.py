@@ -450,3 +450,15 @@ def test_a_long_list_title_and_name_fold_the_list_id_before_the_angle_bracket() 
     assert lines and all(len(line) <= 78 for line in lines)
     parsed = parse(message.data)
     assert parsed["List-Id"] == f"Regional Committee North <regional-{'m' * 50}.union.example>"
+
+
+def test_values_too_long_for_one_header_line_are_refused() -> None:
+    letter = parse_letter(letter_text("Hi"), Path("l.md"))
+    long_url = Config(web=WebConfig(base_url="https://news.example.org/" + "p" * 1000))
+    with pytest.raises(ConfigError, match=r"web\.base_url"):
+        compile_letter(letter, config=long_url, mailing_list=None, signer=SIGNER)
+    long_feedback = Config(sender=SenderConfig(feedback_id="f" * 1000))
+    with pytest.raises(ConfigError, match="feedback_id"):
+        compile_letter(letter, config=long_feedback, mailing_list=MEMBERS, signer=SIGNER)
+    with pytest.raises(HeaderInjectionError, match="254"):
+        compiled().build(Recipient("a" * 1000 + "@example.org", "Ana", {"city": "x"}))
