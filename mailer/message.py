@@ -22,7 +22,8 @@ import binascii
 import itertools
 import re
 import secrets
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import format_datetime, getaddresses
 from typing import Any
@@ -30,7 +31,8 @@ from typing import Any
 import idna
 
 from mailer import clock
-from mailer.errors import HeaderInjectionError
+from mailer.config import Config
+from mailer.errors import ConfigError, HeaderInjectionError
 
 CRLF = b"\r\n"
 #: Printable ASCII that may stand in a phrase unquoted (RFC 5322 atext plus space).
@@ -191,6 +193,49 @@ def parse_sender(value: str, what: str) -> tuple[str, str]:
     if "@" not in addr:
         raise HeaderInjectionError(f"{what}: {value!r} has no e-mail address")
     return name, addr
+
+
+#: What ``web.base_url`` may be: it goes into headers between angle brackets, so only
+#: URI characters, and no query or fragment (paths are appended to it).
+_BASE_URL = re.compile(r"^https?://[A-Za-z0-9._~:/@!$&'()*+,;=%\[\]-]+$")
+
+
+def web_base_url(config: Config) -> str:
+    """``web.base_url`` without its trailing slash; ``ConfigError`` if it is no plain URL."""
+    base = config.web.base_url.rstrip("/")
+    if not _BASE_URL.match(base) or len(base) > 800:  # header lines end at 998 octets
+        raise ConfigError(
+            f"web.base_url {config.web.base_url!r} must be an http:// or https:// address "
+            "in ASCII, without spaces, query or fragment, at most 800 characters",
+            path=config.config_path,
+        )
+    return base
+
+
+def unsubscribe_links(config: Config, domain: str) -> Callable[[str], tuple[str, str]]:
+    """A function from a token to the (HTTPS URL, mailto URI) of List-Unsubscribe."""
+    base = web_base_url(config)
+    address = config.bounces.unsubscribe_address or f"unsubscribe@{domain}"
+    local, _, host = mail_address(address)[0].rpartition("@")
+    # A mailto URI is ASCII (RFC 6068): percent-encode the local part, A-label the domain.
+    local = urllib.parse.quote(local, safe="!$'*+")
+    host = ascii_domain(host)
+
+    def build(token: str) -> tuple[str, str]:
+        return f"{base}/u/{token}", f"mailto:{local}+{token}@{host}?subject=unsubscribe"
+
+    return build
+
+
+def checked_feedback_id(config: Config) -> str:
+    """``sender.feedback_id``, or ``ConfigError`` if it cannot stand in a header as it is."""
+    value = config.sender.feedback_id
+    if value and not (_PRINTABLE.match(value) and len(value) <= 200):
+        raise ConfigError(
+            f"sender.feedback_id {value[:60]!r} must be printable ASCII, at most 200 characters",
+            path=config.config_path,
+        )
+    return value
 
 
 def header(name: str, value: str) -> bytes:

@@ -21,7 +21,6 @@ import re
 import secrets
 import textwrap
 import traceback
-import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,13 +31,14 @@ import jinja2.meta
 from markdown_it import MarkdownIt
 
 from mailer.config import Config
-from mailer.errors import ConfigError, HeaderInjectionError, InputError, TemplateError
+from mailer.errors import HeaderInjectionError, InputError, TemplateError
 from mailer.letters import Letter
 from mailer.message import (
     MessageFrame,
     OutgoingMessage,
     Recipient,
     ascii_domain,
+    checked_feedback_id,
     clean_display_name,
     encode_phrase,
     format_address,
@@ -46,6 +46,8 @@ from mailer.message import (
     parse_sender,
     phrase_and_angle,
     reject_line_breaks,
+    unsubscribe_links,
+    web_base_url,
 )
 from mailer.plaintext import MARKERS, markdown_to_text, rewrap
 from mailer.resources import default_templates
@@ -58,7 +60,6 @@ _BODY = re.compile(r"\{\{-?\s*body\s*-?\}\}")
 _MARKER_TRANS = {ord(ch): None for ch in MARKERS}
 #: ``{{``, ``{%``, ``{#``, and a ``{`` at the end, which would open a tag with what follows.
 _OPENER = re.compile(r"\{[{%#]|\{$")
-_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]+$")
 
 
 def markdown() -> MarkdownIt:
@@ -332,37 +333,6 @@ def _sender(letter: Letter, config: Config) -> tuple[str, str, str]:
     return from_header, reply_to, ascii_domain(addr.rpartition("@")[2])
 
 
-#: What ``web.base_url`` may be: it goes into headers between angle brackets, so only
-#: URI characters, and no query or fragment (paths are appended to it).
-_BASE_URL = re.compile(r"^https?://[A-Za-z0-9._~:/@!$&'()*+,;=%\[\]-]+$")
-
-
-def web_base_url(config: Config) -> str:
-    """``web.base_url`` without its trailing slash; ``ConfigError`` if it is no plain URL."""
-    base = config.web.base_url.rstrip("/")
-    if not _BASE_URL.match(base) or len(base) > 800:  # header lines end at 998 octets
-        raise ConfigError(
-            f"web.base_url {config.web.base_url!r} must be an http:// or https:// address "
-            "in ASCII, without spaces, query or fragment, at most 800 characters",
-            path=config.config_path,
-        )
-    return base
-
-
-def _unsubscribe_builder(config: Config, domain: str) -> Callable[[str], tuple[str, str]]:
-    base = web_base_url(config)
-    address = config.bounces.unsubscribe_address or f"unsubscribe@{domain}"
-    local, _, host = mail_address(address)[0].rpartition("@")
-    # A mailto URI is ASCII (RFC 6068): percent-encode the local part, A-label the domain.
-    local = urllib.parse.quote(local, safe="!$'*+")
-    host = ascii_domain(host)
-
-    def build(token: str) -> tuple[str, str]:
-        return f"{base}/u/{token}", f"mailto:{local}+{token}@{host}?subject=unsubscribe"
-
-    return build
-
-
 def compile_letter(
     letter: Letter,
     *,
@@ -389,13 +359,7 @@ def compile_letter(
     reject_line_breaks("organization", organization)
     base_url = web_base_url(config)
     archive_url = f"{base_url}/archive/{campaign_id}" if campaign_id is not None else ""
-    feedback_id = config.sender.feedback_id
-    if feedback_id and not (_PRINTABLE_ASCII.match(feedback_id) and len(feedback_id) <= 200):
-        raise ConfigError(
-            f"sender.feedback_id {feedback_id[:60]!r} must be printable ASCII, "
-            "at most 200 characters",
-            path=config.config_path,
-        )
+    feedback_id = checked_feedback_id(config)
     list_header = ""
     if mailing_list is not None:
         try:  # a list named only in the letter (no database yet) was never checked
@@ -495,7 +459,7 @@ def compile_letter(
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error: {exc.message}", path=letter.path) from None
     try:
-        unsubscribe = _unsubscribe_builder(config, domain)
+        unsubscribe = unsubscribe_links(config, domain)
     except HeaderInjectionError as exc:
         raise TemplateError(f"unsubscribe address: {exc}") from None
     return CompiledLetter(
