@@ -341,3 +341,32 @@ def test_serve_send_and_import_run_at_once_without_lock_failures(
     assert sum(states.values()) == recipients
     assert {reason for (reason,) in skipped} <= {"skipped: no longer subscribed (unsubscribed)"}
     assert recipients > 1000
+
+
+def test_serve_refuses_a_blank_secret_key(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILER_SECRET_KEY", "   ")
+    result = invoke("serve", "--port", "1")
+    assert result.exit_code == 1
+    assert "MAILER_SECRET_KEY" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_serve_refuses_a_base_url_links_cannot_use(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
+    for bad in ("lists.example.org", "ftp://lists.example.org", "https://"):
+        monkeypatch.setenv("MAILER_WEB_BASE_URL", bad)
+        result = invoke("serve", "--port", "1")
+        assert result.exit_code == 1, bad
+        assert "base_url" in result.output and repr(bad) in result.output, bad
+        assert "Traceback" not in result.output
+
+
+def test_serve_warns_about_a_short_secret_key(tmp_path: Path, db_path: Path) -> None:
+    port = free_port()
+    server = start_server(
+        tmp_path, db_path, env=mailer_env(tmp_path, port, MAILER_SECRET_KEY="k3y"), port=port
+    )
+    output = server.stop()
+    assert "MAILER_SECRET_KEY is short" in output
