@@ -98,9 +98,17 @@ class Signer:
         """Token for an unsubscribe link or mailto (never expires: old letters must work)."""
         return self.sign(UNSUBSCRIBE, subscriber_id, list_id, campaign_id or 0)
 
-    def confirm(self, subscriber_id: int, list_id: int, valid_for: timedelta) -> str:
-        """Token for a double opt-in confirmation link; expires."""
-        return self.sign(CONFIRM, subscriber_id, list_id, expires=clock.now() + valid_for)
+    def confirm(
+        self, subscriber_id: int, list_id: int, valid_for: timedelta, *, bound_to: str = ""
+    ) -> str:
+        """Token for a double opt-in confirmation link; expires.
+
+        ``bound_to`` is a digest of what the ids stood for when the link was
+        made, for the receiver to compare: SQLite gives a deleted row's id to
+        the next row, so the ids alone could come to name someone else.
+        """
+        fields = (subscriber_id, list_id, bound_to) if bound_to else (subscriber_id, list_id)
+        return self.sign(CONFIRM, *fields, expires=clock.now() + valid_for)
 
     def verp(self, campaign_id: int, subscriber_id: int) -> str:
         """Token for the local part of a VERP return path."""

@@ -69,3 +69,8 @@ def test_verp_address_round_trip() -> None:
 def test_empty_secret_is_refused() -> None:
     with pytest.raises(TokenError, match="MAILER_SECRET_KEY"):
         Signer("")
+
+
+def test_confirm_token_carries_its_binding_even_one_that_looks_like_an_expiry() -> None:
+    token = signer.confirm(1, 2, timedelta(days=1), bound_to="e1234")
+    assert signer.verify(token, CONFIRM).fields == ("1", "2", "e1234")

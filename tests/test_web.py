@@ -20,6 +20,7 @@ from mailer.message import Recipient
 from mailer.render import compile_letter
 from mailer.store.subscribers import block, unsubscribe
 from mailer.tokens import Signer
+from mailer.web.membership import confirm_binding
 from tests.test_web_support import (
     BASE,
     CLIENT_IP,
@@ -321,7 +322,11 @@ async def test_double_optin_sends_a_confirmation_and_waits(web: Web) -> None:
     assert "Confirm your subscription" in message["Subject"]
     assert message["Auto-Submitted"] == "auto-generated"
     link = confirm_link(message)
-    assert web.signer.verify(link.removeprefix("/c/"), "c").fields == (str(sid), str(news.id))
+    assert web.signer.verify(link.removeprefix("/c/"), "c").fields == (
+        str(sid),
+        str(news.id),
+        confirm_binding("ann@example.org", "news"),
+    )
 
 
 async def test_confirmation_message_never_carries_the_name_typed_into_the_form(

@@ -11,11 +11,16 @@ from urllib.parse import urlencode
 
 import httpx
 
+from mailer.contacts import normalize_address
+from mailer.store.lists import remove_list
+from mailer.store.models import Consent
+from mailer.store.subscribers import add_subscriber, forget
 from mailer.web import create_app
 from tests.test_web_support import (
     BASE,
     CLIENT_IP,
     Web,
+    confirm_link,
     csrf_of,
     web_fixture,  # noqa: F401  (the ``web`` fixture)
 )
@@ -192,3 +197,40 @@ async def test_a_list_title_with_a_line_break_cannot_add_headers_to_the_confirma
     (message,) = web.outbox()
     assert message["Bcc"] is None
     assert message["Subject"] == "Confirm your subscription to News Bcc: victim@evil.example"
+
+
+async def test_a_confirmation_link_cannot_confirm_whoever_later_got_the_same_number(
+    web: Web,
+) -> None:
+    """Ids are reused after a person is forgotten; their pending link must not carry over."""
+    news = web.make_list()
+    csrf = await web.form_token("/s/news")
+    await web.client.post("/s/news", data={"email": "gone@example.org", "csrf": csrf})
+    link = confirm_link(web.outbox()[0])
+    gone = web.subscriber_id("gone@example.org")
+    forget(web.store, "gone@example.org")
+    added = add_subscriber(
+        web.store, news, normalize_address("new@example.org"), consent=Consent("cli")
+    )
+    assert added.subscriber is not None and added.subscriber.id == gone
+    page = await web.client.get(link)
+    response = await web.client.post(link, data={"csrf": csrf_of(page.text)})
+    assert response.status_code == 400
+    row = web.subscription(gone, news.id)
+    assert row is not None and row["status"] == "unconfirmed"
+
+
+async def test_a_confirmation_link_cannot_confirm_a_list_that_later_got_the_same_number(
+    web: Web,
+) -> None:
+    old = web.make_list("old")
+    csrf = await web.form_token("/s/old")
+    await web.client.post("/s/old", data={"email": "ann@example.org", "csrf": csrf})
+    link = confirm_link(web.outbox()[0])
+    remove_list(web.store, "old")
+    new = web.make_list("new")
+    assert new.id == old.id
+    page = await web.client.get(link)
+    response = await web.client.post(link, data={"csrf": csrf_of(page.text)})
+    assert response.status_code == 400
+    assert web.subscription(web.subscriber_id("ann@example.org"), new.id) is None

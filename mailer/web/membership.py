@@ -13,6 +13,7 @@ The rules, on top of those in ``mailer.store.subscribers``:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -108,10 +109,20 @@ class ConfirmOutcome:
     mailing_list: MailingList | None = None
 
 
+def confirm_binding(email: str, list_name: str) -> str:
+    """What a confirmation link's ids must still stand for: this address on this list."""
+    text = f"{address_key(email)}\n{list_name}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def confirm_subscription(
-    store: Store, subscriber_id: int, list_id: int, proof: Proof
+    store: Store, subscriber_id: int, list_id: int, proof: Proof, *, binding: str = ""
 ) -> ConfirmOutcome:
-    """Confirm a subscription from a signed link, storing the consent proof."""
+    """Confirm a subscription from a signed link, storing the consent proof.
+
+    ``binding`` (from the link, see ``confirm_binding``) is refused when the
+    ids now name another address or list than when the link was sent.
+    """
     now = clock.now_iso()
     with store.transaction() as conn:
         subscriber = get_subscriber_by_id(conn, subscriber_id)
@@ -121,6 +132,8 @@ def confirm_subscription(
             return ConfirmOutcome("refused")
         if subscriber is None or subscriber.status in _NEVER_FROM_WEB:
             return ConfirmOutcome("refused", mailing_list)
+        if binding and binding != confirm_binding(subscriber.email, mailing_list.name):
+            return ConfirmOutcome("refused")
         key = address_key(subscriber.email)
         if suppression_reason(conn, Address(subscriber.email, key)):
             return ConfirmOutcome("refused", mailing_list)

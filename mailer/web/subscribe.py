@@ -26,7 +26,12 @@ from mailer.store.models import MailingList
 from mailer.tokens import CONFIRM
 from mailer.web.confirm_mail import build_confirmation
 from mailer.web.context import WebContext, context_of
-from mailer.web.membership import Proof, confirm_subscription, request_subscription
+from mailer.web.membership import (
+    Proof,
+    confirm_binding,
+    confirm_subscription,
+    request_subscription,
+)
 from mailer.web.pages import client_address, user_agent
 from mailer.web.security import FormExpired, check_csrf, csrf_token, origin_allowed
 
@@ -142,7 +147,8 @@ async def _join(
         if outcome.action != "confirm" or outcome.subscriber_id is None:
             return
         valid = timedelta(days=web.config.web.confirm_days)
-        token = web.signer.confirm(outcome.subscriber_id, mailing_list.id, valid)
+        binding = confirm_binding(outcome.email, mailing_list.name)
+        token = web.signer.confirm(outcome.subscriber_id, mailing_list.id, valid, bound_to=binding)
         message = build_confirmation(
             web.config, mailing_list, outcome.email, f"{web.base_url}/c/{token}"
         )
@@ -199,6 +205,7 @@ async def confirm_post(request: Request) -> Response:
     web = context_of(request)
     claim = web.signer.verify(request.path_params["token"], CONFIRM)
     subscriber_id, list_id = claim.integer(0), claim.integer(1)
+    binding = claim.fields[2] if len(claim.fields) > 2 else ""
     form = await request.form()
     client = client_address(request)
     try:
@@ -215,7 +222,7 @@ async def confirm_post(request: Request) -> Response:
     form_url = f"{web.base_url}/s/{mailing_list.name}" if mailing_list else ""
     proof = Proof(client, user_agent(request), form_url)
     outcome = await web.stores.run(
-        lambda store: confirm_subscription(store, subscriber_id, list_id, proof)
+        lambda store: confirm_subscription(store, subscriber_id, list_id, proof, binding=binding)
     )
     if outcome.status == "refused" or outcome.mailing_list is None:
         return _gone(web)
