@@ -38,6 +38,9 @@ CRLF = b"\r\n"
 #: Printable ASCII that may stand in a phrase unquoted (RFC 5322 atext plus space).
 _ATOM_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+( [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
+#: RFC 5322 dot-atom-text, with UTF-8 allowed as RFC 6532 does: what an address may be here.
+_ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-\u0080-\U0010ffff]"
+_DOT_ATOM = re.compile(rf"^{_ATEXT}+(?:\.{_ATEXT}+)*$")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 #: Encoded words stay under 75 characters: 45 UTF-8 octets → 60 base64 characters.
 _WORD_OCTETS = 45
@@ -149,13 +152,11 @@ def ascii_domain(domain: str) -> str:
 def mail_address(address: str) -> tuple[str, bool]:
     """(address as written in headers and RCPT TO, whether it needs SMTPUTF8)."""
     address = reject_line_breaks("address", address.strip())
-    local, at, domain = address.rpartition("@")
+    local, _, domain = address.rpartition("@")
     if (
-        not at
-        or not local
-        or not domain
-        or not address.isprintable()  # tabs and other controls: no header parser reads them
-        or any(c in address for c in '<>" ,;()[]\\')
+        not address.isprintable()  # tabs and other controls: no header parser reads them
+        or not _DOT_ATOM.match(local)
+        or not _DOT_ATOM.match(domain)
     ):
         raise HeaderInjectionError(f"{address!r} is not a plain e-mail address")
     if len(address) > 254:  # RFC 5321's limit; it also keeps the header line short

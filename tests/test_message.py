@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.errors
 import email.policy
 import re
 from email.header import decode_header, make_header
@@ -462,3 +463,36 @@ def test_values_too_long_for_one_header_line_are_refused() -> None:
         compile_letter(letter, config=long_feedback, mailing_list=MEMBERS, signer=SIGNER)
     with pytest.raises(HeaderInjectionError, match="254"):
         compiled().build(Recipient("a" * 1000 + "@example.org", "Ana", {"city": "x"}))
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a@b@example.org",
+        ".a@example.org",
+        "a..b@example.org",
+        "a.@example.org",
+        "a@example..org",
+        "a@.example.org",
+        "a@example.org.",
+    ],
+)
+def test_an_address_that_is_not_a_dot_atom_is_refused(address: str) -> None:
+    with pytest.raises(HeaderInjectionError):
+        compiled().build(Recipient(address, "Ana", {"city": "x"}))
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "o'neil@example.org",
+        "x.y+tag@sub.example.com",
+        "a_b-c=d@ex-ample.org",
+        "zoë.ü@bücher.example",
+    ],
+)
+def test_unusual_but_valid_addresses_pass_without_defects(address: str) -> None:
+    message = compiled().build(Recipient(address, "Ana", {"city": "x"}))
+    parsed = email.message_from_string(message.data.decode(), policy=email.policy.SMTPUTF8)
+    to = parsed["To"]
+    assert not [d for d in to.defects if not isinstance(d, email.errors.NonASCIILocalPartDefect)]
