@@ -41,7 +41,7 @@ def wrap_block(text: str, first: str, rest: str, width: int = WIDTH) -> str:
     for index, segment in enumerate(text.split(BREAK)):
         initial = first if index == 0 else rest
         wrapped = textwrap.wrap(
-            segment,
+            segment.lstrip(" ") if index else segment,  # the space after a <br>
             width=width,
             initial_indent=initial,
             subsequent_indent=rest,
@@ -221,9 +221,11 @@ def markdown_to_text(tokens: Sequence[Token], is_dynamic: Callable[[str], bool])
             current.number += 1
             current.items += 1
             writer.levels.append(_Level(marker, " " * len(marker)))
-            writer.item_started = current.items > 1
             # markdown-it hides the paragraphs of a tight list: no blank lines there.
             current.tight = index + 1 < len(tokens) and tokens[index + 1].hidden
+            # A list nested in a tight item follows its text without a blank line too.
+            nested_in_tight = len(writer.lists) > 1 and writer.lists[-2].tight
+            writer.item_started = current.items > 1 or nested_in_tight
         elif kind == "list_item_close":
             writer.levels.pop()
         elif kind == "blockquote_open":

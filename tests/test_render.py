@@ -314,3 +314,12 @@ def test_a_fixed_value_ending_in_a_brace_does_not_open_a_tag(tmp_path: Path) -> 
     )
     html, text = compile_path(path).render(ANA)
     assert "Hello x{Ana" in html and "Hello x{Ana" in text
+
+
+def test_a_nested_tight_list_has_no_blank_line_and_a_br_leaves_no_leading_space(
+    tmp_path: Path,
+) -> None:
+    body = "- one\n  - one a\n  - one b\n- two\n\nfirst line<br> second line\n"
+    _, text = compile_path(write_letter(tmp_path, body)).render(ANA)
+    assert "* one\n  * one a\n  * one b\n* two" in text
+    assert "first line\nsecond line" in text
