@@ -140,6 +140,8 @@ def check_letter(
             missing_text_unsubscribe += 1
         if len(message.data) > SIZE_LIMIT:
             oversized.append((len(message.data), recipient.email))
+    if report.checked == 0:
+        report.warnings.append("no active recipients: no message was rendered or checked")
     if len(compiled.subject) > SUBJECT_LIMIT:
         report.warnings.append(
             f"the subject is {len(compiled.subject)} characters long "

@@ -306,3 +306,16 @@ def test_new_refuses_a_list_name_that_is_no_list_name(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "list name 'x #y: z'" in result.output and "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_of_a_list_without_active_members_says_nothing_was_checked(
+    db_path: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner(env={"MAILER_SECRET_KEY": "s"})
+    base = ["--db", str(db_path)]
+    runner.invoke(cli, [*base, "lists", "create", "members"], catch_exceptions=False)
+    path = write(tmp_path, "---\nsubject: x\nlist: members\n---\n\nHi {{ subscriber.name }}\n")
+    result = runner.invoke(cli, [*base, "letters", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "checked 0 message(s)" in result.output
+    assert "no message was rendered" in result.output
