@@ -56,7 +56,8 @@ from mailer.store.models import MailingList
 from mailer.tokens import Signer
 
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
-_BODY = re.compile(r"\{\{-?\s*body\s*-?\}\}")
+#: ``{{ body }}`` in a layout (``| safe`` is allowed and changes nothing: the body is HTML).
+_BODY = re.compile(r"\{\{-?\s*body\s*(?:\|\s*safe\s*)?-?\}\}")
 _MARKER_TRANS = {ord(ch): None for ch in MARKERS}
 #: ``{{``, ``{%``, ``{#``, and a ``{`` at the end, which would open a tag with what follows.
 _OPENER = re.compile(r"\{[{%#]|\{$")

@@ -323,3 +323,14 @@ def test_a_nested_tight_list_has_no_blank_line_and_a_br_leaves_no_leading_space(
     _, text = compile_path(write_letter(tmp_path, body)).render(ANA)
     assert "* one\n  * one a\n  * one b\n* two" in text
     assert "first line\nsecond line" in text
+
+
+def test_a_layout_may_write_the_body_as_body_safe(tmp_path: Path) -> None:
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "letter.html.j2").write_text("<p>MINE</p>{{ body|safe }}")
+    (folder / "letter.txt.j2").write_text("MINE\n{{ body | safe }}")
+    path = write_letter(tmp_path, "Hi **{{ subscriber.name }}**\n")
+    html, text = compile_path(path, templates=folder).render(ANA)
+    assert "<p>Hi <strong>Ana</strong></p>" in html
+    assert text == "MINE\nHi Ana"
