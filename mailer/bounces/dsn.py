@@ -24,16 +24,18 @@ _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9\-]*)\s*:\s?(.*)$")
 def field_blocks(text: str) -> list[dict[str, str]]:
     """Split a report into blocks of fields (lower-case names, unfolded values)."""
     blocks: list[dict[str, str]] = []
-    current: dict[str, str] = {}
+    # Values are gathered as pieces and joined once: adding to a string field
+    # by field would copy it again for every folded line.
+    current: dict[str, list[str]] = {}
     last = ""
     for line in text.replace("\r", "").split("\n"):
         if not line.strip():
             if current:
-                blocks.append(current)
+                blocks.append(_joined(current))
                 current, last = {}, ""
             continue
         if line[0] in " \t" and last:
-            current[last] += " " + line.strip()
+            current[last].append(" " + line.strip())
             continue
         match = _FIELD.match(line)
         if match:
@@ -41,12 +43,19 @@ def field_blocks(text: str) -> list[dict[str, str]]:
             value = match.group(2).strip()
             if last in _RECIPIENT_FIELDS and last in current:
                 # The next recipient's block, with the blank line left out.
-                blocks.append(current)
+                blocks.append(_joined(current))
                 current = {}
-            current[last] = f"{current[last]}, {value}" if last in current else value
+            if last in current:
+                current[last].append(", " + value)
+            else:
+                current[last] = [value]
     if current:
-        blocks.append(current)
+        blocks.append(_joined(current))
     return blocks
+
+
+def _joined(fields: dict[str, list[str]]) -> dict[str, str]:
+    return {name: "".join(pieces) for name, pieces in fields.items()}
 
 
 def _strip_type(value: str) -> str:

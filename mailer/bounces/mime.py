@@ -27,11 +27,25 @@ from typing import Final
 MAX_BYTES: Final = 2_000_000
 #: Parts nested deeper than this are not looked at (a bounce of a bounce of ...).
 MAX_DEPTH: Final = 12
+#: A header value is read this far: the standard library's decoding of
+#: encoded words slows down with the square of their number.
+MAX_HEADER: Final = 20_000
+#: Header lines and parts past these counts are not read: real mail has a
+#: few dozen of each, and every lookup would otherwise walk them all.
+MAX_HEADER_LINES: Final = 2_000
+MAX_PARTS: Final = 200
 
-_TAG = re.compile(r"<(?:script|style)\b.*?</(?:script|style)\s*>|<[^>]*>", re.I | re.S)
-_BREAK = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d|p|div|tr|li)\b[^>]*>", re.I)
+# A tag ends at the next "<" at the latest: an unclosed "<p" then costs one
+# scan up to the next tag, not one scan to the end of the text for each.
+_TAG = re.compile(r"<[^<>]*>")
+_BREAK = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d|p|div|tr|li)\b[^<>]*>", re.I)
+_HIDDEN = re.compile(r"<\s*(script|style)\b", re.I)
 _SPACES = re.compile(r"[ \t\r\f\v\xa0]+")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_NOT_BASE64: Final = bytes(
+    c for c in range(256)
+    if not (chr(c).isascii() and (chr(c).isalnum() or chr(c) in "+/="))
+)
 _PARAM = re.compile(r';\s*([A-Za-z0-9_\-*]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]*))')
 
 
@@ -97,7 +111,7 @@ def _parse_headers(block: bytes) -> list[tuple[str, str]]:
     headers: list[tuple[str, str]] = []
     name = ""
     value: list[str] = []
-    for raw_line in block.split(b"\n"):
+    for raw_line in block.split(b"\n", MAX_HEADER_LINES)[:MAX_HEADER_LINES]:
         line = _decode_header_bytes(raw_line.rstrip(b"\r"))
         if line[:1] in (" ", "\t") and name:
             value.append(line.strip())
@@ -135,7 +149,8 @@ def load(raw: bytes, *, headers_only: bool = False, depth: int = 0) -> Part:
         boundary = part.param("boundary")
         if boundary:
             part.children = [
-                load(chunk, depth=depth + 1) for chunk in _split_multipart(body, boundary)
+                load(chunk, depth=depth + 1)
+                for chunk in _split_multipart(body, boundary)[:MAX_PARTS]
             ]
     return part
 
@@ -210,7 +225,7 @@ def body_bytes(part: Part) -> bytes:
     encoding = (part.get("content-transfer-encoding") or "").strip().lower()
     body = part.body
     if encoding == "base64":
-        cleaned = re.sub(rb"[^A-Za-z0-9+/=]", b"", body)
+        cleaned = body.translate(None, _NOT_BASE64)
         cleaned = cleaned[: len(cleaned) - len(cleaned) % 4]
         try:
             return binascii.a2b_base64(cleaned)
@@ -234,6 +249,7 @@ def header(part: Part, name: str) -> str:
     text = part.get(name)
     if not text:
         return ""
+    text = text[:MAX_HEADER]
     if "=?" in text:
         # A malformed encoded word leaves the raw text.
         with contextlib.suppress(Exception):
@@ -251,10 +267,31 @@ def headers(part: Part, name: str) -> list[str]:
 
 def html_to_text(markup: str) -> str:
     """Just enough HTML to text to read what a server wrote."""
-    text = _BREAK.sub("\n", markup)
+    text = _BREAK.sub("\n", _without_hidden(markup))
     text = _TAG.sub(" ", text)
     text = html.unescape(text)
     return "\n".join(_SPACES.sub(" ", line).strip() for line in text.splitlines())
+
+
+def _without_hidden(markup: str) -> str:
+    """The markup without its script and style elements, in one pass.
+
+    Each element is cut up to its own closing tag (or to the end when it has
+    none), so the search for a closing tag never starts again from an
+    earlier place.
+    """
+    lower = markup.lower()
+    kept: list[str] = []
+    position = 0
+    while (match := _HIDDEN.search(markup, position)) is not None:
+        kept.append(markup[position: match.start()])
+        closing = lower.find("</" + match.group(1).lower(), match.end())
+        if closing == -1:
+            return "".join(kept)
+        end = lower.find(">", closing)
+        position = len(markup) if end == -1 else end + 1
+    kept.append(markup[position:])
+    return "".join(kept)
 
 
 def split(msg: Part) -> Parts:

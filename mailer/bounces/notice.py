@@ -44,7 +44,9 @@ _CUT: Final = re.compile(
     r"|(?:original|returned|your) (?:mail|message) (?:as follows|is as follows|follows)"
     r")[^\n]*$"
     r"|^[ \t]*(?:Return-Path|Received|DKIM-Signature|Delivered-To|X-Original-To)[ \t]*:[ \t]*\S"
-    r"[^\n]*\n(?:[ \t][^\n]*\n)*(?:[A-Za-z][A-Za-z0-9\-]*:[^\n]*\n)",
+    # A header folds over a few lines, never hundreds: the bound keeps a long
+    # run of indented lines from being rescanned from each of its lines.
+    r"[^\n]*\n(?:[ \t][^\n]*\n){0,40}+(?:[A-Za-z][A-Za-z0-9\-]*:[^\n]*\n)",
     re.I | re.M,
 )
 
