@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import click
@@ -19,7 +20,20 @@ from mailer.bounces.sources import (
     read_stdin,
 )
 from mailer.cli.app import App, cli, json_option, pass_app, print_json, print_table
-from mailer.errors import UsageError
+from mailer.errors import MailerError, UsageError
+
+#: sysexits.h EX_TEMPFAIL: an MTA keeps the message and delivers it again later.
+EX_TEMPFAIL = 75
+
+
+class TemporaryFailure(click.ClickException):
+    """A failure on our side while an MTA pipes a message in: ask it to retry.
+
+    Any other non-zero status makes the MTA return the bounce to its empty
+    sender, so the message would be lost to us.
+    """
+
+    exit_code = EX_TEMPFAIL
 
 
 @cli.group()
@@ -80,10 +94,18 @@ def ingest_command(
 
     FILE is one message; - reads one message from standard input (for an MTA
     pipe). The same message (same Message-ID) is never counted twice.
+
+    With -, the exit status is 0 once the message is stored (a message
+    nothing can be read from is stored as unknown) and 75 (EX_TEMPFAIL) on any
+    failure (locked or missing database, broken configuration), so that the
+    MTA keeps the message and tries again later.
     """
     chosen = [x for x in (file, maildir, mbox, use_imap or None) if x is not None]
     if len(chosen) != 1:
         raise UsageError("give exactly one of FILE, -, --maildir DIR, --mbox FILE or --imap")
+    if file == "-":
+        _print_report(_ingest_piped(app), as_json)
+        return
     store = app.store()
     config = app.config
     if use_imap:
@@ -95,11 +117,24 @@ def ingest_command(
             report = ingest(store, read_maildir(maildir), config)
         elif mbox is not None:
             report = ingest(store, read_mbox(mbox), config)
-        elif file == "-":
-            report = ingest(store, [read_stdin()], config)
         else:
             report = ingest(store, [read_file(Path(str(file)))], config)
     _print_report(report, as_json)
+
+
+def _ingest_piped(app: App) -> IngestReport:
+    """Ingest the message on standard input; every failure becomes EX_TEMPFAIL."""
+    try:
+        return ingest(app.store(), [read_stdin()], app.config)
+    except MailerError as exc:
+        raise TemporaryFailure(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise TemporaryFailure(f"database error: {exc}") from None
+    except OSError as exc:
+        name = f"{exc.filename}: " if exc.filename else ""
+        raise TemporaryFailure(f"{name}{exc.strerror or exc}") from None
+    except Exception as exc:  # whatever it is, the MTA must keep the message
+        raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from None
 
 
 def _print_report(report: IngestReport, as_json: bool) -> None:
