@@ -349,7 +349,7 @@ def compile_letter(
     body_name = str(letter.path)
     padded_body = "\n" * (letter.body_line - 1) + letter.body
     try:
-        html_env.parse(padded_body, body_name, body_name)
+        html_env.compile(padded_body, body_name, body_name)  # parses, and knows the filters
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
             f"template syntax error: {exc.message}", path=letter.path, line=exc.lineno

@@ -334,3 +334,11 @@ def test_a_layout_may_write_the_body_as_body_safe(tmp_path: Path) -> None:
     html, text = compile_path(path, templates=folder).render(ANA)
     assert "<p>Hi <strong>Ana</strong></p>" in html
     assert text == "MINE\nHi Ana"
+
+
+def test_an_unknown_filter_in_the_body_names_the_line(tmp_path: Path) -> None:
+    path = write_letter(tmp_path, "Hello\n\nDear {{ subscriber.name | shout }}\n")
+    with pytest.raises(TemplateError) as raised:
+        compile_path(path)
+    assert raised.value.line == 7
+    assert "shout" in str(raised.value)
