@@ -14,7 +14,8 @@ from typing import Any
 
 from mailer import clock
 from mailer.bounces.model import BounceEvent
-from mailer.errors import UsageError
+from mailer.contacts import address_key
+from mailer.errors import NotFoundError, UsageError
 from mailer.store.database import Store
 
 
@@ -96,16 +97,23 @@ def find_bounces(
     since: str | None = None,
     limit: int | None = None,
 ) -> list[StoredBounce]:
-    """Stored events, newest first, filtered by address, campaign and date."""
+    """Stored events, newest first, filtered by address, campaign and date.
+
+    An address matches the events stored under it and those of the
+    subscriber it names, compared by key as subscribers are (SQLite's own
+    ``lower`` knows only ASCII).
+    """
     sql = "SELECT * FROM bounces WHERE 1 = 1"
     params: list[Any] = []
     if email:
         sql += (
-            " AND (lower(recipient) = lower(?) OR subscriber_id IN "
-            "(SELECT id FROM subscribers WHERE email_key = lower(?)))"
+            " AND (recipient IN (?, ?) OR subscriber_id IN "
+            "(SELECT id FROM subscribers WHERE email_key = ?))"
         )
-        params += [email.strip(), email.strip()]
+        params += [email.strip().lower(), address_key(email), address_key(email)]
     if campaign_id is not None:
+        if not campaign_exists(store.conn, campaign_id):
+            raise NotFoundError(f"no campaign {campaign_id} (see `mailer campaigns ls`)")
         sql += " AND campaign_id = ?"
         params.append(campaign_id)
     if since:
