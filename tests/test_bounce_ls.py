@@ -1,4 +1,4 @@
-"""``mailer bounces ls`` filters: every spelling of an address, a campaign that must exist, a sane limit."""
+"""``mailer bounces ls`` filters: any spelling of an address, an existing campaign, a sane limit."""
 
 from __future__ import annotations
 

@@ -153,7 +153,8 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
 @click.option("--email", help="Only bounces for this address.")
 @click.option("--campaign", "campaign_id", type=int, help="Only bounces of this campaign id.")
 @click.option("--since", help="Only bounces received on or after this date (YYYY-MM-DD).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most this many (newest first).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Show at most this many (newest first).")
 @json_option
 @pass_app
 def ls(
