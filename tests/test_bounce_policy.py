@@ -223,3 +223,14 @@ def test_a_bounce_with_a_forged_verp_token_is_stored_but_changes_nobody(
     assert status(store, "alice@example.org") == ("active", 0)
     row = store.one("SELECT recipient, subscriber_id FROM bounces")
     assert (row["recipient"], row["subscriber_id"]) == ("alice@example.org", None)
+
+
+def test_a_not_spam_report_unsubscribes_nobody(store: Store, feed: Ingest) -> None:
+    feed(samples.arf("alice@example.org").replace(b"Feedback-Type: abuse",
+                                                  b"Feedback-Type: not-spam"))
+    stored = store.one("SELECT kind, reason FROM bounces")
+    assert stored is not None and (stored["kind"], stored["reason"]) == ("complaint", "notspam")
+    detail = subscriber_detail(store, "alice@example.org")
+    assert detail["status"] == "active"
+    assert {s["status"] for s in detail["subscriptions"]} == {"confirmed"}
+    assert store.one("SELECT 1 FROM suppressions") is None

@@ -8,7 +8,8 @@
   day at a provider counts once; a quiet period (``decay_days``) without a
   scored bounce resets it to zero; at ``soft_threshold`` the subscriber is
   disabled as ``bounced``.
-- delayed, auto-reply, unknown: stored, nothing changes.
+- a "not-spam" feedback report (the person marked our mail as wanted) and
+  delayed, auto-reply, unknown: stored, nothing changes.
 
 Every change is written to the subscriber's history in the same transaction.
 """
@@ -25,6 +26,9 @@ from mailer.contacts import address_key
 from mailer.store.events import record_event
 from mailer.store.subscribers import set_status, suppress, unsubscribe
 
+#: The reason of a feedback report saying the mail was wanted (RFC 6430).
+NOT_SPAM = "notspam"
+
 
 def apply(
     conn: sqlite3.Connection,
@@ -36,6 +40,8 @@ def apply(
 ) -> list[str]:
     """Apply one stored event; returns a line for each change it made."""
     if event.kind == COMPLAINT:
+        if event.reason == NOT_SPAM:
+            return []
         return _complaint(conn, event, subscriber_id, source)
     if subscriber_id is None or event.kind not in (HARD, SOFT):
         return []
