@@ -91,6 +91,20 @@ def test_ingest_missing_maildir_is_a_one_line_error(invoke: Invoke, tmp_path: Pa
     assert "not a Maildir" in result.output and "Traceback" not in result.output
 
 
+def test_a_single_message_given_as_mbox_is_a_one_line_error(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    path = tmp_path / "one.eml"
+    path.write_bytes(samples.qmail("dave@example.org"))
+    result = invoke("bounces", "ingest", "--mbox", str(path))
+    assert result.exit_code == 1
+    assert "one.eml" in result.output and "not an mbox" in result.output
+    assert "Traceback" not in result.output
+    (tmp_path / "empty.mbox").write_bytes(b"")
+    empty = invoke("bounces", "ingest", "--mbox", str(tmp_path / "empty.mbox"), "--json")
+    assert empty.exit_code == 0 and json.loads(empty.output)["messages"] == 0
+
+
 def _config(tmp_path: Path) -> Path:
     path = tmp_path / "mailer.toml"
     path.write_text(

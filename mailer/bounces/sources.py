@@ -63,6 +63,11 @@ def read_mbox(path: Path) -> Iterator[Incoming]:
     """Every message of an mbox file, in order."""
     if not path.is_file():
         raise InputError("no such mbox file", path=path)
+    with path.open("rb") as stream:
+        start = stream.read(5)
+    if start and start != b"From ":
+        # mailbox would read it as an empty mailbox and say nothing.
+        raise InputError("not an mbox file (it does not start with a 'From ' line)", path=path)
     box = mailbox.mbox(str(path), create=False)
     try:
         for index, key in enumerate(box.iterkeys(), start=1):
