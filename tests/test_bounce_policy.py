@@ -184,6 +184,27 @@ def test_a_message_without_message_id_is_recognised_by_its_content(
     assert store.one("SELECT count(*) AS n FROM bounces")["n"] == 1
 
 
+def test_a_message_without_message_id_is_recognised_whatever_way_it_came(
+    store: Store, feed: Ingest
+) -> None:
+    raw = samples.postfix_plain("bob@example.org").replace(
+        b"Message-ID: <postfix-plain@mx.example.com>\r\n", b""
+    )
+    feed(raw.replace(b"\r\n", b"\n"))  # as a Maildir file keeps it
+    # As an MTA pipes it in: an mbox From line, its own delivery headers, CRLF.
+    feed(
+        b"From MAILER-DAEMON  Mon Nov  2 09:00:00 2026\r\n"
+        b"Return-Path: <>\r\nX-Original-To: bounces@example.com\r\n"
+        b"Delivered-To: bounces@example.com\r\n"
+        b"Received: by lists.example.com (Postfix) id 1; Mon, 2 Nov 2026 09:00:00 +0000\r\n"
+        + raw
+    )
+    assert store.one("SELECT count(*) AS n FROM bounces")["n"] == 1
+    different = raw.replace(b"bob@example.org", b"alice@example.org")
+    feed(different)
+    assert store.one("SELECT count(*) AS n FROM bounces")["n"] == 2
+
+
 def test_verp_token_names_the_subscriber_even_at_another_address(
     store: Store, members: list[str], fake_clock: FakeClock
 ) -> None:
