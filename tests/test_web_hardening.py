@@ -234,3 +234,31 @@ async def test_a_confirmation_link_cannot_confirm_a_list_that_later_got_the_same
     response = await web.client.post(link, data={"csrf": csrf_of(page.text)})
     assert response.status_code == 400
     assert web.subscription(web.subscriber_id("ann@example.org"), new.id) is None
+
+
+async def test_per_client_limit_counts_an_ipv6_network_as_one_client(web: Web) -> None:
+    """Whoever has one IPv6 address usually has its whole /64 to hop around in."""
+    web.make_list()
+    limit = web.config.web.subscribe_limit
+    statuses = []
+    for number in range(limit + 1):
+        hopping = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=web.app, client=(f"2001:db8:1:2::{number + 1}", 1)),
+            base_url=BASE,
+        )
+        async with hopping:
+            page = await hopping.get("/s/news")
+            response = await hopping.post(
+                "/s/news", data={"email": f"p{number}@example.org", "csrf": csrf_of(page.text)}
+            )
+        statuses.append(response.status_code)
+    assert statuses == [200] * limit + [429]
+    neighbour = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=web.app, client=("2001:db8:1:3::1", 1)), base_url=BASE
+    )
+    async with neighbour:
+        page = await neighbour.get("/s/news")
+        response = await neighbour.post(
+            "/s/news", data={"email": "other@example.org", "csrf": csrf_of(page.text)}
+        )
+    assert response.status_code == 200

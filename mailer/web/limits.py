@@ -9,6 +9,7 @@ which is all a single ``mailer serve`` needs; restarting it resets the counts.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections import OrderedDict, deque
@@ -51,6 +52,23 @@ class SlidingWindow:
             return allowed
 
 
+def client_key(client: str) -> str:
+    """The client as the limit counts it: an IPv6 address by its /64 network.
+
+    A home or a server is given a whole /64 and can hop between its addresses
+    at will; counting each one alone would multiply the limit by 2**64.
+    """
+    try:
+        ip = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network((ip, 64), strict=False))
+    return str(ip)
+
+
 class SubscribeLimits:
     """The subscribe form's two limits, per client and per target address."""
 
@@ -60,7 +78,7 @@ class SubscribeLimits:
 
     def allow_client(self, client: str) -> bool:
         """Count an attempt from ``client``; False when it made too many."""
-        return self.client.hit(client)
+        return self.client.hit(client_key(client))
 
     def allow_target(self, address_key: str) -> bool:
         """Count an attempt for ``address_key``; False when it was asked for too often."""
