@@ -230,3 +230,10 @@ def test_without_a_signer_verp_is_not_read() -> None:
     address = tokens.verp_address(RETURN_PATH, signer.verp(12, 34))
     event = parse_message(samples.verp_dsn(address), return_path=RETURN_PATH).events[0]
     assert (event.campaign, event.subscriber) == (None, None)
+
+
+def test_a_delay_without_a_status_code_gets_a_transient_one() -> None:
+    raw = samples.exim_delay().replace(b"Connection timed out", b"Connection refused")
+    event = only(raw)
+    assert event.kind == "delayed"
+    assert event.status.startswith("4."), event

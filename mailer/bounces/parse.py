@@ -130,6 +130,8 @@ def _event(finding: Finding, campaign: int | None, subscriber: int | None) -> Bo
         kind = kind_of(reason, status)
     if finding.action == DELAYED:
         kind = DELAYED
+        if status.startswith("5") and not (finding.status or find_status(finding.diagnostic)):
+            status = "4" + status[1:]  # inferred from the wording: a delay is transient
     return BounceEvent(
         recipient=finding.recipient, kind=kind, status=status, reason=reason,
         diagnostic=diagnostic, campaign=campaign, subscriber=subscriber,
