@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+import yaml.reader
 
 from mailer import clock
 from mailer.errors import HeaderInjectionError, InputError
@@ -41,6 +42,7 @@ HEADER_KEYS = ("subject", "from", "reply_to", "organization")
 DEFAULT_TEMPLATE = "letter"
 _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _FENCES = {"---": "yaml", "+++": "toml"}
+_TOML_AT = re.compile(r"\s*\(at line (\d+), column \d+\)")
 
 
 @dataclass(frozen=True)
@@ -117,10 +119,23 @@ def _load_front(kind: str, front: str, path: Path) -> dict[str, Any]:
         raise InputError(
             f"front matter is not valid YAML: {exc.problem}", path=path, line=line
         ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line = front[: exc.position].count("\n") + 2
+        raise InputError(
+            f"front matter is not valid YAML: character #x{exc.character:04x} is not allowed",
+            path=path,
+            line=line,
+        ) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"front matter is not valid YAML: {exc}", path=path, line=1) from None
+        message = " ".join(str(exc).split())
+        raise InputError(f"front matter is not valid YAML: {message}", path=path, line=1) from None
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"front matter is not valid TOML: {exc}", path=path, line=1) from None
+        at = _TOML_AT.search(str(exc))  # "(at line 3, column 9)", counted in the front matter
+        raise InputError(
+            f"front matter is not valid TOML: {_TOML_AT.sub('', str(exc)).strip()}",
+            path=path,
+            line=int(at[1]) + 1 if at else 1,
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -247,8 +262,8 @@ def new_letter(
     title: str, *, directory: Path, list_name: str | None = None, today: dt.date | None = None
 ) -> Path:
     """Write ``directory/YYYY-MM-DD-<slug>.md`` from the skeleton; never overwrite a file."""
-    if not title.strip() or any(ch in title for ch in "\r\n"):
-        raise InputError("the title must be one non-empty line")
+    if not title.strip() or any(unicodedata.category(ch) == "Cc" for ch in title):
+        raise InputError("the title must be one non-empty line without control characters")
     if list_name is not None:
         validate_list_name(list_name)  # written unquoted into the front matter
     day = today or clock.now().date()

@@ -319,3 +319,24 @@ def test_check_of_a_list_without_active_members_says_nothing_was_checked(
     assert result.exit_code == 0, result.output
     assert "checked 0 message(s)" in result.output
     assert "no message was rendered" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("---\nsubject: x\nauthor: bell\x07\n---\nbody\n", 3),
+        ('+++\nsubject = "x"\nauthor = \n+++\nbody\n', 3),
+    ],
+)
+def test_a_front_matter_error_is_one_line(text: str, line: int | None) -> None:
+    with pytest.raises(InputError) as raised:
+        parse_letter(text, Path("bad.md"))
+    assert "\n" not in str(raised.value)
+    if line is not None:
+        assert raised.value.line == line
+
+
+def test_new_refuses_a_title_with_a_control_character(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="title"):
+        new_letter("bell\x07 x", directory=tmp_path)
+    assert list(tmp_path.iterdir()) == []
