@@ -16,6 +16,7 @@ from email.policy import SMTP
 from pathlib import Path
 
 from mailer.config import Config
+from mailer.errors import MailerError
 from mailer.letters import load_letter
 from mailer.message import Recipient
 from mailer.render import CompiledLetter, compile_letter
@@ -62,8 +63,12 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=2_000, help="messages for the baseline")
     parser.add_argument("--letter", type=Path, default=ROOT / "letters" / "example.md")
     args = parser.parse_args()
-
-    letter = load_letter(args.letter)
+    if args.count < 1 or args.baseline < 1:
+        parser.error("--count and --baseline must be at least 1")
+    try:
+        letter = load_letter(args.letter)
+    except MailerError as exc:
+        raise SystemExit(f"error: {exc}") from None
     mailing_list = MailingList(1, "members", "Members of the union", "", False, False, "")
     started = time.perf_counter()
     compiled = compile_letter(
