@@ -28,6 +28,7 @@ from typing import Any
 import css_inline
 import jinja2
 import jinja2.meta
+import jinja2.nodes
 from markdown_it import MarkdownIt
 
 from mailer.config import Config
@@ -158,15 +159,26 @@ class _Shield:
 _CONSTANT_NAMES = frozenset({"letter", "list", "sender", "archive_url"})
 
 
+def _assigned_names(env: jinja2.Environment, *sources: str) -> set[str]:
+    """Names the templates assign (``for``, ``set``, ``with``, macro arguments)."""
+    found: set[str] = set()
+    for source in sources:
+        for node in env.parse(source).find_all(jinja2.nodes.Name):
+            if node.ctx in ("store", "param"):
+                found.add(node.name)
+    return found
+
+
 def _constant_resolver(
-    env: jinja2.Environment, base: Mapping[str, Any]
+    env: jinja2.Environment, base: Mapping[str, Any], constants: frozenset[str]
 ) -> Callable[[str], str | None]:
     """Evaluate at compile time the ``{{ ... }}`` that use no recipient data.
 
     Layouts are full of them (organization, date, subject, list title); doing
     them once leaves only the subscriber's own values for the hot path. An
-    expression that fails, uses a loop or ``set`` variable, or trims
-    whitespace (``{{-``) is left for the render, which reports it with its line.
+    expression that fails, uses a name the templates assign somewhere (a loop
+    variable may be called ``list``), or trims whitespace (``{{-``) is left for
+    the render, which reports it with its line.
     """
 
     def resolve(source: str) -> str | None:
@@ -174,7 +186,7 @@ def _constant_resolver(
             return None
         try:
             names = jinja2.meta.find_undeclared_variables(env.parse(source))
-            if not names <= _CONSTANT_NAMES:
+            if not names <= constants:
                 return None
             return _literal(env.from_string(source).render(base))
         except Exception:  # not constant after all: the per-recipient render will say why
@@ -420,10 +432,11 @@ def compile_letter(
         "<!doctype"
     ):
         inlined = "<!DOCTYPE html>\n" + inlined
-    html_source = shield.restore(inlined, _constant_resolver(html_env, base))
+    constants = _CONSTANT_NAMES - _assigned_names(html_env, letter.body, html_layout, text_layout)
+    html_source = shield.restore(inlined, _constant_resolver(html_env, base, constants))
     text_document = shield.hide(_BODY.sub(body_mark, text_layout))
     text_document = text_document.replace(body_mark, text_body.text.rstrip("\n"))
-    text_source = shield.restore(text_document, _constant_resolver(text_env, base))
+    text_source = shield.restore(text_document, _constant_resolver(text_env, base, constants))
 
     def diagnose(exc: BaseException, context: dict[str, Any], who: str) -> TemplateError:
         """Find the file and line behind a failed render (rare, so slow is fine)."""

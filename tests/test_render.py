@@ -342,3 +342,12 @@ def test_an_unknown_filter_in_the_body_names_the_line(tmp_path: Path) -> None:
         compile_path(path)
     assert raised.value.line == 7
     assert "shout" in str(raised.value)
+
+
+def test_a_loop_variable_named_like_a_letter_value_is_the_loop_value(tmp_path: Path) -> None:
+    body = "{% for list in subscriber.attributes.picks %}\n* {{ list }}\n{% endfor %}\n"
+    path = write_letter(tmp_path, body)
+    person = Recipient("p@example.org", "P", {"picks": ["one", "two"]})
+    html, text = compile_path(path).render(person)
+    assert "* one" in text and "* two" in text
+    assert ">one" in html and ">two" in html
