@@ -370,3 +370,18 @@ def test_serve_warns_about_a_short_secret_key(tmp_path: Path, db_path: Path) -> 
     )
     output = server.stop()
     assert "MAILER_SECRET_KEY is short" in output
+
+
+def test_serve_on_a_busy_port_fails_with_one_line_and_exit_1(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = invoke("serve", "--host", "127.0.0.1", "--port", str(port))
+    assert result.exit_code == 1
+    assert f"127.0.0.1:{port}" in result.output
+    assert "in use" in result.output
+    assert "Traceback" not in result.output

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import secrets
+import socket
 from urllib.parse import urlsplit
 
 import click
 
 from mailer.cli.app import App, cli, pass_app
-from mailer.errors import ConfigError
+from mailer.errors import ConfigError, MailerError
 from mailer.tokens import Signer
 
 #: Below this many characters a key is guessable enough to warn about.
@@ -77,12 +78,43 @@ def serve(
             err=True,
         )
     web_app = create_app(config, store_path=config.db_path, signer=Signer(key))
-    uvicorn.run(
-        web_app,
-        host=host or config.web.host,
-        port=config.web.port if port is None else port,
-        proxy_headers=True,
-        forwarded_allow_ips=forwarded_allow_ips,
-        server_header=False,
-        log_level="info",
+    host = host or config.web.host
+    port = config.web.port if port is None else port
+    listening = _listen(host, port)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            web_app,
+            host=host,
+            port=port,
+            proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips,
+            server_header=False,
+            log_level="info",
+        )
     )
+    bound_host, bound_port = listening.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    click.echo(
+        f"listening on http://{shown}:{bound_port} (links point at {config.web.base_url}); "
+        "Ctrl+C stops",
+        err=True,
+    )
+    server.run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a busy port or unknown host is one line."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listening = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise MailerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(address)
+    except OSError as exc:
+        listening.close()
+        raise MailerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return listening
