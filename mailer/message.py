@@ -11,8 +11,10 @@ Header safety: a value that reaches a header never carries a line break. The
 letter's own values (subject, from, reply-to) are refused with
 ``HeaderInjectionError`` when they do; a subscriber's display name is folded
 to one line (control characters become spaces), because one odd name in an
-imported list must not stop a campaign; an address with a line break is
-refused.
+imported list must not stop a campaign; an address that is not a plain
+dot-atom ``local@domain`` is refused. Values from the configuration that go
+into headers (``web.base_url``, the unsubscribe address, ``feedback_id``) are
+checked here too, once per letter.
 """
 
 from __future__ import annotations
