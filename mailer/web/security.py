@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailer import clock
 from mailer.errors import TokenError
 from mailer.tokens import CSRF, Signer
+from mailer.web.pages import client_address
 
 #: The largest request body read: the forms here are a few short fields.
 MAX_BODY = 16 * 1024
@@ -73,6 +74,20 @@ def check_csrf(signer: Signer, token: str, form: str, client: str) -> None:
         raise FormExpired(str(exc)) from None
     if claim.fields != (_tag(form), _tag(client)):
         raise FormExpired("the form was issued for another page or another client")
+
+
+def form_is_ours(request: Request, signer: Signer, base_url: str, csrf: object) -> bool:
+    """True when this form POST carries a fresh CSRF token for this page and client.
+
+    A POST whose ``Origin`` names another site is not ours whatever it carries.
+    """
+    if not origin_allowed(request, base_url):
+        return False
+    try:
+        check_csrf(signer, str(csrf or ""), request.url.path, client_address(request))
+    except FormExpired:
+        return False
+    return True
 
 
 def origin_allowed(request: Request, base_url: str) -> bool:

@@ -33,7 +33,7 @@ from mailer.web.membership import (
     request_subscription,
 )
 from mailer.web.pages import client_address, user_agent
-from mailer.web.security import FormExpired, check_csrf, csrf_token, origin_allowed
+from mailer.web.security import csrf_token, form_is_ours
 
 log = logging.getLogger("mailer.web")
 
@@ -95,11 +95,7 @@ async def subscribe_post(request: Request) -> Response:
     email = str(form.get("email", ""))[:320]
     name = " ".join(str(form.get("name", "")).split())[:200]
     client = client_address(request)
-    try:
-        if not origin_allowed(request, web.base_url):
-            raise FormExpired("the form was sent from another site")
-        check_csrf(web.signer, str(form.get("csrf", "")), request.url.path, client)
-    except FormExpired:
+    if not form_is_ours(request, web.signer, web.base_url, form.get("csrf")):
         notice = "The form was too old to use. Please send it again."
         return _form(request, web, mailing_list, status=400, error=notice, email=email, name=name)
     if not web.limits.allow_client(client):
@@ -208,11 +204,7 @@ async def confirm_post(request: Request) -> Response:
     binding = claim.fields[2] if len(claim.fields) > 2 else ""
     form = await request.form()
     client = client_address(request)
-    try:
-        if not origin_allowed(request, web.base_url):
-            raise FormExpired("the form was sent from another site")
-        check_csrf(web.signer, str(form.get("csrf", "")), request.url.path, client)
-    except FormExpired:
+    if not form_is_ours(request, web.signer, web.base_url, form.get("csrf")):
         mailing_list = await web.stores.run(lambda store: _list_or_none(store, list_id))
         if mailing_list is None:
             return _gone(web)

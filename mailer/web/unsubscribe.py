@@ -18,7 +18,7 @@ from mailer.tokens import UNSUBSCRIBE, Claim
 from mailer.web.context import WebContext, context_of
 from mailer.web.membership import leave, membership
 from mailer.web.pages import client_address
-from mailer.web.security import FormExpired, check_csrf, csrf_token, origin_allowed
+from mailer.web.security import csrf_token, form_is_ours
 
 
 def _claim(web: WebContext, token: str) -> tuple[int, int]:
@@ -59,16 +59,12 @@ async def unsubscribe_post(request: Request) -> Response:
     if not scope and form.get("List-Unsubscribe") == "One-Click":
         method = "one-click"
         target: int | None = list_id
-    else:
-        try:
-            if not origin_allowed(request, web.base_url):
-                raise FormExpired("the form was sent from another site")
-            check_csrf(web.signer, str(form.get("csrf", "")), request.url.path, client)
-        except FormExpired:
-            notice = "The page was too old to use. Please press the button again."
-            return await _show(request, web, token, status=400, notice=notice)
+    elif form_is_ours(request, web.signer, web.base_url, form.get("csrf")):
         method = "web"
         target = None if scope == "all" else list_id
+    else:
+        notice = "The page was too old to use. Please press the button again."
+        return await _show(request, web, token, status=400, notice=notice)
     found = await web.stores.run(lambda store: membership(store, subscriber_id, list_id))
     await web.stores.run(
         lambda store: leave(store, subscriber_id, target, method=method, client=client)
