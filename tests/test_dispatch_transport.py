@@ -139,3 +139,21 @@ def test_domain_limits_are_kept_apart(monkeypatch: pytest.MonkeyPatch) -> None:
 
     asyncio.run(go())
     assert waits == [pytest.approx(1.0)]
+
+
+def test_starttls_is_required_not_merely_tried() -> None:
+    # A relay (or someone in the middle) that does not offer STARTTLS gets nothing in clear.
+    sink = SmtpSink(Faults())
+    sink.start()
+    try:
+
+        async def go() -> None:
+            await SmtpTransport(
+                SmtpConfig(host="127.0.0.1", port=sink.port, tls="starttls", timeout=2)
+            ).open()
+
+        with pytest.raises(TransportError, match="STARTTLS"):
+            asyncio.run(go())
+        assert sink.received == []
+    finally:
+        sink.stop()
