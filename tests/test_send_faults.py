@@ -182,6 +182,20 @@ def test_a_stalled_server_times_out_and_the_recipients_are_retried(
     assert sink.counts() == dict.fromkeys(emails, 1)
 
 
+def test_a_recipient_deferred_very_many_times_is_deferred_again(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    populate(store, "members", 1)
+    sink = start_sink(temp_rate=1.0)
+    campaign = new_campaign(store)
+    store.conn.execute("UPDATE deliveries SET attempts = 5000")
+    config = config_for(db_path, sink.port, MAILER_SENDING_RETRY_MAX="600")
+    result = deliver(config, store, campaign.id)
+    assert result.deferred == 1
+    row = store.one("SELECT attempts, next_attempt_at FROM deliveries")
+    assert (row[0], row[1]) == (5001, clock.iso(START + timedelta(seconds=600)))
+
+
 def test_temporary_failures_expire_after_the_deadline(
     db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
 ) -> None:

@@ -407,7 +407,8 @@ class Sender:
             )
         code = reply.code if reply is not None else (error.code if error else None)
         text = reply.text if reply is not None else str(error)
-        delay = min(self.policy.retry_first * 2 ** (attempts - 1), self.policy.retry_max)
+        # The exponent is capped: retried often enough, 2 ** n no longer fits in a float.
+        delay = min(self.policy.retry_first * 2 ** min(attempts - 1, 64), self.policy.retry_max)
         next_at = now + timedelta(seconds=max(delay, self.policy.retry_first))
         if (next_at - clock.parse_iso(first)).total_seconds() > self.policy.deadline:
             return replace(base, state=FAILED, code=code, text=f"expired: {text}")
