@@ -6,6 +6,7 @@ same time, none of them failing with "database is locked".
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -121,7 +122,8 @@ def server(tmp_path: Path, db_path: Path) -> Iterator[Server]:
 
 
 def test_serve_refuses_to_start_without_a_secret_key(invoke: Invoke) -> None:
-    result = invoke("serve", "--port", "1")
+    with busy_port() as port:  # were it to start anyway, it would fail at once, not run on
+        result = invoke("serve", "--port", str(port))
     assert result.exit_code == 1
     assert "MAILER_SECRET_KEY" in result.output
     assert "--dev" in result.output
@@ -343,9 +345,19 @@ def test_serve_send_and_import_run_at_once_without_lock_failures(
     assert recipients > 1000
 
 
+@contextlib.contextmanager
+def busy_port() -> Iterator[int]:
+    """A loopback port something else listens on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        yield int(busy.getsockname()[1])
+
+
 def test_serve_refuses_a_blank_secret_key(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAILER_SECRET_KEY", "   ")
-    result = invoke("serve", "--port", "1")
+    with busy_port() as port:  # were the key taken, serving would fail at once, not run on
+        result = invoke("serve", "--port", str(port))
     assert result.exit_code == 1
     assert "MAILER_SECRET_KEY" in result.output
     assert "Traceback" not in result.output
@@ -357,7 +369,8 @@ def test_serve_refuses_a_base_url_links_cannot_use(
     monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
     for bad in ("lists.example.org", "ftp://lists.example.org", "https://"):
         monkeypatch.setenv("MAILER_WEB_BASE_URL", bad)
-        result = invoke("serve", "--port", "1")
+        with busy_port() as port:
+            result = invoke("serve", "--port", str(port))
         assert result.exit_code == 1, bad
         assert "base_url" in result.output and repr(bad) in result.output, bad
         assert "Traceback" not in result.output
@@ -376,10 +389,7 @@ def test_serve_on_a_busy_port_fails_with_one_line_and_exit_1(
     invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+    with busy_port() as port:
         result = invoke("serve", "--host", "127.0.0.1", "--port", str(port))
     assert result.exit_code == 1
     assert f"127.0.0.1:{port}" in result.output
