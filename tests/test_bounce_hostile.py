@@ -62,3 +62,22 @@ def test_base64_of_mostly_junk_decodes_what_is_there() -> None:
         b"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8=" + b"!@#$%^&*" * 250_000
     )
     assert mime.body_bytes(part) == b"hello"
+
+
+def _report(recipients: int, notice: bytes) -> bytes:
+    blocks = b"".join(
+        b"Final-Recipient: rfc822; u%d@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n" % i
+        for i in range(recipients)
+    )
+    return (
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="R"\r\n'
+        + _HEAD + b"\r\n--R\r\nContent-Type: text/plain\r\n\r\n" + notice
+        + b"\r\n--R\r\nContent-Type: message/delivery-status\r\n\r\n" + blocks + b"--R--\r\n"
+    )
+
+
+def test_a_report_whose_notice_is_one_line_of_thousands_of_addresses_is_read() -> None:
+    raw = _report(40, b"copies went to: " + b"someone@example.net " * 15_000)
+    events = parse_message(raw).events
+    assert [e.recipient for e in events] == [f"u{i}@example.org" for i in range(40)]
+    assert {e.kind for e in events} == {"hard"}

@@ -13,8 +13,9 @@ its diagnostic. The returned original (after its marker line) is never read.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -97,8 +98,9 @@ _RECIPIENT_PREFIX: Final = re.compile(
 )
 _HEADER_TO: Final = re.compile(r"^\s*(?:to|cc)\s*:\s*[<\"'(\[]?\s*$", re.I)
 _ALONE: Final = re.compile(r"^[\s<\"'(\[]*$")
-_ALONE_AFTER: Final = re.compile(r"^[>\"')\]]*\s*[:,.;]?\s*$")
-_LINE_START_AFTER: Final = re.compile(r"^>?\s*(?::|\.\.\.|\s+on\s|\s*\(|\s*-\s|\s+\S)", re.I)
+# Matched from the end of an address on (``match(line, pos)`` anchors there).
+_ALONE_AFTER: Final = re.compile(r"[>\"')\]]*\s*[:,.;]?\s*$")
+_LINE_START_AFTER: Final = re.compile(r">?\s*(?::|\.\.\.|\s+on\s|\s*\(|\s*-\s|\s+\S)", re.I)
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def strip_boilerplate(text: str) -> str:
     return _BOILERPLATE.sub(" ", text)
 
 
-def mentions(lines: list[str], excluded: set[str]) -> list[Mention]:
+def mentions(lines: Sequence[str], excluded: set[str]) -> list[Mention]:
     """Every address in the notice that could be a recipient, with its strength."""
     found: list[Mention] = []
     for index, line in enumerate(lines):
@@ -142,21 +144,24 @@ def mentions(lines: list[str], excluded: set[str]) -> list[Mention]:
             address = normalise(match.group(1))
             if address in excluded:
                 continue
-            before = line[: match.start()]
-            after = line[match.end():]
-            if _NOT_RECIPIENT_PREFIX.search(before[-40:]):
+            # The text around the address is looked at in place, not copied:
+            # a line of thousands of addresses would be copied thousands of times.
+            start, end = match.start(), match.end()
+            near = line[max(0, start - 40): start]
+            if _NOT_RECIPIENT_PREFIX.search(near):
                 continue
+            alone = _ALONE.match(line, 0, start) is not None
             strong = bool(
-                (_ALONE.match(before) and _ALONE_AFTER.match(after))
-                or (_RECIPIENT_PREFIX.search(before[-40:]) and not _HEADER_TO.match(before))
-                or after.startswith("...")
-                or (_ALONE.match(before) and _LINE_START_AFTER.match(after))
+                (alone and _ALONE_AFTER.match(line, end))
+                or (_RECIPIENT_PREFIX.search(near) and not _HEADER_TO.match(line, 0, start))
+                or line.startswith("...", end)
+                or (alone and _LINE_START_AFTER.match(line, end))
             )
             found.append(Mention(address=address, line=index, strong=strong))
     return found
 
 
-def _block(lines: list[str], start: int, stops: set[int], own: int = -1) -> str:
+def _block(lines: Sequence[str], start: int, stops: set[int], own: int = -1) -> str:
     """The lines from ``start`` to the next recipient line (not ``own``) or a blank gap."""
     out = [lines[start].strip()]
     blank = 0
@@ -212,11 +217,17 @@ def read_notice(text: str, excluded: set[str]) -> tuple[list[Finding], str]:
 
 def context_for(address: str, text: str) -> str:
     """The notice's lines about ``address`` (for a recipient a report already named)."""
-    lines = cut_original(unquote(text[:MAX_NOTICE])).split("\n")
-    every = mentions(lines, set())
+    lines, every = _lines_and_mentions(text)
     found = [m for m in every if m.address == address]
     starts = {m.line for m in every if m.strong and m.address != address}
     return " ".join(_block(lines, m.line, starts) for m in found[:20])
+
+
+@functools.lru_cache(maxsize=2)
+def _lines_and_mentions(text: str) -> tuple[tuple[str, ...], tuple[Mention, ...]]:
+    # Asked once for each recipient of a report about the same notice: read it once.
+    lines = cut_original(unquote(text[:MAX_NOTICE])).split("\n")
+    return tuple(lines), tuple(mentions(lines, set()))
 
 
 def joined(parts: Iterable[str]) -> str:
