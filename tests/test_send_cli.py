@@ -166,6 +166,21 @@ def test_a_letter_that_does_not_compile_makes_no_campaign(
     assert sink.received == [] and campaign_count(store) == 0
 
 
+def test_a_letter_whose_variable_nobody_has_makes_no_campaign(
+    store: Store, sink: SmtpSink, tmp_path: Path, invoke: Invoke
+) -> None:
+    populate(store, "members", 3)
+    typo = tmp_path / "typo.md"
+    typo.write_text(
+        "---\nsubject: Typo\n---\n\nDear {{ subscriber.attributes.nmae }},\n", encoding="utf-8"
+    )
+    result = invoke("send", str(typo), "--list", "members", "--yes")
+    assert result.exit_code == 1
+    assert "typo.md:5: undefined template variable" in result.output
+    assert "member00000@example.com" in result.output
+    assert sink.received == [] and campaign_count(store) == 0
+
+
 def test_segment_narrows_the_recipients(
     store: Store, sink: SmtpSink, letter: Path, invoke: Invoke
 ) -> None:

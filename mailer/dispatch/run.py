@@ -107,9 +107,21 @@ def send_policy(
     )
 
 
-def check_letter(config: Config, letter: Letter, mailing_list: MailingList) -> None:
-    """Compile ``letter`` before a campaign is made for it: a broken letter makes none."""
-    compile_letter(letter, config=config, mailing_list=mailing_list, signer=signer_for(config))
+def check_letter(
+    config: Config, store: Store, letter: Letter, mailing_list: MailingList, segment: str
+) -> None:
+    """Compile ``letter`` and build it for the first recipient before a campaign is made.
+
+    A letter that does not compile, or names a variable that is misspelt (and
+    so missing for everyone), would otherwise fail every recipient of a
+    campaign that can then no longer be sent; this way it makes none.
+    """
+    compiled = compile_letter(
+        letter, config=config, mailing_list=mailing_list, signer=signer_for(config)
+    )
+    for row in iter_recipients(store, mailing_list.id, segment, page_size=1):
+        compiled.build(_recipient(row["id"], row["email"], row["name"], row["attributes"]))
+        break
 
 
 def campaign_letter(campaign: Campaign) -> Letter:
