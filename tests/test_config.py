@@ -134,3 +134,16 @@ def test_init_writes_the_file_mailer_config_names(
     again = CliRunner().invoke(cli, ["init"], catch_exceptions=False)
     assert again.exit_code == 0
     assert "kept" in again.output
+
+
+def test_failed_init_leaves_no_config_behind(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mailer.cli import cli
+
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "no" / "m.db"), "init"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: {tmp_path / 'no' / 'm.db'}: folder {tmp_path / 'no'} does not exist"
+    ]
+    assert not (tmp_path / "mailer.toml").exists()

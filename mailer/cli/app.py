@@ -44,15 +44,43 @@ class App:
         return self._store
 
 
+class OneLineUsageError(click.UsageError):
+    """Bad usage, said in one line (with where to find help) instead of click's usage block."""
+
+    def show(self, file: Any = None) -> None:
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"Error: {self.format_message()}{hint}", file=file or sys.stderr)
+
+
+def _one_line(exc: click.UsageError) -> click.UsageError:
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError | OneLineUsageError):
+        return exc  # a bare group asked for its help, or already one line
+    return OneLineUsageError(exc.format_message(), exc.ctx)
+
+
 class MailerGroup(click.Group):
-    """A group that turns ``MailerError`` into a one-line message and an exit code."""
+    """A group that turns every foreseeable error into a one-line message and an exit code."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # a bad global option such as --db
+            raise _one_line(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a subcommand's bad argument or option
+            raise _one_line(exc) from None
         except MailerError as exc:
             if exc.exit_code == 2:
-                raise click.UsageError(str(exc), ctx) from None
+                raise OneLineUsageError(str(exc)) from None
             raise click.ClickException(str(exc)) from None
         except sqlite3.Error as exc:
             raise click.ClickException(f"database error: {exc}") from None

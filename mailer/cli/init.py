@@ -23,11 +23,19 @@ def init(app: App) -> None:
     to the current schema and an existing mailer.toml is left alone.
     """
     config_path = config_file(app.config_path)
-    if not config_path.exists():
+    wrote = not config_path.exists()
+    if wrote:
+        # Written first: the database's place is read from it.
         config_path.write_text(example_config(), encoding="utf-8")
+    try:
+        existed = app.config.db_path.exists()
+        app.store(create=True)
+    except BaseException:
+        if wrote:  # a failed init leaves nothing behind
+            config_path.unlink(missing_ok=True)
+        raise
+    if wrote:
         click.echo(f"wrote {config_path} (edit it; secrets go in MAILER_* environment variables)")
     else:
         click.echo(f"kept {config_path}")
-    existed = app.config.db_path.exists()
-    app.store(create=True)
     click.echo(f"{'kept' if existed else 'created'} database {app.config.db_path}")
