@@ -262,3 +262,27 @@ async def test_per_client_limit_counts_an_ipv6_network_as_one_client(web: Web) -
             "/s/news", data={"email": "other@example.org", "csrf": csrf_of(page.text)}
         )
     assert response.status_code == 200
+
+
+async def test_a_post_with_another_body_than_rfc_8058_says_unsubscribes_nobody(web: Web) -> None:
+    news = web.make_list()
+    sid = web.subscribe(news, "ann@example.org")
+    url = f"/u/{web.signer.unsubscribe(sid, news.id)}"
+    exact = b"List-Unsubscribe=One-Click"
+    bodies: dict[str, dict[str, Any]] = {
+        "empty": {"content": b""},
+        "not a form": {"content": exact, "headers": {"Content-Type": "text/plain"}},
+        "json": {"json": {"List-Unsubscribe": "One-Click"}},
+        "other value": {"data": {"List-Unsubscribe": "one-click"}},
+        "other field": {"data": {"Unsubscribe": "One-Click"}},
+        "broken multipart": {
+            "content": exact,
+            "headers": {"Content-Type": "multipart/form-data; boundary=x"},
+        },
+    }
+    for kind, request in bodies.items():
+        response = await web.client.post(url, **request)
+        assert response.status_code == 400, kind
+        assert response.headers["content-type"].startswith("text/html"), kind
+        row = web.subscription(sid, news.id)
+        assert row is not None and row["status"] == "confirmed", kind
