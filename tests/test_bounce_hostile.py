@@ -81,3 +81,13 @@ def test_a_report_whose_notice_is_one_line_of_thousands_of_addresses_is_read() -
     events = parse_message(raw).events
     assert [e.recipient for e in events] == [f"u{i}@example.org" for i in range(40)]
     assert {e.kind for e in events} == {"hard"}
+
+
+def test_deeply_nested_json_in_a_notice_keeps_the_message_id() -> None:
+    raw = (
+        _HEAD + b"Message-ID: <deep@mx.example.net>\r\n\r\n"
+        b'{"notificationType": "Bounce", "bounce": ' + b"[" * 100_000
+    )
+    parsed = parse_message(raw)
+    assert parsed.message_id == "<deep@mx.example.net>"
+    assert [e.kind for e in parsed.events] == ["unknown"]

@@ -47,12 +47,12 @@ def _json_document(text: str) -> dict[str, Any] | None:
         return None
     try:
         document, _ = json.JSONDecoder().raw_decode(text, start)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past all sense
         # Mail gateways wrap long lines, even inside JSON strings.
         try:
             flat = re.sub(r"\r?\n", "", text[start:])
             document, _ = json.JSONDecoder().raw_decode(flat)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
     if not isinstance(document, dict):
         return None

@@ -84,7 +84,16 @@ def parse_message(
     try:
         return _parse(raw, return_path, signer)
     except Exception:  # the promise is "never raises", whatever the input holds
-        return ParsedBounce(message_id="", events=(BounceEvent(recipient="", kind=UNKNOWN),))
+        unknown = (BounceEvent(recipient="", kind=UNKNOWN),)
+        return ParsedBounce(message_id=_message_id(raw), events=unknown)
+
+
+def _message_id(raw: bytes) -> str:
+    """The Message-ID alone, for a message the parser failed on (``""`` if none)."""
+    try:
+        return mime.header(mime.load(raw, headers_only=True), "message-id").strip()
+    except Exception:  # as above: whatever the input holds
+        return ""
 
 
 def _parse(raw: bytes, return_path: str, signer: Signer | None) -> ParsedBounce:
