@@ -260,7 +260,7 @@ def load_config(
     data: dict[str, Any] = {}
     if config_path.exists():
         try:
-            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+            data = tomllib.loads(config_path.read_text(encoding="utf-8-sig"))  # BOM: Notepad
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"not valid TOML: {exc}", path=config_path) from None
         except (OSError, UnicodeDecodeError) as exc:

@@ -147,3 +147,9 @@ def test_failed_init_leaves_no_config_behind(tmp_path: Path) -> None:
         f"Error: {tmp_path / 'no' / 'm.db'}: folder {tmp_path / 'no'} does not exist"
     ]
     assert not (tmp_path / "mailer.toml").exists()
+
+
+def test_config_saved_with_a_bom_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "mailer.toml"
+    path.write_bytes(b'\xef\xbb\xbf[smtp]\nhost = "relay.example.org"\n')
+    assert load_config(path, env={}).smtp.host == "relay.example.org"
