@@ -180,3 +180,15 @@ def test_two_add_processes_at_once_both_succeed(db_path: Path, tmp_path: Path) -
 
     count = sqlite3.connect(db_path).execute("SELECT count(*) FROM subscriptions").fetchone()[0]
     assert count == 60
+
+
+def test_unsubscribing_someone_on_no_list_says_what_changed(invoke: Invoke) -> None:
+    invoke("lists", "create", "news")
+    invoke("subscribers", "add", "ana@example.org", "--list", "news")
+    invoke("lists", "rm", "news", "--yes")
+    result = invoke("subscribers", "unsubscribe", "ana@example.org")
+    assert result.exit_code == 0
+    assert "nothing changed" not in result.output
+    assert _show(invoke, "ana@example.org")["status"] == "unsubscribed"
+    again = invoke("subscribers", "unsubscribe", "ana@example.org")
+    assert "nothing changed" in again.output

@@ -136,10 +136,13 @@ def unsubscribe_command(app: App, email: str, list_name: str | None) -> None:
     list_id = get_list(store, list_name).id if list_name else None
     with store.transaction() as conn:
         left = unsubscribe(conn, subscriber.id, list_id, method="cli")
-    if not left:
-        click.echo(f"{subscriber.email}: was not subscribed (nothing changed)")
-    else:
+    if left:
         click.echo(f"{subscriber.email}: unsubscribed from {len(left)} list(s)")
+    elif get_subscriber(store, email).status != subscriber.status:
+        # On no list any more (a removed list), yet the opt-out itself is kept.
+        click.echo(f"{subscriber.email}: on no list; status set to unsubscribed")
+    else:
+        click.echo(f"{subscriber.email}: was not subscribed (nothing changed)")
 
 
 @subscribers.command("block")
