@@ -93,3 +93,10 @@ def test_a_file_that_cannot_be_ingested_is_still_an_ordinary_error(tmp_path: Pat
         capture_output=True, env=clean, timeout=120, check=False,
     )
     assert done.returncode == 1
+
+
+def test_a_fifty_megabyte_bounce_is_taken_whole(db_path: Path) -> None:
+    raw = samples.postfix_dsn_user_unknown("alice@example.org")
+    done = _pipe(db_path, raw + b"A" * 50_000_000)
+    assert done.returncode == 0, done.stderr
+    assert _stored(db_path) == [("alice@example.org", "hard")]

@@ -17,10 +17,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 from mailer.config import ImapConfig
 from mailer.errors import ConfigError, InputError, TransportError
+
+#: No more of one message than this is kept: the parser reads its first two
+#: megabytes, and the rest of a huge message is its returned attachments.
+MAX_KEPT: Final = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -48,14 +52,22 @@ def message_files(paths: list[Path]) -> list[Path]:
 def read_file(path: Path) -> Incoming:
     """One message from one file."""
     try:
-        return Incoming(raw=path.read_bytes(), source=f"file:{path}")
+        with path.open("rb") as stream:
+            return Incoming(raw=stream.read(MAX_KEPT), source=f"file:{path}")
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
 
 
 def read_stdin(stream: BinaryIO | None = None) -> Incoming:
-    """One message from standard input (how an MTA pipes a bounce in)."""
-    data = (stream or sys.stdin.buffer).read()
+    """One message from standard input (how an MTA pipes a bounce in).
+
+    All of it is read, so that the MTA can write it whole, but only its head
+    is kept.
+    """
+    stream = stream or sys.stdin.buffer
+    data = stream.read(MAX_KEPT)
+    while stream.read(1 << 20):
+        pass
     return Incoming(raw=data, source="stdin")
 
 
