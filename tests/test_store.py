@@ -108,3 +108,17 @@ def test_another_programs_database_is_refused_and_left_alone(
     assert result.exit_code == 1
     assert f"{other}: an SQLite database, but not mailer's" in result.output
     assert other.read_bytes() == before
+
+
+def test_reading_does_not_wait_for_another_writer(db_path: Path) -> None:
+    from mailer.store.lists import all_lists
+
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        store = open_store(db_path, busy_timeout=0.1)
+        assert all_lists(store) == []
+        store.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

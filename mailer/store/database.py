@@ -104,6 +104,9 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
 
 def migrate(store: Store) -> int:
     """Bring the schema up to date; returns the number of migrations applied."""
+    if int(store.conn.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION:
+        # Up to date: no write lock, so opening never waits behind another writer.
+        return 0
     with store.transaction() as conn:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
