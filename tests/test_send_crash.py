@@ -124,3 +124,23 @@ def test_sigint_stops_cleanly_and_resume_completes(
     result = invoke("campaigns", "resume", "1")
     assert result.exit_code == 0, result.output
     assert sink.counts() == dict.fromkeys(emails, 1)
+
+
+def test_sigint_does_not_wait_out_the_rate_limit(
+    db_path: Path,
+    sink: SmtpSink,
+    store: Store,
+    world: tuple[list[str], Path, dict[str, str]],
+    invoke: Invoke,
+) -> None:
+    _, letter, env = world
+    # One message every 100 s: after the first, every worker waits its turn for minutes.
+    process = start_send(db_path, letter, {**env, "MAILER_SENDING_RATE": "0.01"})
+    wait_for(sink, 1, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert b"campaigns resume 1" in stderr and b"Traceback" not in stderr
+    assert store.one("SELECT count(*) FROM deliveries WHERE state = 'sent'")[0] == len(
+        sink.received
+    )

@@ -58,6 +58,12 @@ class RateLimits:
 
     async def take(self, recipient: str) -> None:
         """Wait for both the global and the recipient's domain allowance."""
+        wait = self.delay(recipient)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def delay(self, recipient: str) -> float:
+        """Take both allowances now and return how long to wait before using them."""
         wait = self.global_bucket.delay()
         if self.domain_rate > 0:
             domain = recipient.rpartition("@")[2].lower()
@@ -67,5 +73,4 @@ class RateLimits:
                     self._domains.clear()
                 bucket = self._domains[domain] = TokenBucket(self.domain_rate)
             wait = max(wait, bucket.delay())
-        if wait > 0:
-            await asyncio.sleep(wait)
+        return wait

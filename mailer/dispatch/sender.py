@@ -266,7 +266,8 @@ class Sender:
                 except MailerError as exc:
                     self._record(self._failed_to_build(due, exc))
                     continue
-                await self.limits.take(message.recipient)
+                # Waited out with _pause, not a plain sleep: Ctrl-C must not sit out a slow rate.
+                await self._pause(self.limits.delay(message.recipient))
                 if self.stop.is_set():
                     continue  # stopped while waiting for the rate limit: not started
                 if channel is None:
@@ -300,6 +301,8 @@ class Sender:
 
     async def _pause(self, seconds: float) -> None:
         """Wait ``seconds``, or less if the run is being stopped."""
+        if seconds <= 0:
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), seconds)
 
