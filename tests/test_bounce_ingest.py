@@ -178,3 +178,23 @@ def test_ls_filters_by_email_and_date(
     assert "bob@example.org" in table and "userunknown" in table
     bad = invoke("bounces", "ls", "--since", "yesterday")
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
+
+
+def test_unsubscribe_mail_without_the_key_to_check_it_is_refused_not_dropped(
+    invoke: Invoke, subscribed: None, tmp_path: Path, db_path: Path
+) -> None:
+    token = tokens.Signer("k3y").unsubscribe(1, 1, 0)
+    raw = (
+        f"From: Alice <alice@example.org>\r\nTo: {tokens.verp_address('leave@example.com', token)}"
+        "\r\nSubject: unsubscribe\r\nMessage-ID: <leave-3@example.org>\r\n\r\nunsubscribe\r\n"
+    )
+    path = tmp_path / "leave.eml"
+    path.write_text(raw)
+    config = str(_config(tmp_path))
+    result = invoke("--config", config, "bounces", "ingest", str(path))
+    assert result.exit_code == 1
+    assert "MAILER_SECRET_KEY" in result.output and "Traceback" not in result.output
+    piped = invoke("--config", config, "bounces", "ingest", "-", input=raw)
+    assert piped.exit_code == 75  # EX_TEMPFAIL: the MTA keeps it until the key is set
+    with open_store(db_path) as store:
+        assert store.one("SELECT 1 FROM bounces") is None

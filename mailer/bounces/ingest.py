@@ -23,7 +23,7 @@ from mailer.bounces.model import UNKNOWN, BounceEvent, ParsedBounce
 from mailer.bounces.parse import parse_message
 from mailer.bounces.sources import Incoming
 from mailer.config import Config
-from mailer.errors import TokenError
+from mailer.errors import ConfigError, TokenError
 from mailer.store.database import Store
 from mailer.store.subscribers import find_subscriber, get_subscriber_by_id, unsubscribe
 
@@ -212,12 +212,18 @@ def _unsubscribe_by_mail(
 ) -> bool:
     """Unsubscribe the subscriber a valid mailto token names; False if it is not one."""
     address = config.bounces.unsubscribe_address
-    if not address or signer is None:
+    if not address:
         return False
     for recipient in parsed.addressed_to:
         token = tokens.verp_token(recipient, address)
         if not token:
             continue
+        if signer is None:
+            # Storing it as nothing would lose a person's request to leave.
+            raise ConfigError(
+                f"mail to {recipient} asks to unsubscribe, but its token cannot be checked: "
+                "MAILER_SECRET_KEY is unset"
+            )
         try:
             claim = signer.verify(token, tokens.UNSUBSCRIBE)
             subscriber_id, list_id = claim.integer(0), claim.integer(1)
