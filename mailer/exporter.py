@@ -18,8 +18,10 @@ round trip hold:
   the export shows text, never runs it, and it still imports back unchanged;
 * ``status`` is the subscriber's own status; in an export of one list it is
   the member's status on that list: the subscriber's status when it is not
-  active, else ``unsubscribed`` for someone who left the list, else ``active``.
-  The importer keeps these opt-outs and never subscribes them.
+  active, else ``unsubscribed`` for someone who left the list, ``unconfirmed``
+  for someone whose double opt-in is pending, else ``active``. The importer
+  keeps these opt-outs and never subscribes them, and lets the unconfirmed
+  join unconfirmed.
 """
 
 from __future__ import annotations
@@ -105,8 +107,8 @@ def _select(list_id: int | None) -> tuple[str, tuple[Any, ...]]:
 
 def _status(row: Any) -> str:
     status: str = row["status"]
-    if status == "active" and row["member_status"] == "unsubscribed":
-        return "unsubscribed"
+    if status == "active" and row["member_status"] in ("unsubscribed", "unconfirmed"):
+        return str(row["member_status"])
     return status
 
 

@@ -226,8 +226,7 @@ def write_batch(
     blocked = _suppressed(conn, keys)
     now = clock.now_iso()
     list_id = mailing_list.id
-    membership = "unconfirmed" if mailing_list.double_optin else "confirmed"
-    consent_at = now if membership == "confirmed" else None
+    default_membership = "unconfirmed" if mailing_list.double_optin else "confirmed"
     first_id = next_id = 0
     if not dry_run and len(existing) < len(unique):
         # Safe under BEGIN IMMEDIATE: no other writer can take an id meanwhile.
@@ -241,6 +240,10 @@ def write_batch(
     why = json.dumps({"method": "import", "source": source}, ensure_ascii=False)
     for key, row in unique.items():
         line, email, _, name, attributes, status = row
+        # A row marked unconfirmed (a pending double opt-in, as the exporter writes it)
+        # joins unconfirmed: moving a list never turns a pending consent into a given one.
+        membership = "unconfirmed" if status == "unconfirmed" else default_membership
+        consent_at = now if membership == "confirmed" else None
         if key in blocked:
             counts.suppressed += 1
             continue

@@ -24,6 +24,8 @@ Rules, in the order they are applied to a row:
   carried over from another system: it is *suppressed* too, and a new address
   is stored with that status (no subscription) so the opt-out is kept. An
   existing subscriber's status is changed only with ``update``;
+* a row whose ``status`` is ``unconfirmed`` joins the list unconfirmed (it
+  still needs its double opt-in) instead of confirmed;
 * a new address becomes a subscriber on the list, an existing subscriber not
   yet on it is added to it (both *added*); one already on it is *already
   subscribed*, or *updated* when ``update`` changed their name or attributes.
@@ -73,7 +75,8 @@ DELIMITERS = (",", ";", "\t")
 #: writes such a cell behind an apostrophe (the spreadsheets' own "this is text"
 #: mark); the importer drops that one apostrophe again.
 FORMULA_START = ("=", "+", "-", "@")
-ACCEPTED_STATUSES = ("", "active", *SUPPRESSING_STATUSES)
+#: ``unconfirmed``: active, but joins the list unconfirmed (a pending double opt-in).
+ACCEPTED_STATUSES = ("", "active", "unconfirmed", *SUPPRESSING_STATUSES)
 
 #: How many invalid rows the report keeps in memory (all go to ``on_invalid``).
 KEEP_INVALID = 1000

@@ -314,3 +314,38 @@ def test_formula_cells_are_shown_as_text_and_read_back_exactly(
         import_csv(target, path, create_list(target, "news"), strict=True)
         assert people(target) == people(store)
         target.close()
+
+
+def test_a_pending_double_optin_stays_pending_through_export_and_import(store: Store) -> None:
+    careful = create_list(store, "careful", double_optin=True)
+    for email, confirmed in (("ann@example.org", False), ("bob@example.org", True)):
+        add_subscriber(
+            store,
+            careful,
+            normalize_address(email),
+            consent=Consent(method="web"),
+            confirmed=confirmed,
+        )
+    text = export_text(store, list_id=careful.id)
+    assert [(r["email"], r["status"]) for r in csv.DictReader(io.StringIO(text))] == [
+        ("ann@example.org", "unconfirmed"),
+        ("bob@example.org", "active"),
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        target = open_store(Path(folder) / "copy.db", create=True)
+        path = Path(folder) / "export.csv"
+        path.write_text(text, encoding="utf-8")
+        plain = create_list(target, "plain")
+        report = import_csv(target, path, plain, strict=True)
+        assert (report.added, report.suppressed) == (2, 0)
+        memberships = {
+            r["email"]: r["status"]
+            for r in target.all(
+                "SELECT p.email, s.status FROM subscriptions s "
+                "JOIN subscribers p ON p.id = s.subscriber_id"
+            )
+        }
+        assert memberships == {"ann@example.org": "unconfirmed", "bob@example.org": "confirmed"}
+        again = import_csv(target, path, plain)
+        assert (again.added, again.already_subscribed) == (0, 2)
+        target.close()
