@@ -12,7 +12,8 @@ test can check that each recipient was accepted exactly once:
 - ``stall``: the first N RCPT commands never answered (until the sink stops);
 - ``reject``: recipients answered ``550 5.1.1 user unknown``;
 - ``refuse_all``: every new connection greeted with 421 (a relay that is down);
-- ``refuse_sender``: every MAIL FROM answered 553 (a relay that will not relay for us).
+- ``refuse_sender``: every MAIL FROM answered 553 (a relay that will not relay for us);
+- ``no_smtputf8``: SMTPUTF8 not offered (a relay that takes ASCII addresses only).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Faults:
     reject: set[str] = field(default_factory=set)
     refuse_all: bool = False
     refuse_sender: bool = False
+    no_smtputf8: bool = False
     delay: float = 0.0
 
 
@@ -162,7 +164,7 @@ class SmtpSink(Controller):  # type: ignore[misc]
             port=0,
             ready_timeout=10.0,
             ssl_context=ssl_context,
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=not self.faults.no_smtputf8,
             **smtp_options,
         )
 

@@ -196,6 +196,34 @@ def test_a_recipient_deferred_very_many_times_is_deferred_again(
     assert (row[0], row[1]) == (5001, clock.iso(START + timedelta(seconds=600)))
 
 
+def test_an_address_the_relay_cannot_take_fails_without_a_bounce_or_a_broken_connection(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    from mailer.contacts import normalize_address
+    from mailer.store.models import Consent
+    from mailer.store.subscribers import add_subscriber
+
+    emails = populate(store, "members", 3)
+    add_subscriber(
+        store,
+        get_list(store, "members"),
+        normalize_address("josé@example.com"),
+        consent=Consent(method="test"),
+        confirmed=True,
+    )
+    sink = start_sink(no_smtputf8=True)
+    campaign = new_campaign(store)
+    config = config_for(db_path, sink.port, MAILER_SMTP_CONNECTIONS="1")
+    result = deliver(config, store, campaign.id)
+    assert (result.sent, result.deferred, result.failed) == (3, 0, 1)
+    text = store.one("SELECT last_text FROM deliveries WHERE email = 'josé@example.com'")[0]
+    assert "SMTPUTF8" in text
+    assert store.one("SELECT count(*) FROM bounces")[0] == 0
+    assert store.one("SELECT status FROM subscribers WHERE id = 4")[0] == "active"
+    assert sink.counts() == dict.fromkeys(emails, 1)
+    assert sink.sessions == 1, "the connection carries on after the refusal"
+
+
 def test_temporary_failures_expire_after_the_deadline(
     db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
 ) -> None:

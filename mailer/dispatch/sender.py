@@ -34,7 +34,7 @@ from mailer.bounces.classify import classify, find_status
 from mailer.config import BouncesConfig
 from mailer.dispatch.journal import DEFERRED, FAILED, SENT, Journal, Outcome
 from mailer.dispatch.ratelimit import RateLimits
-from mailer.dispatch.transport import Channel, Reply, SenderRefused, Transport
+from mailer.dispatch.transport import Channel, Reply, SenderRefused, Transport, Undeliverable
 from mailer.errors import MailerError, TransportError
 from mailer.message import OutgoingMessage, Recipient
 from mailer.store import Store
@@ -264,7 +264,7 @@ class Sender:
                 try:
                     message = self.letter.build(self._recipient(due))
                 except MailerError as exc:
-                    self._record(self._failed_to_build(due, exc))
+                    self._record(self._failed(due, f"not built: {exc}"))
                     continue
                 # Waited out with _pause, not a plain sleep: Ctrl-C must not sit out a slow rate.
                 await self._pause(self.limits.delay(message.recipient))
@@ -286,6 +286,9 @@ class Sender:
                     # Our fault, not the recipient's: they stay pending and the run stops.
                     self._transport_error = exc
                     self.stop.set()
+                    continue
+                except Undeliverable as exc:
+                    self._record(self._failed(due, str(exc)))
                     continue
                 except TransportError as exc:
                     await channel.close()
@@ -360,13 +363,14 @@ class Sender:
             first_attempt_at=due.first_attempt_at,
         )
 
-    def _failed_to_build(self, due: _Due, exc: MailerError) -> Outcome:
+    def _failed(self, due: _Due, text: str) -> Outcome:
+        """Failed for a reason of ours (not built, not deliverable here): no bounce."""
         return Outcome(
             due.subscriber_id,
             due.email,
             FAILED,
             due.attempts,
-            text=f"not built: {exc}",
+            text=text,
             first_attempt_at=due.first_attempt_at,
         )
 

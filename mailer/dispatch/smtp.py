@@ -21,7 +21,7 @@ import aiosmtplib
 from aiosmtplib import SMTPException, SMTPResponseException, SMTPSenderRefused
 
 from mailer.config import RelayConfig, SmtpConfig
-from mailer.dispatch.transport import Reply, SenderRefused, queue_id_of
+from mailer.dispatch.transport import Reply, SenderRefused, Undeliverable, queue_id_of
 from mailer.errors import ConfigError, TransportError
 
 TLS_MODES = ("starttls", "implicit", "none")
@@ -112,6 +112,14 @@ class SmtpChannel:
         encoding = "utf-8" if smtputf8 else "ascii"
         options = ["SMTPUTF8"] if smtputf8 else None
         try:
+            if smtputf8:
+                if client.last_ehlo_response is None:
+                    await client.ehlo()
+                if not client.supports_extension("smtputf8"):
+                    # Asking anyway would read as a refused sender and stop the whole run.
+                    raise Undeliverable(
+                        f"not sent: {self.label} does not offer SMTPUTF8, which {recipient} needs"
+                    )
             try:
                 await client.mail(sender, options=options, encoding=encoding)
             except SMTPSenderRefused as exc:

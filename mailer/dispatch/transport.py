@@ -50,6 +50,14 @@ class SenderRefused(TransportError):
     """
 
 
+class Undeliverable(TransportError):
+    """This relay can never take this one message (an address that needs SMTPUTF8, say).
+
+    The recipient fails, with no bounce recorded (the address is not at fault,
+    the relay is); the connection stays usable for the next message.
+    """
+
+
 def queue_id_of(text: str) -> str:
     """The queue id in a 250 reply (Postfix and most MTAs say "queued as ID")."""
     match = _QUEUE_ID.search(text)
