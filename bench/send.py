@@ -181,10 +181,21 @@ async def baseline(port: int, recipients: int, connections: int) -> float:
     return time.monotonic() - started
 
 
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a rate needs something to count)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipients", type=int, default=20_000)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--recipients", type=at_least_one, default=20_000)
+    parser.add_argument("--connections", type=at_least_one, default=16)
     parser.add_argument("--sink", choices=["auto", "smtp-sink", "aiosmtpd"], default="auto")
     parser.add_argument("--skip-baseline", action="store_true", help="Only run mailer send.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder.")
@@ -209,7 +220,7 @@ def main() -> None:
         make_database(folder, args.recipients, env)
         print(f"import: {time.monotonic() - started:.1f} s")
         mailer = run_mailer(folder, env, args.connections)
-        rate = mailer["sent"] / mailer["seconds"]
+        rate = mailer["sent"] / max(mailer["seconds"], 0.01)  # the summary rounds to 0.01 s
         wall_rate = mailer["sent"] / mailer["wall"]
         print(
             f"mailer send: {int(mailer['sent']):,} sent, {int(mailer['failed'])} failed, "
