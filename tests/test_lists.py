@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import Invoke
 
 
@@ -25,10 +27,23 @@ def test_duplicate_list_is_an_error(invoke: Invoke) -> None:
     assert "Traceback" not in result.output
 
 
-def test_bad_list_name_is_rejected(invoke: Invoke) -> None:
-    result = invoke("lists", "create", "Bad Name!")
+@pytest.mark.parametrize("name", ["Bad Name!", "a..b", "news.", ".news", "news\n", "x" * 65, ""])
+def test_bad_list_name_is_rejected(invoke: Invoke, name: str) -> None:
+    result = invoke("lists", "create", name)
     assert result.exit_code == 1
     assert "list name" in result.output
+    assert json.loads(invoke("lists", "ls", "--json").output) == []
+
+
+def test_dotted_list_name_is_accepted(invoke: Invoke) -> None:
+    assert invoke("lists", "create", "news.port-workers_2026").exit_code == 0
+
+
+def test_title_with_a_line_break_is_rejected(invoke: Invoke) -> None:
+    result = invoke("lists", "create", "members", "--title", "Members\r\nBcc: x@example.org")
+    assert result.exit_code == 1
+    assert "line break" in result.output
+    assert json.loads(invoke("lists", "ls", "--json").output) == []
 
 
 def test_ls_counts_subscribers_by_status(invoke: Invoke) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailer.errors import NotFoundError, StoreError
-from mailer.store import SCHEMA_VERSION, open_store, schema
+from mailer.store import SCHEMA_VERSION, Store, open_store, schema
 from tests.conftest import Invoke
 
 
@@ -122,3 +122,17 @@ def test_reading_does_not_wait_for_another_writer(db_path: Path) -> None:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_ids_named_in_tokens_are_never_reused(invoke: Invoke, store: Store) -> None:
+    """An old letter's unsubscribe link must never come to name somebody else."""
+    invoke("lists", "create", "members")
+    invoke("subscribers", "add", "ana@example.org", "--list", "members")
+    first = store.one("SELECT id FROM subscribers")[0]  # type: ignore[index]
+    list_id = store.one("SELECT id FROM lists")[0]  # type: ignore[index]
+    assert invoke("subscribers", "forget", "ana@example.org", "--yes").exit_code == 0
+    assert invoke("lists", "rm", "members", "--yes").exit_code == 0
+    invoke("lists", "create", "members")
+    invoke("subscribers", "add", "luis@example.org", "--list", "members")
+    assert store.one("SELECT id FROM subscribers")[0] > first  # type: ignore[index]
+    assert store.one("SELECT id FROM lists")[0] > list_id  # type: ignore[index]

@@ -10,15 +10,16 @@ from mailer.errors import ConflictError, InputError, NotFoundError
 from mailer.store.database import Store
 from mailer.store.models import SUBSCRIPTION_STATUSES, MailingList
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# Dot-separated words: the name becomes the left part of the RFC 2919 List-Id.
+_NAME = re.compile(r"(?=.{1,64}\Z)[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*")
 
 
 def validate_list_name(name: str) -> str:
     """List names end up in List-Id headers and URLs: keep them to a safe alphabet."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InputError(
             f"list name {name!r} must be 1-64 characters of a-z, 0-9, '.', '_' or '-', "
-            "starting with a letter or digit"
+            "starting with a letter or digit, without two dots in a row or a dot at the end"
         )
     return name
 
@@ -34,6 +35,8 @@ def create_list(
 ) -> MailingList:
     """Create a list; a second list of the same name is a conflict, not a no-op."""
     validate_list_name(name)
+    if any(ch in title for ch in "\r\n\0"):
+        raise InputError(f"list title {title!r} may not contain a line break")
     with store.transaction() as conn:
         if conn.execute("SELECT 1 FROM lists WHERE name = ?", (name,)).fetchone():
             raise ConflictError(f"list {name!r} already exists")

@@ -9,10 +9,12 @@ one that has shipped.
 from __future__ import annotations
 
 MIGRATIONS: list[str] = [
-    # 1: the first schema.
+    # 1: the first schema. Lists, subscribers and campaigns never reuse an id
+    # (AUTOINCREMENT): their ids live on in signed tokens inside letters already
+    # sent, which must never come to name somebody else after a deletion.
     """
     CREATE TABLE lists (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         name TEXT NOT NULL UNIQUE,
         title TEXT NOT NULL DEFAULT '',
         description TEXT NOT NULL DEFAULT '',
@@ -21,7 +23,7 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     CREATE TABLE subscribers (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         email TEXT NOT NULL,
         email_key TEXT NOT NULL UNIQUE,
         name TEXT NOT NULL DEFAULT '',
@@ -50,7 +52,7 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX subscriptions_subscriber ON subscriptions (subscriber_id);
     CREATE TABLE campaigns (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         list_id INTEGER REFERENCES lists (id) ON DELETE SET NULL,
         list_name TEXT NOT NULL DEFAULT '',
         subject TEXT NOT NULL,
