@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mailer.errors import ConfigError
 
@@ -180,6 +182,67 @@ _SECTIONS: dict[str, type[Any]] = {
     "import": ImportConfig,
 }
 _FILE_KEY_ALIASES = {("sender", "from"): "from_address"}
+#: Bounds of numeric settings; a value outside them would break mailer quietly
+#: (a threshold of 0 disables everyone at their first soft bounce).
+_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
+    ("database", "busy_timeout"): (0, 86400),
+    ("smtp", "port"): (1, 65535),
+    ("smtp", "timeout"): (0.1, 3600),
+    ("smtp", "connections"): (1, 256),
+    ("sending", "rate"): (0, 1e6),
+    ("sending", "domain_rate"): (0, 1e6),
+    ("sending", "retry_first"): (1, 86400),
+    ("sending", "retry_max"): (1, 30 * 86400),
+    ("sending", "deadline"): (1, 365 * 86400),
+    ("sending", "batch_size"): (1, 100_000),
+    ("sending", "batch_seconds"): (0.01, 60),
+    ("bounces", "soft_threshold"): (1, 1000),
+    ("bounces", "decay_days"): (1, 3650),
+    ("imap", "port"): (1, 65535),
+    ("web", "port"): (0, 65535),
+    ("web", "confirm_days"): (1, 365),
+    ("web", "subscribe_limit"): (0, 1_000_000),
+    ("import", "batch_size"): (1, 1_000_000),
+}
+#: Settings that take one of a few words.
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("smtp", "tls"): ("starttls", "implicit", "none"),
+    ("imap", "tls"): ("implicit", "starttls"),
+}
+
+
+#: What ``web.base_url`` may be: it goes into headers between angle brackets, so only
+#: URI characters, and no query or fragment (paths are appended to it).
+_BASE_URL = re.compile(r"https?://[A-Za-z0-9._~:/@!$&'()*+,;=%\[\]-]+")
+
+
+def check_base_url(value: str, path: Path | None = None) -> str:
+    """``web.base_url`` without its trailing slash; ``ConfigError`` if links cannot use it."""
+    base = value.rstrip("/")
+    if not _BASE_URL.fullmatch(base) or len(base) > 800 or not urlsplit(base).hostname:
+        raise ConfigError(
+            f"web.base_url {value!r} must be an http:// or https:// address in ASCII, "
+            "without spaces, query or fragment, at most 800 characters (the links in "
+            "letters point there, e.g. https://lists.example.org)",
+            path=path,
+        )
+    return base
+
+
+def _check(section: str, values: Any, path: Path | None) -> None:
+    """Refuse numbers out of range and unknown words, naming the setting."""
+    for name in (f.name for f in dataclasses.fields(values)):
+        value = getattr(values, name)
+        if (section, name) in _BOUNDS:
+            low, high = _BOUNDS[(section, name)]
+            if not low <= value <= high:
+                raise ConfigError(
+                    f"{section}.{name} must be between {low:g} and {high:g}, not {value!r}",
+                    path=path,
+                )
+        if (section, name) in _CHOICES and value not in _CHOICES[(section, name)]:
+            words = ", ".join(_CHOICES[(section, name)])
+            raise ConfigError(f"{section}.{name} must be one of {words}, not {value!r}", path=path)
 
 
 def _coerce(value: Any, kind: Any, where: str, path: Path | None) -> Any:
@@ -310,10 +373,14 @@ def load_config(
     if db is not None:
         sections["database"] = dataclasses.replace(sections["database"], path=str(db))
 
-    smtp: SmtpConfig = sections["smtp"]
-    if smtp.tls not in {"starttls", "implicit", "none"}:
-        raise ConfigError(
-            f"smtp.tls must be starttls, implicit or none, not {smtp.tls!r}", path=found
-        )
+    for section, values in sections.items():
+        _check(section, values, found)
+    for index, relay in enumerate(sections["smtp"].relays, start=1):
+        _check("smtp", relay, found)
+        if relay.weight < 1:
+            raise ConfigError(f"smtp.relays[{index}].weight must be at least 1", path=found)
+    if sections["sending"].retry_max < sections["sending"].retry_first:
+        raise ConfigError("sending.retry_max must not be below sending.retry_first", path=found)
+    check_base_url(sections["web"].base_url, found)
     import_cfg = sections.pop("import")
     return Config(config_path=found, import_=import_cfg, **sections)

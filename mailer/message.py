@@ -33,7 +33,7 @@ from typing import Any
 import idna
 
 from mailer import clock
-from mailer.config import Config
+from mailer.config import Config, check_base_url
 from mailer.errors import ConfigError, HeaderInjectionError
 
 CRLF = b"\r\n"
@@ -198,21 +198,12 @@ def parse_sender(value: str, what: str) -> tuple[str, str]:
     return name, addr
 
 
-#: What ``web.base_url`` may be: it goes into headers between angle brackets, so only
-#: URI characters, and no query or fragment (paths are appended to it).
-_BASE_URL = re.compile(r"^https?://[A-Za-z0-9._~:/@!$&'()*+,;=%\[\]-]+$")
-
-
 def web_base_url(config: Config) -> str:
-    """``web.base_url`` without its trailing slash; ``ConfigError`` if it is no plain URL."""
-    base = config.web.base_url.rstrip("/")
-    if not _BASE_URL.match(base) or len(base) > 800:  # header lines end at 998 octets
-        raise ConfigError(
-            f"web.base_url {config.web.base_url!r} must be an http:// or https:// address "
-            "in ASCII, without spaces, query or fragment, at most 800 characters",
-            path=config.config_path,
-        )
-    return base
+    """``web.base_url`` without its trailing slash, checked again where it meets a header.
+
+    ``load_config`` checks it already; a ``Config`` built in code has not been.
+    """
+    return check_base_url(config.web.base_url, config.config_path)
 
 
 def unsubscribe_links(config: Config, domain: str) -> Callable[[str], tuple[str, str]]:

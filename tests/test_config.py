@@ -70,6 +70,15 @@ def test_secret_in_file_is_refused(tmp_path: Path) -> None:
         ("[smtp]\nhots = 1\n", "unknown setting smtp.hots"),
         ('[smtp]\nport = "x"\n', "smtp.port must be int"),
         ('[smtp]\ntls = "ssl"\n', "smtp.tls"),
+        ("[smtp]\nconnections = 0\n", "smtp.connections must be between 1 and 256"),
+        ("[bounces]\nsoft_threshold = 0\n", "bounces.soft_threshold"),
+        ("[bounces]\ndecay_days = -1\n", "bounces.decay_days"),
+        ("[sending]\nretry_first = 600.0\nretry_max = 60.0\n", "retry_max"),
+        ('[imap]\ntls = "none"\n', "imap.tls"),
+        ('[web]\nbase_url = "lists.example.org"\n', r"web\.base_url .* must be an http://"),
+        ("[web]\nconfirm_days = 100000000\n", "web.confirm_days"),
+        ('[[smtp.relays]]\nhost = "a"\nweight = 0\n', "weight"),
+        ('[[smtp.relays]]\nhost = "a"\nport = 0\n', "smtp.port"),
     ],
 )
 def test_bad_file_gets_one_line_error_naming_it(tmp_path: Path, text: str, message: str) -> None:
@@ -79,6 +88,11 @@ def test_bad_file_gets_one_line_error_naming_it(tmp_path: Path, text: str, messa
         load_config(path, env={})
     assert str(path.resolve()) in str(info.value) or str(path) in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_environment_values_are_checked_too() -> None:
+    with pytest.raises(ConfigError, match=r"smtp\.port must be between 1 and 65535"):
+        load_config(env={"MAILER_SMTP_PORT": "70000"})
 
 
 def test_relays_read_with_passwords_from_environment(tmp_path: Path) -> None:

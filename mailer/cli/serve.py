@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import socket
-from urllib.parse import urlsplit
 
 import click
 
@@ -14,16 +13,6 @@ from mailer.tokens import Signer
 
 #: Below this many characters a key is guessable enough to warn about.
 _SHORT_KEY = 16
-
-
-def _check_base_url(base_url: str) -> None:
-    """Refuse a ``[web] base_url`` that the links in letters could not use."""
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"[web] base_url {base_url!r} is not an http:// or https:// address "
-            "(it is where the links in letters point, e.g. https://lists.example.org)"
-        )
 
 
 @cli.command()
@@ -54,7 +43,6 @@ def serve(
     from mailer.web import create_app
 
     config = app.config
-    _check_base_url(config.web.base_url)
     key = config.web.secret_key
     if key and not key.strip():
         raise ConfigError("MAILER_SECRET_KEY is blank: set it to a long random string")
