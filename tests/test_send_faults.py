@@ -369,6 +369,22 @@ def test_who_unsubscribes_after_the_snapshot_is_not_mailed(
     assert text.startswith("skipped: no longer subscribed")
 
 
+def test_nobody_is_mailed_once_the_campaigns_list_is_removed(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    from mailer.store.lists import remove_list
+
+    populate(store, "members", 3)
+    sink = start_sink()
+    campaign = new_campaign(store)
+    remove_list(store, "members")  # every subscription to it ends with it
+    result = deliver(config_for(db_path, sink.port), store, campaign.id)
+    assert (result.sent, result.failed, result.state) == (0, 3, "done")
+    assert sink.received == []
+    texts = {r[0] for r in store.all("SELECT last_text FROM deliveries")}
+    assert texts == {"skipped: no longer subscribed (gone)"}
+
+
 def test_a_relay_that_breaks_connections_rests_while_the_others_carry_on(
     db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
 ) -> None:

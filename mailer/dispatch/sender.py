@@ -212,7 +212,8 @@ class Sender:
                         row[3],
                         row[4] or "",
                         row[5] or "{}",
-                        row[6] if self.list_id is not None else "active",
+                        # A campaign whose list was removed has no subscriptions: "gone".
+                        row[6],
                     )
                 )
             last = rows[-1][0]
