@@ -129,7 +129,6 @@ def send(
         return
     runner.signer_for(config)
     transport = runner.make_transport(config)  # a bad relay setting stops us here, not later
-    runner.send_policy(config, concurrency=concurrency, rate=rate)  # and a bad sending setting
     runner.check_letter(config, store, loaded, mailing_list, segment)
     count = count_recipients(store, mailing_list.id, segment)
     earlier = earlier_campaigns(store, mailing_list.id, letter_hash(loaded.source))

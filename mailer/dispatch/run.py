@@ -77,24 +77,11 @@ def send_policy(
 ) -> SendPolicy:
     """The sending settings, with the command line's ``--concurrency`` and ``--rate`` on top.
 
-    Out-of-range values are refused here rather than left to misbehave later:
-    no connections would let the queue grow with the list, and a zero batch
-    interval would keep the journal committing in a tight loop.
+    ``load_config`` has already refused values out of range (no connections
+    would let the queue grow with the list; a zero batch interval would keep
+    the journal committing in a tight loop).
     """
     sending = config.sending
-    checks = [
-        ("smtp.connections", config.smtp.connections, 1, "at least 1"),
-        ("sending.rate", sending.rate, 0, "0 (no limit) or more"),
-        ("sending.domain_rate", sending.domain_rate, 0, "0 (no limit) or more"),
-        ("sending.retry_first", sending.retry_first, 1, "at least 1 second"),
-        ("sending.retry_max", sending.retry_max, 1, "at least 1 second"),
-        ("sending.deadline", sending.deadline, 0, "0 or more seconds"),
-        ("sending.batch_size", sending.batch_size, 1, "at least 1"),
-        ("sending.batch_seconds", sending.batch_seconds, 0.01, "at least 0.01 seconds"),
-    ]
-    for name, value, least, wanted in checks:
-        if not value >= least:  # also refuses NaN
-            raise ConfigError(f"{name} must be {wanted}, not {value}", path=config.config_path)
     return SendPolicy(
         concurrency=concurrency or config.smtp.connections,
         rate=sending.rate if rate is None else rate,
