@@ -144,3 +144,31 @@ def test_sigint_does_not_wait_out_the_rate_limit(
     assert store.one("SELECT count(*) FROM deliveries WHERE state = 'sent'")[0] == len(
         sink.received
     )
+
+
+def test_sigterm_stops_cleanly_and_the_next_cron_run_finishes_it(
+    db_path: Path,
+    sink: SmtpSink,
+    store: Store,
+    world: tuple[list[str], Path, dict[str, str]],
+    invoke: Invoke,
+) -> None:
+    """A service manager stopping mailer is no decision to pause: cron carries on."""
+    emails, letter, env = world
+    process = start_send(db_path, letter, env)
+    wait_for(sink, 60, process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert b"Traceback" not in stderr
+    state, sent = store.one(
+        "SELECT c.state, (SELECT count(*) FROM deliveries WHERE state = 'sent') "
+        "FROM campaigns c WHERE id = 1"
+    )
+    assert state == "sending"
+    assert sent == len(sink.received) < RECIPIENTS
+
+    result = invoke("campaigns", "run")
+    assert result.exit_code == 0, result.output
+    assert sink.counts() == dict.fromkeys(emails, 1)
+    assert store.one("SELECT state FROM campaigns WHERE id = 1")[0] == "done"

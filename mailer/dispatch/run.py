@@ -218,7 +218,7 @@ def deliver(
         bounces=config.bounces,
     )
     status.set_state(store, campaign.id, "sending")
-    interrupted = False
+    interrupted: signal.Signals | None = None
     try:
         interrupted = _run(sender)
     except TransportError as exc:
@@ -229,8 +229,12 @@ def deliver(
             code=exc.code,
         ) from None
     left = status.remaining(store, campaign.id)
-    if interrupted:
-        status.set_state(store, campaign.id, "paused")
+    if interrupted is not None:
+        # Ctrl-C is a person deciding to stop: the campaign waits for `resume`.
+        # SIGTERM is a machine shutting the process down: the campaign stays
+        # `sending`, so the next `campaigns run` from cron carries on with it.
+        if interrupted == signal.SIGINT:
+            status.set_state(store, campaign.id, "paused")
         raise Interrupted(
             f"interrupted: {left} recipients not yet sent; the journal is saved. "
             f"Resume with: {resume_hint(campaign.id, command)}"
@@ -262,26 +266,25 @@ def _result(
     )
 
 
-def _run(sender: Sender) -> bool:
-    """Run the sender in an event loop; True when it was stopped by SIGINT or SIGTERM."""
-    stopped = False
+def _run(sender: Sender) -> signal.Signals | None:
+    """Run the sender in an event loop; the signal that stopped it, or None."""
+    stopped: signal.Signals | None = None
 
     async def main() -> None:
-        nonlocal stopped
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         installed: list[signal.Signals] = []
 
-        def on_signal() -> None:
+        def on_signal(sig: signal.Signals) -> None:
             nonlocal stopped
-            if stopped and task is not None:
+            if stopped is not None and task is not None:
                 task.cancel()  # a second Ctrl-C: do not wait for the messages in flight
-            stopped = True
+            stopped = stopped or sig
             sender.stop.set()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                loop.add_signal_handler(sig, on_signal)
+                loop.add_signal_handler(sig, on_signal, sig)
                 installed.append(sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
@@ -294,7 +297,7 @@ def _run(sender: Sender) -> bool:
     try:
         asyncio.run(main())
     except (asyncio.CancelledError, KeyboardInterrupt):
-        stopped = True
+        stopped = stopped or signal.SIGINT
     return stopped
 
 
