@@ -198,3 +198,24 @@ def test_unsubscribe_mail_without_the_key_to_check_it_is_refused_not_dropped(
     assert piped.exit_code == 75  # EX_TEMPFAIL: the MTA keeps it until the key is set
     with open_store(db_path) as store:
         assert store.one("SELECT 1 FROM bounces") is None
+
+
+def test_a_bounce_or_complaint_about_a_forgotten_address_does_not_store_it_again(
+    invoke: Invoke, subscribed: None, tmp_path: Path, db_path: Path
+) -> None:
+    import sqlite3
+
+    assert invoke("subscribers", "forget", "bob@example.org", "--yes").exit_code == 0
+    for name, raw in (
+        ("hard.eml", samples.postfix_dsn_user_unknown("Bob@example.org")),
+        ("complaint.eml", samples.arf("bob@example.org")),
+    ):
+        path = tmp_path / name
+        path.write_bytes(raw)
+        result = invoke("bounces", "ingest", str(path), "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["events"] == 1
+    dump = "\n".join(sqlite3.connect(db_path).iterdump()).lower()
+    assert "bob@example.org" not in dump
+    kinds = [r["kind"] for r in json.loads(invoke("bounces", "ls", "--json").output)]
+    assert sorted(kinds) == ["complaint", "hard"]

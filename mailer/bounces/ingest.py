@@ -11,6 +11,7 @@ recipient carries a valid unsubscribe token, that subscriber leaves that list.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import sqlite3
@@ -23,6 +24,7 @@ from mailer.bounces.model import UNKNOWN, BounceEvent, ParsedBounce
 from mailer.bounces.parse import parse_message
 from mailer.bounces.sources import Incoming
 from mailer.config import Config
+from mailer.contacts import address_hash, address_key
 from mailer.errors import ConfigError, TokenError
 from mailer.store.database import Store
 from mailer.store.subscribers import find_subscriber, get_subscriber_by_id, unsubscribe
@@ -141,6 +143,12 @@ def ingest_message(
                 if parsed.forged_verp
                 else _subscriber_id(conn, event.subscriber, event.recipient)
             )
+            forgotten = subscriber_id is None and _forgotten(conn, event.recipient)
+            if forgotten:
+                # Already suppressed by its hash: keep the event, not the address.
+                event = dataclasses.replace(
+                    event, recipient=f"forgotten-{_hash_of(event.recipient)[:12]}", diagnostic=""
+                )
             campaign_id = event.campaign if records.campaign_exists(conn, event.campaign) else None
             stored = records.store_event(
                 conn,
@@ -154,7 +162,7 @@ def ingest_message(
                 continue
             outcome.stored += 1
             outcome.kinds.append(event.kind)
-            if not parsed.forged_verp:
+            if not parsed.forged_verp and not forgotten:
                 outcome.changes += policy.apply(
                     conn, event, subscriber_id, config.bounces, source=incoming.source
                 )
@@ -184,6 +192,20 @@ def ingest(
         if done is not None:
             done(incoming)
     return report
+
+
+def _hash_of(recipient: str) -> str:
+    return address_hash(address_key(recipient))
+
+
+def _forgotten(conn: sqlite3.Connection, recipient: str) -> bool:
+    """Whether this address was erased (``subscribers forget``) and only its hash remains."""
+    if not recipient:
+        return False
+    row = conn.execute(
+        "SELECT 1 FROM suppressions WHERE kind = 'hash' AND value = ?", (_hash_of(recipient),)
+    ).fetchone()
+    return row is not None
 
 
 def _subscriber_id(
