@@ -33,6 +33,7 @@ SECRET_ENV = {
     "web.secret_key": "MAILER_SECRET_KEY",
 }
 #: Short names kept for convenience beside the generic ``MAILER_<SECTION>_<KEY>``.
+#: Like ``--db``, a relative ``MAILER_DB`` is relative to the current folder.
 SHORT_ENV = {"MAILER_DB": ("database", "path")}
 
 
@@ -369,7 +370,8 @@ def load_config(
         sections[section] = cls(**values)
     for env_name, (section, name) in SHORT_ENV.items():
         if env_name in env:
-            sections[section] = dataclasses.replace(sections[section], **{name: env[env_name]})
+            value = str(Path(env[env_name]).expanduser().absolute())
+            sections[section] = dataclasses.replace(sections[section], **{name: value})
     if db is not None:
         sections["database"] = dataclasses.replace(sections["database"], path=str(db))
 

@@ -55,6 +55,14 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
     assert config.db_path == tmp_path / "other.db"
 
 
+def test_relative_mailer_db_is_relative_to_the_current_folder(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    path = tmp_path / "etc" / "mailer.toml"
+    path.write_text('[database]\npath = "in-etc.db"\n')
+    assert load_config(path, env={}).db_path == tmp_path / "etc" / "in-etc.db"
+    assert load_config(path, env={"MAILER_DB": "here.db"}).db_path == tmp_path / "here.db"
+
+
 def test_secret_in_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "mailer.toml"
     path.write_text('[smtp]\npassword = "oops"\n')
