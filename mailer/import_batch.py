@@ -229,8 +229,15 @@ def write_batch(
     default_membership = "unconfirmed" if mailing_list.double_optin else "confirmed"
     first_id = next_id = 0
     if not dry_run and len(existing) < len(unique):
-        # Safe under BEGIN IMMEDIATE: no other writer can take an id meanwhile.
-        next_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM subscribers").fetchone()[0])
+        # Safe under BEGIN IMMEDIATE: no other writer can take an id meanwhile. The
+        # highest id ever given (sqlite_sequence), not the highest still there: an id
+        # of someone forgotten must never be handed out again.
+        next_id = int(
+            conn.execute(
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence "
+                "WHERE name = 'subscribers'), 0), coalesce(max(id), 0)) FROM subscribers"
+            ).fetchone()[0]
+        )
         first_id = next_id + 1
     new_people: list[tuple[Any, ...]] = []
     new_memberships: list[tuple[Any, ...]] = []

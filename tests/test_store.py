@@ -136,3 +136,16 @@ def test_ids_named_in_tokens_are_never_reused(invoke: Invoke, store: Store) -> N
     invoke("subscribers", "add", "luis@example.org", "--list", "members")
     assert store.one("SELECT id FROM subscribers")[0] > first  # type: ignore[index]
     assert store.one("SELECT id FROM lists")[0] > list_id  # type: ignore[index]
+
+
+def test_an_import_never_reuses_the_id_of_someone_forgotten(
+    invoke: Invoke, store: Store, tmp_path: Path
+) -> None:
+    invoke("lists", "create", "members")
+    invoke("subscribers", "add", "ana@example.org", "--list", "members")
+    first = store.one("SELECT id FROM subscribers")[0]  # type: ignore[index]
+    assert invoke("subscribers", "forget", "ana@example.org", "--yes").exit_code == 0
+    contacts = tmp_path / "c.csv"
+    contacts.write_text("email\nluis@example.org\n")
+    assert invoke("subscribers", "import", str(contacts), "--list", "members").exit_code == 0
+    assert store.one("SELECT id FROM subscribers")[0] > first  # type: ignore[index]
