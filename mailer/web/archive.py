@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -174,7 +175,8 @@ async def archive_letter(request: Request) -> Response:
             "Not found", "There is no archived letter at this address.", status=404
         )
     try:
-        body = _renderer(request).body_html(letter)
+        # Rendering takes tens of milliseconds: off the event loop, so other pages go on.
+        body = await run_in_threadpool(_renderer(request).body_html, letter)
     except MailerError:
         return web.pages.message(
             letter.subject, "This letter cannot be shown in the archive.", status=500
@@ -190,13 +192,18 @@ async def archive_feed(request: Request) -> Response:
     web = context_of(request)
     letters = await web.stores.run(lambda store: archived_letters(store, limit=50))
     renderer = _renderer(request)
-    entries = []
-    for letter in letters:
-        try:
-            content = renderer.body_html(letter)
-        except MailerError:
-            content = ""
-        entries.append((letter, content))
+
+    def render_all() -> list[tuple[ArchivedLetter, str]]:
+        entries = []
+        for letter in letters:
+            try:
+                content = renderer.body_html(letter)
+            except MailerError:
+                content = ""
+            entries.append((letter, content))
+        return entries
+
+    entries = await run_in_threadpool(render_all)
     updated = letters[0].sent_at if letters else clock.iso(datetime(2000, 1, 1, tzinfo=UTC))
     text = web.pages.render("feed.atom.j2", entries=entries, updated=updated)
     return Response(
