@@ -71,6 +71,28 @@ def wait_for(sink: SmtpSink, accepted: int, process: subprocess.Popen[bytes]) ->
         time.sleep(0.002)
 
 
+def stop_midway(
+    db_path: Path, letter: Path, env: dict[str, str], sink: SmtpSink, store: Store, sig: int
+) -> tuple[bytes, str]:
+    """Start a send, stop it with ``sig`` after 60 messages; its stderr and campaign state.
+
+    Checks what every clean stop promises: exit 1, no traceback, and a journal
+    that knows every message the sink accepted (in-flight ones were finished).
+    """
+    process = start_send(db_path, letter, env)
+    wait_for(sink, 60, process)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert b"Traceback" not in stderr
+    state, sent = store.one(
+        "SELECT c.state, (SELECT count(*) FROM deliveries WHERE state = 'sent') "
+        "FROM campaigns c WHERE id = 1"
+    )
+    assert sent == len(sink.received) < RECIPIENTS
+    return stderr, state
+
+
 @pytest.mark.parametrize("kill_after", [1, 100, 250])
 def test_killed_send_resumes_with_nobody_missing_and_few_duplicates(
     kill_after: int,
@@ -104,21 +126,9 @@ def test_sigint_stops_cleanly_and_resume_completes(
     invoke: Invoke,
 ) -> None:
     emails, letter, env = world
-    process = start_send(db_path, letter, env)
-    wait_for(sink, 60, process)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 1
+    stderr, state = stop_midway(db_path, letter, env, sink, store, signal.SIGINT)
     assert f"mailer --db {db_path} campaigns resume 1".encode() in stderr
-    assert b"Traceback" not in stderr
-
-    state, sent = store.one(
-        "SELECT c.state, (SELECT count(*) FROM deliveries WHERE state = 'sent') "
-        "FROM campaigns c WHERE id = 1"
-    )
     assert state == "paused"
-    # Messages in flight were allowed to finish: the journal knows all the sink accepted.
-    assert sent == len(sink.received) < RECIPIENTS
     assert not list(db_path.parent.glob("*.journal"))
 
     result = invoke("campaigns", "resume", "1")
@@ -155,18 +165,8 @@ def test_sigterm_stops_cleanly_and_the_next_cron_run_finishes_it(
 ) -> None:
     """A service manager stopping mailer is no decision to pause: cron carries on."""
     emails, letter, env = world
-    process = start_send(db_path, letter, env)
-    wait_for(sink, 60, process)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 1
-    assert b"Traceback" not in stderr
-    state, sent = store.one(
-        "SELECT c.state, (SELECT count(*) FROM deliveries WHERE state = 'sent') "
-        "FROM campaigns c WHERE id = 1"
-    )
+    _, state = stop_midway(db_path, letter, env, sink, store, signal.SIGTERM)
     assert state == "sending"
-    assert sent == len(sink.received) < RECIPIENTS
 
     result = invoke("campaigns", "run")
     assert result.exit_code == 0, result.output
