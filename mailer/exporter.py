@@ -233,4 +233,12 @@ def export_person(store: Store, email: str) -> dict[str, Any]:
             "deliveries": deliveries,
             "bounces": bounces,
             "suppressions": suppressions,
+            "removed_list_optouts": [
+                dict(row)
+                for row in store.all(
+                    "SELECT list_name, unsubscribed_at FROM list_optouts "
+                    "WHERE subscriber_id = ? ORDER BY list_name",
+                    (subscriber.id,),
+                )
+            ],
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,30 @@ def test_rm_with_yes_removes_list_but_keeps_subscribers(invoke: Invoke) -> None:
     assert invoke("lists", "rm", "members", "--yes").exit_code == 0
     assert invoke("lists", "show", "members").exit_code == 1
     assert invoke("subscribers", "show", "ana@example.org").exit_code == 0
+
+
+def test_a_list_made_again_under_an_old_name_keeps_its_opt_outs(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    invoke("lists", "create", "members")
+    invoke("lists", "create", "board")
+    for email in ("ana@example.org", "luis@example.org"):
+        invoke("subscribers", "add", email, "--list", "members")
+    invoke("subscribers", "add", "luis@example.org", "--list", "board")
+    invoke("subscribers", "unsubscribe", "luis@example.org", "--list", "members")
+    assert invoke("lists", "rm", "members", "--yes").exit_code == 0
+    person = invoke("subscribers", "export", "--email", "luis@example.org", "--format", "jsonl")
+    assert [o["list_name"] for o in json.loads(person.output)["removed_list_optouts"]] == [
+        "members"
+    ]
+    assert invoke("lists", "create", "members").exit_code == 0
+    contacts = tmp_path / "old.csv"
+    contacts.write_text("email\nana@example.org\nluis@example.org\n")
+    result = invoke("subscribers", "import", str(contacts), "--list", "members", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["added"], report["suppressed"]) == (1, 1)
+    again = invoke("subscribers", "add", "luis@example.org", "--list", "members")
+    assert again.exit_code == 1
+    counts = json.loads(invoke("lists", "show", "members", "--json").output)["counts"]
+    assert (counts["confirmed"], counts["unsubscribed"]) == (1, 1)

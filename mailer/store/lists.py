@@ -40,11 +40,21 @@ def create_list(
     with store.transaction() as conn:
         if conn.execute("SELECT 1 FROM lists WHERE name = ?", (name,)).fetchone():
             raise ConflictError(f"list {name!r} already exists")
-        conn.execute(
+        now = clock.now_iso()
+        cursor = conn.execute(
             "INSERT INTO lists (name, title, description, double_optin, public, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (name, title, description, int(double_optin), int(public), clock.now_iso()),
+            (name, title, description, int(double_optin), int(public), now),
         )
+        # Whoever left an earlier list of this name stays out of this one.
+        conn.execute(
+            "INSERT INTO subscriptions (list_id, subscriber_id, status, created_at, updated_at, "
+            "unsubscribed_at, consent_method) SELECT ?, subscriber_id, 'unsubscribed', ?, ?, "
+            "unsubscribed_at, 'opted out of an earlier list of this name' "
+            "FROM list_optouts WHERE list_name = ?",
+            (cursor.lastrowid, now, now, name),
+        )
+        conn.execute("DELETE FROM list_optouts WHERE list_name = ?", (name,))
     return get_list(store, name)
 
 
@@ -98,7 +108,13 @@ def list_summary(store: Store, mailing_list: MailingList) -> dict[str, Any]:
 
 
 def remove_list(store: Store, name: str) -> None:
-    """Delete a list and its subscriptions; subscribers and their history stay."""
+    """Delete a list and its subscriptions; subscribers, their history and opt-outs stay."""
     mailing_list = get_list(store, name)
     with store.transaction() as conn:
+        conn.execute(
+            "INSERT OR IGNORE INTO list_optouts (list_name, subscriber_id, unsubscribed_at) "
+            "SELECT ?, subscriber_id, unsubscribed_at FROM subscriptions "
+            "WHERE list_id = ? AND status = 'unsubscribed'",
+            (name, mailing_list.id),
+        )
         conn.execute("DELETE FROM lists WHERE id = ?", (mailing_list.id,))

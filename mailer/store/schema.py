@@ -120,4 +120,15 @@ MIGRATIONS: list[str] = [
         UNIQUE (kind, value)
     );
     """,
+    # 2: opt-outs outlive the list they were given to. A list of the same name
+    # created later starts with these people unsubscribed, so re-importing the
+    # old contact file into it cannot bring them back.
+    """
+    CREATE TABLE list_optouts (
+        list_name TEXT NOT NULL,
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+        unsubscribed_at TEXT,
+        PRIMARY KEY (list_name, subscriber_id)
+    ) WITHOUT ROWID;
+    """,
 ]
