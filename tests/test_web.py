@@ -193,9 +193,7 @@ async def test_csrf_token_of_another_form_or_another_client_is_refused(web: Web)
     other_form = await web.form_token("/s/news")
     response = await web.client.post(url, data={"csrf": other_form, "scope": "list"})
     assert response.status_code == 400
-    stranger = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=web.app, client=("192.0.2.9", 1)), base_url=BASE
-    )
+    stranger = web.client_from("192.0.2.9")
     async with stranger:
         scraped = await web.form_token(url)
         response = await stranger.post(url, data={"csrf": scraped, "scope": "list"})
@@ -502,10 +500,7 @@ async def test_per_address_limit_stops_the_mail_but_not_the_answer(web: Web) -> 
     limit = web.config.web.subscribe_limit
     answers = set()
     for number in range(limit + 2):
-        other_client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=web.app, client=(f"192.0.2.{number}", 1)),
-            base_url=BASE,
-        )
+        other_client = web.client_from(f"192.0.2.{number}")
         async with other_client:
             page = await other_client.get("/s/news")
             response = await other_client.post(

@@ -260,10 +260,7 @@ async def test_per_client_limit_counts_an_ipv6_network_as_one_client(web: Web) -
     limit = web.config.web.subscribe_limit
     statuses = []
     for number in range(limit + 1):
-        hopping = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=web.app, client=(f"2001:db8:1:2::{number + 1}", 1)),
-            base_url=BASE,
-        )
+        hopping = web.client_from(f"2001:db8:1:2::{number + 1}")
         async with hopping:
             page = await hopping.get("/s/news")
             response = await hopping.post(
@@ -271,9 +268,7 @@ async def test_per_client_limit_counts_an_ipv6_network_as_one_client(web: Web) -
             )
         statuses.append(response.status_code)
     assert statuses == [200] * limit + [429]
-    neighbour = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=web.app, client=("2001:db8:1:3::1", 1)), base_url=BASE
-    )
+    neighbour = web.client_from("2001:db8:1:3::1")
     async with neighbour:
         page = await neighbour.get("/s/news")
         response = await neighbour.post(

@@ -69,6 +69,11 @@ class Web:
     signer: Signer
     limit_clock: FakeClock
 
+    def client_from(self, address: str) -> httpx.AsyncClient:
+        """A second client of the same app, seen as coming from ``address``."""
+        transport = httpx.ASGITransport(app=self.app, client=(address, 1))
+        return httpx.AsyncClient(transport=transport, base_url=BASE)
+
     def make_list(
         self,
         name: str = "news",
