@@ -96,6 +96,7 @@ class BouncesConfig:
     unsubscribe_address: str = ""
     soft_threshold: int = 5
     decay_days: int = 7
+    match_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,7 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("sending", "batch_seconds"): (0.01, 60),
     ("bounces", "soft_threshold"): (1, 1000),
     ("bounces", "decay_days"): (1, 3650),
+    ("bounces", "match_days"): (1, 365),
     ("imap", "port"): (1, 65535),
     ("web", "port"): (0, 65535),
     ("web", "confirm_days"): (1, 365),

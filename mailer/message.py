@@ -35,6 +35,7 @@ import idna
 from mailer import clock
 from mailer.config import Config, check_base_url
 from mailer.errors import ConfigError, HeaderInjectionError
+from mailer.tokens import verp_token
 
 CRLF = b"\r\n"
 #: Printable ASCII that may stand in a phrase unquoted (RFC 5322 atext plus space).
@@ -206,10 +207,38 @@ def web_base_url(config: Config) -> str:
     return check_base_url(config.web.base_url, config.config_path)
 
 
+#: The local part of the List-Unsubscribe mailto address when none is configured.
+DEFAULT_UNSUBSCRIBE_LOCAL = "unsubscribe"
+
+
+def unsubscribe_mailbox(config: Config, domain: str) -> str:
+    """The List-Unsubscribe mailto address of a letter sent from ``domain``.
+
+    ``bounces.unsubscribe_address``, else ``unsubscribe@`` the letter's own
+    sender domain; ``unsubscribe_token`` recognises exactly these.
+    """
+    return config.bounces.unsubscribe_address or f"{DEFAULT_UNSUBSCRIBE_LOCAL}@{domain}"
+
+
+def unsubscribe_token(address: str, config: Config) -> str | None:
+    """The token in an address a letter advertised for unsubscribing, or None.
+
+    With ``bounces.unsubscribe_address`` set, only that address (plus a
+    token) is one; without it the letters advertise ``unsubscribe@`` their
+    sender's domain, which may differ from letter to letter, so any domain is
+    taken with that local part: the signed token is what proves the request.
+    """
+    configured = config.bounces.unsubscribe_address
+    if configured:
+        return verp_token(address, configured)
+    domain = address.strip().strip("<>").rpartition("@")[2]
+    return verp_token(address, f"{DEFAULT_UNSUBSCRIBE_LOCAL}@{domain}") if domain else None
+
+
 def unsubscribe_links(config: Config, domain: str) -> Callable[[str], tuple[str, str]]:
     """A function from a token to the (HTTPS URL, mailto URI) of List-Unsubscribe."""
     base = web_base_url(config)
-    address = config.bounces.unsubscribe_address or f"unsubscribe@{domain}"
+    address = unsubscribe_mailbox(config, domain)
     local, _, host = mail_address(address)[0].rpartition("@")
     # A mailto URI is ASCII (RFC 6068): percent-encode the local part, A-label the domain.
     local = urllib.parse.quote(local, safe="!$'*+")
@@ -287,10 +316,15 @@ class MessageFrame:
         feedback_id: str = "",
         archive_url: str = "",
         campaign_id: int | None = None,
+        identify: Callable[[int, int, str], str] | None = None,
     ) -> None:
         self.domain = ascii_domain(domain)
+        self._campaign = campaign_id or 0
+        #: Signs the left part of each Message-ID (campaign, subscriber, a nonce).
+        self._identify = identify
         self.boundary = "=_m" + secrets.token_hex(12)
-        self._prefix = f"m{campaign_id or 0}.{secrets.token_hex(6)}."
+        self._nonce = secrets.token_hex(4)
+        self._prefix = f"m{self._campaign}.{self._nonce}."
         self._counter = itertools.count(1)
         head = [header("From", from_header)]
         if reply_to:
@@ -332,8 +366,16 @@ class MessageFrame:
         return self._date_header
 
     def next_message_id(self, subscriber_id: int | None) -> str:
-        """A Message-ID unique across campaigns and runs, at the sender's domain."""
-        return f"{self._prefix}{subscriber_id or 0}.{next(self._counter)}@{self.domain}"
+        """A Message-ID unique across campaigns and runs, at the sender's domain.
+
+        With a signer (``identify``) its left part is a signed token naming the
+        campaign and the subscriber, which a complaint quoting it carries back.
+        """
+        count = next(self._counter)
+        if self._identify is not None:
+            token = self._identify(self._campaign, subscriber_id or 0, f"{self._nonce}{count}")
+            return f"{token}@{self.domain}"
+        return f"{self._prefix}{subscriber_id or 0}.{count}@{self.domain}"
 
     def build(
         self,

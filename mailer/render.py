@@ -392,6 +392,7 @@ def compile_letter(
         and f"{campaign_id or 0}:{mailing_list.name if mailing_list else 'none'}:{feedback_id}",
         archive_url=archive_url,
         campaign_id=campaign_id,
+        identify=signer.message_id,
     )
     _, from_addr = parse_sender(str(letter.meta.get("from") or config.sender.from_address), "from")
     base: dict[str, Any] = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +24,7 @@ UNSUBSCRIBE = "u"
 CONFIRM = "c"
 VERP = "v"
 CSRF = "x"
+MESSAGE_ID = "i"
 
 _SIGNATURE_BYTES = 10
 
@@ -58,18 +60,22 @@ class Signer:
         if not secret:
             raise TokenError("a secret key is needed to sign tokens (set MAILER_SECRET_KEY)")
         self._key = secret.encode("utf-8") if isinstance(secret, str) else secret
+        # Keyed once: copying a keyed HMAC is cheaper than keying a new one per token.
+        self._mac = hmac.new(self._key, digestmod=hashlib.sha256)
 
     def _signature(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+        mac = self._mac.copy()
+        mac.update(payload)
+        return mac.digest()[:_SIGNATURE_BYTES]
 
     def sign(self, purpose: str, *fields: object, expires: datetime | None = None) -> str:
         """A token for ``purpose`` carrying ``fields``; optionally expiring."""
-        parts = [purpose, *(str(f) for f in fields)]
-        if any(":" in p for p in parts):
+        text = ":".join((purpose, *map(str, fields)))
+        if text.count(":") != len(fields):
             raise TokenError("token fields may not contain ':'")
         if expires is not None:
-            parts.append(f"e{int(expires.timestamp())}")
-        payload = ":".join(parts).encode("utf-8")
+            text += f":e{int(expires.timestamp())}"
+        payload = text.encode("utf-8")
         return f"{_b32encode(payload)}-{_b32encode(self._signature(payload))}"
 
     def verify(self, token: str, purpose: str) -> Claim:
@@ -113,6 +119,34 @@ class Signer:
     def verp(self, campaign_id: int, subscriber_id: int) -> str:
         """Token for the local part of a VERP return path."""
         return self.sign(VERP, campaign_id, subscriber_id)
+
+    def message_id(self, campaign_id: int, subscriber_id: int, nonce: str) -> str:
+        """The left part of a letter's Message-ID: campaign and subscriber, signed.
+
+        A complaint or bounce that quotes the original's headers carries it
+        back, so it proves which letter it is about even when the envelope
+        (the VERP address) was lost on the way. ``nonce`` keeps each
+        Message-ID unique.
+        """
+        return self.sign(MESSAGE_ID, campaign_id, subscriber_id, nonce)
+
+
+#: What a token looks like inside text (a Message-ID, a VERP address, a quoted header):
+#: a base32 payload, a dash and an 80-bit base32 signature.
+TOKEN_IN_TEXT = re.compile(r"(?<![a-z2-7])[a-z2-7]{8,200}-[a-z2-7]{16}(?![a-z2-7])", re.I)
+
+
+def tokens_in(text: str, *, limit: int = 50) -> list[str]:
+    """Candidate tokens found in ``text``, first occurrence first, at most ``limit``.
+
+    Only candidates: a caller still verifies each one with ``Signer.verify``.
+    """
+    found: dict[str, None] = {}
+    for match in TOKEN_IN_TEXT.finditer(text):
+        found.setdefault(match.group(0).lower(), None)
+        if len(found) >= limit:
+            break
+    return list(found)
 
 
 def verp_address(return_path: str, token: str) -> str:

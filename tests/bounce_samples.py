@@ -16,7 +16,7 @@ from email.utils import format_datetime
 SENDER = "news@example.com"
 DATE = format_datetime(datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
 ORIGINAL = f"""Return-Path: <{SENDER}>
-Message-ID: <letter-1@example.com>
+Message-ID: {{message_id}}
 Date: {DATE}
 From: Example News <{SENDER}>
 To: {{to}}
@@ -28,9 +28,9 @@ Hello, here is our November letter.
 """
 
 
-def original(to: str) -> str:
+def original(to: str, message_id: str = "<letter-1@example.com>") -> str:
     """The letter that bounced, as servers attach or quote it."""
-    return ORIGINAL.format(to=to)
+    return ORIGINAL.format(to=to, message_id=message_id)
 
 
 def _crlf(text: str) -> bytes:
@@ -424,7 +424,12 @@ Content-Type: text/plain; charset=UTF-8
 """)
 
 
-def arf(address: str = "olga@example.org", *, with_rcpt_to: bool = True) -> bytes:
+def arf(
+    address: str = "olga@example.org",
+    *,
+    with_rcpt_to: bool = True,
+    message_id: str = "<letter-1@example.com>",
+) -> bytes:
     """An RFC 5965 feedback report (a spam complaint)."""
     rcpt = f"Original-Rcpt-To: {address}\n" if with_rcpt_to else ""
     return _crlf(f"""From: Feedback Loop <fbl@isp.example.net>
@@ -452,7 +457,7 @@ Source-IP: 192.0.2.1
 --ARF
 Content-Type: message/rfc822
 
-{original(address)}
+{original(address, message_id)}
 --ARF--
 """)
 

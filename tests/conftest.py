@@ -55,3 +55,30 @@ def invoke(db_path: Path) -> Invoke:
         )
 
     return run
+
+
+#: The signing key of the tests that send (bounces then prove themselves with it).
+SECRET = "test-secret"
+MailList = Callable[[str], None]
+
+
+@pytest.fixture
+def mail_list(invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MailList:
+    """``mail_list(NAME)`` sends a short letter to list NAME through the Maildir outbox.
+
+    A bounce or complaint without a token acts only on someone mailed lately,
+    so the bounce tests first send a letter the way a coordinator does.
+    """
+    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
+    letter = tmp_path / "letter-for-bounces.md"
+
+    def send(list_name: str) -> None:
+        letter.write_text(
+            f'---\nsubject: "News for {list_name}"\n---\n\nDear {{{{ subscriber.name }}}},\n\n'
+            "the news.\n",
+            encoding="utf-8",
+        )
+        result = invoke("send", str(letter), "--list", list_name, "--yes", "--again")
+        assert result.exit_code == 0, result.output
+
+    return send

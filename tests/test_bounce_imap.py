@@ -27,7 +27,7 @@ import pytest
 from mailer.store import open_store
 from mailer.store.subscribers import find_subscriber
 from tests import bounce_samples as samples
-from tests.conftest import Invoke
+from tests.conftest import Invoke, MailList
 
 DOVECOT = shutil.which("dovecot") or (
     "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
@@ -206,13 +206,15 @@ def _config(tmp_path: Path, imap: Imap, folder: str, processed: str = "") -> str
 
 
 @pytest.fixture
-def subscribed(invoke: Invoke) -> None:
+def subscribed(invoke: Invoke, mail_list: MailList) -> None:
+    """Alice and Bob on news, sent a letter just now (so that a bounce may name them)."""
     for args in (
         ("lists", "create", "news"),
         ("subscribers", "add", "alice@example.org", "--list", "news"),
         ("subscribers", "add", "bob@example.org", "--list", "news"),
     ):
         assert invoke(*args).exit_code == 0
+    mail_list("news")
 
 
 def _ingest(invoke: Invoke, config: str) -> dict[str, object]:

@@ -12,11 +12,12 @@ from mailer import tokens
 from mailer.store import open_store
 from mailer.store.subscribers import find_subscriber
 from tests import bounce_samples as samples
-from tests.conftest import Invoke
+from tests.conftest import Invoke, MailList
 
 
 @pytest.fixture
-def subscribed(invoke: Invoke) -> None:
+def subscribed(invoke: Invoke, mail_list: MailList) -> None:
+    """Alice, Bob and Dave on news (alice on events too), each sent a letter just now."""
     for args in (
         ("lists", "create", "news"),
         ("lists", "create", "events"),
@@ -26,6 +27,7 @@ def subscribed(invoke: Invoke) -> None:
         ("subscribers", "add", "dave@example.org", "--list", "news"),
     ):
         assert invoke(*args).exit_code == 0
+    mail_list("news")
 
 
 def _status(db_path: Path, email: str) -> str:
@@ -181,8 +183,10 @@ def test_ls_filters_by_email_and_date(
 
 
 def test_unsubscribe_mail_without_the_key_to_check_it_is_refused_not_dropped(
-    invoke: Invoke, subscribed: None, tmp_path: Path, db_path: Path
+    invoke: Invoke, subscribed: None, tmp_path: Path, db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.delenv("MAILER_SECRET_KEY")
     token = tokens.Signer("k3y").unsubscribe(1, 1, 0)
     raw = (
         f"From: Alice <alice@example.org>\r\nTo: {tokens.verp_address('leave@example.com', token)}"

@@ -202,18 +202,44 @@ def test_forged_verp_token_is_ignored() -> None:
     assert event.recipient == "rita@example.org"
 
 
-def test_forged_verp_token_marks_the_message_as_forged() -> None:
+def test_forged_verp_token_marks_the_message_as_tampered() -> None:
     forger = tokens.Signer("not-our-secret")
     address = tokens.verp_address(RETURN_PATH, forger.verp(12, 34))
     signer = tokens.Signer("test-secret")
-    assert parse_message(
-        samples.verp_dsn(address), return_path=RETURN_PATH, signer=signer
-    ).forged_verp
+    forged = parse_message(samples.verp_dsn(address), return_path=RETURN_PATH, signer=signer)
+    assert forged.tampered and forged.proof == ""
     good = tokens.verp_address(RETURN_PATH, signer.verp(12, 34))
     genuine = parse_message(samples.verp_dsn(good), return_path=RETURN_PATH, signer=signer)
-    assert not genuine.forged_verp
-    assert not parse_message(samples.postfix_dsn_user_unknown(), return_path=RETURN_PATH,
-                             signer=signer).forged_verp
+    assert not genuine.tampered and genuine.proof == "verp"
+    plain = parse_message(samples.postfix_dsn_user_unknown(), return_path=RETURN_PATH,
+                          signer=signer)
+    assert not plain.tampered and plain.proof == ""
+
+
+def test_the_envelope_recipient_given_by_the_mta_carries_the_verp_token() -> None:
+    signer = tokens.Signer("test-secret")
+    address = tokens.verp_address(RETURN_PATH, signer.verp(12, 34))
+    parsed = parse_message(
+        samples.postfix_dsn_user_unknown(), return_path=RETURN_PATH, signer=signer,
+        envelope_to=address,
+    )
+    assert parsed.proof == "verp"
+    assert (parsed.events[0].campaign, parsed.events[0].subscriber) == (12, 34)
+
+
+def test_a_signed_message_id_quoted_back_proves_the_letter() -> None:
+    signer = tokens.Signer("test-secret")
+    message_id = f"<{signer.message_id(5, 77, 'ab12')}@lists.example.org>"
+    for raw in (
+        samples.arf("alice@example.org", message_id=message_id),
+        samples.dsn([("alice@example.org", "failed", "5.1.1", "550 5.1.1 no such user")],
+                    attach=samples.original("alice@example.org", message_id)),
+    ):
+        parsed = parse_message(raw, return_path=RETURN_PATH, signer=signer)
+        assert parsed.proof == "message-id", raw
+        assert (parsed.events[0].campaign, parsed.events[0].subscriber) == (5, 77)
+        forged = parse_message(raw, return_path=RETURN_PATH, signer=tokens.Signer("forger"))
+        assert forged.proof == "" and forged.events[0].subscriber is None
 
 
 def test_verp_token_of_another_purpose_is_ignored() -> None:

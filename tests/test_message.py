@@ -284,7 +284,8 @@ def test_every_message_parses_back_without_defects_and_with_the_rendered_text(
     assert parsed["Subject"] == letter.subject
     to = parsed["To"].addresses[0]
     assert display_name(message.data) == clean_display_name(name)
-    assert to.display_name.replace(" ", "") == clean_display_name(name).replace(" ", "")
+    # The standard library's parser folds any whitespace (a no-break space too) away.
+    assert "".join(to.display_name.split()) == "".join(clean_display_name(name).split())
     assert to.addr_spec == message.recipient
     assert body_text(parsed, "plain") == text
     assert body_text(parsed, "html") == html

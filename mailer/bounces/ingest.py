@@ -5,6 +5,9 @@ together, or not at all. A message whose Message-ID (or, lacking one, whose
 content hash) was stored before is skipped, so reading a mailbox twice, or
 the same bounce arriving through two sources, counts it once.
 
+Mail from strangers changes nobody: an event acts only when it proves
+itself (see ``target_of``); the rest is stored as unverified.
+
 A message to the List-Unsubscribe mailto address is not a bounce: when its
 recipient carries a valid unsubscribe token, that subscriber leaves that list.
 """
@@ -17,17 +20,19 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from mailer import tokens
+from mailer import clock, tokens
 from mailer.bounces import policy, records
-from mailer.bounces.model import UNKNOWN, BounceEvent, ParsedBounce
+from mailer.bounces.model import UNSUBSCRIBE, BounceEvent, ParsedBounce
 from mailer.bounces.parse import parse_message
 from mailer.bounces.sources import Incoming
-from mailer.config import Config
+from mailer.config import BouncesConfig, Config
 from mailer.contacts import address_hash, address_key
 from mailer.errors import ConfigError, TokenError
+from mailer.message import unsubscribe_token
 from mailer.store.database import Store
-from mailer.store.subscribers import find_subscriber, get_subscriber_by_id, unsubscribe
+from mailer.store.subscribers import get_subscriber_by_id, unsubscribe
 
 
 def signer_for(config: Config) -> tokens.Signer | None:
@@ -43,6 +48,7 @@ class MessageOutcome:
     message_id: str
     duplicate: bool = False
     stored: int = 0
+    unverified: int = 0
     kinds: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
 
@@ -54,6 +60,7 @@ class IngestReport:
     messages: int = 0
     duplicates: int = 0
     events: int = 0
+    unverified: int = 0
     unsubscribes: int = 0
     changes: list[str] = field(default_factory=list)
     outcomes: list[MessageOutcome] = field(default_factory=list)
@@ -64,6 +71,7 @@ class IngestReport:
             "messages": self.messages,
             "duplicates": self.duplicates,
             "events": self.events,
+            "unverified": self.unverified,
             "unsubscribes": self.unsubscribes,
             "changes": self.changes,
         }
@@ -114,12 +122,51 @@ def _as_sent(raw: bytes) -> bytes:
     return b"\n".join(kept) + sep + body
 
 
+@dataclass(frozen=True)
+class Target:
+    """Whom one event is about, how that is known, and whether it may act."""
+
+    subscriber_id: int | None
+    campaign_id: int | None
+    proof: str  # "" when nothing is proven: stored, and acted on by nobody
+
+
+def target_of(
+    conn: sqlite3.Connection, event: BounceEvent, parsed: ParsedBounce, config: BouncesConfig
+) -> Target:
+    """Apply the trust rule (docs/bounces.md) to one event.
+
+    1. A token of ours that verifies (VERP envelope, signed Message-ID) names
+       the subscriber and the campaign: that subscriber, whatever address the
+       report names.
+    2. Without VERP (no ``return_path``), and with no tampered token, the
+       address the report names is matched to a subscriber, but only one who
+       was sent a letter in the last ``match_days`` days.
+    3. Anything else proves nothing: it is stored with the campaign that last
+       mailed the address (a hint for ``campaigns show``) and changes nobody.
+    """
+    since = clock.iso(clock.now() - timedelta(days=config.match_days))
+    if parsed.proof and event.subscriber is not None:
+        subscriber = event.subscriber if get_subscriber_by_id(conn, event.subscriber) else None
+        campaign = event.campaign if records.campaign_exists(conn, event.campaign) else None
+        return Target(subscriber, campaign, parsed.proof)
+    recent = records.recent_recipient(conn, address_key(event.recipient), since) if (
+        event.recipient
+    ) else None
+    if recent is not None and not config.return_path and not parsed.tampered:
+        return Target(recent[0], recent[1], "address")
+    return Target(None, recent[1] if recent else None, "")
+
+
 def ingest_message(
     store: Store, incoming: Incoming, config: Config, signer: tokens.Signer | None = None
 ) -> MessageOutcome:
-    """Parse one message and, in one transaction, store its events and act on them."""
+    """Parse one message and, in one transaction, store its events and act on the proven ones."""
     parsed = parse_message(
-        incoming.raw, return_path=config.bounces.return_path, signer=signer
+        incoming.raw,
+        return_path=config.bounces.return_path,
+        signer=signer,
+        envelope_to=incoming.envelope_to,
     )
     key = message_key(parsed, incoming.raw)
     outcome = MessageOutcome(source=incoming.source, message_id=key)
@@ -127,44 +174,34 @@ def ingest_message(
         if records.already_stored(conn, key):
             outcome.duplicate = True
             return outcome
-        if _unsubscribe_by_mail(conn, parsed, config, signer, incoming.source, outcome):
-            records.store_event(
-                conn,
-                _UNSUBSCRIBE_EVENT,
-                message_id=key,
-                source=incoming.source,
-                subscriber_id=None,
-                campaign_id=None,
-            )
+        if _unsubscribe_by_mail(conn, parsed, config, signer, key, incoming.source, outcome):
             return outcome
         for event in parsed.events:
-            subscriber_id = (
-                None
-                if parsed.forged_verp
-                else _subscriber_id(conn, event.subscriber, event.recipient)
-            )
-            forgotten = subscriber_id is None and _forgotten(conn, event.recipient)
+            target = target_of(conn, event, parsed, config.bounces)
+            forgotten = target.subscriber_id is None and _forgotten(conn, event.recipient)
             if forgotten:
                 # Already suppressed by its hash: keep the event, not the address.
                 event = dataclasses.replace(
                     event, recipient=f"forgotten-{_hash_of(event.recipient)[:12]}", diagnostic=""
                 )
-            campaign_id = event.campaign if records.campaign_exists(conn, event.campaign) else None
             stored = records.store_event(
                 conn,
                 event,
                 message_id=key,
                 source=incoming.source,
-                subscriber_id=subscriber_id,
-                campaign_id=campaign_id,
+                subscriber_id=target.subscriber_id,
+                campaign_id=target.campaign_id,
+                proof=target.proof,
             )
             if not stored:
                 continue
             outcome.stored += 1
             outcome.kinds.append(event.kind)
-            if not parsed.forged_verp and not forgotten:
+            if not target.proof:
+                outcome.unverified += 1
+            elif target.subscriber_id is not None:
                 outcome.changes += policy.apply(
-                    conn, event, subscriber_id, config.bounces, source=incoming.source
+                    conn, event, target.subscriber_id, config.bounces, source=incoming.source
                 )
     return outcome
 
@@ -186,7 +223,8 @@ def ingest(
         report.messages += 1
         report.duplicates += outcome.duplicate
         report.events += outcome.stored
-        report.unsubscribes += "unsubscribe" in outcome.kinds
+        report.unverified += outcome.unverified
+        report.unsubscribes += UNSUBSCRIBE in outcome.kinds
         report.changes += outcome.changes
         report.outcomes.append(outcome)
         if done is not None:
@@ -208,36 +246,24 @@ def _forgotten(conn: sqlite3.Connection, recipient: str) -> bool:
     return row is not None
 
 
-def _subscriber_id(
-    conn: sqlite3.Connection, from_token: int | None, recipient: str
-) -> int | None:
-    """The subscriber a VERP token names (if still there), else the one with the address."""
-    if from_token is not None and get_subscriber_by_id(conn, from_token) is not None:
-        return from_token
-    if recipient:
-        found = find_subscriber(conn, recipient)
-        return found.id if found else None
-    return None
-
-
-# Stored for an unsubscribe-by-mail message, so that it too is read only once.
-_UNSUBSCRIBE_EVENT = BounceEvent(recipient="", kind=UNKNOWN, reason="unsubscribe-request")
-
-
 def _unsubscribe_by_mail(
     conn: sqlite3.Connection,
     parsed: ParsedBounce,
     config: Config,
     signer: tokens.Signer | None,
+    message_id: str,
     source: str,
     outcome: MessageOutcome,
 ) -> bool:
-    """Unsubscribe the subscriber a valid mailto token names; False if it is not one."""
-    address = config.bounces.unsubscribe_address
-    if not address:
-        return False
+    """Unsubscribe the subscriber a valid mailto token names; False if it is not one.
+
+    The addresses recognised are exactly those the letters advertise in
+    List-Unsubscribe (``unsubscribe_mailboxes``). The request is stored as an
+    ``unsubscribe`` row naming the subscriber and the list, so that it is read
+    only once and shows in ``bounces ls``.
+    """
     for recipient in parsed.addressed_to:
-        token = tokens.verp_token(recipient, address)
+        token = unsubscribe_token(recipient, config)
         if not token:
             continue
         if signer is None:
@@ -251,15 +277,35 @@ def _unsubscribe_by_mail(
             subscriber_id, list_id = claim.integer(0), claim.integer(1)
         except TokenError:
             continue  # forged or damaged: nobody is unsubscribed by it
-        if get_subscriber_by_id(conn, subscriber_id) is None:
+        subscriber = get_subscriber_by_id(conn, subscriber_id)
+        if subscriber is None:
             continue
-        exists = conn.execute("SELECT 1 FROM lists WHERE id = ?", (list_id,)).fetchone()
+        row = conn.execute("SELECT name FROM lists WHERE id = ?", (list_id,)).fetchone()
         left = (
             unsubscribe(conn, subscriber_id, list_id, method="mailto", source=source)
-            if exists
+            if row is not None
             else []
         )
-        outcome.kinds.append("unsubscribe")
-        outcome.changes += [f"subscriber {subscriber_id}: unsubscribed by mail"] if left else []
+        list_name = row["name"] if row is not None else f"list {list_id} (removed)"
+        campaign = claim.integer(2) or None
+        request = BounceEvent(
+            recipient=subscriber.email,
+            kind=UNSUBSCRIBE,
+            reason="mailto",
+            diagnostic=f"asked by mail to leave {list_name}",
+        )
+        records.store_event(
+            conn,
+            request,
+            message_id=message_id,
+            source=source,
+            subscriber_id=subscriber_id,
+            campaign_id=campaign if records.campaign_exists(conn, campaign) else None,
+            proof="mailto",
+        )
+        outcome.kinds.append(UNSUBSCRIBE)
+        outcome.stored += 1
+        if left:
+            outcome.changes.append(f"{subscriber.email}: unsubscribed from {list_name} by mail")
         return True
     return False

@@ -16,9 +16,11 @@ COMPLAINT = "complaint"
 DELAYED = "delayed"
 AUTO_REPLY = "auto-reply"
 UNKNOWN = "unknown"
+#: Not a bounce: a request to leave, mailed to the List-Unsubscribe address.
+UNSUBSCRIBE = "unsubscribe"
 
 #: Every kind an event can have, in the order the documentation lists them.
-KINDS = (HARD, SOFT, COMPLAINT, DELAYED, AUTO_REPLY, UNKNOWN)
+KINDS = (HARD, SOFT, COMPLAINT, DELAYED, AUTO_REPLY, UNKNOWN, UNSUBSCRIBE)
 #: The kinds that mean "this delivery failed" (the ones the policy acts on).
 FAILURES = frozenset({HARD, SOFT, COMPLAINT})
 
@@ -30,7 +32,8 @@ class BounceEvent:
     ``status`` is the enhanced status code (``5.1.1``) as the server gave it or
     as inferred from its wording; ``reason`` a short machine word
     (``userunknown``); ``diagnostic`` the server's own text, for people.
-    ``campaign`` and ``subscriber`` are known only from a verified VERP token.
+    ``campaign`` and ``subscriber`` are known only from a verified token
+    (VERP or a signed Message-ID).
     """
 
     recipient: str
@@ -58,9 +61,13 @@ class ParsedBounce:
     #: The addresses the message itself was delivered to (To, Delivered-To,
     #: ...), where an unsubscribe token in a mailto address is found.
     addressed_to: tuple[str, ...] = ()
-    #: It came back to one of our VERP addresses whose token did not verify:
-    #: stored for the record, but acted on by nobody.
-    forged_verp: bool = False
+    #: How the message proved which letter and subscriber it is about:
+    #: ``verp`` (a signed envelope address), ``message-id`` (a Message-ID that
+    #: mailer signed, quoted back) or ``""`` (it proves nothing).
+    proof: str = ""
+    #: A token of ours was there but its signature failed: stored for the
+    #: record, acted on by nobody.
+    tampered: bool = False
 
 
 @dataclass

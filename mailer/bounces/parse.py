@@ -11,6 +11,7 @@ bounce came back to names the campaign and subscriber exactly.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
 from mailer import tokens
@@ -74,15 +75,17 @@ _VERP_HEADERS: Final = (
 
 
 def parse_message(
-    raw: bytes, *, return_path: str = "", signer: Signer | None = None
+    raw: bytes, *, return_path: str = "", signer: Signer | None = None, envelope_to: str = ""
 ) -> ParsedBounce:
     """Read one message (bytes as received) into its bounce events.
 
-    Never raises: a message that cannot be read at all gives one ``unknown``
-    event, so that a caller storing it will not read it again.
+    ``envelope_to`` is the address the message was delivered to, when the
+    mail system says so (a pipe's ``ORIGINAL_RECIPIENT``). Never raises: a
+    message that cannot be read at all gives one ``unknown`` event, so that a
+    caller storing it will not read it again.
     """
     try:
-        return _parse(raw, return_path, signer)
+        return _parse(raw, return_path, signer, envelope_to)
     except Exception:  # the promise is "never raises", whatever the input holds
         unknown = (BounceEvent(recipient="", kind=UNKNOWN),)
         return ParsedBounce(message_id=_message_id(raw), events=unknown)
@@ -96,24 +99,22 @@ def _message_id(raw: bytes) -> str:
         return ""
 
 
-def _parse(raw: bytes, return_path: str, signer: Signer | None) -> ParsedBounce:
+def _parse(raw: bytes, return_path: str, signer: Signer | None, envelope_to: str) -> ParsedBounce:
     msg = mime.load(raw)
     message_id = mime.header(msg, "message-id").strip()
     parts = mime.split(msg)
     findings = _findings(msg, parts)
-    campaign, subscriber, forged = _verp(msg, parts, return_path, signer)
-    events = tuple(
-        _event(f, campaign, subscriber)
-        for f in findings
-    )
+    proof = _proof(msg, parts, return_path, signer, envelope_to)
+    events = tuple(_event(f, proof.campaign, proof.subscriber) for f in findings)
     if not events:
         subject = mime.header(msg, "subject")
         events = (BounceEvent(recipient="", kind=UNKNOWN, diagnostic=subject[:200]),)
     return ParsedBounce(
         message_id=message_id,
         events=events,
-        addressed_to=_addressed_to(msg),
-        forged_verp=forged,
+        addressed_to=tuple(dict.fromkeys([*addresses_in(envelope_to), *_addressed_to(msg)])),
+        proof=proof.how,
+        tampered=proof.tampered,
     )
 
 
@@ -290,37 +291,68 @@ def _add_context(findings: list[Finding], notice: str) -> None:
             finding.status = find_status(finding.diagnostic)
 
 
-def _verp(
-    msg: Part, parts: mime.Parts, return_path: str, signer: Signer | None
-) -> tuple[int | None, int | None, bool]:
-    """Campaign and subscriber from a VERP address whose token verifies.
+@dataclass(frozen=True)
+class _Proof:
+    """What the signed tokens in a message prove: which letter to whom, and how."""
 
-    The third value says a VERP address was there but no token in it verified:
-    mail that claims to answer our letter but cannot prove it.
+    campaign: int | None = None
+    subscriber: int | None = None
+    how: str = ""  # "verp", "message-id" or "" (nothing proven)
+    tampered: bool = False
+
+
+#: Text of a message read for tokens: enough for the headers of a returned letter
+#: however long the notice in front of it.
+_TOKEN_TEXT: Final = 200_000
+
+
+def _proof(
+    msg: Part, parts: mime.Parts, return_path: str, signer: Signer | None, envelope_to: str
+) -> _Proof:
+    """The campaign and subscriber a signed token of ours names, and where it was.
+
+    A VERP address (the envelope recipient the bounce came back to) is the
+    first proof; a Message-ID that mailer signed, quoted anywhere in the
+    report (the returned letter's headers, an inline copy, a provider's
+    JSON), is the second. Anything else proves nothing. ``tampered`` says a
+    token was there but its signature failed: mail that claims to answer our
+    letter but cannot show it.
     """
-    if not return_path or signer is None:
-        return None, None, False
-    candidates: list[str] = []
+    if signer is None:
+        return _Proof()
+    envelope: list[str] = addresses_in(envelope_to)
     for name in _VERP_HEADERS:
         for value in mime.headers(msg, name):
-            candidates += addresses_in(value)
+            envelope += addresses_in(value)
     for original in parts.original:
-        candidates += addresses_in(mime.header(original, "return-path"))
+        envelope += addresses_in(mime.header(original, "return-path"))
     for text in parts.original_headers:
         match = re.search(r"^return-path\s*:(.*)$", text, re.I | re.M)
         if match:
-            candidates += addresses_in(match.group(1))
-    failed = False
-    for address in dict.fromkeys(candidates):
-        token = tokens.verp_token(address, return_path)
-        if not token:
-            continue
+            envelope += addresses_in(match.group(1))
+    tampered = False
+    if return_path:
+        for address in dict.fromkeys(envelope):
+            token = tokens.verp_token(address, return_path)
+            if not token:
+                continue
+            try:
+                claim = signer.verify(token, tokens.VERP)
+                return _Proof(claim.integer(0), claim.integer(1), "verp")
+            except TokenError:
+                tampered = True
+    quoted = [mime.header(msg, "in-reply-to"), mime.header(msg, "references")]
+    quoted += [mime.header(original, "message-id") for original in parts.original]
+    quoted += parts.original_headers + parts.feedback + parts.delivery_status
+    quoted += parts.notice + parts.html
+    text = "\n".join(quoted)[:_TOKEN_TEXT]
+    for candidate in tokens.tokens_in(text):
         try:
-            claim = signer.verify(token, tokens.VERP)
-            return claim.integer(0), claim.integer(1), False
+            claim = signer.verify(candidate, tokens.MESSAGE_ID)
+            return _Proof(claim.integer(0) or None, claim.integer(1) or None, "message-id")
         except TokenError:
-            failed = True
-    return None, None, failed
+            continue
+    return _Proof(tampered=tampered)
 
 
 __all__ = ["ParsedBounce", "parse_message"]

@@ -38,12 +38,19 @@ def apply(
     *,
     source: str = "",
 ) -> list[str]:
-    """Apply one stored event; returns a line for each change it made."""
+    """Apply one stored, proven event; returns a line for each change it made.
+
+    Only a subscriber is ever changed or suppressed: an event that names
+    nobody we know changes nothing, so a report about a stranger cannot
+    keep that stranger from joining later.
+    """
+    if subscriber_id is None:
+        return []
     if event.kind == COMPLAINT:
         if event.reason == NOT_SPAM:
             return []
-        return _complaint(conn, event, subscriber_id, source)
-    if subscriber_id is None or event.kind not in (HARD, SOFT):
+        return _complaint(conn, subscriber_id, source, event.reason)
+    if event.kind not in (HARD, SOFT):
         return []
     record_event(
         conn,
@@ -67,22 +74,20 @@ def _disable(conn: sqlite3.Connection, subscriber_id: int, reason: str) -> list[
 
 
 def _complaint(
-    conn: sqlite3.Connection, event: BounceEvent, subscriber_id: int | None, source: str
+    conn: sqlite3.Connection, subscriber_id: int, source: str, reason: str
 ) -> list[str]:
+    found = conn.execute("SELECT email FROM subscribers WHERE id = ?", (subscriber_id,)).fetchone()
+    if found is None:
+        return []
+    email = found["email"]
     changes: list[str] = []
-    email = event.recipient
-    if subscriber_id is not None:
-        row = conn.execute("SELECT email FROM subscribers WHERE id = ?", (subscriber_id,))
-        found = row.fetchone()
-        email = found["email"] if found else email
-        record_event(conn, subscriber_id, "complaint", {"reason": event.reason, "source": source})
-        left = unsubscribe(conn, subscriber_id, None, method="complaint", source=source)
-        if left:
-            changes.append(f"{email}: unsubscribed from {len(left)} list(s) (complaint)")
-        if set_status(conn, subscriber_id, "complained", reason="spam complaint"):
-            changes.append(f"{email}: complained")
-    if email:
-        suppress(conn, "email", address_key(email), "complaint")
+    record_event(conn, subscriber_id, "complaint", {"reason": reason, "source": source})
+    left = unsubscribe(conn, subscriber_id, None, method="complaint", source=source)
+    if left:
+        changes.append(f"{email}: unsubscribed from {len(left)} list(s) (complaint)")
+    if set_status(conn, subscriber_id, "complained", reason="spam complaint"):
+        changes.append(f"{email}: complained")
+    suppress(conn, "email", address_key(email), "complaint")
     return changes
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from mailer import clock
@@ -34,6 +33,12 @@ class StoredBounce:
     reason: str
     diagnostic: str
     source: str
+    proof: str
+
+    @property
+    def verified(self) -> bool:
+        """Whether the report proved itself (and so may have changed someone)."""
+        return bool(self.proof)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> StoredBounce:
@@ -42,12 +47,12 @@ class StoredBounce:
 
     def as_dict(self) -> dict[str, Any]:
         """The row as ``bounces ls --json`` prints it."""
-        return {name: getattr(self, name) for name in _FIELDS}
+        return {**{name: getattr(self, name) for name in _FIELDS}, "verified": self.verified}
 
 
 _FIELDS = (
     "id", "received_at", "message_id", "recipient", "subscriber_id", "campaign_id", "kind",
-    "status", "reason", "diagnostic", "source",
+    "status", "reason", "diagnostic", "source", "proof",
 )
 
 
@@ -75,15 +80,16 @@ def store_event(
     source: str,
     subscriber_id: int | None,
     campaign_id: int | None,
+    proof: str,
 ) -> bool:
     """Insert one event; False when this message's event was stored before."""
     cursor = conn.execute(
         "INSERT OR IGNORE INTO bounces (received_at, message_id, recipient, subscriber_id, "
-        "campaign_id, kind, status, reason, diagnostic, source) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "campaign_id, kind, status, reason, diagnostic, source, proof) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             clock.now_iso(), message_id, event.recipient, subscriber_id, campaign_id,
-            event.kind, event.status, event.reason, event.diagnostic, source,
+            event.kind, event.status, event.reason, event.diagnostic, source, proof,
         ),
     )
     return cursor.rowcount > 0
@@ -106,11 +112,15 @@ def find_bounces(
     sql = "SELECT * FROM bounces WHERE 1 = 1"
     params: list[Any] = []
     if email:
+        # Any spelling of the address: the events linked to its subscriber, and the
+        # unverified ones that only name it.
+        key = address_key(email)
+        store.conn.create_function("mailer_address_key", 1, address_key, deterministic=True)
         sql += (
-            " AND (recipient IN (?, ?) OR subscriber_id IN "
+            " AND (mailer_address_key(recipient) = ? OR subscriber_id IN "
             "(SELECT id FROM subscribers WHERE email_key = ?))"
         )
-        params += [email.strip().lower(), address_key(email), address_key(email)]
+        params += [key, key]
     if campaign_id is not None:
         if not campaign_exists(store.conn, campaign_id):
             raise NotFoundError(f"no campaign {campaign_id} (see `mailer campaigns ls`)")
@@ -136,14 +146,38 @@ def since_timestamp(text: str) -> str:
 
 
 def bounce_counts(conn: sqlite3.Connection | Store, campaign_id: int) -> dict[str, int]:
-    """How many events of each kind a campaign received (for ``campaigns show``)."""
+    """How many proven events of each kind a campaign received (for ``campaigns show``)."""
     rows = conn.execute(
-        "SELECT kind, count(*) AS n FROM bounces WHERE campaign_id = ? GROUP BY kind",
+        "SELECT kind, count(*) AS n FROM bounces WHERE campaign_id = ? AND proof != '' "
+        "GROUP BY kind",
         (campaign_id,),
     ).fetchall()
     return {row["kind"]: row["n"] for row in rows}
 
 
-def days_between(earlier: str, later: datetime) -> float:
-    """Days from a stored timestamp to ``later``."""
-    return (later - clock.parse_iso(earlier)).total_seconds() / 86400
+def unverified_count(conn: sqlite3.Connection | Store, campaign_id: int) -> int:
+    """Reports that named recipients of this campaign but proved nothing (acted on nobody)."""
+    row = conn.execute(
+        "SELECT count(*) FROM bounces WHERE campaign_id = ? AND proof = ''", (campaign_id,)
+    ).fetchone()
+    return int(row[0])
+
+
+def recent_recipient(
+    conn: sqlite3.Connection, address_key: str, since: str
+) -> tuple[int, int] | None:
+    """(subscriber, campaign) of the latest letter sent to this address since ``since``.
+
+    Only campaigns still sending, or finished since then, are looked at, each
+    by its primary key, so this stays cheap however many deliveries are kept.
+    """
+    row = conn.execute(
+        "SELECT d.subscriber_id, d.campaign_id FROM subscribers p "
+        "JOIN campaigns c ON c.finished_at IS NULL OR c.finished_at >= ? "
+        "JOIN deliveries d ON d.campaign_id = c.id AND d.subscriber_id = p.id "
+        "WHERE p.email_key = ? AND d.state = 'sent' AND d.sent_at >= ? "
+        "ORDER BY d.sent_at DESC LIMIT 1",
+        (since, address_key, since),
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row is not None else None
+

@@ -34,6 +34,9 @@ class Incoming:
     raw: bytes
     source: str
     key: str = ""  # the source's own id for it (IMAP UID), to mark it done
+    #: The address it was delivered to, when the mail system says (a pipe's
+    #: ``ORIGINAL_RECIPIENT``); the headers are read for it too.
+    envelope_to: str = ""
 
 
 def message_files(paths: list[Path]) -> list[Path]:
@@ -58,17 +61,18 @@ def read_file(path: Path) -> Incoming:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
 
 
-def read_stdin(stream: BinaryIO | None = None) -> Incoming:
+def read_stdin(stream: BinaryIO | None = None, *, envelope_to: str = "") -> Incoming:
     """One message from standard input (how an MTA pipes a bounce in).
 
     All of it is read, so that the MTA can write it whole, but only its head
-    is kept.
+    is kept. ``envelope_to`` is the recipient the MTA names (Postfix's pipe
+    sets ``ORIGINAL_RECIPIENT``).
     """
     stream = stream or sys.stdin.buffer
     data = stream.read(MAX_KEPT)
     while stream.read(1 << 20):
         pass
-    return Incoming(raw=data, source="stdin")
+    return Incoming(raw=data, source="stdin", envelope_to=envelope_to)
 
 
 def read_mbox(path: Path) -> Iterator[Incoming]:

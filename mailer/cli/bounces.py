@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -125,7 +126,9 @@ def ingest_command(
 def _ingest_piped(app: App) -> IngestReport:
     """Ingest the message on standard input; every failure becomes EX_TEMPFAIL."""
     try:
-        return ingest(app.store(), [read_stdin()], app.config)
+        # Postfix's pipe names the address the message came to (a VERP address).
+        envelope = os.environ.get("ORIGINAL_RECIPIENT") or os.environ.get("RECIPIENT", "")
+        return ingest(app.store(), [read_stdin(envelope_to=envelope)], app.config)
     except MailerError as exc:
         raise TemporaryFailure(str(exc)) from None
     except sqlite3.Error as exc:
@@ -145,6 +148,11 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
         f"{report.messages} message(s): {report.events} event(s) stored, "
         f"{report.duplicates} already seen, {report.unsubscribes} unsubscribe request(s)"
     )
+    if report.unverified:
+        click.echo(
+            f"  {report.unverified} event(s) unverified: they proved no letter of ours "
+            "and changed nobody"
+        )
     for change in report.changes:
         click.echo(f"  {change}")
 
@@ -174,6 +182,8 @@ def ls(
         print_json(rows)
         return
     print_table(
-        [{**r, "diagnostic": r["diagnostic"][:50]} for r in rows],
-        ["received_at", "recipient", "kind", "status", "reason", "campaign_id", "diagnostic"],
+        [{**r, "proof": r["proof"] or "unverified", "diagnostic": r["diagnostic"][:50]}
+         for r in rows],
+        ["received_at", "recipient", "kind", "proof", "status", "reason", "campaign_id",
+         "diagnostic"],
     )

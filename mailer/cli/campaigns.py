@@ -59,6 +59,11 @@ def show(app: App, campaign_id: int, as_json: bool) -> None:
             click.echo(f"{key}: {data[key]}")
     counts = ", ".join(f"{kind} {n}" for kind, n in data["bounces"].items())
     click.echo(f"bounces: {counts}")
+    if data["unverified_reports"]:
+        click.echo(
+            f"unverified reports: {data['unverified_reports']} (naming recipients of this "
+            "campaign but proving nothing; they changed nobody)"
+        )
     if data["failures"]:
         click.echo("failures:")
         print_table(data["failures"], ["email", "code", "text", "attempts"])

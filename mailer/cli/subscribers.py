@@ -123,6 +123,15 @@ def show(app: App, email: str, as_json: bool) -> None:
     for event in detail["history"]:
         where = f" [{event['list']}]" if event["list"] else ""
         click.echo(f"  {event['at']} {event['kind']}{where} {event['detail']}")
+    if detail["reports"]:
+        click.echo("bounces and complaints:")
+        for report in detail["reports"]:
+            proof = report["proof"] or "UNVERIFIED (changed nothing)"
+            campaign = f" campaign {report['campaign_id']}" if report["campaign_id"] else ""
+            click.echo(
+                f"  {report['received_at']} {report['kind']} {report['reason']}{campaign}"
+                f" [{proof}]".replace("  [", " [")
+            )
 
 
 @subscribers.command("unsubscribe")

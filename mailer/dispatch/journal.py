@@ -278,8 +278,9 @@ class Journal:
         kind, status, reason = outcome.bounce
         cursor = conn.execute(
             "INSERT OR IGNORE INTO bounces (received_at, message_id, recipient, subscriber_id, "
-            "campaign_id, kind, status, reason, diagnostic, source) "
-            "SELECT ?, ?, ?, (SELECT id FROM subscribers WHERE id = ?), ?, ?, ?, ?, ?, 'smtp'",
+            "campaign_id, kind, status, reason, diagnostic, source, proof) "
+            "SELECT ?, ?, ?, (SELECT id FROM subscribers WHERE id = ?), ?, ?, ?, ?, ?, 'smtp', "
+            "'smtp'",
             (
                 clock.now_iso(),
                 outcome.message_id,

@@ -6,7 +6,7 @@ from typing import Any
 
 from mailer import clock
 from mailer.bounces.model import KINDS
-from mailer.bounces.records import bounce_counts
+from mailer.bounces.records import bounce_counts, unverified_count
 from mailer.dispatch.plan import Campaign, get_campaign
 from mailer.errors import ConflictError
 from mailer.store import Store
@@ -69,6 +69,7 @@ def detail(store: Store, campaign_id: int) -> dict[str, Any]:
     )
     data["next_retry_at"] = next_retry[0] if next_retry else None
     data["bounces"] = {kind: 0 for kind in KINDS} | bounce_counts(store, campaign_id)
+    data["unverified_reports"] = unverified_count(store, campaign_id)
     data["failures"] = [
         {"email": r[0], "code": r[1], "text": r[2], "attempts": r[3]}
         for r in store.all(

@@ -131,4 +131,45 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (list_name, subscriber_id)
     ) WITHOUT ROWID;
     """,
+    # 3: a bounce row says how it proved itself (``proof``: a VERP token, a signed
+    # Message-ID, our own SMTP session, a recent letter to the address, a mailto
+    # token; empty when it proved nothing and acted on nobody), and a request to
+    # leave that came by mail is a kind of its own. SQLite cannot change a CHECK
+    # constraint in place, so the table is made anew and the rows copied.
+    """
+    CREATE TABLE bounces_new (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        message_id TEXT NOT NULL DEFAULT '',
+        recipient TEXT NOT NULL DEFAULT '',
+        subscriber_id INTEGER REFERENCES subscribers (id) ON DELETE SET NULL,
+        campaign_id INTEGER REFERENCES campaigns (id) ON DELETE SET NULL,
+        kind TEXT NOT NULL
+            CHECK (kind IN ('hard', 'soft', 'complaint', 'delayed', 'auto-reply', 'unknown',
+                            'unsubscribe')),
+        status TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT '',
+        diagnostic TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL DEFAULT '',
+        proof TEXT NOT NULL DEFAULT ''
+            CHECK (proof IN ('', 'verp', 'message-id', 'smtp', 'address', 'mailto'))
+    );
+    INSERT INTO bounces_new (id, received_at, message_id, recipient, subscriber_id,
+        campaign_id, kind, status, reason, diagnostic, source, proof)
+    SELECT id, received_at, message_id, recipient, subscriber_id, campaign_id,
+        CASE WHEN reason = 'unsubscribe-request' THEN 'unsubscribe' ELSE kind END,
+        status, reason, diagnostic, source,
+        CASE WHEN reason = 'unsubscribe-request' THEN 'mailto'
+             WHEN source = 'smtp' THEN 'smtp'
+             WHEN campaign_id IS NOT NULL THEN 'verp'
+             WHEN subscriber_id IS NOT NULL THEN 'address'
+             ELSE '' END
+    FROM bounces;
+    DROP TABLE bounces;
+    ALTER TABLE bounces_new RENAME TO bounces;
+    CREATE INDEX bounces_subscriber ON bounces (subscriber_id);
+    CREATE INDEX bounces_campaign ON bounces (campaign_id);
+    CREATE UNIQUE INDEX bounces_once ON bounces (message_id, recipient, kind)
+        WHERE message_id != '';
+    """,
 ]

@@ -227,12 +227,29 @@ def subscriptions_of(conn: sqlite3.Connection | Store, subscriber_id: int) -> li
 
 
 def subscriber_detail(store: Store, email: str) -> dict[str, Any]:
-    """Everything shown by ``subscribers show``: the person, the lists, the history."""
+    """Everything shown by ``subscribers show``: the person, the lists, the history.
+
+    ``reports`` are the bounces, complaints and requests that name them, the
+    unverified ones too (they changed nothing, but a person asking why they
+    stopped getting mail, or an admin seeing forged mail, wants to see them).
+    """
     subscriber = get_subscriber(store, email)
+    reports = [
+        {
+            "received_at": row["received_at"],
+            "kind": row["kind"],
+            "reason": row["reason"],
+            "campaign_id": row["campaign_id"],
+            "proof": row["proof"],
+            "verified": bool(row["proof"]),
+        }
+        for row in held_bounces(store.conn, subscriber.id, address_key(subscriber.email))
+    ]
     return {
         **subscriber.as_dict(),
         "subscriptions": subscriptions_of(store.conn, subscriber.id),
         "history": history(store.conn, subscriber.id),
+        "reports": reports,
     }
 
 
