@@ -129,6 +129,7 @@ class TemplatesConfig:
 class ImportConfig:
     check_deliverability: bool = False
     batch_size: int = 5000
+    allow_special_use_domains: bool = False
 
 
 @dataclass(frozen=True)

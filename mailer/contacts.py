@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
 import email_validator
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
-from mailer.errors import AddressError
+from mailer.errors import AddressError, InputError
 
 
 @dataclass(frozen=True)
@@ -105,15 +106,34 @@ def _fast_normalize(text: str) -> Address | None:
     return Address(email=email, key=email.lower())
 
 
+#: The special-use and reserved domain names (RFC 6761 and others) that
+#: email-validator refuses unless ``allow_special_use`` is given.
+SPECIAL_USE_DOMAINS = tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+#: Appended to a special-use domain that is allowed, so that email-validator
+#: still checks everything else about it (labels, IDNA), then taken off again.
+_STAND_IN = ".special-use.example"
+
+
+def is_special_use(domain: str) -> bool:
+    """Whether ``domain`` is or lies under a special-use name (``x.test``, ``localhost``)."""
+    domain = domain.lower().rstrip(".")
+    return any(domain == name or domain.endswith("." + name) for name in SPECIAL_USE_DOMAINS)
+
+
 @lru_cache(maxsize=4096)
-def _validate(text: str) -> Address:
+def _validate(text: str, allow_special_use: bool = False) -> Address:
+    _, at, domain = text.rpartition("@")
+    stand_in = allow_special_use and bool(at) and is_special_use(domain)
     try:
         result = email_validator.validate_email(
-            text, check_deliverability=False, allow_smtputf8=True
+            f"{text}{_STAND_IN}" if stand_in else text,
+            check_deliverability=False,
+            allow_smtputf8=True,
         )
     except email_validator.EmailNotValidError as exc:
         raise AddressError(text, str(exc)) from None
-    return Address(email=result.normalized, key=result.normalized.lower())
+    normalized = result.normalized.removesuffix(_STAND_IN) if stand_in else result.normalized
+    return Address(email=normalized, key=normalized.lower())
 
 
 @lru_cache(maxsize=65536)
@@ -128,11 +148,49 @@ def _undeliverable(domain: str) -> str | None:
     return None
 
 
-def normalize_address(text: str, *, check_deliverability: bool = False) -> Address:
+#: Bidirectional overrides and isolates: they make text display in another order
+#: than it is stored (a greeting that reads differently from what was typed).
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: The longest name the subscribe form takes.
+NAME_MAX = 100
+#: A web address in a name: a scheme, "www.", or a host name followed by a path.
+_NAME_URL = re.compile(
+    r"[a-z][a-z0-9+.-]*:/|www\.|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:/|\s|$)", re.I
+)
+
+
+def check_name(text: str) -> str:
+    """A name typed by a stranger (the subscribe form), or ``InputError`` saying why not.
+
+    Every letter greets people by their name, so a name is the one place a
+    stranger's text reaches other people's mail: it may not carry a web
+    address, control characters (ESC, BEL, ...) or line breaks, and it is
+    kept short. Spaces are collapsed; an empty name is fine.
+    """
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI for ch in text):
+        raise InputError("a name may not contain line breaks or control characters")
+    name = " ".join(text.split())
+    if len(name) > NAME_MAX:
+        raise InputError(f"a name may have at most {NAME_MAX} characters")
+    if "@" in name or _NAME_URL.search(name):
+        raise InputError("a name may not contain a web or e-mail address")
+    return name
+
+
+def normalize_address(
+    text: str, *, check_deliverability: bool = False, allow_special_use: bool = False
+) -> Address:
     """Validate ``text`` as an e-mail address; raise ``AddressError`` naming it if not.
 
     With ``check_deliverability`` the domain must also accept mail (a DNS
-    lookup, made once per domain and remembered for the process).
+    lookup, made once per domain and remembered for the process). Special-use
+    domains (``.test``, ``.local``, ``localhost``, ...) are refused unless
+    ``allow_special_use`` (``[import] allow_special_use_domains``).
+
+    An address holding ``=?`` is refused: mail programs read ``=?utf-8?q?...?=``
+    as an RFC 2047 encoded word and decode it into another address (or into
+    several, or into header lines), which is how a form could be made to mail
+    someone other than the address it checked.
     """
     stripped = (text or "").strip()
     if not stripped:
@@ -141,7 +199,11 @@ def normalize_address(text: str, *, check_deliverability: bool = False) -> Addre
         raise AddressError(stripped, "the address contains a line break")
     if "\0" in stripped:
         raise AddressError(stripped, "the address contains a NUL character")
-    address = _fast_normalize(stripped) or _validate(stripped)
+    if "=?" in stripped:
+        raise AddressError(
+            stripped, "'=?' starts an encoded word, which mail programs decode into other text"
+        )
+    address = _fast_normalize(stripped) or _validate(stripped, allow_special_use)
     if check_deliverability:
         reason = _undeliverable(address.domain)
         if reason is not None:

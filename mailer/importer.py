@@ -308,6 +308,7 @@ def import_csv(
     strict: bool = False,
     dry_run: bool = False,
     check_deliverability: bool = False,
+    allow_special_use: bool = False,
     batch_size: int = 5000,
     progress: Progress | None = None,
     on_invalid: Callable[[InvalidRow], None] | None = None,
@@ -366,7 +367,10 @@ def import_csv(
                 if progress is not None:
                     progress(raw.tell(), total)
 
-            _scan(columns, rows, batch, report, invalid, flush, batch_size, check_deliverability)
+            _scan(
+                columns, rows, batch, report, invalid, flush, batch_size,
+                check_deliverability, allow_special_use,
+            )
             flush()
             changed = report.added + report.updated + report.status_changed
             if not dry_run and changed:
@@ -411,6 +415,7 @@ def _scan(
     flush: Callable[[], None],
     batch_size: int,
     check_deliverability: bool,
+    allow_special_use: bool,
 ) -> None:
     """The per-row loop: parse, validate and queue each row; flush full batches."""
     email_at, name_at, status_at = columns.email, columns.name, columns.status
@@ -429,7 +434,11 @@ def _scan(
             invalid(line, raw, f"{cells} fields but the header has {width}")
             continue
         try:
-            address = normalize_address(raw, check_deliverability=check_deliverability)
+            address = normalize_address(
+                raw,
+                check_deliverability=check_deliverability,
+                allow_special_use=allow_special_use,
+            )
         except AddressError as exc:
             invalid(line, raw, exc.reason.removeprefix(f"invalid address {raw!r}: "))
             continue

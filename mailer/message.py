@@ -160,6 +160,7 @@ def mail_address(address: str) -> tuple[str, bool]:
         not address.isprintable()  # tabs and other controls: no header parser reads them
         or not _DOT_ATOM.match(local)
         or not _DOT_ATOM.match(domain)
+        or "=?" in address  # would be decoded as an RFC 2047 encoded word
     ):
         raise HeaderInjectionError(f"{address!r} is not a plain e-mail address")
     if len(address) > 254:  # RFC 5321's limit; it also keeps the header line short

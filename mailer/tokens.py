@@ -110,11 +110,14 @@ class Signer:
         """Token for a double opt-in confirmation link; expires.
 
         ``bound_to`` is a digest of what the ids stood for when the link was
-        made, for the receiver to compare: SQLite gives a deleted row's id to
-        the next row, so the ids alone could come to name someone else.
+        made, for the receiver to compare, so that the ids can never come to
+        name someone else. The time it was issued goes in too: a link older
+        than the person's last unsubscribe must not bring them back.
         """
-        fields = (subscriber_id, list_id, bound_to) if bound_to else (subscriber_id, list_id)
-        return self.sign(CONFIRM, *fields, expires=clock.now() + valid_for)
+        issued = int(clock.now().timestamp())
+        return self.sign(
+            CONFIRM, subscriber_id, list_id, bound_to, f"t{issued}", expires=clock.now() + valid_for
+        )
 
     def verp(self, campaign_id: int, subscriber_id: int) -> str:
         """Token for the local part of a VERP return path."""

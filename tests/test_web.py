@@ -320,11 +320,9 @@ async def test_double_optin_sends_a_confirmation_and_waits(web: Web) -> None:
     assert "Confirm your subscription" in message["Subject"]
     assert message["Auto-Submitted"] == "auto-generated"
     link = confirm_link(message)
-    assert web.signer.verify(link.removeprefix("/c/"), "c").fields == (
-        str(sid),
-        str(news.id),
-        confirm_binding("ann@example.org", "news"),
-    )
+    fields = web.signer.verify(link.removeprefix("/c/"), "c").fields
+    assert fields[:3] == (str(sid), str(news.id), confirm_binding("ann@example.org", "news"))
+    assert fields[3] == f"t{int(clock.now().timestamp())}"  # when it was issued
 
 
 async def test_confirmation_message_never_carries_the_name_typed_into_the_form(
@@ -334,10 +332,10 @@ async def test_confirmation_message_never_carries_the_name_typed_into_the_form(
     csrf = await web.form_token("/s/news")
     await web.client.post(
         "/s/news",
-        data={"email": "ann@example.org", "name": "Buy cheap pills at spam.example", "csrf": csrf},
+        data={"email": "ann@example.org", "name": "Buy cheap pills now", "csrf": csrf},
     )
     (message,) = web.outbox()
-    assert "spam.example" not in message.as_string()
+    assert "pills" not in message.as_string()
 
 
 async def test_confirm_get_shows_a_button_and_post_stores_the_proof(web: Web) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import sys
 from dataclasses import dataclass, field
@@ -80,8 +81,8 @@ class MailerGroup(click.Group):
             raise _one_line(exc) from None
         except MailerError as exc:
             if exc.exit_code == 2:
-                raise OneLineUsageError(str(exc)) from None
-            raise click.ClickException(str(exc)) from None
+                raise OneLineUsageError(shown(exc)) from None
+            raise click.ClickException(shown(exc)) from None
         except sqlite3.Error as exc:
             raise click.ClickException(f"database error: {exc}") from None
         except (BrokenPipeError, KeyboardInterrupt):
@@ -146,6 +147,26 @@ def delivery_options(func: Any) -> Any:
     )(func)
 
 
+#: What a terminal must never be sent from stored text: control characters (ESC starts
+#: an escape sequence, BEL rings), line separators and bidirectional overrides.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(value: object) -> str:
+    """A stored value as one line of a terminal: no control characters, no line breaks."""
+    text = "" if value is None else str(value)
+    return _CONTROLS.sub("", text.replace("\r", " ").replace("\n", " ").replace("\t", " "))
+
+
+def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` for text that may hold stored data: control characters are dropped.
+
+    Names, subjects, SMTP answers and bounce diagnostics come from other
+    people; an escape sequence among them must not reach the terminal.
+    """
+    click.echo(_CONTROLS.sub("", str(message)), err=err, nl=nl)
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output: one JSON document, UTF-8, keys in a stable order."""
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
@@ -154,13 +175,13 @@ def print_json(data: Any) -> None:
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     """A plain aligned table; plain text pipes and copies well."""
     if not rows:
-        click.echo("(none)")
+        echo("(none)")
         return
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    cells = [[shown(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 def confirm_or_refuse(question: str, *, yes: bool) -> None:

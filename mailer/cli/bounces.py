@@ -20,7 +20,7 @@ from mailer.bounces.sources import (
     read_mbox,
     read_stdin,
 )
-from mailer.cli.app import App, cli, json_option, pass_app, print_json, print_table
+from mailer.cli.app import App, cli, echo, json_option, pass_app, print_json, print_table
 from mailer.errors import MailerError, UsageError
 
 #: sysexits.h EX_TEMPFAIL: an MTA keeps the message and delivers it again later.
@@ -61,7 +61,7 @@ def parse(app: App, paths: tuple[Path, ...], as_json: bool) -> None:
         )
         events = [event.as_dict() for event in parsed.events]
         if as_json:
-            click.echo(json.dumps({"file": str(path), "events": events}, ensure_ascii=False))
+            echo(json.dumps({"file": str(path), "events": events}, ensure_ascii=False))
             continue
         for event in events:
             rows.append({"file": path.name, **event, "diagnostic": event["diagnostic"][:60]})
@@ -144,17 +144,17 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
     if as_json:
         print_json(report.as_dict())
         return
-    click.echo(
+    echo(
         f"{report.messages} message(s): {report.events} event(s) stored, "
         f"{report.duplicates} already seen, {report.unsubscribes} unsubscribe request(s)"
     )
     if report.unverified:
-        click.echo(
+        echo(
             f"  {report.unverified} event(s) unverified: they proved no letter of ours "
             "and changed nobody"
         )
     for change in report.changes:
-        click.echo(f"  {change}")
+        echo(f"  {change}")
 
 
 @bounces.command("ls")

@@ -8,6 +8,7 @@ from mailer.cli.app import (
     App,
     cli,
     delivery_options,
+    echo,
     json_option,
     pass_app,
     print_json,
@@ -51,24 +52,24 @@ def show(app: App, campaign_id: int, as_json: bool) -> None:
         print_json(data)
         return
     for key in ("id", "subject", "list", "segment", "letter", "state", "recipients"):
-        click.echo(f"{key}: {data[key]}")
+        echo(f"{key}: {data[key]}")
     for key in ("sent", "deferred", "failed", "pending"):
-        click.echo(f"{key}: {data[key]}")
+        echo(f"{key}: {data[key]}")
     for key in ("created_at", "started_at", "finished_at", "seconds", "next_retry_at"):
         if data[key] is not None:
-            click.echo(f"{key}: {data[key]}")
+            echo(f"{key}: {data[key]}")
     counts = ", ".join(f"{kind} {n}" for kind, n in data["bounces"].items())
-    click.echo(f"bounces: {counts}")
+    echo(f"bounces: {counts}")
     if data["unverified_reports"]:
-        click.echo(
+        echo(
             f"unverified reports: {data['unverified_reports']} (naming recipients of this "
             "campaign but proving nothing; they changed nobody)"
         )
     if data["failures"]:
-        click.echo("failures:")
+        echo("failures:")
         print_table(data["failures"], ["email", "code", "text", "attempts"])
     if data["deferrals"]:
-        click.echo("deferred:")
+        echo("deferred:")
         print_table(data["deferrals"], ["email", "code", "text", "attempts", "next_attempt_at"])
 
 
@@ -76,7 +77,7 @@ def _print_result(result: RunResult, as_json: bool) -> None:
     if as_json:
         print_json(result.as_dict())
         return
-    click.echo(
+    echo(
         f"campaign {result.campaign}: sent {result.sent}, deferred {result.deferred}, "
         f"failed {result.failed}, pending {result.pending} ({result.state})"
     )
@@ -113,7 +114,7 @@ def resume(
 def cancel(app: App, campaign_id: int) -> None:
     """Stop campaign ID for good: nobody still pending or deferred will get it."""
     data = runner.cancel(app.store(), campaign_id)
-    click.echo(
+    echo(
         f"cancelled campaign {campaign_id}: {data['sent']} sent, "
         f"{data['pending'] + data['deferred']} will not be sent"
     )
@@ -125,7 +126,7 @@ def cancel(app: App, campaign_id: int) -> None:
 def retry(app: App, campaign_id: int) -> None:
     """Put recipients that failed temporarily (expired) back to pending."""
     count = runner.retry(app.store(), campaign_id)
-    click.echo(
+    echo(
         f"{count} recipients of campaign {campaign_id} put back; "
         f"send them with `{command_prefix(app)} campaigns resume {campaign_id}`"
     )
@@ -143,12 +144,12 @@ def run(app: App, as_json: bool) -> None:
             # A live sender has it (a long `mailer send`, an earlier cron run): not a failure.
             outcomes.append({"campaign": campaign_id, "busy": True})
             if not as_json:
-                click.echo(f"campaign {campaign_id}: {result}")
+                echo(f"campaign {campaign_id}: {result}")
             return
         if isinstance(result, Exception):
             outcomes.append({"campaign": campaign_id, "error": str(result)})
             if not as_json:
-                click.echo(f"campaign {campaign_id}: {result}", err=True)
+                echo(f"campaign {campaign_id}: {result}", err=True)
             return
         outcomes.append(result.as_dict())
         if not as_json:
@@ -158,7 +159,7 @@ def run(app: App, as_json: bool) -> None:
     if as_json:
         print_json(outcomes)
     elif not outcomes:
-        click.echo("no campaign has work due")
+        echo("no campaign has work due")
     failed = [str(o["campaign"]) for o in outcomes if "error" in o]
     if failed:
         # A cron job should hear about it; the next run tries these again.

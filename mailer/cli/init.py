@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import click
-
-from mailer.cli.app import App, cli, pass_app
+from mailer.cli.app import App, cli, echo, pass_app
 from mailer.config import config_file
 from mailer.resources import shipped
 
@@ -35,7 +33,7 @@ def init(app: App) -> None:
             config_path.unlink(missing_ok=True)
         raise
     if wrote:
-        click.echo(f"wrote {config_path} (edit it; secrets go in MAILER_* environment variables)")
+        echo(f"wrote {config_path} (edit it; secrets go in MAILER_* environment variables)")
     else:
-        click.echo(f"kept {config_path}")
-    click.echo(f"{'kept' if existed else 'created'} database {app.config.db_path}")
+        echo(f"kept {config_path}")
+    echo(f"{'kept' if existed else 'created'} database {app.config.db_path}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mailer.cli.app import App, cli, json_option, output_option, pass_app, print_json
+from mailer.cli.app import App, cli, echo, json_option, output_option, pass_app, print_json
 from mailer.config import Config
 from mailer.errors import NotFoundError, UsageError
 from mailer.letter_check import check_letter
@@ -28,7 +28,7 @@ def signer_for(config: Config) -> Signer:
     """The configured signer, or a throwaway one (said on stderr) so previews still work."""
     if config.web.secret_key:
         return Signer(config.web.secret_key)
-    click.echo(
+    echo(
         "note: MAILER_SECRET_KEY is not set; using a throwaway key, "
         "so the unsubscribe links in this output will not verify",
         err=True,
@@ -89,7 +89,7 @@ def letters() -> None:
 def new(title: str, list_name: str | None, directory: Path) -> None:
     """Write letters/YYYY-MM-DD-<slug>.md: front matter and a circular-letter skeleton."""
     path = new_letter(title, directory=directory, list_name=list_name)
-    click.echo(str(path))
+    echo(str(path))
 
 
 @letters.command("render")
@@ -142,7 +142,7 @@ def render(
     data = {"eml": message.data, "html": html.encode(), "text": text.encode()}[fmt]
     if output is not None:
         output.write_bytes(data)
-        click.echo(f"wrote {output} ({len(data)} bytes, for {recipient.email})", err=True)
+        echo(f"wrote {output} ({len(data)} bytes, for {recipient.email})", err=True)
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -174,13 +174,13 @@ def check(app: App, file: Path, list_name: str | None, as_json: bool) -> None:
     if as_json:
         print_json({"file": str(file), **report.as_dict()})
     else:
-        click.echo(f"checked {report.checked} message(s) for {scope}")
+        echo(f"checked {report.checked} message(s) for {scope}")
         for warning in report.warnings:
-            click.echo(f"warning: {warning}")
+            echo(f"warning: {warning}")
         for error in report.errors:
-            click.echo(f"error: {error}")
+            echo(f"error: {error}")
         if report.error_count > len(report.errors):
-            click.echo(f"... {report.error_count - len(report.errors)} more error(s)")
-        click.echo(f"{report.error_count} error(s), {len(report.warnings)} warning(s)")
+            echo(f"... {report.error_count - len(report.errors)} more error(s)")
+        echo(f"{report.error_count} error(s), {len(report.warnings)} warning(s)")
     if not report.ok:
         click.get_current_context().exit(1)

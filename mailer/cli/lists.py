@@ -8,6 +8,7 @@ from mailer.cli.app import (
     App,
     cli,
     confirm_or_refuse,
+    echo,
     json_option,
     pass_app,
     print_json,
@@ -25,13 +26,23 @@ def lists() -> None:
 @click.argument("name")
 @click.option("--title", default="", help="Human title shown in letters and pages.")
 @click.option("--description", default="", help="What the list is about (shown on its pages).")
-@click.option("--double-optin", is_flag=True, help="New subscribers must confirm by e-mail.")
+@click.option(
+    "--double-optin/--no-double-optin",
+    default=None,
+    help="New subscribers must confirm by e-mail (default: on for public lists).",
+)
 @click.option("--public", is_flag=True, help="Offer a subscribe form and an archive.")
 @pass_app
 def create(
-    app: App, name: str, title: str, description: str, double_optin: bool, public: bool
+    app: App, name: str, title: str, description: str, double_optin: bool | None, public: bool
 ) -> None:
     """Create the list NAME."""
+    if public and double_optin is False:
+        echo(
+            "warning: a public list without double opt-in lets anyone subscribe anyone "
+            "(with any name, which every letter then greets)",
+            err=True,
+        )
     created = create_list(
         app.store(),
         name,
@@ -40,7 +51,7 @@ def create(
         double_optin=double_optin,
         public=public,
     )
-    click.echo(f"created list {created.name}")
+    echo(f"created list {created.name}")
 
 
 @lists.command("ls")
@@ -71,9 +82,9 @@ def show(app: App, name: str, as_json: bool) -> None:
         print_json(summary)
         return
     for key in ("name", "title", "description", "double_optin", "public", "created_at"):
-        click.echo(f"{key:13} {summary[key]}")
+        echo(f"{key:13} {summary[key]}")
     for key, count in summary["counts"].items():
-        click.echo(f"{key:13} {count}")
+        echo(f"{key:13} {count}")
 
 
 @lists.command("rm")
@@ -87,4 +98,4 @@ def rm(app: App, name: str, yes: bool) -> None:
     members = sum(v for k, v in summary["counts"].items() if k != "sendable")
     confirm_or_refuse(f"Remove list {name} and its {members} subscriptions?", yes=yes)
     remove_list(store, name)
-    click.echo(f"removed list {name}")
+    echo(f"removed list {name}")

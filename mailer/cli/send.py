@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mailer.cli.app import App, cli, delivery_options, json_option, pass_app, print_json
+from mailer.cli.app import App, cli, delivery_options, echo, json_option, pass_app, print_json
 from mailer.contacts import normalize_address
 from mailer.dispatch import run as runner
 from mailer.dispatch.plan import (
@@ -60,7 +60,7 @@ def command_prefix(app: App) -> str:
 def finish_progress(shown: Callable[[Progress], None] | None) -> None:
     """End the progress line, so that what follows starts on a line of its own."""
     if shown is not None:
-        click.echo("", err=True)
+        echo("", err=True)
 
 
 @cli.command()
@@ -120,12 +120,12 @@ def send(
         if as_json:
             print_json(rehearsal.as_dict())
         else:
-            click.echo(
+            echo(
                 f"dry run: {rehearsal.recipients} messages to list {name} would be sent "
                 f"({rehearsal.bytes:,} bytes, rendered in {rehearsal.seconds}s); nothing was sent"
             )
             for example in rehearsal.examples:
-                click.echo(f"  {example}")
+                echo(f"  {example}")
         return
     runner.signer_for(config)
     transport = runner.make_transport(config)  # a bad relay setting stops us here, not later
@@ -145,9 +145,9 @@ def send(
         # A repeat is never confirmed by --yes alone: a script that always passes
         # --yes must not mail the same letter twice by accident.
         if again:
-            click.echo(f"{warning}; sending again because of --again", err=True)
+            echo(f"{warning}; sending again because of --again", err=True)
         elif on_terminal():
-            click.echo(warning, err=True)
+            echo(warning, err=True)
             click.confirm("Send it AGAIN? " + question, abort=True)
             yes = True
         else:
@@ -164,7 +164,7 @@ def send(
         letter_source=loaded.source,
         segment=segment,
     )
-    click.echo(f"campaign {campaign.id}: {campaign.recipients} recipients", err=as_json)
+    echo(f"campaign {campaign.id}: {campaign.recipients} recipients", err=as_json)
     shown = progress_printer()
     try:
         result = runner.deliver(
@@ -182,13 +182,13 @@ def send(
     if as_json:
         print_json(result.as_dict())
     else:
-        click.echo(
+        echo(
             f"campaign {result.campaign}: sent {result.sent}, deferred {result.deferred}, "
             f"failed {result.failed} in {result.seconds}s ({result.state})"
         )
         if result.deferred:
             prefix = command_prefix(app)
-            click.echo(
+            echo(
                 f"deferred recipients are retried by `{prefix} campaigns run` "
                 f"or `{prefix} campaigns resume {result.campaign}`"
             )
@@ -202,14 +202,15 @@ def _send_tests(
     as_json: bool,
 ) -> None:
     """Send to the given addresses only, and fail when any of them was refused."""
-    emails = [normalize_address(a).email for a in addresses]
+    allow = app.config.import_.allow_special_use_domains
+    emails = [normalize_address(a, allow_special_use=allow).email for a in addresses]
     results = runner.send_test(app.config, app.store(), loaded, mailing_list, emails)
     if as_json:
         print_json({"test": [{"email": e, "code": r.code, "text": r.text} for e, r in results]})
     else:
         for email, reply in results:
             verdict = "sent" if reply.accepted else "NOT sent"
-            click.echo(f"{verdict} to {email}: {reply.code} {reply.text}")
+            echo(f"{verdict} to {email}: {reply.code} {reply.text}")
     refused = [e for e, r in results if not r.accepted]
     if refused:
         raise TransportError(f"test message refused for {', '.join(refused)}")

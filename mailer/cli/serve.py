@@ -7,7 +7,7 @@ import socket
 
 import click
 
-from mailer.cli.app import App, cli, pass_app
+from mailer.cli.app import App, cli, echo, pass_app
 from mailer.errors import ConfigError, MailerError
 from mailer.tokens import Signer
 
@@ -47,7 +47,7 @@ def serve(
     if key and not key.strip():
         raise ConfigError("MAILER_SECRET_KEY is blank: set it to a long random string")
     if key and len(key) < _SHORT_KEY:
-        click.echo(
+        echo(
             f"warning: MAILER_SECRET_KEY is short ({len(key)} characters): whoever guesses "
             "it can forge links. A long random string is safer (changing it breaks the "
             "links in letters already sent).",
@@ -60,7 +60,7 @@ def serve(
                 "(set it in the environment, or pass --dev to try things out)"
             )
         key = secrets.token_urlsafe(32)
-        click.echo(
+        echo(
             "--dev: signing with a throwaway key; links made now stop working when "
             "this process ends. Set MAILER_SECRET_KEY for real use.",
             err=True,
@@ -82,7 +82,7 @@ def serve(
     )
     bound_host, bound_port = listening.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    click.echo(
+    echo(
         f"listening on http://{shown}:{bound_port} (links point at {config.web.base_url}); "
         "Ctrl+C stops",
         err=True,

@@ -8,6 +8,7 @@ from mailer.cli.app import (
     App,
     cli,
     confirm_or_refuse,
+    echo,
     json_option,
     pass_app,
     print_json,
@@ -57,7 +58,9 @@ def add(
 ) -> None:
     """Subscribe EMAIL to a list (an address that opted out is never resubscribed)."""
     attributes = parse_attributes(attrs)
-    address = normalize_address(email)
+    address = normalize_address(
+        email, allow_special_use=app.config.import_.allow_special_use_domains
+    )
     store = app.store()
     mailing_list = get_list(store, list_name)
     result = add_subscriber(
@@ -77,7 +80,7 @@ def add(
         "exists": "already subscribed to",
         "updated": "updated on",
     }
-    click.echo(f"{address.email}: {messages[result.outcome]} {list_name}")
+    echo(f"{address.email}: {messages[result.outcome]} {list_name}")
 
 
 @subscribers.command("ls")
@@ -109,26 +112,26 @@ def show(app: App, email: str, as_json: bool) -> None:
         print_json(detail)
         return
     for key in ("email", "name", "status", "bounce_score", "created_at"):
-        click.echo(f"{key:13} {detail[key]}")
+        echo(f"{key:13} {detail[key]}")
     for key, value in detail["attributes"].items():
-        click.echo(f"  {key}: {value}")
-    click.echo("subscriptions:")
+        echo(f"  {key}: {value}")
+    echo("subscriptions:")
     for sub in detail["subscriptions"]:
         consent = sub["consent"]
-        click.echo(
+        echo(
             f"  {sub['list']}: {sub['status']} (consent {consent['at'] or '-'} "
             f"via {consent['method']} {consent['source']})".rstrip()
         )
-    click.echo("history:")
+    echo("history:")
     for event in detail["history"]:
         where = f" [{event['list']}]" if event["list"] else ""
-        click.echo(f"  {event['at']} {event['kind']}{where} {event['detail']}")
+        echo(f"  {event['at']} {event['kind']}{where} {event['detail']}")
     if detail["reports"]:
-        click.echo("bounces and complaints:")
+        echo("bounces and complaints:")
         for report in detail["reports"]:
             proof = report["proof"] or "UNVERIFIED (changed nothing)"
             campaign = f" campaign {report['campaign_id']}" if report["campaign_id"] else ""
-            click.echo(
+            echo(
                 f"  {report['received_at']} {report['kind']} {report['reason']}{campaign}"
                 f" [{proof}]".replace("  [", " [")
             )
@@ -146,12 +149,12 @@ def unsubscribe_command(app: App, email: str, list_name: str | None) -> None:
     with store.transaction() as conn:
         left = unsubscribe(conn, subscriber.id, list_id, method="cli")
     if left:
-        click.echo(f"{subscriber.email}: unsubscribed from {len(left)} list(s)")
+        echo(f"{subscriber.email}: unsubscribed from {len(left)} list(s)")
     elif get_subscriber(store, email).status != subscriber.status:
         # On no list any more (a removed list), yet the opt-out itself is kept.
-        click.echo(f"{subscriber.email}: on no list; status set to unsubscribed")
+        echo(f"{subscriber.email}: on no list; status set to unsubscribed")
     else:
-        click.echo(f"{subscriber.email}: was not subscribed (nothing changed)")
+        echo(f"{subscriber.email}: was not subscribed (nothing changed)")
 
 
 @subscribers.command("block")
@@ -159,9 +162,11 @@ def unsubscribe_command(app: App, email: str, list_name: str | None) -> None:
 @pass_app
 def block_command(app: App, email: str) -> None:
     """Suppress EMAIL everywhere: no list will ever mail it, nor an import add it."""
-    address = normalize_address(email)
+    address = normalize_address(
+        email, allow_special_use=app.config.import_.allow_special_use_domains
+    )
     block(app.store(), address.email)
-    click.echo(f"{address.email}: blocked")
+    echo(f"{address.email}: blocked")
 
 
 @subscribers.command("forget")
@@ -177,4 +182,4 @@ def forget_command(app: App, email: str, yes: bool) -> None:
     # An address that is not a subscriber (blocked, or named in a bounce) can be
     # forgotten too; ``forget`` says so when nothing at all is held about it.
     forget(store, email)
-    click.echo(f"{shown}: forgotten (only a hash remains, to keep it suppressed)")
+    echo(f"{shown}: forgotten (only a hash remains, to keep it suppressed)")

@@ -14,7 +14,7 @@ from typing import TextIO
 
 import click
 
-from mailer.cli.app import App, json_option, output_option, pass_app, print_json
+from mailer.cli.app import App, echo, json_option, output_option, pass_app, print_json
 from mailer.cli.subscribers import subscribers
 from mailer.errors import UsageError
 from mailer.exporter import FORMATS, escape_cell, export_person, export_subscribers
@@ -57,7 +57,7 @@ def _same_file(one: Path, other: Path) -> bool:
 
 def _print_summary(report: ImportReport, list_name: str) -> None:
     what = "checked (dry run: nothing written)" if report.dry_run else "imported"
-    click.echo(f"{what} {report.path} into {list_name}")
+    echo(f"{what} {report.path} into {list_name}")
     for label, value in (
         ("rows read", report.rows),
         ("added", report.added),
@@ -67,14 +67,14 @@ def _print_summary(report: ImportReport, list_name: str) -> None:
         ("invalid", report.invalid),
         ("duplicates", report.duplicates),
     ):
-        click.echo(f"  {label:<20}{value:>10}")
-    click.echo(f"  {'seconds':<20}{report.seconds:>10.2f}")
+        echo(f"  {label:<20}{value:>10}")
+    echo(f"  {'seconds':<20}{report.seconds:>10.2f}")
     if report.invalid_rows:
-        click.echo("invalid rows:")
+        echo("invalid rows:")
         for row in report.invalid_rows[:SHOWN_INVALID]:
-            click.echo(f"  line {row.line}: {row.email or '(empty)'}: {row.reason}")
+            echo(f"  line {row.line}: {row.email or '(empty)'}: {row.reason}")
         if report.invalid > SHOWN_INVALID:
-            click.echo(f"  ... and {report.invalid - SHOWN_INVALID} more (--report FILE lists all)")
+            echo(f"  ... and {report.invalid - SHOWN_INVALID} more (--report FILE lists all)")
 
 
 @subscribers.command("import")
@@ -152,6 +152,7 @@ def import_(
             strict=strict,
             dry_run=dry_run,
             check_deliverability=check_deliverability or settings.check_deliverability,
+            allow_special_use=settings.allow_special_use_domains,
             batch_size=settings.batch_size,
             progress=progress,
             on_invalid=on_invalid,
@@ -196,4 +197,4 @@ def export(
     with _written(output) as out:
         count = export_subscribers(store, out, list_id=list_id, fmt=fmt or "csv")
     if output is not None:
-        click.echo(f"wrote {count} subscribers to {output}", err=True)
+        echo(f"wrote {count} subscribers to {output}", err=True)

@@ -30,10 +30,16 @@ def create_list(
     *,
     title: str = "",
     description: str = "",
-    double_optin: bool = False,
+    double_optin: bool | None = None,
     public: bool = False,
 ) -> MailingList:
-    """Create a list; a second list of the same name is a conflict, not a no-op."""
+    """Create a list; a second list of the same name is a conflict, not a no-op.
+
+    ``double_optin`` defaults to on for a public list: its subscribe form is
+    open to anyone, and without a confirmation anyone could sign anyone up.
+    """
+    if double_optin is None:
+        double_optin = public
     validate_list_name(name)
     if any(ch in title for ch in "\r\n\0"):
         raise InputError(f"list title {title!r} may not contain a line break")

@@ -10,8 +10,6 @@ any, else the Maildir outbox.
 
 from __future__ import annotations
 
-import email.policy
-from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 import jinja2
@@ -19,7 +17,17 @@ import jinja2
 from mailer.config import Config
 from mailer.dispatch.run import envelope_from, make_transport
 from mailer.errors import TemplateError, TransportError
-from mailer.message import clean_display_name
+from mailer.message import (
+    OutgoingMessage,
+    ascii_domain,
+    clean_display_name,
+    encode_unstructured,
+    format_address,
+    header,
+    mail_address,
+    parse_sender,
+    qp,
+)
 from mailer.resources import default_templates
 from mailer.store.models import MailingList
 
@@ -36,8 +44,13 @@ def _environment(config: Config) -> jinja2.Environment:
 
 def build_confirmation(
     config: Config, mailing_list: MailingList, email: str, confirm_url: str
-) -> EmailMessage:
-    """The confirmation message for ``email`` with its signed link."""
+) -> OutgoingMessage:
+    """The confirmation message for ``email`` (a normalised address) with its signed link.
+
+    The To header is written by mailer's own header code from the normalised
+    address, and the envelope recipient is that address: never something
+    read back from a header, which a mail library would decode.
+    """
     try:
         body = (
             _environment(config)
@@ -53,32 +66,45 @@ def build_confirmation(
         )
     except jinja2.TemplateError as exc:
         raise TemplateError(f"confirmation template failed: {exc}", path="confirm.txt.j2") from None
-    message = EmailMessage()
-    message["From"] = config.sender.from_address
-    message["To"] = email
+    rcpt, smtputf8 = mail_address(email)
+    sender_name, sender_address = parse_sender(config.sender.from_address, "sender.from")
+    from_header, sender_utf8 = format_address(sender_name, sender_address)
+    domain = ascii_domain(sender_address.rpartition("@")[2])
     # A title is one line in a header, whatever was typed into `lists create --title`.
     title = clean_display_name(mailing_list.display_title)
-    message["Subject"] = f"Confirm your subscription to {title}"
-    message["Date"] = formatdate(localtime=False, usegmt=True)
-    domain = config.sender.from_address.rpartition("@")[2].strip(" >") or "localhost"
-    message["Message-ID"] = make_msgid(domain=domain)
-    # Tells autoresponders not to answer, and mail systems that no person wrote it.
-    message["Auto-Submitted"] = "auto-generated"
+    message_id = make_msgid(domain=domain)
+    head = [
+        header("From", from_header),
+        header("To", rcpt),
+        header("Subject", encode_unstructured(f"Confirm your subscription to {title}")),
+        header("Date", formatdate(localtime=False, usegmt=True)),
+        header("Message-ID", message_id),
+        # Tells autoresponders not to answer, and mail systems that no person wrote it.
+        header("Auto-Submitted", "auto-generated"),
+    ]
     if config.sender.reply_to:
-        message["Reply-To"] = config.sender.reply_to
-    message.set_content(body)
-    return message
+        reply_name, reply_address = parse_sender(config.sender.reply_to, "sender.reply_to")
+        head.append(header("Reply-To", format_address(reply_name, reply_address)[0]))
+    head += [
+        header("MIME-Version", "1.0"),
+        header("Content-Type", 'text/plain; charset="utf-8"'),
+        header("Content-Transfer-Encoding", "quoted-printable"),
+    ]
+    data = b"".join(head) + b"\r\n" + qp(body.replace("\r\n", "\n"))
+    return OutgoingMessage(
+        recipient=rcpt,
+        message_id=message_id.strip("<>"),
+        data=data,
+        smtputf8=smtputf8 or sender_utf8,
+    )
 
 
-async def deliver(config: Config, message: EmailMessage) -> None:
+async def deliver(config: Config, message: OutgoingMessage) -> None:
     """Hand one message to the configured transport (SMTP relays, else the outbox)."""
-    recipient = str(message["To"])
-    smtputf8 = not recipient.isascii()
-    data = message.as_bytes(policy=email.policy.SMTPUTF8 if smtputf8 else email.policy.SMTP)
     sender = config.bounces.return_path or envelope_from(config, None)
     channel = await make_transport(config).open()
     try:
-        reply = await channel.send(sender, recipient, data, smtputf8)
+        reply = await channel.send(sender, message.recipient, message.data, message.smtputf8)
     finally:
         await channel.close()
     if not reply.accepted:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
 
 from starlette.requests import Request
 
 from mailer.config import Config
+from mailer.message import OutgoingMessage
 from mailer.tokens import Signer
 from mailer.web.limits import SubscribeLimits
 from mailer.web.pages import Pages
 from mailer.web.pool import StorePool
 
-Deliver = Callable[[Config, EmailMessage], Awaitable[None]]
+Deliver = Callable[[Config, OutgoingMessage], Awaitable[None]]
 
 
 @dataclass

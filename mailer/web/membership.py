@@ -64,7 +64,7 @@ def request_subscription(
     """Handle a subscribe form: subscribe, ask for confirmation, or quietly do nothing."""
     consent = Consent("web", proof.client, {"stage": "requested", **proof.as_detail()})
     outcome = add_subscriber(
-        store, mailing_list, address, name=name[:200], consent=consent, confirmed=False
+        store, mailing_list, address, name=name, consent=consent, confirmed=False
     )
     subscriber = outcome.subscriber
     if subscriber is None:
@@ -116,12 +116,21 @@ def confirm_binding(email: str, list_name: str) -> str:
 
 
 def confirm_subscription(
-    store: Store, subscriber_id: int, list_id: int, proof: Proof, *, binding: str = ""
+    store: Store,
+    subscriber_id: int,
+    list_id: int,
+    proof: Proof,
+    *,
+    binding: str = "",
+    issued_at: int = 0,
 ) -> ConfirmOutcome:
     """Confirm a subscription from a signed link, storing the consent proof.
 
     ``binding`` (from the link, see ``confirm_binding``) is refused when the
-    ids now name another address or list than when the link was sent.
+    ids now name another address or list than when the link was sent. A link
+    issued (``issued_at``, seconds) before the person last left this list is
+    refused too: leaving is their latest word, and an old link in their
+    mailbox must not undo it.
     """
     now = clock.now_iso()
     with store.transaction() as conn:
@@ -138,12 +147,15 @@ def confirm_subscription(
         if suppression_reason(conn, Address(subscriber.email, key)):
             return ConfirmOutcome("refused", mailing_list)
         row = conn.execute(
-            "SELECT status, consent_detail FROM subscriptions "
+            "SELECT status, consent_detail, unsubscribed_at FROM subscriptions "
             "WHERE list_id = ? AND subscriber_id = ?",
             (list_id, subscriber_id),
         ).fetchone()
         if row is not None and row["status"] == "confirmed" and subscriber.status == "active":
             return ConfirmOutcome("already", mailing_list)
+        left_at = row["unsubscribed_at"] if row is not None else None
+        if left_at and clock.parse_iso(left_at).timestamp() > issued_at:
+            return ConfirmOutcome("refused", mailing_list)
         earlier = json.loads(row["consent_detail"] or "{}") if row is not None else {}
         detail: dict[str, Any] = {**proof.as_detail(), "stage": "confirmed", "confirmed_at": now}
         if earlier.get("stage") == "requested":

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mailer.contacts import Address, normalize_address
-from mailer.errors import AddressError, MailerError, NotFoundError
+from mailer.contacts import Address, check_name, normalize_address
+from mailer.errors import AddressError, InputError, MailerError, NotFoundError
 from mailer.store import Store
 from mailer.store.lists import get_list, get_list_by_id
 from mailer.store.models import MailingList
@@ -93,11 +93,14 @@ async def subscribe_post(request: Request) -> Response:
         return _not_found(web)
     form = await request.form()
     email = str(form.get("email", ""))[:320]
-    name = " ".join(str(form.get("name", "")).split())[:200]
+    typed_name = str(form.get("name", ""))[:1000]
     client = client_address(request)
+    shown_name = " ".join(typed_name.split())[:200]
     if not form_is_ours(request, web.signer, web.base_url, form.get("csrf")):
         notice = "The form was too old to use. Please send it again."
-        return _form(request, web, mailing_list, status=400, error=notice, email=email, name=name)
+        return _form(
+            request, web, mailing_list, status=400, error=notice, email=email, name=shown_name
+        )
     if not web.limits.allow_client(client):
         return web.pages.message(
             "Too many attempts",
@@ -105,7 +108,9 @@ async def subscribe_post(request: Request) -> Response:
             status=429,
         )
     try:
-        address = normalize_address(email)
+        address = normalize_address(
+            email, allow_special_use=web.config.import_.allow_special_use_domains
+        )
     except AddressError:
         return _form(
             request,
@@ -114,7 +119,19 @@ async def subscribe_post(request: Request) -> Response:
             status=400,
             error="That does not look like an e-mail address. Please check it.",
             email=email,
-            name=name,
+            name=shown_name,
+        )
+    try:
+        name = check_name(typed_name)
+    except InputError as exc:
+        return _form(
+            request,
+            web,
+            mailing_list,
+            status=400,
+            error=f"Please check the name: {exc}.",
+            email=email,
+            name="",
         )
     response = web.pages.page(
         "subscribe_sent.html.j2",
@@ -151,6 +168,8 @@ async def _join(
         await web.deliver(web.config, message)
     except MailerError as exc:
         log.error("subscription request for list %s not handled: %s", mailing_list.name, exc)
+    except Exception:  # a background task has nobody to answer: say it once, in the log
+        log.exception("subscription request for list %s failed", mailing_list.name)
 
 
 async def confirm_page(request: Request) -> Response:
@@ -202,6 +221,8 @@ async def confirm_post(request: Request) -> Response:
     claim = web.signer.verify(request.path_params["token"], CONFIRM)
     subscriber_id, list_id = claim.integer(0), claim.integer(1)
     binding = claim.fields[2] if len(claim.fields) > 2 else ""
+    issued = claim.fields[3] if len(claim.fields) > 3 else ""
+    issued_at = int(issued[1:]) if issued[:1] == "t" and issued[1:].isdigit() else 0
     form = await request.form()
     client = client_address(request)
     if not form_is_ours(request, web.signer, web.base_url, form.get("csrf")):
@@ -214,7 +235,9 @@ async def confirm_post(request: Request) -> Response:
     form_url = f"{web.base_url}/s/{mailing_list.name}" if mailing_list else ""
     proof = Proof(client, user_agent(request), form_url)
     outcome = await web.stores.run(
-        lambda store: confirm_subscription(store, subscriber_id, list_id, proof, binding=binding)
+        lambda store: confirm_subscription(
+            store, subscriber_id, list_id, proof, binding=binding, issued_at=issued_at
+        )
     )
     if outcome.status == "refused" or outcome.mailing_list is None:
         return _gone(web)
