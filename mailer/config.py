@@ -118,6 +118,9 @@ class WebConfig:
     secret_key: str = ""
     confirm_days: int = 7
     subscribe_limit: int = 5
+    request_timeout: float = 10.0
+    keepalive_timeout: int = 5
+    max_connections: int = 200
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,9 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("web", "port"): (0, 65535),
     ("web", "confirm_days"): (1, 365),
     ("web", "subscribe_limit"): (0, 1_000_000),
+    ("web", "request_timeout"): (0.1, 600),
+    ("web", "keepalive_timeout"): (1, 600),
+    ("web", "max_connections"): (1, 100_000),
     ("import", "batch_size"): (1, 1_000_000),
 }
 #: Settings that take one of a few words.

@@ -299,3 +299,35 @@ async def test_a_post_with_another_body_than_rfc_8058_says_unsubscribes_nobody(w
         assert response.headers["content-type"].startswith("text/html"), kind
         row = web.subscription(sid, news.id)
         assert row is not None and row["status"] == "confirmed", kind
+
+
+async def test_a_database_that_cannot_be_written_answers_503_in_one_log_line(
+    web: Web, monkeypatch: Any, caplog: Any
+) -> None:
+    """A read-only database (SQLite's SQLITE_READONLY) during a one-click unsubscribe."""
+    import logging
+
+    from mailer.store import database
+
+    news = web.make_list()
+    sid = web.subscribe(news, "ann@example.org")
+    url = f"/u/{web.signer.unsubscribe(sid, news.id, 0)}"
+    connect = database._connect
+
+    def read_only(path: Path, busy_timeout: float) -> sqlite3.Connection:
+        conn = connect(path, busy_timeout)
+        conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    monkeypatch.setattr(database, "_connect", read_only)
+    web.app.state.web.stores.close_all()  # the app's threads open their connections anew
+    with caplog.at_level(logging.ERROR):
+        response = await web.client.post(url, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "300"
+    assert "try again later" in response.text.lower() and "Traceback" not in response.text
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    assert "readonly" in errors[0].getMessage()
+    row = web.subscription(sid, news.id)
+    assert row is not None and row["status"] == "confirmed"

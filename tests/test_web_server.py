@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -68,9 +68,17 @@ class Server:
 
 
 def start_server(
-    tmp_path: Path, db_path: Path, *args: str, env: dict[str, str] | None = None, port: int = 0
+    tmp_path: Path,
+    db_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    port: int = 0,
+    open_files: int | None = None,
 ) -> Server:
-    """Start ``mailer serve`` and wait until /healthz answers (or the process ends)."""
+    """Start ``mailer serve`` and wait until /healthz answers (or the process ends).
+
+    ``open_files`` caps the process's file descriptors (soft and hard limit).
+    """
     port = port or free_port()
     log = tmp_path / f"serve-{port}.log"
     with open(log, "wb") as sink:
@@ -90,6 +98,7 @@ def start_server(
             env=env or mailer_env(tmp_path, port),
             stdout=sink,
             stderr=subprocess.STDOUT,
+            preexec_fn=None if open_files is None else _limit_files(open_files),
         )
     server = Server(process, f"http://127.0.0.1:{port}", log)
     for _ in range(300):
@@ -102,6 +111,15 @@ def start_server(
             pass
         time.sleep(0.1)
     raise AssertionError(f"mailer serve did not come up:\n{server.stop()}")
+
+
+def _limit_files(count: int) -> Callable[[], None]:
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+    return limit
 
 
 def wait_for_messages(outbox: Path, count: int) -> list[EmailMessage]:

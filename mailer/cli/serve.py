@@ -38,9 +38,8 @@ def serve(
     Links in letters point at [web] base_url; put `mailer serve` behind a
     reverse proxy that terminates HTTPS there (see docs/web.md).
     """
-    import uvicorn
-
-    from mailer.web import create_app
+    from mailer.web import create_app, server
+    from mailer.web.server import ServerLimits
 
     config = app.config
     key = config.web.secret_key
@@ -69,17 +68,6 @@ def serve(
     host = host or config.web.host
     port = config.web.port if port is None else port
     listening = _listen(host, port)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            web_app,
-            host=host,
-            port=port,
-            proxy_headers=True,
-            forwarded_allow_ips=forwarded_allow_ips,
-            server_header=False,
-            log_level="info",
-        )
-    )
     bound_host, bound_port = listening.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     echo(
@@ -87,7 +75,12 @@ def serve(
         "Ctrl+C stops",
         err=True,
     )
-    server.run(sockets=[listening])
+    limits = ServerLimits(
+        request_timeout=config.web.request_timeout,
+        keepalive_timeout=config.web.keepalive_timeout,
+        max_connections=config.web.max_connections,
+    )
+    server.run(web_app, listening, forwarded_allow_ips=forwarded_allow_ips, limits=limits)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -29,6 +29,8 @@ def _explain(exc: sqlite3.Error, path: Path) -> StoreError:
         return StoreError(f"{path}: not a mailer database or the file is damaged ({text})")
     if "readonly" in text or "unable to open" in text:
         return StoreError(f"{path}: cannot write the database ({text})")
+    if "full" in text:
+        return StoreError(f"{path}: the disk is full ({text}); nothing of this step was written")
     return StoreError(f"{path}: database error: {text}")
 
 
@@ -62,15 +64,31 @@ class Store:
             raise _explain(exc, self.path) from None
         try:
             yield self.conn
+        except sqlite3.Error as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
+            # A read-only file, a full disk, a lock given up on: one line naming the file.
+            raise _explain(exc, self.path) from None
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
         try:
             self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            self._rollback()
             raise _explain(exc, self.path) from None
+
+    def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not undone it already.
+
+        After some errors (a full disk, out of memory) SQLite rolls the
+        transaction back itself; a second ROLLBACK would fail and hide the
+        error that matters ("cannot rollback - no transaction is active").
+        """
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         """Run one statement, turning SQLite's errors into ``StoreError``."""

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 
 from mailer.config import Config
-from mailer.errors import MailerError, TokenError
+from mailer.errors import MailerError, StoreError, TokenError
 from mailer.store import Store
 from mailer.tokens import Signer
 from mailer.web import archive, subscribe, unsubscribe
@@ -100,6 +100,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _mailer_error(request: Request, exc: Exception) -> Response:
     log.error("%s %s: %s", request.method, request.url.path, exc)
+    if isinstance(exc, StoreError):
+        # The database cannot be written just now (read-only, full, locked): it may pass.
+        response = _error_page(request, "Please try again later", _TRY_LATER, 503)
+        response.headers["Retry-After"] = "300"
+        return response
     return _error_page(request, "Something went wrong", _TRY_LATER, 500)
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer import clock
@@ -26,6 +27,8 @@ from mailer.web.pages import client_address
 
 #: The largest request body read: the forms here are a few short fields.
 MAX_BODY = 16 * 1024
+#: The largest request head (all header lines together) answered.
+MAX_HEADERS = 16 * 1024
 
 #: How long a page's form stays usable after the page was shown.
 CSRF_LIFETIME = timedelta(hours=2)
@@ -134,6 +137,8 @@ class SecurityHeaders:
 class BodyLimit:
     """ASGI middleware: a request body over ``limit`` bytes ends in a 413, unread.
 
+    Headers over ``MAX_HEADERS`` bytes end in a 431 before anything else.
+
     Every form here is a few short fields, but Starlette would read any
     urlencoded body into memory and spool any multipart file to disk. The
     declared length is checked first; a chunked body is counted as it comes.
@@ -146,6 +151,11 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if sum(len(name) + len(value) + 4 for name, value in scope["headers"]) > MAX_HEADERS:
+            # h11 limits only a head that arrives in pieces; one sent whole is counted here.
+            response = PlainTextResponse("The request's headers are too large.\n", 431)
+            await response(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length", "")
         too_long = declared.isdigit() and int(declared) > self.limit
