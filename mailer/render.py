@@ -29,6 +29,7 @@ import css_inline
 import jinja2
 import jinja2.meta
 import jinja2.nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markdown_it import MarkdownIt
 
 from mailer.config import Config
@@ -100,15 +101,21 @@ def _finalize_text(value: Any) -> Any:
 
 
 def environments(config: Config, templates: Path | None = None) -> tuple[jinja2.Environment, ...]:
-    """The HTML and the text Jinja2 environment: user templates first, then the defaults."""
+    """The HTML and the text Jinja2 environment: user templates first, then the defaults.
+
+    Both are sandboxed (``ImmutableSandboxedEnvironment``): templates see only
+    the values handed to them, never Python's internals, and cannot change them.
+    """
     folders = [templates] if templates is not None else []
     if config.templates_path.is_dir():
         folders.append(config.templates_path)
     folders.append(default_templates())
     loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders])
     common: dict[str, Any] = {"loader": loader, "undefined": jinja2.StrictUndefined}
-    html = jinja2.Environment(autoescape=True, finalize=_finalize_html, **common)
-    text = jinja2.Environment(
+    # The sandbox: whoever can write a letter must not reach Python through a template
+    # (``cycler.__init__.__globals__.os`` ...), and ``mailer serve`` renders letters too.
+    html = ImmutableSandboxedEnvironment(autoescape=True, finalize=_finalize_html, **common)
+    text = ImmutableSandboxedEnvironment(
         autoescape=False,
         finalize=_finalize_text,
         trim_blocks=True,

@@ -340,3 +340,24 @@ def test_new_refuses_a_title_with_a_control_character(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="title"):
         new_letter("bell\x07 x", directory=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "cycler.__init__.__globals__.os.popen('touch {marker}').read()",
+        "lipsum.__globals__['os'].system('touch {marker}')",
+        "subscriber.attributes.update({{'x': 1}}) or ''.__class__.__mro__[1].__subclasses__()",
+    ],
+)
+def test_a_letter_cannot_reach_python_through_its_template(
+    tmp_path: Path, expression: str
+) -> None:
+    marker = tmp_path / "owned"
+    body = "{{ " + expression.format(marker=marker) + " }}"
+    path = write(tmp_path, f"---\nsubject: x\n---\n\nHello\n\n{body}\n")
+    for command in ("render", "check"):
+        result = CliRunner().invoke(cli, ["letters", command, str(path)])
+        assert result.exit_code == 1, result.output
+        assert f"{path}:7:" in result.output and "Traceback" not in result.output
+    assert not marker.exists()

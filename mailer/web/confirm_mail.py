@@ -13,6 +13,7 @@ from __future__ import annotations
 from email.utils import formatdate, make_msgid
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailer.config import Config
 from mailer.dispatch.run import envelope_from, make_transport
@@ -39,7 +40,9 @@ def _environment(config: Config) -> jinja2.Environment:
             jinja2.FileSystemLoader(str(default_templates())),
         ]
     )
-    return jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False)
+    return ImmutableSandboxedEnvironment(
+        loader=loader, undefined=jinja2.StrictUndefined, autoescape=False
+    )
 
 
 def build_confirmation(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -27,7 +28,7 @@ def template_environment(config: Config) -> jinja2.Environment:
             jinja2.FileSystemLoader(str(default_templates())),
         ]
     )
-    return jinja2.Environment(
+    return ImmutableSandboxedEnvironment(
         loader=loader,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
