@@ -14,7 +14,7 @@ import click
 
 from mailer import __version__
 from mailer.config import Config, load_config
-from mailer.errors import MailerError
+from mailer.errors import MailerError, UsageError
 from mailer.store import Store, open_store
 
 
@@ -33,6 +33,32 @@ class App:
             self._config = load_config(self.config_path, db=self.db_path)
         return self._config
 
+    def check_output(self, path: Path | None, *, inputs: tuple[Path, ...] = ()) -> None:
+        """Refuse to write ``path`` when it is a file mailer itself depends on.
+
+        The database and its ``-wal``, ``-shm`` and ``-journal`` files, a
+        campaign's journal, the configuration file, and the command's own
+        input: writing any of them would destroy what the command reads or
+        what every later command needs.
+        """
+        if path is None:
+            return
+        db = self.config.db_path
+        protected: list[tuple[Path, str]] = [
+            (db, "the database"),
+            *((db.with_name(db.name + end), f"the database's {end} file")
+              for end in ("-wal", "-shm", "-journal")),
+            *((p, "the input") for p in inputs),
+        ]
+        if self.config.config_path is not None:
+            protected.append((self.config.config_path, "the configuration file"))
+        target = _where(path)
+        for other, what in protected:
+            if target == _where(other) or _same_file(path, other):
+                raise UsageError(f"{path}: refusing to write over {what}")
+        if target.parent == _where(db).parent and target.name.startswith(db.name + ".campaign-"):
+            raise UsageError(f"{path}: refusing to write over a campaign's journal")
+
     def store(self, *, create: bool = False) -> Store:
         """The database, opened once per command and closed when it ends."""
         if self._store is None:
@@ -43,6 +69,23 @@ class App:
             )
             click.get_current_context().call_on_close(self._store.close)
         return self._store
+
+
+def _where(path: Path) -> Path:
+    """``path`` made absolute with its folder's links resolved (the file may not exist)."""
+    path = path.expanduser().absolute()
+    try:
+        return path.parent.resolve() / path.name
+    except OSError:
+        return path
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    """Whether two existing paths name one file (a hard or symbolic link to it, say)."""
+    try:
+        return one.exists() and other.exists() and one.samefile(other)
+    except OSError:
+        return False
 
 
 class OneLineUsageError(click.UsageError):

@@ -123,6 +123,7 @@ def render(
     """Show exactly what one subscriber (or a sample subscriber) would receive."""
     if to and sample:
         raise UsageError("give --to EMAIL or --sample, not both")
+    app.check_output(output, inputs=(file,))
     letter = load_letter(file)
     mailing_list = _mailing_list(app, letter, list_name)
     if to:

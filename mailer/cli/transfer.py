@@ -47,14 +47,6 @@ def _written(path: Path | None) -> Iterator[TextIO]:
         raise
 
 
-def _same_file(one: Path, other: Path) -> bool:
-    """Whether two paths name one file (so writing the first would destroy the second)."""
-    try:
-        return one.exists() and other.exists() and one.samefile(other)
-    except OSError:
-        return False
-
-
 def _print_summary(report: ImportReport, list_name: str) -> None:
     what = "checked (dry run: nothing written)" if report.dry_run else "imported"
     echo(f"{what} {report.path} into {list_name}")
@@ -116,8 +108,7 @@ def import_(
     were blocked or forgotten are never subscribed. Importing the same file
     again changes nothing.
     """
-    if report_path is not None and _same_file(report_path, file):
-        raise UsageError(f"--report {report_path}: that is the file being imported")
+    app.check_output(report_path, inputs=(file,))
     store = app.store()
     mailing_list = get_list(store, list_name)
     settings = app.config.import_
@@ -183,6 +174,7 @@ def export(
     With --email, print one JSON document with the subscriber, subscriptions
     and consent, events, deliveries, bounces and suppressions.
     """
+    app.check_output(output)
     store = app.store()
     if email is not None:
         if list_name is not None:
