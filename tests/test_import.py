@@ -647,7 +647,7 @@ def test_cli_report_may_not_overwrite_the_file_imported(
     path = write(tmp_path, "email\na@example.org\n")
     result = invoke("subscribers", "import", str(path), "--list", "news", "--report", str(path))
     assert result.exit_code == 2
-    assert "the file being imported" in result.output
+    assert "refusing to write over the input" in result.output
     assert path.read_text(encoding="utf-8") == "email\na@example.org\n"
     assert dump(db_path) == before
 
