@@ -258,7 +258,10 @@ def _rows(
         line += 1
         if first.strip():
             break
-    reader = csv.reader(itertools.chain((first,), text), delimiter=sniff_delimiter(first))
+    # Strict: a quote left open is an error, not the rest of the file swallowed into one cell.
+    reader = csv.reader(
+        itertools.chain((first,), text), delimiter=sniff_delimiter(first), strict=True
+    )
     header_line = line
     try:
         header = next(reader)
@@ -275,9 +278,12 @@ def _rows(
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise InputError(
-                    f"unreadable CSV: {exc}", path=path, line=offset + previous + 1
-                ) from None
+                reason = (
+                    "a quoted field that starts on this line is never closed"
+                    if "end of data" in str(exc)
+                    else f"unreadable CSV: {exc}"
+                )
+                raise InputError(reason, path=path, line=offset + previous + 1) from None
             start = offset + previous + 1
             previous = reader.line_num
             yield start, row
@@ -406,6 +412,15 @@ def _batch_transaction(store: Store, *, strict: bool, dry_run: bool) -> Iterator
             yield
 
 
+def _line_break_in(row: list[str], *columns: int | None) -> str:
+    """The first of the email and name columns whose cell holds a line break, or ""."""
+    names = ("email", "name", "first name", "last name")
+    for what, index in zip(names, columns, strict=True):
+        if index is not None and index < len(row) and ("\n" in row[index] or "\r" in row[index]):
+            return what
+    return ""
+
+
 def _scan(
     columns: Columns,
     rows: Iterator[tuple[int, list[str]]],
@@ -432,6 +447,11 @@ def _scan(
             raw = unescape_cell(raw)
         if cells > width and any(cell.strip() for cell in row[width:]):
             invalid(line, raw, f"{cells} fields but the header has {width}")
+            continue
+        broken = _line_break_in(row, email_at, name_at, first_at, last_at)
+        if broken:
+            invalid(line, raw.splitlines()[0] if raw else "",
+                    f"the {broken} cell holds a line break (a quote left open?)")
             continue
         try:
             address = normalize_address(

@@ -668,3 +668,36 @@ def test_cli_report_shows_formula_cells_as_text(invoke: Invoke, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     [_, row] = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert row[:2] == ["2", '\'=HYPERLINK("http://x")']
+
+
+def test_an_unclosed_quote_stops_the_import_at_the_line_where_it_opened(
+    invoke: Invoke, db_path: Path, tmp_path: Path
+) -> None:
+    invoke("lists", "create", "news")
+    before = dump(db_path)
+    rows = [f"p{i}@example.org,Person {i}" for i in range(1000)]
+    rows[9] = 'p9@example.org,"Person 9'  # line 11: the quote is never closed
+    path = write(tmp_path, "email,name\n" + "\n".join(rows) + "\n")
+    result = invoke("subscribers", "import", str(path), "--list", "news")
+    assert result.exit_code == 1
+    assert f"{path}:11: a quoted field that starts on this line is never closed" in result.output
+    assert dump(db_path) == before
+
+
+def test_a_line_break_inside_the_email_or_name_cell_makes_the_row_invalid(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    invoke("lists", "create", "news")
+    path = write(
+        tmp_path,
+        'email,name,notes\nann@example.org,"Ann\nSmith",x\n"bob@example.org\nx",Bob,y\n'
+        'cy@example.org,Cy,"two\nlines"\n',
+    )
+    result = invoke("subscribers", "import", str(path), "--list", "news", "--json")
+    report = json.loads(result.output)
+    assert (report["added"], report["invalid"]) == (1, 2)  # a line break in notes is fine
+    reasons = {(r["line"], r["reason"]) for r in report["invalid_rows"]}
+    assert reasons == {
+        (2, "the name cell holds a line break (a quote left open?)"),
+        (4, "the email cell holds a line break (a quote left open?)"),
+    }

@@ -149,3 +149,25 @@ def test_an_import_never_reuses_the_id_of_someone_forgotten(
     contacts.write_text("email\nluis@example.org\n")
     assert invoke("subscribers", "import", str(contacts), "--list", "members").exit_code == 0
     assert store.one("SELECT id FROM subscribers")[0] > first  # type: ignore[index]
+
+
+def test_the_database_and_its_side_files_are_readable_by_the_owner_only(
+    tmp_path: Path, invoke: Invoke, db_path: Path
+) -> None:
+    import os
+    import stat
+
+    from mailer.dispatch.journal import Journal
+
+    assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o600
+    with open_store(db_path) as store:
+        store.execute("SELECT count(*) FROM subscribers")
+        for end in ("-wal", "-shm"):
+            side = db_path.with_name(db_path.name + end)
+            assert stat.S_IMODE(os.stat(side).st_mode) == 0o600, end
+        journal = Journal(store, 1)
+        journal.open()
+        try:
+            assert stat.S_IMODE(os.stat(journal.path).st_mode) == 0o600
+        finally:
+            journal.close()

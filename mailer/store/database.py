@@ -8,6 +8,7 @@ instead of one failing with "database is locked" halfway through.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,6 +159,20 @@ def _statements(script: str) -> Iterator[str]:
         yield buffer.strip()
 
 
+def _create_private(path: Path) -> None:
+    """Make the empty database file readable by its owner only: it holds personal data.
+
+    SQLite gives the ``-wal`` and ``-shm`` files the database file's mode, so
+    they are private too.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the database ({exc.strerror})") from None
+
+
 def open_store(path: Path, *, create: bool = False, busy_timeout: float = 30.0) -> Store:
     """Open (and, with ``create``, make) the database at ``path``, migrated to date."""
     path = Path(path)
@@ -165,6 +180,8 @@ def open_store(path: Path, *, create: bool = False, busy_timeout: float = 30.0) 
         raise NotFoundError(f"{path}: no database here (run `mailer init` first, or pass --db)")
     if create and not path.parent.exists():
         raise StoreError(f"{path}: folder {path.parent} does not exist")
+    if create and not path.exists():
+        _create_private(path)
     try:
         conn = _connect(path, busy_timeout)
         store = Store(path, conn)
