@@ -111,9 +111,28 @@ def _split(text: str, path: Path) -> tuple[str, str, list[str], int]:
     raise InputError(f"the front matter is not closed by a '{fence}' line", path=path, line=1)
 
 
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML's safe loader, with dates left as text.
+
+    YAML turns ``2026-11-27`` into a date by itself, and ``2026-13-45`` into
+    an exception without a line number; mailer reads the dates it needs
+    (``date:``) itself, so that a wrong one is reported with its line.
+    """
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _load_front(kind: str, front: str, path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(front) if kind == "yaml" else tomllib.loads(front)
+        data = (
+            yaml.load(front, Loader=_FrontMatterLoader)  # a safe loader, see above
+            if kind == "yaml"
+            else tomllib.loads(front)
+        )
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 2 if exc.problem_mark is not None else 1
         raise InputError(

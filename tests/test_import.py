@@ -701,3 +701,30 @@ def test_a_line_break_inside_the_email_or_name_cell_makes_the_row_invalid(
         (2, "the name cell holds a line break (a quote left open?)"),
         (4, "the email cell holds a line break (a quote left open?)"),
     }
+
+
+def test_a_strict_import_on_a_full_disk_says_the_disk_is_full(
+    invoke: Invoke, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite rolls a transaction back itself when the disk fills; the error must say so."""
+    from mailer.store import database
+
+    invoke("lists", "create", "news")
+    before = dump(db_path)
+    pages = sqlite3.connect(db_path).execute("PRAGMA page_count").fetchone()[0]
+    connect = database._connect
+
+    def small_disk(path: Path, busy_timeout: float) -> sqlite3.Connection:
+        conn = connect(path, busy_timeout)
+        conn.execute(f"PRAGMA max_page_count = {pages + 20}")
+        return conn
+
+    monkeypatch.setattr(database, "_connect", small_disk)
+    rows = "".join(f"person{i}@example.org,Person {i} with a long name\n" for i in range(20_000))
+    path = write(tmp_path, "email,name\n" + rows)
+    result = invoke("subscribers", "import", str(path), "--list", "news", "--strict")
+    assert result.exit_code == 1
+    assert "disk is full" in result.output
+    assert "cannot rollback" not in result.output and "Traceback" not in result.output
+    monkeypatch.setattr(database, "_connect", connect)
+    assert dump(db_path) == before

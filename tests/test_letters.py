@@ -361,3 +361,24 @@ def test_a_letter_cannot_reach_python_through_its_template(
         assert result.exit_code == 1, result.output
         assert f"{path}:7:" in result.output and "Traceback" not in result.output
     assert not marker.exists()
+
+
+def test_an_impossible_date_in_the_front_matter_is_one_line_naming_its_line(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "---\nsubject: x\nauthor: Ann\ndate: 2026-13-45\n---\n\nhi\n")
+    for command in ("render", "check"):
+        result = CliRunner().invoke(cli, ["letters", command, str(path)])
+        assert result.exit_code == 1
+        assert f"{path}:4: date: '2026-13-45' is not a date" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_other_dates_in_the_front_matter_stay_text_for_the_templates(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "---\nsubject: x\ndeadline: 2026-12-07\n---\n\nBy {{ letter.deadline | long_date }}.\n",
+    )
+    result = CliRunner().invoke(cli, ["letters", "render", str(path), "--format", "text"])
+    assert result.exit_code == 0, result.output
+    assert "By 7 December 2026." in result.output

@@ -17,6 +17,8 @@ language of our own instead of accepting a WHERE clause.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +42,6 @@ _CONDITION = re.compile(
         (?P<value>"[^"]*"|'[^']*'|[^\s"']+)\s*""",
     re.VERBOSE,
 )
-_AND = re.compile(r"\s+and\s+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -62,60 +63,83 @@ def parse_segment(text: str) -> list[Condition]:
         match = _CONDITION.fullmatch(part)
         if match is None:
             raise UsageError(
-                f"segment: cannot read {part.strip()!r} (expected field=value, field!=value, "
+                f"segment: cannot read {_shorten(part)!r} (expected field=value, field!=value, "
                 "field~text, field>=value ...; conditions joined with 'and')"
             )
         value = match.group("value")
         if value[:1] in "\"'":
             value = value[1:-1]
-        conditions.append(Condition(match.group("field"), match.group("op"), value))
+        condition = Condition(match.group("field"), match.group("op"), value)
+        _check_date(condition)
+        conditions.append(condition)
     return conditions
 
 
+#: The pieces a segment is made of: quoted strings, the word "and" between spaces,
+#: other runs of non-space, runs of space, and a stray quote (which is an error).
+_TOKEN = re.compile(r""""[^"]*"|'[^']*'|\s+and\s+|[^\s"']+|\s+|["']""", re.IGNORECASE)
+
+
 def _split_and(text: str) -> list[str]:
-    """Split on `` and `` outside quotes."""
+    """Split on `` and `` outside quotes, in one pass (time linear in the text)."""
     parts: list[str] = []
-    buffer = ""
-    quote = ""
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if quote:
-            buffer += char
-            if char == quote:
-                quote = ""
-            index += 1
+    buffer: list[str] = []
+    for match in _TOKEN.finditer(text):
+        token = match.group(0)
+        if token in ('"', "'"):
+            raise UsageError(f"segment: unbalanced quote in {_shorten(text)!r}")
+        if token[0].isspace() and token.strip().lower() == "and" and "".join(buffer).strip():
+            parts.append("".join(buffer))
+            buffer = []
             continue
-        if char in "\"'":
-            quote = char
-            buffer += char
-            index += 1
-            continue
-        match = _AND.match(text, index)
-        if match is not None and buffer.strip():
-            parts.append(buffer)
-            buffer = ""
-            index = match.end()
-            continue
-        buffer += char
-        index += 1
-    if quote:
-        raise UsageError(f"segment: unbalanced quote in {text!r}")
-    parts.append(buffer)
+        buffer.append(token)
+    parts.append("".join(buffer))
     if any(not p.strip() for p in parts):
-        raise UsageError(f"segment: empty condition in {text!r}")
+        raise UsageError(f"segment: empty condition in {_shorten(text)!r}")
     return parts
+
+
+def _shorten(text: str) -> str:
+    """A segment as an error message quotes it: spaces collapsed, at most 80 characters."""
+    short = " ".join(text.split())
+    return short if len(short) <= 80 else short[:77] + "..."
+
+
+#: SQLite's integers are 64 bits; a longer number is compared as a real number.
+_INT64 = range(-(2**63), 2**63)
 
 
 def _number(value: str) -> int | float | None:
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         pass
+    else:
+        return number if number in _INT64 else float(number)
     try:
-        return float(value)
+        result = float(value)
     except ValueError:
         return None
+    return result if math.isfinite(result) else None
+
+
+#: Fields that hold dates: their values must be dates, so that a typo is an error
+#: and not a comparison of text that quietly selects nobody.
+DATE_FIELDS = ("joined", "created_at")
+
+
+def _check_date(condition: Condition) -> None:
+    if condition.field.lower() not in DATE_FIELDS or condition.op in ("~", "!~"):
+        return
+    try:
+        dt.date.fromisoformat(condition.value[:10])
+        if len(condition.value) > 10:
+            dt.datetime.fromisoformat(condition.value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"segment: {condition.field}{condition.op}{_shorten(condition.value)}: "
+            "not a date (write YYYY-MM-DD)"
+        ) from None
 
 
 def condition_sql(condition: Condition, alias: str) -> tuple[str, list[Any]]:
