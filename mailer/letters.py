@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 import yaml.reader
+from slugify import slugify as python_slugify
 
 from mailer import clock
 from mailer.errors import HeaderInjectionError, InputError
@@ -235,10 +236,13 @@ def parse_letter(text: str, path: Path) -> Letter:
 
 
 def slugify(title: str) -> str:
-    """A file-name-safe slug: ASCII letters and digits joined by dashes."""
-    ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:60].rstrip("-") or "letter"
+    """A file-name-safe slug: the title transliterated to ASCII words joined by dashes.
+
+    python-slugify (with text-unidecode) transliterates every script:
+    "Информационное письмо" → "informatsionnoe-pismo", "情報" → "qing-bao",
+    "Großer" → "grosser".
+    """
+    return python_slugify(title, max_length=60, word_boundary=True) or "letter"
 
 
 def skeleton(title: str, *, list_name: str | None, today: dt.date) -> str:
@@ -267,13 +271,15 @@ The facts: what, when, where, who is affected.
 
 With best regards,
 
-Your name
+Your name\\
 Your role
 
 ---
 
-**Contact**
-Name · phone · e-mail address
+**Contact**\\
+Name\\
+Phone\\
+E-mail address
 """
 
 

@@ -190,6 +190,10 @@ class _Writer:
             return
         columns = max(len(r) for r in rows)
         widths = [max(len(r[i]) if i < len(r) else 0 for r in rows) for i in range(columns)]
+        first, _ = self.prefixes()
+        if len(first) + sum(widths) + 3 * (columns - 1) > WIDTH:
+            self.records(rows[header_rows:], rows[0] if header_rows else [])
+            return
         lines = []
         for index, row in enumerate(rows):
             cells = [(row[i] if i < len(row) else "").ljust(widths[i]) for i in range(columns)]
@@ -197,6 +201,21 @@ class _Writer:
             if index + 1 == header_rows:
                 lines.append("-+-".join("-" * w for w in widths))
         self.verbatim(lines)
+
+
+    def records(self, rows: list[list[str]], header: list[str]) -> None:
+        """A table too wide for 72 columns: each row as a block of ``Header: value`` lines."""
+        for row in rows:
+            self.separate()
+            first, rest = self.prefixes()
+            lines: list[str] = []
+            for index, cell in enumerate(row):
+                if not cell.strip():
+                    continue
+                label = header[index].strip() if index < len(header) else ""
+                text = f"{label}: {cell.strip()}" if label else cell.strip()
+                lines.append(wrap_block(text, first if not lines else rest, rest + "  "))
+            self.out.append("\n".join(lines))
 
 
 def _strip_html(html: str) -> str:

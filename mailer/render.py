@@ -353,6 +353,12 @@ def _sender(letter: Letter, config: Config) -> tuple[str, str, str]:
     return from_header, reply_to, ascii_domain(addr.rpartition("@")[2])
 
 
+def _reply_address(letter: Letter, config: Config) -> str:
+    """The plain address replies go to (the letter's reply_to, else the configured one)."""
+    value = str(letter.meta.get("reply_to") or config.sender.reply_to)
+    return parse_sender(value, "reply_to")[1] if value else ""
+
+
 def compile_letter(
     letter: Letter,
     *,
@@ -378,7 +384,9 @@ def compile_letter(
     organization = str(letter.meta.get("organization") or config.sender.organization)
     reject_line_breaks("organization", organization)
     base_url = web_base_url(config)
-    archive_url = f"{base_url}/archive/{campaign_id}" if campaign_id is not None else ""
+    # Only a public list's letters are in the archive; a private list's link would be a 404.
+    public = mailing_list is not None and mailing_list.public
+    archive_url = f"{base_url}/archive/{campaign_id}" if campaign_id is not None and public else ""
     feedback_id = checked_feedback_id(config)
     list_header = ""
     if mailing_list is not None:
@@ -412,7 +420,10 @@ def compile_letter(
         "sender": {
             "from_address": from_addr,
             "organization": organization,
-            "contact_address": config.sender.contact_address or from_addr,
+            # The postal address (bulk-mail rules ask for one), printed as text.
+            "contact_address": config.sender.contact_address,
+            # Where questions go: the reply-to address, else the sender.
+            "contact_email": _reply_address(letter, config) or from_addr,
             "reply_to": str(letter.meta.get("reply_to") or config.sender.reply_to),
         },
         "archive_url": archive_url,

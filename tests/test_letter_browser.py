@@ -96,9 +96,16 @@ def assert_unsubscribe_link(page: Page, url: str) -> None:
     assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], box
 
 
-def write_example_letter(tmp_path: Path) -> tuple[Path, str]:
-    """The example letter as a member of a list receives it, and its unsubscribe URL."""
-    letter = load_letter(ROOT / "letters" / "example.md")
+def write_example_letter(tmp_path: Path, extra: str = "") -> tuple[Path, str]:
+    """The example letter as a member of a list receives it, and its unsubscribe URL.
+
+    ``extra`` is a paragraph added before the letter's contact block.
+    """
+    source = (ROOT / "letters" / "example.md").read_text(encoding="utf-8")
+    if extra:
+        source = source.replace("**Contact**", f"{extra}\n**Contact**")
+    (tmp_path / "example.md").write_text(source, encoding="utf-8")
+    letter = load_letter(tmp_path / "example.md")
     config = Config(web=WebConfig(base_url="https://news.example.org"))
     members = MailingList(1, "members", "Members of the union", "", False, False, "")
     compiled = compile_letter(
@@ -137,13 +144,60 @@ def test_example_letter_in_chromium_light_dark_and_narrow(tmp_path: Path) -> Non
         screenshot(page, "example-letter-dark")
         watch.assert_clean()
 
-    with chromium_page(width=375) as page:
+    for width in (375, 320):
+        with chromium_page(width=width) as page:
+            watch = open_letter(page, letter)
+            screenshot(page, f"example-letter-{width}")
+            assert page_width(page) <= width, "no sideways scrolling on a phone"
+            assert_unsubscribe_link(page, unsubscribe)
+            watch.assert_clean()
+
+
+#: Text drawn as wide as a font can make it: whatever fonts a machine has, they are narrower.
+WIDE_TEXT = "* { font-family: monospace !important; letter-spacing: 3px !important; }"
+
+
+def page_width(page: Page) -> float:
+    width: float = page.evaluate("document.documentElement.scrollWidth")
+    return width
+
+
+def test_the_letter_fits_320_pixels_in_any_font(tmp_path: Path) -> None:
+    """Long addresses and URLs wrap; the test does not depend on the fonts installed."""
+    letter, unsubscribe = write_example_letter(
+        tmp_path,
+        extra="Write to a.very.long.address.of.the.coordinator@regional-committee.example.org "
+        "or read https://example.org/a/very/long/path/to/the/solidarity/declarations/2026\n",
+    )
+    with chromium_page(width=320) as page:
         watch = open_letter(page, letter)
-        screenshot(page, "example-letter-narrow")
-        overflow = page.evaluate("document.documentElement.scrollWidth")
-        assert overflow <= 375, "the letter must fit a phone screen without sideways scrolling"
+        page.add_style_tag(content=WIDE_TEXT)
+        screenshot(page, "example-letter-320-wide-font")
+        assert page_width(page) <= 320
         assert_unsubscribe_link(page, unsubscribe)
         watch.assert_clean()
+
+
+def test_the_letter_is_centred_and_keeps_its_header_and_footer_rules(tmp_path: Path) -> None:
+    letter, _ = write_example_letter(tmp_path)
+    with chromium_page(width=1000) as page:
+        open_letter(page, letter)
+        layout: dict[str, Any] = page.evaluate(
+            """(() => {
+                const box = document.querySelector('.container').getBoundingClientRect();
+                const header = getComputedStyle(document.querySelector('.header'));
+                const footer = getComputedStyle(document.querySelector('.footer'));
+                return {left: box.left, right: window.innerWidth - box.right,
+                        headerRule: [header.borderBottomStyle, header.borderBottomWidth,
+                                     header.borderBottomColor],
+                        footerRule: [footer.borderTopStyle, footer.borderTopWidth,
+                                     footer.borderTopColor]};
+            })()"""
+        )
+        screenshot(page, "example-letter-1000")
+    assert layout["left"] > 100 and abs(layout["left"] - layout["right"]) <= 2, layout
+    assert layout["headerRule"] == ["solid", "3px", "rgb(179, 38, 30)"], layout
+    assert layout["footerRule"] == ["solid", "1px", "rgb(216, 222, 228)"], layout
 
 
 def test_a_letter_with_an_image_reads_well_with_images_off(tmp_path: Path) -> None:

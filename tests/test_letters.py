@@ -382,3 +382,23 @@ def test_other_dates_in_the_front_matter_stay_text_for_the_templates(tmp_path: P
     result = CliRunner().invoke(cli, ["letters", "render", str(path), "--format", "text"])
     assert result.exit_code == 0, result.output
     assert "By 7 December 2026." in result.output
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [
+        ("Информационное письмо", "informatsionnoe-pismo"),
+        ("情報", "qing-bao"),
+        ("Großer Streik am Hafen", "grosser-streik-am-hafen"),
+        ("Strike at Nordhafen: 3 December!", "strike-at-nordhafen-3-december"),
+    ],
+)
+def test_titles_in_any_script_become_readable_slugs(title: str, slug: str) -> None:
+    assert slugify(title) == slug
+
+
+def test_the_skeleton_keeps_signature_and_contact_lines_apart(tmp_path: Path) -> None:
+    path = new_letter("Assembly", directory=tmp_path, today=dt.date(2026, 11, 30))
+    result = CliRunner().invoke(cli, ["letters", "render", str(path), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert "Your name<br" in result.output and "Name<br" in result.output

@@ -27,7 +27,7 @@ from mailer.store.models import MailingList
 from mailer.tokens import UNSUBSCRIBE, Signer
 
 SIGNER = Signer("test-secret")
-MEMBERS = MailingList(3, "members", "Members of the Union", "", False, False, "")
+MEMBERS = MailingList(3, "members", "Members of the Union", "", False, True, "")  # public
 CONFIG = Config(
     sender=SenderConfig(
         from_address="Strike Office <office@union.example>",

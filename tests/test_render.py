@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailer.config import Config, TemplatesConfig, WebConfig
+from mailer.config import Config, SenderConfig, TemplatesConfig, WebConfig
 from mailer.errors import TemplateError
 from mailer.letters import load_letter, parse_letter
 from mailer.message import Recipient
@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "letters" / "example.md"
 SIGNER = Signer("render-tests")
 MEMBERS = MailingList(1, "members", "Members", "", False, False, "")
+PUBLIC = MailingList(2, "news", "News", "", True, True, "")
 CONFIG = Config(web=WebConfig(base_url="https://news.example.org", secret_key="k"))
 ANA = Recipient("ana@example.org", "Ana", {"city": "Kiel"}, subscriber_id=5)
 
@@ -42,7 +43,9 @@ def compile_path(path: Path, config: Config = CONFIG, **kwargs: object) -> Compi
 
 
 def test_example_letter_renders_with_inlined_css_and_the_layout_parts() -> None:
-    compiled = compile_path(EXAMPLE, campaign_id=9)
+    compiled = compile_letter(
+        load_letter(EXAMPLE), config=CONFIG, mailing_list=PUBLIC, signer=SIGNER, campaign_id=9
+    )
     html, _ = compiled.render(sample_recipient(compiled.letter))
     assert html.startswith("<!DOCTYPE html>")
     assert re.search(r'<p style="[^"]*margin', html), "paragraph styles are inlined"
@@ -61,6 +64,14 @@ def test_example_letter_renders_with_inlined_css_and_the_layout_parts() -> None:
 def test_no_archive_link_without_a_campaign() -> None:
     html, text = compile_path(EXAMPLE).render(ANA)
     assert "/archive/" not in html and "/archive/" not in text
+
+
+def test_no_archive_link_in_a_letter_to_a_private_list() -> None:
+    """A private list has no archive: a "view online" link would lead to a 404."""
+    compiled = compile_path(EXAMPLE, campaign_id=9)
+    html, text = compiled.render(ANA)
+    assert "/archive/" not in html and "/archive/" not in text
+    assert b"List-Archive" not in compiled.build(ANA).data
 
 
 def test_subscriber_data_is_escaped_in_html_but_not_in_text(tmp_path: Path) -> None:
@@ -262,7 +273,7 @@ def test_default_templates_ship_inside_the_wheel(tmp_path: Path) -> None:
         "l = parse_letter('---\\nsubject: Hi\\n---\\nHello\\n', Path('x.md'));"
         "c = compile_letter(l, config=Config(), mailing_list=None, signer=Signer('k'));"
         "print(mailer.__file__); print(r.default_templates());"
-        "print('preheader' in c.render(Recipient('a@example.org'))[0])"
+        "print('class=\"container\"' in c.render(Recipient('a@example.org'))[0])"
     )
     run = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {probe}"],
@@ -351,3 +362,43 @@ def test_a_loop_variable_named_like_a_letter_value_is_the_loop_value(tmp_path: P
     html, text = compile_path(path).render(person)
     assert "* one" in text and "* two" in text
     assert ">one" in html and ">two" in html
+
+
+def test_the_text_part_keeps_to_72_columns_wide_tables_and_footer_included(
+    tmp_path: Path,
+) -> None:
+    body = (
+        "Dear {{ subscriber.name }},\n\n"
+        "| Branch | Meeting place | Contact |\n|---|---|---|\n"
+        "| Harbour district | Community hall at Hafenstraße 12, first floor, room 3 | "
+        "Miriam Okafor, m.okafor@example.org, +49 40 555 01 23 |\n"
+        "| North | Library | Jonas |\n"
+    )
+    path = write_letter(tmp_path, body)
+    config = Config(
+        web=CONFIG.web,
+        sender=SenderConfig(
+            organization="The International Federation of Transport Workers' Unions",
+            contact_address="International Federation of Transport Workers' Unions\n"
+            "Harbour Road 12, 20457 Hamburg, Germany",
+        ),
+    )
+    person = Recipient("a.very.long.address.of.a.member@regional-branch.example.org",
+                       "Ana", {}, subscriber_id=5)
+    _, text = compile_path(path, config, campaign_id=3).render(person)
+    too_long = [line for line in text.splitlines() if len(line) > 72 and " " in line.strip()]
+    assert too_long == []
+    assert "Meeting place: Community hall at Hafenstraße 12, first floor, room" in text
+    assert "Harbour Road 12, 20457 Hamburg, Germany" in text
+
+
+def test_the_contact_address_is_printed_as_text_not_as_a_mail_link(tmp_path: Path) -> None:
+    config = Config(
+        web=CONFIG.web,
+        sender=SenderConfig(contact_address="Union of Port Workers\nHarbour Road 12"),
+    )
+    html, text = compile_path(write_letter(tmp_path, "Hi\n"), config).render(ANA)
+    assert "Union of Port Workers<br>Harbour Road 12" in html
+    assert "mailto:Union" not in html
+    assert "Union of Port Workers\nHarbour Road 12\n" in text
+    assert 'href="mailto:newsletter@example.org"' in html  # questions go to the sender
