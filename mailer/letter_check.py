@@ -13,7 +13,7 @@ from __future__ import annotations
 import email
 import email.errors
 import email.policy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -116,15 +116,24 @@ def mime_defects(message: OutgoingMessage) -> list[str]:
 
 
 def check_letter(
-    compiled: CompiledLetter, recipients: Iterable[Recipient], *, shown: int = SHOWN_ERRORS
+    compiled: CompiledLetter,
+    recipients: Iterable[Recipient],
+    *,
+    shown: int = SHOWN_ERRORS,
+    progress: Callable[[int], None] | None = None,
 ) -> CheckReport:
-    """Build the message for every recipient; collect errors and warnings."""
+    """Build the message for every recipient; collect errors and warnings.
+
+    ``progress(checked)`` is called every few hundred recipients.
+    """
     report = CheckReport()
     oversized: list[tuple[int, str]] = []
     missing_text_unsubscribe = 0
     first_html: tuple[str, str] | None = None
     for recipient in recipients:
         report.checked += 1
+        if progress is not None and report.checked % 500 == 0:
+            progress(report.checked)
         try:
             message, html, text = compiled.build_rendered(recipient)
         except InputError as exc:

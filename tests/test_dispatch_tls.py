@@ -16,7 +16,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from mailer.config import SmtpConfig
 from mailer.dispatch.smtp import SmtpTransport
 from mailer.errors import TransportError
-from tests.smtp_sink import SmtpSink
+from mailer.store import Store
+from tests.conftest import Invoke
+from tests.smtp_sink import LETTER, SmtpSink, populate, sink_environment
 
 MESSAGE = b"Subject: hello\r\n\r\nhello\r\n"
 
@@ -149,3 +151,25 @@ def test_implicit_tls(certificate: tuple[Path, Path]) -> None:
         assert sink.counts() == {"r@example.com": 1}
     finally:
         sink.stop()
+
+
+def test_a_refused_login_says_authentication_failed_not_unreachable(
+    starttls_sink: tuple[SmtpSink, Logins], certificate: tuple[Path, Path],
+    invoke: Invoke, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sink, _ = starttls_sink
+    populate(store, "members", 3)
+    for name, value in sink_environment(
+        sink.port, MAILER_SMTP_TLS="starttls", MAILER_SMTP_USERNAME="mailer",
+        MAILER_SMTP_PASSWORD="wrong",
+    ).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    letter = tmp_path / "letter.md"
+    letter.write_text(LETTER, encoding="utf-8")
+    result = invoke("send", str(letter), "--list", "members", "--yes")
+    assert result.exit_code == 1
+    assert f"SMTP authentication failed at 127.0.0.1:{sink.port}: 535" in result.output
+    assert "could be reached" not in result.output
+    assert "3 recipients not yet sent" in result.output and "campaigns resume 1" in result.output
+    assert sink.received == []

@@ -728,3 +728,27 @@ def test_a_strict_import_on_a_full_disk_says_the_disk_is_full(
     assert "cannot rollback" not in result.output and "Traceback" not in result.output
     monkeypatch.setattr(database, "_connect", connect)
     assert dump(db_path) == before
+
+
+def test_special_use_domains_are_refused_unless_allowed(
+    invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke("lists", "create", "news")
+    path = write(tmp_path, "email\nann@lists.test\nbob@box.local\ncy@localhost\nok@example.org\n")
+    refused = json.loads(invoke("subscribers", "import", str(path), "--list", "news",
+                                "--json").output)
+    assert (refused["added"], refused["invalid"]) == (1, 3)
+    assert "special-use or reserved name" in refused["invalid_rows"][0]["reason"]
+    added = invoke("subscribers", "add", "dee@lists.test", "--list", "news")
+    assert added.exit_code == 1 and "special-use" in added.output
+
+    monkeypatch.setenv("MAILER_IMPORT_ALLOW_SPECIAL_USE_DOMAINS", "true")
+    allowed = json.loads(invoke("subscribers", "import", str(path), "--list", "news",
+                                "--json").output)
+    assert (allowed["added"], allowed["invalid"]) == (3, 0)
+    assert invoke("subscribers", "add", "Dee@Lists.TEST", "--list", "news").exit_code == 0
+    emails = {row["email"] for row in json.loads(invoke("subscribers", "ls", "--json").output)}
+    assert emails == {"ann@lists.test", "bob@box.local", "cy@localhost", "ok@example.org",
+                      "Dee@lists.test"}
+    bad = invoke("subscribers", "add", "eve@-bad-.test", "--list", "news")
+    assert bad.exit_code == 1  # allowed is not unchecked: the domain's labels still count

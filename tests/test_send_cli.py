@@ -341,3 +341,51 @@ def test_concurrency_sets_how_many_connections_are_used(
     assert result.exit_code == 0, result.output
     assert len(sink.received) == 30
     assert 1 <= sink.sessions <= 2
+
+
+def test_a_dry_run_counts_in_words_and_says_how_many_more_it_did_not_list(
+    store: Store, letter: Path, invoke: Invoke
+) -> None:
+    populate(store, "members", 1)
+    one = invoke("send", str(letter), "--list", "members", "--dry-run").output
+    assert "dry run: 1 message to list members" in one and "more" not in one
+    populate(store, "members", 12)  # the first of them is the one already there
+    many = invoke("send", str(letter), "--list", "members", "--dry-run").output
+    assert "dry run: 12 messages to list members" in many
+    assert many.count("@example.com") == 5 and "... and 7 more" in many
+
+
+def test_long_walks_over_a_list_show_progress_on_a_terminal(
+    store: Store, letter: Path, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailer.cli import progress
+
+    monkeypatch.setattr(progress, "on_terminal", lambda: True)
+    monkeypatch.setattr(progress, "QUIET_SECONDS", 0.0)
+    populate(store, "members", 1200)
+    dry = invoke("send", str(letter), "--list", "members", "--dry-run")
+    assert "\rrendering: 1,000/1,200" in dry.stderr
+    checked = invoke("letters", "check", str(letter), "--list", "members")
+    assert "\rchecking: 1,000" in checked.stderr
+    assert "checked 1200 message(s)" in checked.stdout
+
+
+def test_campaigns_ls_shortens_long_subjects(
+    store: Store, sink: SmtpSink, tmp_path: Path, invoke: Invoke
+) -> None:
+    populate(store, "members", 2)
+    subject = "A very long subject " * 8
+    path = tmp_path / "long.md"
+    path.write_text(f'---\nsubject: "{subject.strip()}"\n---\n\nhi\n', encoding="utf-8")
+    assert invoke("send", str(path), "--list", "members", "--yes").exit_code == 0
+    table = invoke("campaigns", "ls").output
+    assert max(len(line) for line in table.splitlines()) < 120
+    assert "A very long subject A very long subject…" in table
+    assert subject.strip() in invoke("campaigns", "show", "1").output
+
+
+def test_an_unknown_list_name_suggests_the_closest_one(store: Store, invoke: Invoke) -> None:
+    populate(store, "members", 1)
+    result = invoke("subscribers", "ls", "--list", "memebrs")
+    assert result.exit_code == 1
+    assert "no list named 'memebrs' (did you mean 'members'?)" in result.output

@@ -192,3 +192,11 @@ def test_unsubscribing_someone_on_no_list_says_what_changed(invoke: Invoke) -> N
     assert _show(invoke, "ana@example.org")["status"] == "unsubscribed"
     again = invoke("subscribers", "unsubscribe", "ana@example.org")
     assert "nothing changed" in again.output
+
+
+def test_show_prints_history_details_as_words_not_python(invoke: Invoke) -> None:
+    assert invoke("lists", "create", "news").exit_code == 0
+    assert invoke("subscribers", "add", "ann@example.org", "--list", "news").exit_code == 0
+    shown = invoke("subscribers", "show", "ann@example.org").output
+    assert "{" not in shown and "'" not in shown
+    assert "subscribed [news] method=cli source=mailer subscribers add status=confirmed" in shown

@@ -210,6 +210,21 @@ def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
     click.echo(_CONTROLS.sub("", str(message)), err=err, nl=nl)
 
 
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, with an ellipsis where it was cut."""
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def details(data: dict[str, Any]) -> str:
+    """An event's details as ``key=value`` pairs (empty values left out)."""
+    return " ".join(f"{key}={value}" for key, value in data.items() if value not in (None, ""))
+
+
+def plural(count: int, word: str) -> str:
+    """``1 message``, ``2 messages``: a count with its noun."""
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output: one JSON document, UTF-8, keys in a stable order."""
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))

@@ -13,14 +13,18 @@ from mailer.cli.app import (
     pass_app,
     print_json,
     print_table,
+    shorten,
 )
-from mailer.cli.send import command_prefix, finish_progress, progress_printer
+from mailer.cli.progress import end_line, sending_progress
+from mailer.cli.send import command_prefix
 from mailer.dispatch import run as runner
 from mailer.dispatch import status
 from mailer.dispatch.journal import CampaignBusy
 from mailer.dispatch.run import RunResult
 from mailer.errors import TransportError
 
+#: Characters of a subject ``campaigns ls`` shows (``show`` and ``--json`` give it whole).
+SUBJECT_WIDTH = 40
 COLUMNS = ["id", "state", "list", "subject", "recipients", "sent", "deferred", "failed", "pending"]
 
 
@@ -38,7 +42,8 @@ def ls(app: App, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    print_table(rows, COLUMNS)
+    print_table([{**row, "subject": shorten(row["subject"], SUBJECT_WIDTH)} for row in rows],
+                COLUMNS)
 
 
 @campaigns.command("show")
@@ -92,7 +97,7 @@ def resume(
     app: App, campaign_id: int, concurrency: int | None, rate: float | None, as_json: bool
 ) -> None:
     """Deliver everything pending and every deferred recipient that is due."""
-    shown = progress_printer()
+    shown = sending_progress()
     try:
         result = runner.deliver(
             app.config,
@@ -104,7 +109,7 @@ def resume(
             command=command_prefix(app),
         )
     finally:
-        finish_progress(shown)
+        end_line(shown)
     _print_result(result, as_json)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from mailer.cli.app import App, cli, echo, json_option, output_option, pass_app, print_json
+from mailer.cli.progress import counting
 from mailer.config import Config
 from mailer.errors import NotFoundError, UsageError
 from mailer.letter_check import check_letter
@@ -171,7 +172,8 @@ def check(app: App, file: Path, list_name: str | None, as_json: bool) -> None:
     else:
         recipients = iter([sample_recipient(letter)])
         scope = "the sample subscriber (no list in the database)"
-    report = check_letter(compiled, recipients)
+    with counting("checking") as tick:
+        report = check_letter(compiled, recipients, progress=tick)
     if as_json:
         print_json({"file": str(file), **report.as_dict()})
     else:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from mailer.cli.app import App, cli, delivery_options, echo, json_option, pass_app, print_json
+from mailer.cli.app import (
+    App,
+    cli,
+    delivery_options,
+    echo,
+    json_option,
+    pass_app,
+    plural,
+    print_json,
+)
+from mailer.cli.progress import counting, end_line, sending_progress
 from mailer.contacts import normalize_address
 from mailer.dispatch import run as runner
 from mailer.dispatch.plan import (
@@ -18,7 +27,6 @@ from mailer.dispatch.plan import (
     earlier_campaigns,
     letter_hash,
 )
-from mailer.dispatch.sender import Progress
 from mailer.errors import TransportError, UsageError
 from mailer.letters import Letter, load_letter
 from mailer.store.lists import get_list
@@ -30,37 +38,9 @@ def on_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def progress_printer() -> Callable[[Progress], None] | None:
-    """A one-line progress display on a terminal's stderr; None off a terminal."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(progress: Progress) -> None:
-        left = progress.due - progress.done
-        rate = progress.rate
-        eta = f"{int(left / rate) // 60}:{int(left / rate) % 60:02d} left" if rate > 0 else ""
-        width = 30
-        filled = int(width * progress.done / progress.due) if progress.due else width
-        click.echo(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] sent {progress.sent}  "
-            f"deferred {progress.deferred}  failed {progress.failed}  "
-            f"{rate:,.0f} msg/s  {eta}   ",
-            nl=False,
-            err=True,
-        )
-
-    return show
-
-
 def command_prefix(app: App) -> str:
     """How to call mailer again on the same database (for resume hints)."""
     return f"mailer --db {app.db_path}" if app.db_path else "mailer"
-
-
-def finish_progress(shown: Callable[[Progress], None] | None) -> None:
-    """End the progress line, so that what follows starts on a line of its own."""
-    if shown is not None:
-        echo("", err=True)
 
 
 @cli.command()
@@ -116,16 +96,22 @@ def send(
         return
     check_segment(store, mailing_list, segment)
     if dry_run:
-        rehearsal = runner.dry_run(config, store, loaded, mailing_list, segment)
+        total = count_recipients(store, mailing_list.id, segment)
+        with counting("rendering", total) as tick:
+            rehearsal = runner.dry_run(config, store, loaded, mailing_list, segment, progress=tick)
         if as_json:
             print_json(rehearsal.as_dict())
         else:
             echo(
-                f"dry run: {rehearsal.recipients} messages to list {name} would be sent "
-                f"({rehearsal.bytes:,} bytes, rendered in {rehearsal.seconds}s); nothing was sent"
+                f"dry run: {plural(rehearsal.recipients, 'message')} to list {name} would be "
+                f"sent ({rehearsal.bytes:,} bytes, rendered in {rehearsal.seconds}s); "
+                "nothing was sent"
             )
             for example in rehearsal.examples:
                 echo(f"  {example}")
+            more = rehearsal.recipients - len(rehearsal.examples)
+            if more > 0:
+                echo(f"  ... and {more:,} more")
         return
     runner.signer_for(config)
     transport = runner.make_transport(config)  # a bad relay setting stops us here, not later
@@ -165,7 +151,7 @@ def send(
         segment=segment,
     )
     echo(f"campaign {campaign.id}: {campaign.recipients} recipients", err=as_json)
-    shown = progress_printer()
+    shown = sending_progress()
     try:
         result = runner.deliver(
             config,
@@ -178,7 +164,7 @@ def send(
             command=command_prefix(app),
         )
     finally:
-        finish_progress(shown)
+        end_line(shown)
     if as_json:
         print_json(result.as_dict())
     else:

@@ -8,6 +8,7 @@ from mailer.cli.app import (
     App,
     cli,
     confirm_or_refuse,
+    details,
     echo,
     json_option,
     pass_app,
@@ -125,7 +126,7 @@ def show(app: App, email: str, as_json: bool) -> None:
     echo("history:")
     for event in detail["history"]:
         where = f" [{event['list']}]" if event["list"] else ""
-        echo(f"  {event['at']} {event['kind']}{where} {event['detail']}")
+        echo(f"  {event['at']} {event['kind']}{where} {details(event['detail'])}".rstrip())
     if detail["reports"]:
         echo("bounces and complaints:")
         for report in detail["reports"]:

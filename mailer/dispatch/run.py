@@ -357,8 +357,18 @@ class DryRun:
         }
 
 
+#: How often (in recipients) a long walk over a list reports its progress.
+PROGRESS_EVERY = 500
+
+
 def dry_run(
-    config: Config, store: Store, letter: Letter, mailing_list: MailingList, segment: str
+    config: Config,
+    store: Store,
+    letter: Letter,
+    mailing_list: MailingList,
+    segment: str,
+    *,
+    progress: Callable[[int], None] | None = None,
 ) -> DryRun:
     """Render every recipient's message (so template errors show now) and send nothing."""
     started = time.monotonic()
@@ -375,6 +385,8 @@ def dry_run(
         size += len(message.data)
         if len(examples) < 5:
             examples.append(message.recipient)
+        if progress is not None and count % PROGRESS_EVERY == 0:
+            progress(count)
     return DryRun(compiled.subject, count, size, round(time.monotonic() - started, 2), examples)
 
 

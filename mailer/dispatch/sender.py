@@ -34,7 +34,14 @@ from mailer.bounces.classify import classify, find_status
 from mailer.config import BouncesConfig
 from mailer.dispatch.journal import DEFERRED, FAILED, SENT, Journal, Outcome
 from mailer.dispatch.ratelimit import RateLimits
-from mailer.dispatch.transport import Channel, Reply, SenderRefused, Transport, Undeliverable
+from mailer.dispatch.transport import (
+    Channel,
+    RelayAuthFailed,
+    Reply,
+    SenderRefused,
+    Transport,
+    Undeliverable,
+)
 from mailer.errors import MailerError, TransportError
 from mailer.message import OutgoingMessage, Recipient
 from mailer.store import Store
@@ -318,6 +325,10 @@ class Sender:
                 return None
             try:
                 return await self.transport.open()
+            except RelayAuthFailed as exc:
+                self._transport_error = exc
+                self.stop.set()
+                return None
             except TransportError as exc:
                 if attempt == OPEN_ATTEMPTS - 1:
                     self._transport_error = exc

@@ -18,10 +18,21 @@ import time
 from dataclasses import dataclass, field
 
 import aiosmtplib
-from aiosmtplib import SMTPException, SMTPResponseException, SMTPSenderRefused
+from aiosmtplib import (
+    SMTPAuthenticationError,
+    SMTPException,
+    SMTPResponseException,
+    SMTPSenderRefused,
+)
 
 from mailer.config import RelayConfig, SmtpConfig
-from mailer.dispatch.transport import Reply, SenderRefused, Undeliverable, queue_id_of
+from mailer.dispatch.transport import (
+    RelayAuthFailed,
+    Reply,
+    SenderRefused,
+    Undeliverable,
+    queue_id_of,
+)
 from mailer.errors import ConfigError, TransportError
 
 TLS_MODES = ("starttls", "implicit", "none")
@@ -195,17 +206,24 @@ class SmtpTransport:
             # Every relay is resting: try the one that rests the shortest.
             ready = [min(self._relays, key=lambda r: r.paused_until)]
         errors: list[str] = []
+        refused_login: RelayAuthFailed | None = None
         while ready:
             state = self._rng.choices(ready, weights=[r.relay.weight for r in ready])[0]
             ready.remove(state)
             try:
                 client = await self._connect(state.relay)
+            except RelayAuthFailed as exc:
+                state.rest(str(exc))
+                refused_login = refused_login or exc
+                continue
             except TransportError as exc:
                 state.rest(str(exc))
                 errors.append(str(exc))
                 continue
             state.paused_until = 0.0
             return SmtpChannel(client, state)
+        if refused_login is not None:
+            raise refused_login  # reached, but it will not take us: say so, not "unreachable"
         raise TransportError("no SMTP relay could be reached: " + "; ".join(errors))
 
     async def _connect(self, relay: RelayConfig) -> aiosmtplib.SMTP:
@@ -223,6 +241,13 @@ class SmtpTransport:
         )
         try:
             await client.connect()
+        except SMTPAuthenticationError as exc:
+            client.close()
+            raise RelayAuthFailed(
+                f"SMTP authentication failed at {label}: {exc.code} {exc.message} "
+                "(check [smtp] username and MAILER_SMTP_PASSWORD)",
+                code=exc.code,
+            ) from None
         except SMTPResponseException as exc:
             client.close()
             raise TransportError(f"{label}: {exc.code} {exc.message}", code=exc.code) from None

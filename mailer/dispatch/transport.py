@@ -50,6 +50,13 @@ class SenderRefused(TransportError):
     """
 
 
+class RelayAuthFailed(TransportError):
+    """The relay answered but refused our login (535): a setting of ours, not the network.
+
+    Retrying with the same credentials cannot help, so the run stops at once.
+    """
+
+
 class Undeliverable(TransportError):
     """This relay can never take this one message (an address that needs SMTPUTF8, say).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -68,7 +69,10 @@ def get_list(store: Store, name: str) -> MailingList:
     """The list called ``name``; ``NotFoundError`` naming it if there is none."""
     row = store.one("SELECT * FROM lists WHERE name = ?", (name,))
     if row is None:
-        raise NotFoundError(f"no list named {name!r} (see `mailer lists ls`)")
+        names = [r["name"] for r in store.all("SELECT name FROM lists")]
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else "see `mailer lists ls`"
+        raise NotFoundError(f"no list named {name!r} ({hint})")
     return MailingList.from_row(row)
 
 

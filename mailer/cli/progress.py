@@ -1,0 +1,82 @@
+"""Progress lines on a terminal: the one place the command line draws them.
+
+Long commands (a send, a check of a big list, a dry run) report as they go,
+on standard error, and only when it is a terminal: a script or a pipe gets
+the clean summary alone. A count that finishes within a second draws
+nothing, so short commands stay quiet.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+
+from mailer.dispatch.sender import Progress
+
+#: A count shows its line once it has run this long.
+QUIET_SECONDS = 1.0
+
+
+def on_terminal() -> bool:
+    """Whether standard error is a terminal (where progress lines belong)."""
+    return sys.stderr.isatty()
+
+
+def sending_progress() -> Callable[[Progress], None] | None:
+    """A one-line delivery display (bar, counts, rate, time left); None off a terminal."""
+    if not on_terminal():
+        return None
+
+    def show(progress: Progress) -> None:
+        left = progress.due - progress.done
+        rate = progress.rate
+        eta = f"{int(left / rate) // 60}:{int(left / rate) % 60:02d} left" if rate > 0 else ""
+        width = 30
+        filled = int(width * progress.done / progress.due) if progress.due else width
+        click.echo(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] sent {progress.sent}  "
+            f"deferred {progress.deferred}  failed {progress.failed}  "
+            f"{rate:,.0f} msg/s  {eta}   ",
+            nl=False,
+            err=True,
+        )
+
+    return show
+
+
+@contextmanager
+def counting(label: str, total: int | None = None) -> Iterator[Callable[[int], None] | None]:
+    """A ``tick(done)`` callback that draws ``label: done/total (rate/s)`` past a second.
+
+    Yields None off a terminal; the line is ended when the block ends.
+    """
+    if not on_terminal():
+        yield None
+        return
+    started = time.monotonic()
+    drawn = False
+
+    def tick(done: int) -> None:
+        nonlocal drawn
+        elapsed = time.monotonic() - started
+        if elapsed < QUIET_SECONDS:
+            return
+        of = f"/{total:,}" if total is not None else ""
+        click.echo(f"\r{label}: {done:,}{of} ({done / elapsed:,.0f}/s)   ", nl=False, err=True)
+        drawn = True
+
+    try:
+        yield tick
+    finally:
+        if drawn:
+            click.echo("", err=True)
+
+
+def end_line(shown: Callable[[Progress], None] | None) -> None:
+    """End a delivery display, so that what follows starts on a line of its own."""
+    if shown is not None:
+        click.echo("", err=True)
