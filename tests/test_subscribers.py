@@ -200,3 +200,11 @@ def test_show_prints_history_details_as_words_not_python(invoke: Invoke) -> None
     shown = invoke("subscribers", "show", "ann@example.org").output
     assert "{" not in shown and "'" not in shown
     assert "subscribed [news] method=cli source=mailer subscribers add status=confirmed" in shown
+
+
+def test_a_name_with_a_line_break_is_refused(invoke: Invoke) -> None:
+    assert invoke("lists", "create", "news").exit_code == 0
+    result = invoke("subscribers", "add", "ann@example.org", "--list", "news",
+                    "--name", "Ann\nBcc: x@example.net")
+    assert result.exit_code == 1 and "may not contain a line break" in result.output
+    assert invoke("subscribers", "ls", "--json").output.strip() == "[]"

@@ -101,7 +101,13 @@ def add_subscriber(
     update: bool = False,
     confirmed: bool = False,
 ) -> AddOutcome:
-    """Subscribe an address to a list in one transaction, never undoing an opt-out."""
+    """Subscribe an address to a list in one transaction, never undoing an opt-out.
+
+    A name is one line (it is printed in greetings and headers): one holding a
+    line break is refused.
+    """
+    if any(ch in name for ch in "\r\n\0\u2028\u2029"):
+        raise InputError(f"name {name[:40]!r}: a name may not contain a line break")
     attributes = attributes or {}
     now = clock.now_iso()
     with store.transaction() as conn:
