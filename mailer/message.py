@@ -192,12 +192,13 @@ def parse_sender(value: str, what: str) -> tuple[str, str]:
     """Split a configured ``Name <addr>`` into its parts; refuse line breaks and lists."""
     reject_line_breaks(what, value)
     found = getaddresses([value])
-    if len(found) != 1:  # parseaddr would silently keep the first of several
-        raise HeaderInjectionError(f"{what}: {value!r} must be one address")
-    name, addr = found[0]
-    if "@" not in addr:
-        raise HeaderInjectionError(f"{what}: {value!r} has no e-mail address")
-    return name, addr
+    # parseaddr would silently keep the first of several; and Python versions differ in
+    # what they make of trailing words (one more entry, or an empty one): refuse both.
+    if len(found) != 1 or "@" not in found[0][1]:
+        raise HeaderInjectionError(
+            f"{what}: {value!r} must be one e-mail address, as Name <address@domain>"
+        )
+    return found[0]
 
 
 def web_base_url(config: Config) -> str:

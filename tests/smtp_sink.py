@@ -256,7 +256,7 @@ def sink_environment(port: int, **extra: str) -> dict[str, str]:
         "MAILER_SMTP_HOST": "127.0.0.1",
         "MAILER_SMTP_PORT": str(port),
         "MAILER_SMTP_TLS": "none",
-        "MAILER_SMTP_TIMEOUT": "1",
+        "MAILER_SMTP_TIMEOUT": "10",  # generous: a loaded machine must not read as a fault
         "MAILER_SMTP_CONNECTIONS": "4",
         **extra,
     }

@@ -438,7 +438,7 @@ def test_the_example_letter_parses_under_a_policy_that_raises_on_any_defect() ->
 )
 def test_a_sender_that_is_not_exactly_one_address_is_refused(sender: str) -> None:
     letter = parse_letter(letter_text("Hi", **{"from": sender}), Path("l.md"))
-    with pytest.raises(HeaderInjectionError, match="one address"):
+    with pytest.raises(HeaderInjectionError, match="one e-mail address"):
         compile_letter(letter, config=CONFIG, mailing_list=MEMBERS, signer=SIGNER)
 
 

@@ -251,7 +251,7 @@ def test_a_relay_that_is_down_leaves_its_share_to_the_others(
     toml.write_text(
         f"""
 [smtp]
-timeout = 1
+timeout = 10
 [[smtp.relays]]
 host = "127.0.0.1"
 port = {down.port}
@@ -393,7 +393,7 @@ def test_a_relay_that_breaks_connections_rests_while_the_others_carry_on(
     healthy = start_sink()
     toml = db_path.parent / "mailer.toml"
     toml.write_text(
-        "[smtp]\ntimeout = 1\nconnections = 4\n"
+        "[smtp]\ntimeout = 10\nconnections = 4\n"
         + "".join(
             f'[[smtp.relays]]\nhost = "127.0.0.1"\nport = {port}\ntls = "none"\n'
             for port in (broken.port, healthy.port)
