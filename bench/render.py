@@ -17,10 +17,9 @@ from pathlib import Path
 
 from mailer.config import Config
 from mailer.errors import MailerError
-from mailer.letters import load_letter
-from mailer.message import Recipient
-from mailer.render import CompiledLetter, compile_letter
-from mailer.store.models import MailingList
+from mailer.letters.compile import CompiledLetter, compile_letter
+from mailer.letters.source import load_letter
+from mailer.store.models import MailingList, Recipient
 from mailer.tokens import Signer
 
 ROOT = Path(__file__).resolve().parent.parent

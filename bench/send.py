@@ -136,9 +136,9 @@ def run_mailer(folder: Path, env: dict[str, str], connections: int) -> dict[str,
 def prerendered(count: int) -> list[bytes]:
     """A few distinct messages of the example letter, rendered before the clock starts."""
     from mailer.config import load_config
-    from mailer.letters import load_letter
-    from mailer.message import Recipient
-    from mailer.render import compile_letter
+    from mailer.letters.compile import compile_letter
+    from mailer.letters.source import load_letter
+    from mailer.store.models import Recipient
     from mailer.tokens import Signer
 
     compiled = compile_letter(

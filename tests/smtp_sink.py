@@ -223,7 +223,7 @@ def populate(
     attributes: Any = None,
 ) -> list[str]:
     """Create ``list_name`` (if needed) with ``count`` confirmed subscribers; their addresses."""
-    from mailer.contacts import normalize_address
+    from mailer.contacts.addresses import normalize_address
     from mailer.errors import ConflictError
     from mailer.store.lists import create_list, get_list
     from mailer.store.models import Consent

@@ -13,8 +13,8 @@ import sqlite3
 from pathlib import Path
 
 from mailer import clock
-from mailer.contacts import address_hash, address_key
-from mailer.importer import import_csv
+from mailer.contacts.addresses import address_hash, address_key
+from mailer.contacts.importer import import_csv
 from mailer.store import Store
 from mailer.store.lists import create_list
 from mailer.store.subscribers import find_subscriber, suppress

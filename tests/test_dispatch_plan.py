@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailer.contacts import normalize_address
+from mailer.contacts.addresses import normalize_address
 from mailer.dispatch.plan import create_campaign, earlier_campaigns, letter_hash
 from mailer.store import Store
 from mailer.store.lists import get_list

@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from mailer.config import SmtpConfig
-from mailer.dispatch.smtp import SmtpTransport
+from mailer.dispatch.transports.smtp import SmtpTransport
 from mailer.errors import TransportError
 from mailer.store import Store
 from tests.conftest import Invoke

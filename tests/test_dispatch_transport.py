@@ -9,10 +9,10 @@ import pytest
 
 from mailer.config import RelayConfig, SmtpConfig
 from mailer.dispatch import ratelimit
-from mailer.dispatch.outbox import OutboxTransport
 from mailer.dispatch.ratelimit import RateLimits, TokenBucket
-from mailer.dispatch.smtp import SmtpTransport, is_loopback, relays_of
-from mailer.dispatch.transport import queue_id_of
+from mailer.dispatch.transports.base import queue_id_of
+from mailer.dispatch.transports.outbox import OutboxTransport
+from mailer.dispatch.transports.smtp import SmtpTransport, is_loopback, relays_of
 from mailer.errors import ConfigError, TransportError
 from tests.smtp_sink import Faults, SmtpSink
 

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailer import clock
-from mailer.contacts import normalize_address
+from mailer.contacts.addresses import normalize_address
+from mailer.contacts.exporter import attribute_column, export_person, export_subscribers
+from mailer.contacts.importer import import_csv
 from mailer.errors import NotFoundError
-from mailer.exporter import attribute_column, export_person, export_subscribers
-from mailer.importer import import_csv
 from mailer.store import Store, open_store
 from mailer.store.lists import create_list
 from mailer.store.models import SUBSCRIBER_STATUSES, Consent, MailingList

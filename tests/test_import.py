@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailer.contacts import _fast_normalize, normalize_address
+from mailer.contacts.addresses import _fast_normalize, normalize_address
+from mailer.contacts.importer import ImportReport, import_csv, sniff_delimiter
 from mailer.errors import InputError
-from mailer.importer import ImportReport, import_csv, sniff_delimiter
 from mailer.store import Store
 from mailer.store.lists import create_list
 from mailer.store.models import Consent, MailingList
@@ -534,7 +534,7 @@ def test_deliverability_is_checked_only_when_asked(
         asked.append(domain)
         return "The domain name dead.example does not accept email." if "dead" in domain else None
 
-    monkeypatch.setattr("mailer.contacts._undeliverable", undeliverable)
+    monkeypatch.setattr("mailer.contacts.addresses._undeliverable", undeliverable)
     path = write(tmp_path, "email\na@dead.example\nb@live.example\nc@live.example\n")
     assert counts(import_csv(store, path, news)) == outcome(rows=3, added=3)
     assert asked == []
@@ -547,7 +547,7 @@ def test_deliverability_is_checked_only_when_asked(
 def test_cli_check_deliverability_flag(
     invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mailer.contacts._undeliverable", lambda domain: "no MX")
+    monkeypatch.setattr("mailer.contacts.addresses._undeliverable", lambda domain: "no MX")
     invoke("lists", "create", "news")
     path = write(tmp_path, "email\na@example.org\n")
     result = invoke(
@@ -599,7 +599,7 @@ def test_duplicates_are_found_across_batches_whatever_became_of_the_first(
 def test_report_keeps_a_bounded_number_of_invalid_rows(
     store: Store, news: MailingList, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mailer.importer.KEEP_INVALID", 2)
+    monkeypatch.setattr("mailer.contacts.importer.KEEP_INVALID", 2)
     got: list[int] = []
     path = write(tmp_path, "email\n" + "broken\n" * 5)
     report = import_csv(store, path, news, on_invalid=lambda row: got.append(row.line))

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mailer.config import Config, WebConfig
-from mailer.letters import load_letter
-from mailer.render import compile_letter, sample_recipient
+from mailer.letters.compile import compile_letter, sample_recipient
+from mailer.letters.source import load_letter
 from mailer.store.models import MailingList
 from mailer.tokens import Signer
 from tests.browser import chromium_page, needs_chromium, screenshot

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from mailer import clock
 from mailer.cli import cli
 from mailer.errors import InputError
-from mailer.letter_check import mime_defects
-from mailer.letters import load_letter, new_letter, parse_letter, slugify
-from mailer.message import OutgoingMessage
+from mailer.letters.check import mime_defects
+from mailer.letters.mime import OutgoingMessage
+from mailer.letters.source import load_letter, new_letter, parse_letter, slugify
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "letters" / "example.md"

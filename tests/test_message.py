@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from mailer.cli import cli
 from mailer.config import BouncesConfig, Config, SenderConfig, WebConfig
 from mailer.errors import ConfigError, HeaderInjectionError, InputError
-from mailer.letters import parse_letter
-from mailer.message import Recipient, clean_display_name, encode_phrase, encode_unstructured
-from mailer.render import CompiledLetter, compile_letter
-from mailer.store.models import MailingList
+from mailer.letters.compile import CompiledLetter, compile_letter
+from mailer.letters.mime import clean_display_name, encode_phrase, encode_unstructured
+from mailer.letters.source import parse_letter
+from mailer.store.models import MailingList, Recipient
 from mailer.tokens import UNSUBSCRIBE, Signer
 
 SIGNER = Signer("test-secret")

@@ -12,10 +12,9 @@ import pytest
 
 from mailer.config import Config, SenderConfig, TemplatesConfig, WebConfig
 from mailer.errors import TemplateError
-from mailer.letters import load_letter, parse_letter
-from mailer.message import Recipient
-from mailer.render import CompiledLetter, compile_letter, sample_recipient
-from mailer.store.models import MailingList
+from mailer.letters.compile import CompiledLetter, compile_letter, sample_recipient
+from mailer.letters.source import load_letter, parse_letter
+from mailer.store.models import MailingList, Recipient
 from mailer.tokens import Signer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,9 +266,9 @@ def test_default_templates_ship_inside_the_wheel(tmp_path: Path) -> None:
     assert installed.returncode == 0, installed.stderr
     probe = (
         "import mailer, mailer.resources as r; from pathlib import Path;"
-        "from mailer.config import Config; from mailer.letters import parse_letter;"
-        "from mailer.render import compile_letter; from mailer.tokens import Signer;"
-        "from mailer.message import Recipient;"
+        "from mailer.config import Config; from mailer.letters.source import parse_letter;"
+        "from mailer.letters.compile import compile_letter; from mailer.tokens import Signer;"
+        "from mailer.store.models import Recipient;"
         "l = parse_letter('---\\nsubject: Hi\\n---\\nHello\\n', Path('x.md'));"
         "c = compile_letter(l, config=Config(), mailing_list=None, signer=Signer('k'));"
         "print(mailer.__file__); print(r.default_templates());"

@@ -200,7 +200,7 @@ def test_a_recipient_deferred_very_many_times_is_deferred_again(
 def test_an_address_the_relay_cannot_take_fails_without_a_bounce_or_a_broken_connection(
     db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
 ) -> None:
-    from mailer.contacts import normalize_address
+    from mailer.contacts.addresses import normalize_address
     from mailer.store.models import Consent
     from mailer.store.subscribers import add_subscriber
 

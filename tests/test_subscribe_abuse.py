@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailer import clock
-from mailer.contacts import check_name
+from mailer.contacts.addresses import check_name
 from mailer.errors import InputError
 from mailer.store.subscribers import unsubscribe
 from tests.conftest import Invoke

@@ -15,12 +15,12 @@ import pytest
 
 from mailer import clock
 from mailer.errors import TokenError
-from mailer.letters import parse_letter
-from mailer.message import Recipient
-from mailer.render import compile_letter
+from mailer.letters.compile import compile_letter
+from mailer.letters.source import parse_letter
+from mailer.membership import confirm_binding
+from mailer.store.models import Recipient
 from mailer.store.subscribers import block, unsubscribe
 from mailer.tokens import Signer
-from mailer.web.membership import confirm_binding
 from tests.test_web_support import (
     BASE,
     CLIENT_IP,

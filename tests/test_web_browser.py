@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from mailer.config import load_config
-from mailer.letters import parse_letter
-from mailer.message import Recipient
-from mailer.render import compile_letter
+from mailer.letters.compile import compile_letter
+from mailer.letters.source import parse_letter
 from mailer.store import open_store
 from mailer.store.lists import get_list
+from mailer.store.models import Recipient
 from mailer.tokens import Signer
 from tests.browser import chromium_page, needs_chromium, screenshot
 from tests.conftest import Invoke

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from mailer.contacts import normalize_address
+from mailer.contacts.addresses import normalize_address
 from mailer.store.lists import get_list, remove_list
 from mailer.store.models import Consent
 from mailer.store.subscribers import add_subscriber, forget

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 
 from mailer import clock
 from mailer.config import Config, load_config
-from mailer.contacts import normalize_address
+from mailer.contacts.addresses import normalize_address
 from mailer.store import Store
 from mailer.store.lists import create_list
 from mailer.store.models import Consent, MailingList

@@ -23,14 +23,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from mailer import clock, tokens
-from mailer.bounces import policy, records
+from mailer.bounces import policy
 from mailer.bounces.model import UNSUBSCRIBE, BounceEvent, ParsedBounce
 from mailer.bounces.parse import parse_message
 from mailer.bounces.sources import Incoming
 from mailer.config import BouncesConfig, Config
-from mailer.contacts import address_hash, address_key
+from mailer.contacts.addresses import address_hash, address_key
 from mailer.errors import ConfigError, TokenError
-from mailer.message import unsubscribe_token
+from mailer.letters.mime import unsubscribe_token
+from mailer.store import bounces as records
 from mailer.store.database import Store
 from mailer.store.subscribers import get_subscriber_by_id, unsubscribe
 

@@ -22,7 +22,7 @@ from datetime import timedelta
 from mailer import clock
 from mailer.bounces.model import COMPLAINT, HARD, SOFT, BounceEvent
 from mailer.config import BouncesConfig
-from mailer.contacts import address_key
+from mailer.contacts.addresses import address_key
 from mailer.store.events import record_event
 from mailer.store.subscribers import set_status, suppress, unsubscribe
 

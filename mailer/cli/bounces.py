@@ -11,7 +11,6 @@ import click
 
 from mailer.bounces.ingest import IngestReport, ingest, signer_for
 from mailer.bounces.parse import parse_message
-from mailer.bounces.records import find_bounces
 from mailer.bounces.sources import (
     ImapSource,
     message_files,
@@ -22,6 +21,7 @@ from mailer.bounces.sources import (
 )
 from mailer.cli.app import App, cli, echo, json_option, pass_app, print_json, print_table
 from mailer.errors import MailerError, UsageError
+from mailer.store.bounces import find_bounces
 
 #: sysexits.h EX_TEMPFAIL: an MTA keeps the message and delivers it again later.
 EX_TEMPFAIL = 75

@@ -13,12 +13,11 @@ from mailer.cli.app import App, cli, echo, json_option, output_option, pass_app,
 from mailer.cli.progress import counting
 from mailer.config import Config
 from mailer.errors import NotFoundError, UsageError
-from mailer.letter_check import check_letter
-from mailer.letters import Letter, load_letter, new_letter
-from mailer.message import Recipient
-from mailer.render import CompiledLetter, compile_letter, sample_recipient
+from mailer.letters.check import check_letter
+from mailer.letters.compile import CompiledLetter, compile_letter, sample_recipient
+from mailer.letters.source import Letter, load_letter, new_letter
 from mailer.store.lists import get_list
-from mailer.store.models import MailingList
+from mailer.store.models import MailingList, Recipient
 from mailer.store.subscribers import find_subscriber, iter_subscribers
 from mailer.tokens import Signer
 

@@ -18,7 +18,7 @@ from mailer.cli.app import (
     print_json,
 )
 from mailer.cli.progress import counting, end_line, sending_progress
-from mailer.contacts import normalize_address
+from mailer.contacts.addresses import normalize_address
 from mailer.dispatch import run as runner
 from mailer.dispatch.plan import (
     check_segment,
@@ -28,7 +28,7 @@ from mailer.dispatch.plan import (
     letter_hash,
 )
 from mailer.errors import TransportError, UsageError
-from mailer.letters import Letter, load_letter
+from mailer.letters.source import Letter, load_letter
 from mailer.store.lists import get_list
 from mailer.store.models import MailingList
 

@@ -15,7 +15,7 @@ from mailer.cli.app import (
     print_json,
     print_table,
 )
-from mailer.contacts import normalize_address
+from mailer.contacts.addresses import normalize_address
 from mailer.errors import MailerError, UsageError
 from mailer.store.lists import get_list
 from mailer.store.models import SUBSCRIBER_STATUSES, Consent

@@ -16,9 +16,9 @@ import click
 
 from mailer.cli.app import App, echo, json_option, output_option, pass_app, print_json
 from mailer.cli.subscribers import subscribers
+from mailer.contacts.exporter import FORMATS, escape_cell, export_person, export_subscribers
+from mailer.contacts.importer import ImportReport, InvalidRow, import_csv
 from mailer.errors import UsageError
-from mailer.exporter import FORMATS, escape_cell, export_person, export_subscribers
-from mailer.importer import ImportReport, InvalidRow, import_csv
 from mailer.store.lists import get_list
 
 #: Invalid rows shown in the summary; ``--report`` has them all.

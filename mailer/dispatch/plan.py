@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailer import clock
-from mailer.contacts import address_hash
+from mailer.contacts.addresses import address_hash
 from mailer.dispatch.segment import COLUMNS, parse_segment, segment_sql
 from mailer.errors import NotFoundError, UsageError
 from mailer.store import Store

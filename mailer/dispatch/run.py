@@ -19,11 +19,11 @@ from typing import Any
 from mailer.config import Config
 from mailer.dispatch import status
 from mailer.dispatch.journal import Journal
-from mailer.dispatch.outbox import OutboxTransport
 from mailer.dispatch.plan import Campaign, get_campaign, iter_recipients
 from mailer.dispatch.sender import Progress, Sender, SendPolicy
-from mailer.dispatch.smtp import SmtpTransport
-from mailer.dispatch.transport import Reply, Transport
+from mailer.dispatch.transports.base import Reply, Transport
+from mailer.dispatch.transports.outbox import OutboxTransport
+from mailer.dispatch.transports.smtp import SmtpTransport
 from mailer.errors import (
     ConfigError,
     ConflictError,
@@ -31,12 +31,12 @@ from mailer.errors import (
     MailerError,
     TransportError,
 )
-from mailer.letters import Letter, parse_letter
-from mailer.message import Recipient, parse_sender
-from mailer.render import CompiledLetter, compile_letter
+from mailer.letters.compile import CompiledLetter, compile_letter
+from mailer.letters.mime import OutgoingMessage, parse_sender
+from mailer.letters.source import Letter, parse_letter
 from mailer.store import Store
 from mailer.store.lists import get_list_by_id
-from mailer.store.models import MailingList
+from mailer.store.models import MailingList, Recipient
 from mailer.store.subscribers import find_subscriber
 from mailer.tokens import Signer
 
@@ -450,3 +450,19 @@ async def _send_each(
     finally:
         await channel.close()
     return results
+
+
+async def send_one(config: Config, message: OutgoingMessage) -> None:
+    """Hand one message outside any campaign (a confirmation) to the configured transport.
+
+    The envelope sender is the return path, else the configured From; a refusal
+    is a ``TransportError`` with the server's code.
+    """
+    sender = config.bounces.return_path or envelope_from(config, None)
+    channel = await make_transport(config).open()
+    try:
+        reply = await channel.send(sender, message.recipient, message.data, message.smtputf8)
+    finally:
+        await channel.close()
+    if not reply.accepted:
+        raise TransportError(f"message refused: {reply.code} {reply.text}", code=reply.code)

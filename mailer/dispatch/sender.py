@@ -34,7 +34,7 @@ from mailer.bounces.classify import classify, find_status
 from mailer.config import BouncesConfig
 from mailer.dispatch.journal import DEFERRED, FAILED, SENT, Journal, Outcome
 from mailer.dispatch.ratelimit import RateLimits
-from mailer.dispatch.transport import (
+from mailer.dispatch.transports.base import (
     Channel,
     RelayAuthFailed,
     Reply,
@@ -43,8 +43,9 @@ from mailer.dispatch.transport import (
     Undeliverable,
 )
 from mailer.errors import MailerError, TransportError
-from mailer.message import OutgoingMessage, Recipient
+from mailer.letters.mime import OutgoingMessage
 from mailer.store import Store
+from mailer.store.models import Recipient
 from mailer.tokens import Signer, verp_address
 
 #: Opening a channel is retried this many times in a row, backing off, before the run stops.

@@ -6,10 +6,10 @@ from typing import Any
 
 from mailer import clock
 from mailer.bounces.model import KINDS
-from mailer.bounces.records import bounce_counts, unverified_count
 from mailer.dispatch.plan import Campaign, get_campaign
 from mailer.errors import ConflictError
 from mailer.store import Store
+from mailer.store.bounces import bounce_counts, unverified_count
 
 STATES = ("pending", "sent", "deferred", "failed")
 #: How many failures ``show`` lists (the count is always complete).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,3 +85,17 @@ class Consent:
     method: str
     source: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who one message is for; ``attributes`` are the subscriber's template variables.
+
+    The recipient query (``store.deliveries``) yields these, so that every
+    command that mails people (send, dry run, check, test) builds the same ones.
+    """
+
+    email: str
+    name: str = ""
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    subscriber_id: int | None = None

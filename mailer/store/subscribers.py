@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailer import clock
-from mailer.contacts import Address, address_hash, address_key, domain_key
+from mailer.contacts.addresses import Address, address_hash, address_key, domain_key
 from mailer.errors import InputError, NotFoundError
 from mailer.store.database import Store
 from mailer.store.events import history, record_event

@@ -24,11 +24,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 
 from mailer.config import Config
+from mailer.dispatch.run import send_one
 from mailer.errors import MailerError, StoreError, TokenError
 from mailer.store import Store
 from mailer.tokens import Signer
 from mailer.web import archive, subscribe, unsubscribe
-from mailer.web.confirm_mail import deliver
 from mailer.web.context import Deliver, WebContext, context_of
 from mailer.web.limits import SubscribeLimits
 from mailer.web.pages import Pages, plain_error
@@ -125,7 +125,7 @@ def create_app(
     *,
     store_path: Path,
     signer: Signer,
-    deliver_message: Deliver = deliver,
+    deliver_message: Deliver = send_one,
     limits: SubscribeLimits | None = None,
 ) -> Starlette:
     """The web app on the database at ``store_path``, signing with ``signer``."""

@@ -28,11 +28,10 @@ from starlette.routing import Route
 from mailer import clock
 from mailer.config import Config
 from mailer.errors import MailerError
-from mailer.letters import parse_letter
-from mailer.message import Recipient
-from mailer.render import compile_letter, sample_recipient
+from mailer.letters.compile import compile_letter, sample_recipient
+from mailer.letters.source import parse_letter
 from mailer.store import Store
-from mailer.store.models import MailingList
+from mailer.store.models import MailingList, Recipient
 from mailer.tokens import Signer
 from mailer.web.context import context_of
 from mailer.web.security import ARCHIVE_CSP

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from mailer.config import Config
-from mailer.message import OutgoingMessage
+from mailer.letters.mime import OutgoingMessage
 from mailer.tokens import Signer
 from mailer.web.limits import SubscribeLimits
 from mailer.web.pages import Pages

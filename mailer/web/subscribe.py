@@ -18,20 +18,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mailer.contacts import Address, check_name, normalize_address
+from mailer.contacts.addresses import Address, check_name, normalize_address
 from mailer.errors import AddressError, InputError, MailerError, NotFoundError
-from mailer.store import Store
-from mailer.store.lists import get_list, get_list_by_id
-from mailer.store.models import MailingList
-from mailer.tokens import CONFIRM
-from mailer.web.confirm_mail import build_confirmation
-from mailer.web.context import WebContext, context_of
-from mailer.web.membership import (
+from mailer.letters.confirmation import build_confirmation
+from mailer.membership import (
     Proof,
     confirm_binding,
     confirm_subscription,
     request_subscription,
 )
+from mailer.store import Store
+from mailer.store.lists import get_list, get_list_by_id
+from mailer.store.models import MailingList
+from mailer.tokens import CONFIRM
+from mailer.web.context import WebContext, context_of
 from mailer.web.pages import client_address, user_agent
 from mailer.web.security import csrf_token, form_is_ours
 

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mailer.membership import leave, membership
 from mailer.tokens import UNSUBSCRIBE, Claim
 from mailer.web.context import WebContext, context_of
-from mailer.web.membership import leave, membership
 from mailer.web.pages import client_address
 from mailer.web.security import csrf_token, form_is_ours
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from mailer import clock
 from mailer.bounces.model import BounceEvent
-from mailer.contacts import address_key
+from mailer.contacts.addresses import address_key
 from mailer.errors import NotFoundError, UsageError
 from mailer.store.database import Store
 

@@ -26,7 +26,7 @@ from aiosmtplib import (
 )
 
 from mailer.config import RelayConfig, SmtpConfig
-from mailer.dispatch.transport import (
+from mailer.dispatch.transports.base import (
     RelayAuthFailed,
     Reply,
     SenderRefused,

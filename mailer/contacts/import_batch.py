@@ -1,6 +1,6 @@
 """Writing one batch of parsed import rows: classify each address, then bulk-write.
 
-Split from ``mailer.importer`` (which reads the file) because this half is
+Split from ``mailer.contacts.importer`` (which reads the file) because this half is
 all SQL: a handful of set-based lookups per batch (duplicates, existing
 subscribers, the suppression list) instead of several queries per row, then
 one ``executemany`` per table. The caller owns the transaction.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from mailer import clock
-from mailer.contacts import address_hash
+from mailer.contacts.addresses import address_hash
 from mailer.store.models import SUPPRESSING_STATUSES, MailingList
 
 _SUPPRESSING = frozenset(SUPPRESSING_STATUSES)
@@ -203,7 +203,7 @@ def write_batch(
     dry_run: bool,
     source: str,
 ) -> None:
-    """Classify a batch (see ``mailer.importer``) and, unless ``dry_run``, write it."""
+    """Classify a batch (see ``mailer.contacts.importer``) and, unless ``dry_run``, write it."""
     if not batch:
         return
     unique = _first_occurrences(batch, seen, counts)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mailer import clock
-from mailer.contacts import Address, address_key
+from mailer.contacts.addresses import Address, address_key
 from mailer.errors import NotFoundError
 from mailer.store import Store
 from mailer.store.events import record_event

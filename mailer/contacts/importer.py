@@ -55,9 +55,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mailer.contacts import normalize_address
+from mailer.contacts.addresses import normalize_address
+from mailer.contacts.import_batch import Candidate, ImportCounts, SeenAddresses, write_batch
 from mailer.errors import AddressError, InputError
-from mailer.import_batch import Candidate, ImportCounts, SeenAddresses, write_batch
 from mailer.store.database import Store
 from mailer.store.events import record_event
 from mailer.store.models import SUPPRESSING_STATUSES, MailingList

@@ -15,7 +15,7 @@ import socket
 import time
 from pathlib import Path
 
-from mailer.dispatch.transport import Reply
+from mailer.dispatch.transports.base import Reply
 from mailer.errors import TransportError
 
 _counter = itertools.count()

@@ -25,10 +25,9 @@ import itertools
 import re
 import secrets
 import urllib.parse
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import format_datetime, getaddresses
-from typing import Any
 
 import idna
 
@@ -49,16 +48,6 @@ _CONTROLS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 _WORD_OCTETS = 45
 #: The first word shares its line with the header name (up to ``Organization: ``).
 _FIRST_WORD_OCTETS = 39
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """Who one message is for; ``attributes`` are the subscriber's template variables."""
-
-    email: str
-    name: str = ""
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-    subscriber_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,8 @@ import json
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from mailer.contacts import address_hash, address_key
-from mailer.errors import InputError, NotFoundError
-from mailer.importer import (
+from mailer.contacts.addresses import address_hash, address_key
+from mailer.contacts.importer import (
     ATTRIBUTE_PREFIX,
     EMAIL_COLUMNS,
     FIRST_NAME_COLUMNS,
@@ -44,6 +43,7 @@ from mailer.importer import (
     STATUS_COLUMN,
     canonical_column,
 )
+from mailer.errors import InputError, NotFoundError
 from mailer.store.database import Store
 from mailer.store.events import history
 from mailer.store.subscribers import find_subscriber, held_bounces, subscriptions_of

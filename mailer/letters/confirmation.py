@@ -1,11 +1,10 @@
-"""The double opt-in confirmation message: built from a template, then delivered.
+"""The double opt-in confirmation message, built from a template.
 
 One message at a time, outside any campaign. The text comes from
 ``templates/confirm.txt.j2`` (overridable). It never contains what the form's
 user typed besides the address itself: the form cannot be used to send a
-stranger a message of the sender's choosing. Delivery uses the campaigns'
-transports (``mailer.dispatch``): the configured SMTP relays when there are
-any, else the Maildir outbox.
+stranger a message of the sender's choosing. ``mailer.dispatch.run.send_one``
+delivers it.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailer.config import Config
-from mailer.dispatch.run import envelope_from, make_transport
-from mailer.errors import TemplateError, TransportError
-from mailer.message import (
+from mailer.errors import TemplateError
+from mailer.letters.mime import (
     OutgoingMessage,
     ascii_domain,
     clean_display_name,
@@ -100,15 +98,3 @@ def build_confirmation(
         data=data,
         smtputf8=smtputf8 or sender_utf8,
     )
-
-
-async def deliver(config: Config, message: OutgoingMessage) -> None:
-    """Hand one message to the configured transport (SMTP relays, else the outbox)."""
-    sender = config.bounces.return_path or envelope_from(config, None)
-    channel = await make_transport(config).open()
-    try:
-        reply = await channel.send(sender, message.recipient, message.data, message.smtputf8)
-    finally:
-        await channel.close()
-    if not reply.accepted:
-        raise TransportError(f"confirmation refused: {reply.code} {reply.text}", code=reply.code)

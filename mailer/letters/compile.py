@@ -34,11 +34,9 @@ from markdown_it import MarkdownIt
 
 from mailer.config import Config
 from mailer.errors import HeaderInjectionError, InputError, TemplateError
-from mailer.letters import Letter
-from mailer.message import (
+from mailer.letters.mime import (
     MessageFrame,
     OutgoingMessage,
-    Recipient,
     ascii_domain,
     checked_feedback_id,
     clean_display_name,
@@ -51,10 +49,11 @@ from mailer.message import (
     unsubscribe_links,
     web_base_url,
 )
-from mailer.plaintext import MARKERS, markdown_to_text, rewrap
+from mailer.letters.plaintext import MARKERS, markdown_to_text, rewrap
+from mailer.letters.source import Letter
 from mailer.resources import default_templates
 from mailer.store.lists import validate_list_name
-from mailer.store.models import MailingList
+from mailer.store.models import MailingList, Recipient
 from mailer.tokens import Signer
 
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)

@@ -19,8 +19,9 @@ from html.parser import HTMLParser
 from typing import Any
 
 from mailer.errors import InputError
-from mailer.message import OutgoingMessage, Recipient
-from mailer.render import CompiledLetter
+from mailer.letters.compile import CompiledLetter
+from mailer.letters.mime import OutgoingMessage
+from mailer.store.models import Recipient
 
 SIZE_LIMIT = 100 * 1024
 SUBJECT_LIMIT = 80

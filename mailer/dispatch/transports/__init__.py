@@ -1,0 +1,1 @@
+"""How a message leaves: the channel interface, SMTP relays, the Maildir outbox."""
