@@ -40,6 +40,40 @@ class NotFoundError(MailerError, LookupError):
     """A list, subscriber, campaign or letter that was named does not exist."""
 
 
+class ListNotFound(NotFoundError):
+    """No list has this name; ``suggestion`` is the closest name there is, if any."""
+
+    def __init__(self, name: str, suggestion: str | None = None) -> None:
+        self.name = name
+        self.suggestion = suggestion
+        hint = f"did you mean {suggestion!r}?" if suggestion else "see `mailer lists ls`"
+        super().__init__(f"no list named {name!r} ({hint})")
+
+
+class SubscriberNotFound(NotFoundError):
+    """No subscriber has this address."""
+
+    def __init__(self, email: str) -> None:
+        self.email = email
+        super().__init__(f"no subscriber {email!r}")
+
+
+class CampaignNotFound(NotFoundError):
+    """No campaign has this id."""
+
+    def __init__(self, campaign_id: int) -> None:
+        self.campaign_id = campaign_id
+        super().__init__(f"no campaign {campaign_id} (see `mailer campaigns ls`)")
+
+
+class NothingStored(NotFoundError):
+    """Nothing at all is held about this address (to forget or to hand out)."""
+
+    def __init__(self, email: str) -> None:
+        self.email = email
+        super().__init__(f"nothing is stored about {email!r}")
+
+
 class ConflictError(MailerError):
     """The change asked for contradicts what is stored (e.g. a duplicate list)."""
 
@@ -106,5 +140,40 @@ class TransportError(MailerError, ConnectionError):
         super().__init__(message)
 
 
-class Interrupted(MailerError):
-    """A long operation was stopped (Ctrl-C); its journal is consistent."""
+class Suppressed(ConflictError):
+    """The address may not be subscribed: it opted out, bounced, complained or was blocked."""
+
+    def __init__(self, email: str, list_name: str, reason: str) -> None:
+        self.email = email
+        self.list_name = list_name
+        self.reason = reason
+        super().__init__(f"{email}: not subscribed to {list_name}: {reason}")
+
+
+class CampaignStopped(MailerError):
+    """A delivery run stopped before everyone due was tried; the campaign can be resumed.
+
+    ``left`` recipients are still to be tried; the command line adds how to resume.
+    """
+
+    def __init__(
+        self, reason: str, *, campaign_id: int, left: int, code: int | None = None
+    ) -> None:
+        super().__init__(f"{reason}; {left} recipients not yet sent")
+        self.reason = reason
+        self.campaign_id = campaign_id
+        self.left = left
+        self.code = code
+
+
+class RelayFailed(CampaignStopped, TransportError):
+    """No relay took the campaign's messages (unreachable, our sender refused, login refused)."""
+
+    def __init__(
+        self, reason: str, *, campaign_id: int, left: int, code: int | None = None
+    ) -> None:
+        CampaignStopped.__init__(self, reason, campaign_id=campaign_id, left=left, code=code)
+
+
+class Interrupted(CampaignStopped):
+    """Ctrl-C or SIGTERM stopped a run; the journal is saved and the campaign resumable."""

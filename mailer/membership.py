@@ -1,40 +1,165 @@
-"""What the web pages do to subscriptions: join, confirm, leave.
+"""People joining and leaving lists: the rules, with no SQL and no HTTP.
 
-The rules, on top of those in ``mailer.store.subscribers``:
-
-- A subscribe form never reveals whether an address is known; these
-  functions return what to *do* (send a confirmation or not), never a text.
-- Consent is never silently restored. Someone who unsubscribed comes back
-  only by confirming a link sent to their address (fresh, proven consent),
-  on single and double opt-in lists alike. Addresses that bounced hard,
-  complained, were blocked or forgotten are left alone.
-- Each change is one transaction, and leaves an event in the subscriber's history.
+1. Consent is never silently restored. An address that unsubscribed,
+   bounced, complained, was blocked or forgotten is not brought back by
+   ``add`` or an import; someone who unsubscribed comes back only by
+   confirming a link sent to their address (fresh, proven consent), on
+   single and double opt-in lists alike. Addresses that bounced hard,
+   complained, were blocked or forgotten are left alone even then.
+2. A subscribe form never reveals whether an address is known: these
+   functions return what to *do* (mail a confirmation or not), never a text.
+3. A confirmation link is refused when its ids now name someone else, or
+   when it is older than the person's last unsubscribe from that list.
+4. Each change is one transaction, and leaves an event in the person's history.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from mailer import clock
+from mailer.config import Config
 from mailer.contacts.addresses import Address, address_key
-from mailer.errors import NotFoundError
-from mailer.store import Store
+from mailer.errors import InputError, NothingStored
+from mailer.letters.confirmation import build_confirmation
+from mailer.letters.mime import OutgoingMessage
+from mailer.store import bounces, deliveries, subscribers, subscriptions, suppressions
+from mailer.store.database import Store
 from mailer.store.events import record_event
-from mailer.store.lists import get_list_by_id
-from mailer.store.models import Consent, MailingList
-from mailer.store.subscribers import (
-    add_subscriber,
-    get_subscriber_by_id,
-    set_status,
-    suppression_reason,
-    unsubscribe,
+from mailer.store.lists import find_list_by_id
+from mailer.store.models import (
+    SUPPRESSING_STATUSES,
+    Consent,
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    SubscriptionStatus,
 )
+from mailer.store.subscribers import find_subscriber, get_subscriber_by_id, set_status
+from mailer.tokens import Signer
 
 #: Subscriber statuses that a web form may not lift, even with a confirmation.
-_NEVER_FROM_WEB = ("bounced", "complained", "blocked")
+_NEVER_FROM_WEB = (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED, SubscriberStatus.BLOCKED)
+Added = Literal["added", "subscribed", "exists", "updated", "suppressed"]
+
+
+@dataclass(frozen=True)
+class AddOutcome:
+    """What ``add`` did: added (new person), subscribed (known person), already on
+    the list (exists), updated, or suppressed (refused, with the reason)."""
+
+    outcome: Added
+    subscriber: Subscriber | None
+    reason: str = ""
+
+
+def add(
+    store: Store,
+    mailing_list: MailingList,
+    address: Address,
+    *,
+    name: str = "",
+    attributes: dict[str, Any] | None = None,
+    consent: Consent,
+    update: bool = False,
+    confirmed: bool = False,
+) -> AddOutcome:
+    """Subscribe an address to a list in one transaction, never undoing an opt-out.
+
+    A name is one line (it is printed in greetings and headers): one holding a
+    line break is refused.
+    """
+    if any(ch in name for ch in "\r\n\0\u2028\u2029"):
+        raise InputError(f"name {name[:40]!r}: a name may not contain a line break")
+    with store.transaction() as conn:
+        existing = find_subscriber(conn, address.email)
+        refusal = _refusal(conn, mailing_list, address, existing)
+        if refusal:
+            return AddOutcome("suppressed", existing, refusal)
+        outcome: Added = "added"
+        if existing is None:
+            subscriber_id = subscribers.insert(
+                conn, address.email, address.key, name, attributes or {}
+            )
+            record_event(conn, subscriber_id, "created", {"method": consent.method})
+        else:
+            subscriber_id = existing.id
+            if update and _update_profile(conn, existing, name, attributes or {}, consent):
+                outcome = "updated"
+        if subscriptions.standing(conn, mailing_list.id, subscriber_id) is not None:
+            outcome = outcome if outcome == "updated" else "exists"
+        else:
+            _join(conn, mailing_list, subscriber_id, consent, confirmed)
+            if existing is not None and outcome != "updated":
+                outcome = "subscribed"
+        subscriber = get_subscriber_by_id(conn, subscriber_id)
+    return AddOutcome(outcome, subscriber)
+
+
+def _refusal(
+    conn: sqlite3.Connection,
+    mailing_list: MailingList,
+    address: Address,
+    existing: Subscriber | None,
+) -> str:
+    """Why this address may not join this list now, or "" (checked before any write)."""
+    reason = suppressions.reason_suppressed(conn, address.key)
+    if existing is not None and existing.status in SUPPRESSING_STATUSES:
+        reason = f"suppressed ({existing.status})"
+    if reason:
+        return reason
+    if existing is not None:
+        row = subscriptions.standing(conn, mailing_list.id, existing.id)
+        if row is not None and row["status"] == SubscriptionStatus.UNSUBSCRIBED:
+            return "suppressed (unsubscribed from list)"
+    return ""
+
+
+def _update_profile(
+    conn: sqlite3.Connection,
+    existing: Subscriber,
+    name: str,
+    attributes: dict[str, Any],
+    consent: Consent,
+) -> bool:
+    """Overwrite name and attributes when they change; whether they did (repeats are no-ops)."""
+    merged = {**existing.attributes, **attributes}
+    new_name = name or existing.name
+    if new_name == existing.name and merged == existing.attributes:
+        return False
+    subscribers.update_profile(conn, existing.id, new_name, merged)
+    record_event(conn, existing.id, "updated", {"method": consent.method})
+    return True
+
+
+def _join(
+    conn: sqlite3.Connection,
+    mailing_list: MailingList,
+    subscriber_id: int,
+    consent: Consent,
+    confirmed: bool,
+) -> None:
+    status = (
+        SubscriptionStatus.CONFIRMED
+        if confirmed or not mailing_list.double_optin
+        else SubscriptionStatus.UNCONFIRMED
+    )
+    subscriptions.insert(conn, mailing_list.id, subscriber_id, status, consent)
+    record_event(
+        conn,
+        subscriber_id,
+        "subscribed",
+        {"status": status, "method": consent.method, "source": consent.source},
+        list_id=mailing_list.id,
+    )
+
+
+# -- the web's subscribe form, its confirmation link, and the unsubscribe page --------------
 
 
 @dataclass(frozen=True)
@@ -63,42 +188,55 @@ def request_subscription(
 ) -> JoinOutcome:
     """Handle a subscribe form: subscribe, ask for confirmation, or quietly do nothing."""
     consent = Consent("web", proof.client, {"stage": "requested", **proof.as_detail()})
-    outcome = add_subscriber(
-        store, mailing_list, address, name=name, consent=consent, confirmed=False
-    )
+    outcome = add(store, mailing_list, address, name=name, consent=consent, confirmed=False)
     subscriber = outcome.subscriber
     if subscriber is None:
         return JoinOutcome("nothing")
     if outcome.outcome in ("added", "subscribed"):
         if mailing_list.double_optin:
-            return _confirm(store, mailing_list, subscriber.id, subscriber.email, proof)
+            return _ask_to_confirm(store, mailing_list, subscriber, proof)
         return JoinOutcome("subscribed", subscriber.id, subscriber.email)
     if outcome.outcome == "suppressed":
         # Only an earlier opt-out may be undone, and only by a confirmed link.
-        if subscriber.status in _NEVER_FROM_WEB or suppression_reason(store, address):
+        if subscriber.status in _NEVER_FROM_WEB or suppressions.reason_suppressed(
+            store, address.key
+        ):
             return JoinOutcome("nothing", subscriber.id)
-        return _confirm(store, mailing_list, subscriber.id, subscriber.email, proof)
-    row = store.one(
-        "SELECT status FROM subscriptions WHERE list_id = ? AND subscriber_id = ?",
-        (mailing_list.id, subscriber.id),
-    )
-    if row is not None and row["status"] == "unconfirmed":
-        return _confirm(store, mailing_list, subscriber.id, subscriber.email, proof)
+        return _ask_to_confirm(store, mailing_list, subscriber, proof)
+    row = subscriptions.standing(store, mailing_list.id, subscriber.id)
+    if row is not None and row["status"] == SubscriptionStatus.UNCONFIRMED:
+        return _ask_to_confirm(store, mailing_list, subscriber, proof)
     return JoinOutcome("nothing", subscriber.id)
 
 
-def _confirm(
-    store: Store, mailing_list: MailingList, subscriber_id: int, email: str, proof: Proof
+def _ask_to_confirm(
+    store: Store, mailing_list: MailingList, subscriber: Subscriber, proof: Proof
 ) -> JoinOutcome:
     with store.transaction() as conn:
         record_event(
             conn,
-            subscriber_id,
+            subscriber.id,
             "confirmation requested",
             {"method": "web", "source": proof.client, "user_agent": proof.user_agent},
             list_id=mailing_list.id,
         )
-    return JoinOutcome("confirm", subscriber_id, email)
+    return JoinOutcome("confirm", subscriber.id, subscriber.email)
+
+
+def confirmation_message(
+    config: Config, signer: Signer, mailing_list: MailingList, outcome: JoinOutcome
+) -> OutgoingMessage:
+    """The message with the link that confirms ``outcome`` (a request to confirm).
+
+    The link is signed, expires after ``[web] confirm_days``, is bound to this
+    address on this list (``confirm_binding``) and knows when it was issued.
+    """
+    assert outcome.subscriber_id is not None
+    valid = timedelta(days=config.web.confirm_days)
+    binding = confirm_binding(outcome.email, mailing_list.name)
+    token = signer.confirm(outcome.subscriber_id, mailing_list.id, valid, bound_to=binding)
+    url = f"{config.web.base_url.rstrip('/')}/c/{token}"
+    return build_confirmation(config, mailing_list, outcome.email, url)
 
 
 @dataclass(frozen=True)
@@ -124,65 +262,43 @@ def confirm_subscription(
     binding: str = "",
     issued_at: int = 0,
 ) -> ConfirmOutcome:
-    """Confirm a subscription from a signed link, storing the consent proof.
-
-    ``binding`` (from the link, see ``confirm_binding``) is refused when the
-    ids now name another address or list than when the link was sent. A link
-    issued (``issued_at``, seconds) before the person last left this list is
-    refused too: leaving is their latest word, and an old link in their
-    mailbox must not undo it.
-    """
-    now = clock.now_iso()
+    """Confirm a subscription from a signed link, storing the consent proof (rule 3)."""
     with store.transaction() as conn:
         subscriber = get_subscriber_by_id(conn, subscriber_id)
-        try:
-            mailing_list = get_list_by_id(store, list_id)
-        except NotFoundError:
+        mailing_list = find_list_by_id(store, list_id)
+        if mailing_list is None:
             return ConfirmOutcome("refused")
         if subscriber is None or subscriber.status in _NEVER_FROM_WEB:
             return ConfirmOutcome("refused", mailing_list)
         if binding and binding != confirm_binding(subscriber.email, mailing_list.name):
             return ConfirmOutcome("refused")
-        key = address_key(subscriber.email)
-        if suppression_reason(conn, Address(subscriber.email, key)):
+        if suppressions.reason_suppressed(conn, address_key(subscriber.email)):
             return ConfirmOutcome("refused", mailing_list)
-        row = conn.execute(
-            "SELECT status, consent_detail, unsubscribed_at FROM subscriptions "
-            "WHERE list_id = ? AND subscriber_id = ?",
-            (list_id, subscriber_id),
-        ).fetchone()
-        if row is not None and row["status"] == "confirmed" and subscriber.status == "active":
+        row = subscriptions.standing(conn, list_id, subscriber_id)
+        if (
+            row is not None
+            and row["status"] == SubscriptionStatus.CONFIRMED
+            and subscriber.status is SubscriberStatus.ACTIVE
+        ):
             return ConfirmOutcome("already", mailing_list)
         left_at = row["unsubscribed_at"] if row is not None else None
         if left_at and clock.parse_iso(left_at).timestamp() > issued_at:
             return ConfirmOutcome("refused", mailing_list)
         earlier = json.loads(row["consent_detail"] or "{}") if row is not None else {}
-        detail: dict[str, Any] = {**proof.as_detail(), "stage": "confirmed", "confirmed_at": now}
+        detail: dict[str, Any] = {
+            **proof.as_detail(), "stage": "confirmed", "confirmed_at": clock.now_iso()
+        }
         if earlier.get("stage") == "requested":
             # Keep the request's own evidence (the form, its client) beside the confirmation.
             detail["requested"] = earlier
-        detail_text = json.dumps(detail, ensure_ascii=False, sort_keys=True)
-        if row is None:
-            conn.execute(
-                "INSERT INTO subscriptions (list_id, subscriber_id, status, created_at, "
-                "updated_at, consent_at, consent_method, consent_source, consent_detail) "
-                "VALUES (?, ?, 'confirmed', ?, ?, ?, 'web', ?, ?)",
-                (list_id, subscriber_id, now, now, now, proof.client, detail_text),
-            )
-        else:
-            conn.execute(
-                "UPDATE subscriptions SET status = 'confirmed', updated_at = ?, consent_at = ?, "
-                "consent_method = 'web', consent_source = ?, consent_detail = ?, "
-                "unsubscribed_at = NULL WHERE list_id = ? AND subscriber_id = ?",
-                (now, now, proof.client, detail_text, list_id, subscriber_id),
-            )
-        if subscriber.status == "unsubscribed":
+        subscriptions.confirm(
+            conn, list_id, subscriber_id, source=proof.client, detail=detail,
+            exists=row is not None,
+        )
+        if subscriber.status is SubscriberStatus.UNSUBSCRIBED:
             set_status(conn, subscriber_id, "active", reason="confirmed a web subscription")
         record_event(
-            conn,
-            subscriber_id,
-            "confirmed",
-            {"method": "web", "source": proof.client},
+            conn, subscriber_id, "confirmed", {"method": "web", "source": proof.client},
             list_id=list_id,
         )
     return ConfirmOutcome("confirmed", mailing_list)
@@ -198,23 +314,52 @@ class Membership:
 
 def membership(store: Store, subscriber_id: int, list_id: int) -> Membership:
     """The list named by an unsubscribe token, and whether the subscriber is on it."""
-    try:
-        mailing_list: MailingList | None = get_list_by_id(store, list_id)
-    except NotFoundError:
-        mailing_list = None
-    row = store.one(
-        "SELECT s.status FROM subscriptions s JOIN subscribers p ON p.id = s.subscriber_id "
-        "WHERE s.list_id = ? AND s.subscriber_id = ?",
-        (list_id, subscriber_id),
+    return Membership(
+        find_list_by_id(store, list_id), subscriptions.on_list(store, list_id, subscriber_id)
     )
-    return Membership(mailing_list, row is not None and row["status"] != "unsubscribed")
 
 
 def leave(
-    store: Store, subscriber_id: int, list_id: int | None, *, method: str, client: str
+    store: Store, subscriber_id: int, list_id: int | None, *, method: str, client: str = ""
 ) -> list[int]:
     """Unsubscribe from one list (or all, ``list_id`` None); harmless to repeat."""
     with store.transaction() as conn:
         if get_subscriber_by_id(conn, subscriber_id) is None:
             return []
-        return unsubscribe(conn, subscriber_id, list_id, method=method, source=client)
+        return subscriptions.leave(conn, subscriber_id, list_id, method=method, source=client)
+
+
+# -- what an admin does to a person ------------------------------------------------------
+
+
+def block(store: Store, email: str, *, reason: str = "blocked by an admin") -> Subscriber | None:
+    """Suppress an address everywhere, whether or not it is a subscriber yet."""
+    with store.transaction() as conn:
+        suppressions.suppress(conn, "email", email, reason)
+        subscriber = find_subscriber(conn, email)
+        if subscriber is not None:
+            set_status(conn, subscriber.id, "blocked", reason=reason)
+            subscriber = get_subscriber_by_id(conn, subscriber.id)
+    return subscriber
+
+
+def forget(store: Store, email: str) -> None:
+    """Erase a person (GDPR): delete their data, keep only a hash that suppresses them.
+
+    Works for an address that was never a subscriber too (blocked, or met in
+    a bounce or complaint): what names it goes, the hash stays. Bounce events
+    are kept for the campaigns' counts, with the address and diagnostic
+    replaced by a placeholder. ``NothingStored`` when nothing is held.
+    """
+    key = address_key(email)
+    with store.transaction() as conn:
+        subscriber = find_subscriber(conn, email)
+        subscriber_id = subscriber.id if subscriber is not None else None
+        reports = bounces.about(conn, subscriber_id, key)
+        if subscriber is None and not reports and not suppressions.is_listed(conn, key):
+            raise NothingStored(email)
+        suppressions.forget(conn, key)
+        bounces.unname(conn, [report.id for report in reports])
+        if subscriber_id is not None:
+            deliveries.delete_of(conn, subscriber_id)
+            subscribers.delete(conn, subscriber_id)

@@ -14,11 +14,14 @@ import base64
 import hashlib
 import hmac
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal, overload
 
 from mailer import clock
-from mailer.errors import TokenError
+from mailer.config import Config
+from mailer.errors import ConfigError, TokenError
 
 UNSUBSCRIBE = "u"
 CONFIRM = "c"
@@ -152,6 +155,34 @@ def tokens_in(text: str, *, limit: int = 50) -> list[str]:
     return list(found)
 
 
+@overload
+def signer_for(config: Config, *, missing: Literal["error", "throwaway"]) -> Signer: ...
+@overload
+def signer_for(config: Config, *, missing: Literal["none"]) -> Signer | None: ...
+
+
+def signer_for(
+    config: Config, *, missing: Literal["error", "throwaway", "none"]
+) -> Signer | None:
+    """The signer of ``MAILER_SECRET_KEY``, and what to do when it is not set.
+
+    ``error`` for what hands out real tokens (a send: its links must work),
+    ``throwaway`` for what only shows them (a preview, a dry run, the archive:
+    a random key, so no working token can appear), ``none`` for what only
+    checks them (reading a bounce: without a key nothing verifies).
+    """
+    if config.web.secret_key:
+        return Signer(config.web.secret_key)
+    if missing == "throwaway":
+        return Signer(secrets.token_hex(32))
+    if missing == "none":
+        return None
+    raise ConfigError(
+        "no signing key: set MAILER_SECRET_KEY (it signs the unsubscribe links and "
+        "bounce addresses) before sending"
+    )
+
+
 def verp_address(return_path: str, token: str) -> str:
     """``bounces@example.org`` + token → ``bounces+<token>@example.org``."""
     local, _, domain = return_path.rpartition("@")
@@ -168,3 +199,31 @@ def verp_token(address: str, return_path: str) -> str | None:
     if not local.lower().startswith(prefix):
         return None
     return local[len(prefix) :]
+
+
+#: The local part of the List-Unsubscribe mailto address when none is configured.
+DEFAULT_UNSUBSCRIBE_LOCAL = "unsubscribe"
+
+
+def unsubscribe_mailbox(config: Config, domain: str) -> str:
+    """The List-Unsubscribe mailto address of a letter sent from ``domain``.
+
+    ``bounces.unsubscribe_address``, else ``unsubscribe@`` the letter's own
+    sender domain; ``unsubscribe_token`` recognises exactly these.
+    """
+    return config.bounces.unsubscribe_address or f"{DEFAULT_UNSUBSCRIBE_LOCAL}@{domain}"
+
+
+def unsubscribe_token(address: str, config: Config) -> str | None:
+    """The token in an address a letter advertised for unsubscribing, or None.
+
+    With ``bounces.unsubscribe_address`` set, only that address (plus a
+    token) is one; without it the letters advertise ``unsubscribe@`` their
+    sender's domain, which may differ from letter to letter, so any domain is
+    taken with that local part: the signed token is what proves the request.
+    """
+    configured = config.bounces.unsubscribe_address
+    if configured:
+        return verp_token(address, configured)
+    domain = address.strip().strip("<>").rpartition("@")[2]
+    return verp_token(address, f"{DEFAULT_UNSUBSCRIBE_LOCAL}@{domain}") if domain else None

@@ -29,6 +29,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from mailer import membership
+
 
 @dataclass
 class Faults:
@@ -227,7 +229,7 @@ def populate(
     from mailer.errors import ConflictError
     from mailer.store.lists import create_list, get_list
     from mailer.store.models import Consent
-    from mailer.store.subscribers import add_subscriber
+
 
     try:
         mailing_list = create_list(store, list_name)
@@ -236,7 +238,7 @@ def populate(
     emails = []
     for number in range(count):
         email = f"member{number:05d}@{domain}"
-        add_subscriber(
+        membership.add(
             store,
             mailing_list,
             normalize_address(email),

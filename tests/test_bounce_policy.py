@@ -12,7 +12,8 @@ from mailer.bounces.ingest import ingest
 from mailer.bounces.sources import Incoming
 from mailer.config import BouncesConfig, Config
 from mailer.store import Store
-from mailer.store.subscribers import find_subscriber, subscriber_detail
+from mailer.store.people import describe
+from mailer.store.subscribers import find_subscriber
 from tests import bounce_samples as samples
 from tests.conftest import Invoke, MailList
 
@@ -87,19 +88,19 @@ def test_hard_bounce_marks_the_subscriber_bounced(store: Store, feed: Ingest) ->
     feed(samples.postfix_dsn_user_unknown("alice@example.org"))
     assert status(store, "alice@example.org") == ("bounced", 0)
     assert status(store, "bob@example.org") == ("active", 0)
-    history = subscriber_detail(store, "alice@example.org")["history"]
-    assert [h["kind"] for h in history[-2:]] == ["bounce", "status"]
-    assert history[-1]["detail"]["to"] == "bounced"
+    history = describe(store, "alice@example.org").history
+    assert [h.kind for h in history[-2:]] == ["bounce", "status"]
+    assert history[-1].detail["to"] == "bounced"
 
 
 def test_complaint_unsubscribes_from_every_list_and_suppresses(
     store: Store, feed: Ingest
 ) -> None:
     feed(samples.arf("alice@example.org"))
-    detail = subscriber_detail(store, "alice@example.org")
-    assert detail["status"] == "complained"
-    assert {s["status"] for s in detail["subscriptions"]} == {"unsubscribed"}
-    assert len(detail["subscriptions"]) == 2
+    detail = describe(store, "alice@example.org")
+    assert detail.status == "complained"
+    assert {s.status for s in detail.subscriptions} == {"unsubscribed"}
+    assert len(detail.subscriptions) == 2
     row = store.one("SELECT reason FROM suppressions WHERE value = 'alice@example.org'")
     assert row is not None and row["reason"] == "complaint"
 
@@ -254,7 +255,7 @@ def test_a_not_spam_report_unsubscribes_nobody(store: Store, feed: Ingest) -> No
                                                   b"Feedback-Type: not-spam"))
     stored = store.one("SELECT kind, reason FROM bounces")
     assert stored is not None and (stored["kind"], stored["reason"]) == ("complaint", "notspam")
-    detail = subscriber_detail(store, "alice@example.org")
-    assert detail["status"] == "active"
-    assert {s["status"] for s in detail["subscriptions"]} == {"confirmed"}
+    detail = describe(store, "alice@example.org")
+    assert detail.status == "active"
+    assert {s.status for s in detail.subscriptions} == {"confirmed"}
     assert store.one("SELECT 1 FROM suppressions") is None

@@ -73,6 +73,8 @@ def test_ls_and_show_report_counters_and_failures_with_codes(
             "code": 550,
             "text": f"5.1.1 <{emails[2]}>: Recipient address rejected: User unknown",
             "attempts": 1,
+            "next_attempt_at": None,
+            "expired": False,
         }
     ]
     assert shown["started_at"] and shown["finished_at"]
@@ -206,7 +208,7 @@ def test_run_passes_over_a_campaign_another_process_is_sending(
 def test_run_goes_on_past_a_campaign_whose_letter_fails(
     store: Store, start_sink: object, letter: Path, invoke: Invoke, frozen: list[datetime]
 ) -> None:
-    from mailer.dispatch.plan import create_campaign
+    from mailer.store.campaigns import create as create_campaign
     from mailer.store.lists import get_list
 
     populate(store, "members", 3)
@@ -238,7 +240,7 @@ def test_retry_first_takes_in_what_a_crashed_run_left_in_its_journal(
     import os
 
     from mailer.dispatch.journal import FAILED, Journal, Outcome
-    from mailer.dispatch.plan import create_campaign
+    from mailer.store.campaigns import create as create_campaign
     from mailer.store.lists import get_list
 
     emails = populate(store, "members", 2)
@@ -251,7 +253,7 @@ def test_retry_first_takes_in_what_a_crashed_run_left_in_its_journal(
     )
     crashed = Journal(store, 1, batch_size=100, batch_seconds=60)
     crashed.open()
-    crashed.record(Outcome(1, emails[0], FAILED, 5, code=451, text="expired: 451 try later"))
+    crashed.record(Outcome(1, emails[0], FAILED, 5, code=451, text="451 try later", expired=True))
     os.close(crashed._fd)  # type: ignore[arg-type]  # killed before its commit
 
     result = invoke("campaigns", "retry", "1")

@@ -17,7 +17,8 @@ from mailer.contacts.addresses import address_hash, address_key
 from mailer.contacts.importer import import_csv
 from mailer.store import Store
 from mailer.store.lists import create_list
-from mailer.store.subscribers import find_subscriber, suppress
+from mailer.store.subscribers import find_subscriber
+from mailer.store.suppressions import suppress
 from tests.conftest import Invoke
 
 UNICODE = "ann@bücher.example"

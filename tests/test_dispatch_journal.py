@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailer.dispatch.journal import FAILED, SENT, Journal, Outcome, journal_path
-from mailer.dispatch.plan import create_campaign
 from mailer.errors import ConflictError
 from mailer.store import Store, open_store
+from mailer.store.campaigns import create as create_campaign
 from mailer.store.lists import get_list
 from tests.smtp_sink import LETTER, populate
 

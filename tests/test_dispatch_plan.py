@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from mailer import membership
 from mailer.contacts.addresses import normalize_address
-from mailer.dispatch.plan import create_campaign, earlier_campaigns, letter_hash
-from mailer.store import Store
+from mailer.dispatch.segment import parse_segment
+from mailer.store import Store, subscriptions
+from mailer.store.campaigns import create as create_campaign
+from mailer.store.campaigns import earlier as earlier_campaigns
+from mailer.store.campaigns import letter_hash
 from mailer.store.lists import get_list
 from mailer.store.models import Consent
-from mailer.store.subscribers import add_subscriber, block, set_status, suppress, unsubscribe
+from mailer.store.subscribers import set_status
+from mailer.store.suppressions import suppress
 from tests.smtp_sink import LETTER, populate
 
 
@@ -19,6 +24,7 @@ def snapshot(store: Store, segment: str = "") -> list[str]:
         letter_path="l.md",
         letter_source=LETTER,
         segment=segment,
+        conditions=parse_segment(segment),
     )
     rows = store.all(
         "SELECT email FROM deliveries WHERE campaign_id = ? ORDER BY subscriber_id",
@@ -32,7 +38,7 @@ def test_only_confirmed_active_unsuppressed_members_are_snapshotted(store: Store
     emails = populate(store, "members", 6)
     populate(store, "others", 2, domain="elsewhere.org")
     members = get_list(store, "members")
-    add_subscriber(
+    membership.add(
         store,
         get_list(store, "members"),
         normalize_address("pending@example.com"),
@@ -43,10 +49,10 @@ def test_only_confirmed_active_unsuppressed_members_are_snapshotted(store: Store
         "(SELECT id FROM subscribers WHERE email = 'pending@example.com')"
     )
     with store.transaction() as conn:
-        unsubscribe(conn, 1, members.id, method="test")
+        subscriptions.leave(conn, 1, members.id, method="test")
         set_status(conn, 2, "bounced", reason="test")
         suppress(conn, "email", emails[3], "test")
-    block(store, emails[4])
+    membership.block(store, emails[4])
     assert snapshot(store) == [emails[2], emails[5]]
 
 

@@ -14,21 +14,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailer import membership
 from mailer.contacts.addresses import _fast_normalize, normalize_address
 from mailer.contacts.importer import ImportReport, import_csv, sniff_delimiter
 from mailer.errors import InputError
-from mailer.store import Store
+from mailer.store import Store, subscriptions
 from mailer.store.lists import create_list
 from mailer.store.models import Consent, MailingList
-from mailer.store.subscribers import (
-    add_subscriber,
-    block,
-    find_subscriber,
-    forget,
-    subscriptions_of,
-    suppress,
-    unsubscribe,
-)
+from mailer.store.subscribers import find_subscriber
+from mailer.store.subscriptions import of_subscriber as subscriptions_of
+from mailer.store.suppressions import suppress
 from tests.conftest import Invoke
 
 EXAMPLE = Path(__file__).parent.parent / "lists" / "example.csv"
@@ -106,7 +101,7 @@ CRAFTED = (
 
 
 def test_crafted_file_gives_exact_counts(store: Store, news: MailingList, tmp_path: Path) -> None:
-    block(store, "blocked@example.org")
+    membership.block(store, "blocked@example.org")
     report = import_csv(store, write(tmp_path, CRAFTED), news)
     # The line of only delimiters is blank, like the empty one: neither is a row.
     assert counts(report) == outcome(rows=8, added=3, suppressed=1, invalid=2, duplicates=2)
@@ -234,13 +229,13 @@ def test_unsubscribed_address_stays_unsubscribed(
     ann = find_subscriber(store, "ann@example.org")
     assert ann is not None
     with store.transaction() as conn:
-        unsubscribe(conn, ann.id, news.id, method="test")
+        subscriptions.leave(conn, ann.id, news.id, method="test")
     for update in (False, True):
         report = import_csv(store, path, news, update=update)
         assert counts(report) == outcome(rows=2, already_subscribed=1, suppressed=1)
     after = find_subscriber(store, "ann@example.org")
     assert after is not None and after.status == "unsubscribed"
-    assert [s["status"] for s in subscriptions_of(store.conn, ann.id)] == ["unsubscribed"]
+    assert [s.status for s in subscriptions_of(store.conn, ann.id)] == ["unsubscribed"]
 
 
 def test_leaving_one_list_does_not_keep_an_address_off_another(
@@ -253,7 +248,7 @@ def test_leaving_one_list_does_not_keep_an_address_off_another(
     ann = find_subscriber(store, "ann@example.org")
     assert ann is not None
     with store.transaction() as conn:
-        unsubscribe(conn, ann.id, news.id, method="test")
+        subscriptions.leave(conn, ann.id, news.id, method="test")
     assert counts(import_csv(store, path, news)) == outcome(rows=1, suppressed=1)
     third = create_list(store, "third")
     assert counts(import_csv(store, path, third)) == outcome(rows=1, added=1)
@@ -264,7 +259,7 @@ def test_forgotten_address_is_not_brought_back(
 ) -> None:
     path = write(tmp_path, "email\nAnn@Example.org\n")
     import_csv(store, path, news)
-    forget(store, "ann@example.org")
+    membership.forget(store, "ann@example.org")
     report = import_csv(store, path, news)
     assert counts(report) == outcome(rows=1, suppressed=1)
     assert find_subscriber(store, "ann@example.org") is None
@@ -293,7 +288,7 @@ def test_existing_subscriber_keeps_their_data_without_update(
     store: Store, news: MailingList, tmp_path: Path
 ) -> None:
     other = create_list(store, "other")
-    add_subscriber(
+    membership.add(
         store,
         other,
         normalize_address("ann@example.org"),
@@ -306,7 +301,7 @@ def test_existing_subscriber_keeps_their_data_without_update(
     assert counts(report) == outcome(rows=1, added=1)
     ann = find_subscriber(store, "ann@example.org")
     assert ann is not None and ann.name == "Ann" and ann.attributes == {"city": "Lima"}
-    assert {s["list"] for s in subscriptions_of(store.conn, ann.id)} == {"news", "other"}
+    assert {s.list for s in subscriptions_of(store.conn, ann.id)} == {"news", "other"}
 
 
 def test_update_overwrites_name_and_merges_attributes(
@@ -329,7 +324,7 @@ def test_update_overwrites_name_and_merges_attributes(
 def test_dry_run_counts_like_a_real_run_and_writes_nothing(
     store: Store, news: MailingList, db_path: Path, tmp_path: Path
 ) -> None:
-    block(store, "blocked@example.org")
+    membership.block(store, "blocked@example.org")
     path = write(tmp_path, CRAFTED)
     before = dump(db_path)
     dry = import_csv(store, path, news, dry_run=True, batch_size=2)
@@ -377,11 +372,11 @@ def test_consent_proof_and_one_event_per_run(
     import_csv(store, path, news, batch_size=1)
     a = find_subscriber(store, "a@example.org")
     assert a is not None
-    [membership] = subscriptions_of(store.conn, a.id)
-    assert membership["status"] == "confirmed"
-    assert membership["consent"]["method"] == "import"
-    assert membership["consent"]["source"] == "spring.csv"
-    assert membership["consent"]["detail"] == {"line": 2}
+    [subscription] = subscriptions_of(store.conn, a.id)
+    assert subscription.status == "confirmed"
+    assert subscription.consent.method == "import"
+    assert subscription.consent.source == "spring.csv"
+    assert subscription.consent.detail == {"line": 2}
     events = store.all("SELECT kind, list_id, detail FROM events")
     assert [(e["kind"], e["list_id"]) for e in events] == [("imported", news.id)]
     assert json.loads(events[0]["detail"])["added"] == 2
@@ -392,7 +387,7 @@ def test_double_optin_list_imports_unconfirmed(store: Store, tmp_path: Path) -> 
     import_csv(store, write(tmp_path, "email\na@example.org\n"), careful)
     a = find_subscriber(store, "a@example.org")
     assert a is not None
-    assert subscriptions_of(store.conn, a.id)[0]["status"] == "unconfirmed"
+    assert subscriptions_of(store.conn, a.id)[0].status == "unconfirmed"
 
 
 def test_progress_is_reported_per_batch(store: Store, news: MailingList, tmp_path: Path) -> None:
@@ -584,7 +579,7 @@ def test_duplicates_are_found_across_batches_whatever_became_of_the_first(
     store: Store, news: MailingList, tmp_path: Path, dry_run: bool
 ) -> None:
     import_csv(store, write(tmp_path, "email\nold@example.org\n", "first.csv"), news)
-    block(store, "blocked@example.org")
+    membership.block(store, "blocked@example.org")
     text = (
         "email,status\n"
         "new@example.org,\nold@example.org,\nblocked@example.org,\ngone@example.org,unsubscribed\n"

@@ -389,3 +389,34 @@ def test_an_unknown_list_name_suggests_the_closest_one(store: Store, invoke: Inv
     result = invoke("subscribers", "ls", "--list", "memebrs")
     assert result.exit_code == 1
     assert "no list named 'memebrs' (did you mean 'members'?)" in result.output
+
+
+def test_letters_check_and_a_dry_run_count_the_same_recipients(
+    store: Store, letter: Path, invoke: Invoke
+) -> None:
+    """One recipient query: the check walks exactly who a send would mail."""
+    assert invoke("lists", "create", "members").exit_code == 0
+    for who in ("ann", "ben", "cy", "dee", "eve", "fay"):
+        domain = "example.net" if who == "fay" else "example.org"
+        added = invoke("subscribers", "add", f"{who}@{domain}", "--list", "members")
+        assert added.exit_code == 0
+    store.conn.execute(  # ben has not confirmed yet
+        "UPDATE subscriptions SET status = 'unconfirmed' WHERE subscriber_id = 2"
+    )
+    assert invoke("subscribers", "unsubscribe", "cy@example.org").exit_code == 0
+    store.conn.execute("UPDATE subscribers SET status = 'bounced' WHERE id = 4")  # dee
+    assert invoke("subscribers", "block", "eve@example.org").exit_code == 0
+    store.conn.execute(  # fay's whole domain stopped taking our mail
+        "INSERT INTO suppressions (kind, value, reason, created_at) "
+        "VALUES ('domain', 'example.net', 'test', '2026-01-01T00:00:00Z')"
+    )
+    dry = json.loads(
+        invoke("send", str(letter), "--list", "members", "--dry-run", "--json").stdout
+    )
+    check = json.loads(
+        invoke("letters", "check", str(letter), "--list", "members", "--json").stdout
+    )
+    assert dry["recipients"] == check["checked"] == 1
+    assert dry["examples"] == ["ann@example.org"]
+    shown = invoke("lists", "show", "members", "--json").stdout
+    assert json.loads(shown)["counts"]["sendable"] == 1

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from mailer import clock
+from mailer import clock, membership
 from mailer.config import Config, load_config
-from mailer.dispatch.plan import Campaign, create_campaign
 from mailer.dispatch.run import RunResult, deliver
-from mailer.dispatch.status import counters
-from mailer.errors import TransportError
-from mailer.store import Store
+from mailer.errors import RelayFailed, TransportError
+from mailer.store import Store, subscriptions
+from mailer.store.campaigns import create as create_campaign
+from mailer.store.deliveries import counters
 from mailer.store.lists import get_list
+from mailer.store.models import Campaign
 from tests.smtp_sink import LETTER, Faults, SmtpSink, populate, sink_environment
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -202,10 +203,10 @@ def test_an_address_the_relay_cannot_take_fails_without_a_bounce_or_a_broken_con
 ) -> None:
     from mailer.contacts.addresses import normalize_address
     from mailer.store.models import Consent
-    from mailer.store.subscribers import add_subscriber
+
 
     emails = populate(store, "members", 3)
-    add_subscriber(
+    membership.add(
         store,
         get_list(store, "members"),
         normalize_address("josé@example.com"),
@@ -236,8 +237,8 @@ def test_temporary_failures_expire_after_the_deadline(
     campaign = new_campaign(store)
     result = run_until_done(config, store, campaign.id, fake_clock)
     assert result.failed == 5 and result.sent == 0
-    rows = store.all("SELECT last_code, last_text, attempts FROM deliveries")
-    assert all(r[0] in (451, 452) and r[1].startswith("expired:") for r in rows)
+    rows = store.all("SELECT last_code, expired, attempts FROM deliveries")
+    assert all(r[0] in (451, 452) and r[1] == 1 for r in rows)
     assert all(r[2] > 1 for r in rows)
     assert store.one("SELECT count(*) FROM bounces")[0] == 0
 
@@ -274,15 +275,16 @@ weight = 1
     assert down.received == []
 
 
-def test_no_reachable_relay_stops_the_run_with_a_resume_hint(
+def test_no_reachable_relay_stops_the_run_naming_the_campaign_and_who_is_left(
     db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
 ) -> None:
     populate(store, "members", 10)
     down = start_sink(refuse_all=True)
     campaign = new_campaign(store)
-    with pytest.raises(TransportError) as raised:
+    with pytest.raises(RelayFailed) as raised:
         deliver(config_for(db_path, down.port), store, campaign.id)
-    assert f"mailer campaigns resume {campaign.id}" in str(raised.value)
+    assert (raised.value.campaign_id, raised.value.left) == (campaign.id, 10)
+    assert "10 recipients not yet sent" in str(raised.value)
     assert counters(store, campaign.id)["pending"] == 10
     up = start_sink()
     result = deliver(config_for(db_path, up.port), store, campaign.id)
@@ -301,7 +303,7 @@ def test_a_run_that_must_stop_stops_with_more_recipients_than_the_queue_holds(
     populate(store, "members", 200)
     sink = start_sink(**{fault: True})
     campaign = new_campaign(store)
-    with pytest.raises(TransportError, match="campaigns resume"):
+    with pytest.raises(RelayFailed, match="200 recipients not yet sent"):
         deliver(config_for(db_path, sink.port), store, campaign.id)
     assert counters(store, campaign.id)["pending"] == 200
 
@@ -347,7 +349,7 @@ def test_a_refused_sender_stops_the_run_and_blames_no_recipient(
     with pytest.raises(TransportError, match="refused the sender") as raised:
         deliver(config_for(db_path, sink.port), store, campaign.id)
     assert raised.value.code == 553
-    assert "campaigns resume" in str(raised.value)
+    assert isinstance(raised.value, RelayFailed) and raised.value.campaign_id == campaign.id
     assert counters(store, campaign.id)["pending"] == 10
     assert store.one("SELECT count(*) FROM bounces")[0] == 0
     assert store.one("SELECT count(*) FROM subscribers WHERE status != 'active'")[0] == 0
@@ -356,13 +358,13 @@ def test_a_refused_sender_stops_the_run_and_blames_no_recipient(
 def test_who_unsubscribes_after_the_snapshot_is_not_mailed(
     db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
 ) -> None:
-    from mailer.store.subscribers import unsubscribe
+
 
     emails = populate(store, "members", 4)
     sink = start_sink()
     campaign = new_campaign(store)
     with store.transaction() as conn:
-        unsubscribe(conn, 2, get_list(store, "members").id, method="web")
+        subscriptions.leave(conn, 2, get_list(store, "members").id, method="web")
     result = deliver(config_for(db_path, sink.port), store, campaign.id)
     assert (result.sent, result.failed) == (3, 1)
     assert set(sink.counts()) == {emails[0], emails[2], emails[3]}

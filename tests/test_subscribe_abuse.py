@@ -10,7 +10,7 @@ import pytest
 from mailer import clock
 from mailer.contacts.addresses import check_name
 from mailer.errors import InputError
-from mailer.store.subscribers import unsubscribe
+from mailer.store import subscriptions
 from tests.conftest import Invoke
 from tests.test_web_support import (
     Web,
@@ -124,7 +124,7 @@ async def test_an_old_confirmation_link_does_not_undo_a_later_unsubscribe(web: W
     later = clock.now() + timedelta(minutes=1)
     clock.set_clock(lambda: later)
     with web.store.transaction() as conn:
-        unsubscribe(conn, sid, news.id, method="test")
+        subscriptions.leave(conn, sid, news.id, method="test")
     page = await web.client.get(link)
     again = await web.client.post(link, data={"csrf": csrf_of(page.text)})
     assert again.status_code == 400

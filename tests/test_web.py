@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mailer import clock
+from mailer import clock, membership
 from mailer.errors import TokenError
 from mailer.letters.compile import compile_letter
 from mailer.letters.source import parse_letter
 from mailer.membership import confirm_binding
+from mailer.store import subscriptions
 from mailer.store.models import Recipient
-from mailer.store.subscribers import block, unsubscribe
 from mailer.tokens import Signer
 from tests.test_web_support import (
     BASE,
@@ -400,7 +400,7 @@ async def test_who_unsubscribed_comes_back_only_by_confirming(web: Web, double_o
     news = web.make_list(double_optin=double_optin)
     sid = web.subscribe(news, "ann@example.org")
     with web.store.transaction() as conn:
-        unsubscribe(conn, sid, news.id, method="test")
+        subscriptions.leave(conn, sid, news.id, method="test")
     csrf = await web.form_token("/s/news")
     await web.client.post("/s/news", data={"email": "ann@example.org", "csrf": csrf})
     row = web.subscription(sid, news.id)
@@ -422,7 +422,7 @@ async def test_blocked_address_gets_no_mail_and_cannot_confirm(web: Web) -> None
     news = web.make_list()
     sid = web.subscribe(news, "ann@example.org")
     token = web.signer.confirm(sid, news.id, timedelta(days=1))
-    block(web.store, "ann@example.org")
+    membership.block(web.store, "ann@example.org")
     csrf = await web.form_token("/s/news")
     await web.client.post("/s/news", data={"email": "ann@example.org", "csrf": csrf})
     assert web.outbox() == []
@@ -437,8 +437,8 @@ async def test_answer_page_is_identical_whether_or_not_the_address_is_known(web:
     web.subscribe(news, "known@example.org")
     gone = web.subscribe(news, "gone@example.org")
     with web.store.transaction() as conn:
-        unsubscribe(conn, gone, news.id, method="test")
-    block(web.store, "blocked@example.org")
+        subscriptions.leave(conn, gone, news.id, method="test")
+    membership.block(web.store, "blocked@example.org")
 
     async def answer(address: str) -> httpx.Response:
         web.limit_clock.now += 3601  # this test is about the answer, not the limits

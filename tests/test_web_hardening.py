@@ -11,10 +11,10 @@ from urllib.parse import urlencode
 
 import httpx
 
+from mailer import membership
 from mailer.contacts.addresses import normalize_address
 from mailer.store.lists import get_list, remove_list
 from mailer.store.models import Consent
-from mailer.store.subscribers import add_subscriber, forget
 from mailer.web import create_app
 from tests.test_web_support import (
     BASE,
@@ -214,14 +214,14 @@ async def test_a_confirmation_link_cannot_confirm_whoever_later_got_the_same_num
     await web.client.post("/s/news", data={"email": "gone@example.org", "csrf": csrf})
     link = confirm_link(web.outbox()[0])
     gone = web.subscriber_id("gone@example.org")
-    forget(web.store, "gone@example.org")
+    membership.forget(web.store, "gone@example.org")
     with web.store.transaction() as conn:
         conn.execute(
             "INSERT INTO subscribers (id, email, email_key, created_at, updated_at) "
             "VALUES (?, 'new@example.org', 'new@example.org', 'now', 'now')",
             (gone,),
         )
-    added = add_subscriber(
+    added = membership.add(
         web.store, news, normalize_address("new@example.org"), consent=Consent("cli")
     )
     assert added.subscriber is not None and added.subscriber.id == gone

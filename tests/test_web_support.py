@@ -19,13 +19,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from mailer import clock
+from mailer import clock, membership
 from mailer.config import Config, load_config
 from mailer.contacts.addresses import normalize_address
 from mailer.store import Store
 from mailer.store.lists import create_list
 from mailer.store.models import Consent, MailingList
-from mailer.store.subscribers import add_subscriber
 from mailer.tokens import Signer
 from mailer.web import create_app
 from mailer.web.limits import SubscribeLimits
@@ -92,7 +91,7 @@ class Web:
 
     def subscribe(self, mailing_list: MailingList, email_address: str) -> int:
         """A confirmed subscriber added by an admin; returns its id."""
-        outcome = add_subscriber(
+        outcome = membership.add(
             self.store,
             mailing_list,
             normalize_address(email_address),

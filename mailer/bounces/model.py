@@ -7,8 +7,7 @@ knowing how the message was read.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 HARD = "hard"
 SOFT = "soft"
@@ -44,9 +43,6 @@ class BounceEvent:
     campaign: int | None = None
     subscriber: int | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        """The event as the JSON output and the store spell it."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""What a bounce does to a subscriber.
+"""What a proven bounce does to a subscriber (``bounces.ingest`` decides what is proven).
 
 - hard: the address is dead; the subscriber becomes ``bounced`` and gets no
   more mail from any list.
@@ -22,9 +22,11 @@ from datetime import timedelta
 from mailer import clock
 from mailer.bounces.model import COMPLAINT, HARD, SOFT, BounceEvent
 from mailer.config import BouncesConfig
-from mailer.contacts.addresses import address_key
+from mailer.store import subscribers, subscriptions
 from mailer.store.events import record_event
-from mailer.store.subscribers import set_status, suppress, unsubscribe
+from mailer.store.models import SubscriberStatus
+from mailer.store.subscribers import set_status
+from mailer.store.suppressions import suppress
 
 #: The reason of a feedback report saying the mail was wanted (RFC 6430).
 NOT_SPAM = "notspam"
@@ -65,37 +67,33 @@ def apply(
 
 
 def _disable(conn: sqlite3.Connection, subscriber_id: int, reason: str) -> list[str]:
-    row = conn.execute("SELECT email, status FROM subscribers WHERE id = ?", (subscriber_id,))
-    found = row.fetchone()
-    if found is None or found["status"] != "active":
+    found = subscribers.bounce_score(conn, subscriber_id)
+    if found is None or found["status"] != SubscriberStatus.ACTIVE:
         return []  # already not mailed (unsubscribed, complained, blocked, bounced)
-    set_status(conn, subscriber_id, "bounced", reason=reason)
+    set_status(conn, subscriber_id, SubscriberStatus.BOUNCED, reason=reason)
     return [f"{found['email']}: bounced ({reason})"]
 
 
 def _complaint(
     conn: sqlite3.Connection, subscriber_id: int, source: str, reason: str
 ) -> list[str]:
-    found = conn.execute("SELECT email FROM subscribers WHERE id = ?", (subscriber_id,)).fetchone()
+    found = subscribers.bounce_score(conn, subscriber_id)
     if found is None:
         return []
     email = found["email"]
     changes: list[str] = []
     record_event(conn, subscriber_id, "complaint", {"reason": reason, "source": source})
-    left = unsubscribe(conn, subscriber_id, None, method="complaint", source=source)
+    left = subscriptions.leave(conn, subscriber_id, None, method="complaint", source=source)
     if left:
         changes.append(f"{email}: unsubscribed from {len(left)} list(s) (complaint)")
-    if set_status(conn, subscriber_id, "complained", reason="spam complaint"):
+    if set_status(conn, subscriber_id, SubscriberStatus.COMPLAINED, reason="spam complaint"):
         changes.append(f"{email}: complained")
-    suppress(conn, "email", address_key(email), "complaint")
+    suppress(conn, "email", email, "complaint")
     return changes
 
 
 def _soft(conn: sqlite3.Connection, subscriber_id: int, config: BouncesConfig) -> list[str]:
-    row = conn.execute(
-        "SELECT email, status, bounce_score, bounce_scored_at FROM subscribers WHERE id = ?",
-        (subscriber_id,),
-    ).fetchone()
+    row = subscribers.bounce_score(conn, subscriber_id)
     if row is None:
         return []
     now = clock.now()
@@ -103,19 +101,15 @@ def _soft(conn: sqlite3.Connection, subscriber_id: int, config: BouncesConfig) -
     scored_at: str | None = row["bounce_scored_at"]
     changes: list[str] = []
     if scored_at and score and _stale(scored_at, config.decay_days):
-        record_event(conn, subscriber_id, "bounce_score", {"from": score, "to": 0,
-                                                           "reason": "quiet period"})
+        record_event(conn, subscriber_id, "bounce_score",
+                     {"from": score, "to": 0, "reason": "quiet period"})
         score = 0
     if scored_at and clock.parse_iso(scored_at).date() == now.date() and score:
         return changes  # already counted today
-    record_event(conn, subscriber_id, "bounce_score", {"from": score, "to": score + 1,
-                                                       "reason": "soft bounce"})
+    record_event(conn, subscriber_id, "bounce_score",
+                 {"from": score, "to": score + 1, "reason": "soft bounce"})
     score += 1
-    conn.execute(
-        "UPDATE subscribers SET bounce_score = ?, bounce_scored_at = ?, updated_at = ? "
-        "WHERE id = ?",
-        (score, clock.iso(now), clock.iso(now), subscriber_id),
-    )
+    subscribers.set_bounce_score(conn, subscriber_id, score)
     changes.append(f"{row['email']}: bounce score {score}")
     if score >= config.soft_threshold:
         changes += _disable(
@@ -132,13 +126,9 @@ def _stale(scored_at: str, decay_days: int) -> bool:
 def decay_scores(conn: sqlite3.Connection, config: BouncesConfig) -> int:
     """Reset every score whose last scored bounce is older than the quiet period."""
     cutoff = clock.iso(clock.now() - timedelta(days=config.decay_days))
-    rows = conn.execute(
-        "SELECT id, bounce_score FROM subscribers WHERE bounce_score > 0 "
-        "AND bounce_scored_at IS NOT NULL AND bounce_scored_at <= ?",
-        (cutoff,),
-    ).fetchall()
-    for row in rows:
-        conn.execute("UPDATE subscribers SET bounce_score = 0 WHERE id = ?", (row["id"],))
-        record_event(conn, row["id"], "bounce_score",
-                     {"from": row["bounce_score"], "to": 0, "reason": "quiet period"})
-    return len(rows)
+    stale = subscribers.stale_scores(conn, cutoff)
+    for subscriber_id, score in stale:
+        subscribers.reset_score(conn, subscriber_id)
+        record_event(conn, subscriber_id, "bounce_score",
+                     {"from": score, "to": 0, "reason": "quiet period"})
+    return len(stale)

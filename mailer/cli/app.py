@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sqlite3
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import click
 
 from mailer import __version__
 from mailer.config import Config, load_config
-from mailer.errors import MailerError, UsageError
+from mailer.errors import CampaignStopped, MailerError, UsageError
 from mailer.store import Store, open_store
 
 
@@ -122,6 +124,11 @@ class MailerGroup(click.Group):
             return super().invoke(ctx)
         except click.UsageError as exc:  # a subcommand's bad argument or option
             raise _one_line(exc) from None
+        except CampaignStopped as exc:
+            # The core says which campaign and how many are left; the hint is ours.
+            app = ctx.find_object(App)
+            hint = resume_hint(app, exc.campaign_id) if app else "mailer campaigns resume"
+            raise click.ClickException(shown(f"{exc}: resume with `{hint}`")) from None
         except MailerError as exc:
             if exc.exit_code == 2:
                 raise OneLineUsageError(shown(exc)) from None
@@ -225,21 +232,52 @@ def plural(count: int, word: str) -> str:
     return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
 
 
+def _plain(value: Any) -> Any:
+    """What ``json`` cannot write by itself: dataclasses (as their fields), paths, sets."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    return str(value)
+
+
 def print_json(data: Any) -> None:
-    """Machine-readable output: one JSON document, UTF-8, keys in a stable order."""
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    """Machine-readable output: one JSON document, UTF-8, keys in a stable order.
+
+    The core hands the command line dataclasses; this is their one
+    serialisation (their fields, states as their text).
+    """
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_plain))
 
 
-def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    """A plain aligned table; plain text pipes and copies well."""
+def mailer_command(app: App) -> str:
+    """How to call mailer again on the same database (for hints that name a command)."""
+    return f"mailer --db {app.db_path}" if app.db_path else "mailer"
+
+
+def resume_hint(app: App, campaign_id: int) -> str:
+    """The command that picks a campaign up again, on the same database."""
+    return f"{mailer_command(app)} campaigns resume {campaign_id}"
+
+
+def print_table(rows: Sequence[Any], columns: list[str], **shown_as: Callable[[Any], Any]) -> None:
+    """A plain aligned table of dicts or dataclasses; plain text pipes and copies well.
+
+    ``shown_as`` maps a column to how its value is shown (shortened, say).
+    """
     if not rows:
         echo("(none)")
         return
-    cells = [[shown(r.get(c)) for c in columns] for r in rows]
+    cells = [[shown(_show(row, c, shown_as)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for row in cells:
         echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _show(row: Any, column: str, shown_as: dict[str, Callable[[Any], Any]]) -> Any:
+    value = row.get(column) if isinstance(row, dict) else getattr(row, column, None)
+    return shown_as[column](value) if column in shown_as and value is not None else value
 
 
 def confirm_or_refuse(question: str, *, yes: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from mailer.bounces.ingest import IngestReport, ingest, signer_for
+from mailer import clock, tokens
+from mailer.bounces.ingest import IngestReport, ingest
 from mailer.bounces.parse import parse_message
 from mailer.bounces.sources import (
     ImapSource,
@@ -53,13 +55,13 @@ def parse(app: App, paths: tuple[Path, ...], as_json: bool) -> None:
     per file and line: {"file": ..., "events": [...]}.
     """
     config = app.config
-    signer = signer_for(config)
+    signer = tokens.signer_for(config, missing="none")
     rows = []
     for path in message_files(list(paths)):
         parsed = parse_message(
             read_file(path).raw, return_path=config.bounces.return_path, signer=signer
         )
-        events = [event.as_dict() for event in parsed.events]
+        events = [dataclasses.asdict(event) for event in parsed.events]
         if as_json:
             echo(json.dumps({"file": str(path), "events": events}, ensure_ascii=False))
             continue
@@ -142,7 +144,7 @@ def _ingest_piped(app: App) -> IngestReport:
 
 def _print_report(report: IngestReport, as_json: bool) -> None:
     if as_json:
-        print_json(report.as_dict())
+        print_json(report)
         return
     echo(
         f"{report.messages} message(s): {report.events} event(s) stored, "
@@ -175,15 +177,28 @@ def ls(
 ) -> None:
     """Show stored bounce events, newest first."""
     found = find_bounces(
-        app.store(), email=email, campaign_id=campaign_id, since=since, limit=limit
+        app.store(),
+        email=email,
+        campaign_id=campaign_id,
+        since=_since(since) if since else None,
+        limit=limit,
     )
-    rows = [b.as_dict() for b in found]
     if as_json:
-        print_json(rows)
+        print_json([{**dataclasses.asdict(b), "verified": b.verified} for b in found])
         return
     print_table(
-        [{**r, "proof": r["proof"] or "unverified", "diagnostic": r["diagnostic"][:50]}
-         for r in rows],
+        found,
         ["received_at", "recipient", "kind", "proof", "status", "reason", "campaign_id",
          "diagnostic"],
+        proof=lambda proof: proof or "unverified",
+        diagnostic=lambda text: text[:50],
     )
+
+
+def _since(text: str) -> str:
+    """A ``--since`` value (``2026-11-01`` or an ISO time) as the store's timestamp."""
+    try:
+        moment = clock.parse_iso(text.strip())
+    except ValueError:
+        raise UsageError(f"--since: not a date or time: {text!r} (use YYYY-MM-DD)") from None
+    return clock.iso(moment)

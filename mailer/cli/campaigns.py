@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from mailer.cli.app import (
@@ -13,15 +15,15 @@ from mailer.cli.app import (
     pass_app,
     print_json,
     print_table,
+    resume_hint,
     shorten,
 )
 from mailer.cli.progress import end_line, sending_progress
-from mailer.cli.send import command_prefix
 from mailer.dispatch import run as runner
 from mailer.dispatch import status
 from mailer.dispatch.journal import CampaignBusy
 from mailer.dispatch.run import RunResult
-from mailer.errors import TransportError
+from mailer.errors import CampaignStopped, MailerError, TransportError
 
 #: Characters of a subject ``campaigns ls`` shows (``show`` and ``--json`` give it whole).
 SUBJECT_WIDTH = 40
@@ -42,8 +44,7 @@ def ls(app: App, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    print_table([{**row, "subject": shorten(row["subject"], SUBJECT_WIDTH)} for row in rows],
-                COLUMNS)
+    print_table(rows, COLUMNS, subject=lambda subject: shorten(subject, SUBJECT_WIDTH))
 
 
 @campaigns.command("show")
@@ -56,31 +57,30 @@ def show(app: App, campaign_id: int, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
-    for key in ("id", "subject", "list", "segment", "letter", "state", "recipients"):
-        echo(f"{key}: {data[key]}")
-    for key in ("sent", "deferred", "failed", "pending"):
-        echo(f"{key}: {data[key]}")
+    for key in ("id", "subject", "list", "segment", "letter", "state", "recipients",
+                "sent", "deferred", "failed", "pending"):
+        echo(f"{key}: {getattr(data, key)}")
     for key in ("created_at", "started_at", "finished_at", "seconds", "next_retry_at"):
-        if data[key] is not None:
-            echo(f"{key}: {data[key]}")
-    counts = ", ".join(f"{kind} {n}" for kind, n in data["bounces"].items())
+        if getattr(data, key) is not None:
+            echo(f"{key}: {getattr(data, key)}")
+    counts = ", ".join(f"{kind} {n}" for kind, n in data.bounces.items())
     echo(f"bounces: {counts}")
-    if data["unverified_reports"]:
+    if data.unverified_reports:
         echo(
-            f"unverified reports: {data['unverified_reports']} (naming recipients of this "
+            f"unverified reports: {data.unverified_reports} (naming recipients of this "
             "campaign but proving nothing; they changed nobody)"
         )
-    if data["failures"]:
+    if data.failures:
         echo("failures:")
-        print_table(data["failures"], ["email", "code", "text", "attempts"])
-    if data["deferrals"]:
+        print_table(data.failures, ["email", "code", "text", "attempts"])
+    if data.deferrals:
         echo("deferred:")
-        print_table(data["deferrals"], ["email", "code", "text", "attempts", "next_attempt_at"])
+        print_table(data.deferrals, ["email", "code", "text", "attempts", "next_attempt_at"])
 
 
 def _print_result(result: RunResult, as_json: bool) -> None:
     if as_json:
-        print_json(result.as_dict())
+        print_json(result)
         return
     echo(
         f"campaign {result.campaign}: sent {result.sent}, deferred {result.deferred}, "
@@ -106,7 +106,6 @@ def resume(
             concurrency=concurrency,
             rate=rate,
             on_progress=shown,
-            command=command_prefix(app),
         )
     finally:
         end_line(shown)
@@ -118,10 +117,10 @@ def resume(
 @pass_app
 def cancel(app: App, campaign_id: int) -> None:
     """Stop campaign ID for good: nobody still pending or deferred will get it."""
-    data = runner.cancel(app.store(), campaign_id)
+    summary = status.cancel(app.store(), campaign_id)
     echo(
-        f"cancelled campaign {campaign_id}: {data['sent']} sent, "
-        f"{data['pending'] + data['deferred']} will not be sent"
+        f"cancelled campaign {campaign_id}: {summary.sent} sent, "
+        f"{summary.pending + summary.deferred} will not be sent"
     )
 
 
@@ -130,10 +129,10 @@ def cancel(app: App, campaign_id: int) -> None:
 @pass_app
 def retry(app: App, campaign_id: int) -> None:
     """Put recipients that failed temporarily (expired) back to pending."""
-    count = runner.retry(app.store(), campaign_id)
+    count = status.retry(app.store(), campaign_id)
     echo(
         f"{count} recipients of campaign {campaign_id} put back; "
-        f"send them with `{command_prefix(app)} campaigns resume {campaign_id}`"
+        f"send them with `{resume_hint(app, campaign_id)}`"
     )
 
 
@@ -144,23 +143,26 @@ def run(app: App, as_json: bool) -> None:
     """Resume every campaign with work due now (for a cron job every few minutes)."""
     outcomes: list[dict[str, object]] = []
 
-    def report(result: RunResult | Exception, campaign_id: int) -> None:
+    def report(result: RunResult | MailerError, campaign_id: int) -> None:
         if isinstance(result, CampaignBusy):
             # A live sender has it (a long `mailer send`, an earlier cron run): not a failure.
             outcomes.append({"campaign": campaign_id, "busy": True})
             if not as_json:
                 echo(f"campaign {campaign_id}: {result}")
             return
-        if isinstance(result, Exception):
-            outcomes.append({"campaign": campaign_id, "error": str(result)})
+        if isinstance(result, MailerError):
+            text = str(result)
+            if isinstance(result, CampaignStopped):
+                text += f": resume with `{resume_hint(app, campaign_id)}`"
+            outcomes.append({"campaign": campaign_id, "error": text})
             if not as_json:
-                echo(f"campaign {campaign_id}: {result}", err=True)
+                echo(f"campaign {campaign_id}: {text}", err=True)
             return
-        outcomes.append(result.as_dict())
+        outcomes.append(dataclasses.asdict(result))
         if not as_json:
             _print_result(result, False)
 
-    runner.run_due(app.config, app.store(), on_result=report, command=command_prefix(app))
+    runner.run_due(app.config, app.store(), on_result=report)
     if as_json:
         print_json(outcomes)
     elif not outcomes:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
+import dataclasses
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
+from mailer import tokens
 from mailer.cli.app import App, cli, echo, json_option, output_option, pass_app, print_json
 from mailer.cli.progress import counting
 from mailer.config import Config
@@ -16,24 +17,24 @@ from mailer.errors import NotFoundError, UsageError
 from mailer.letters.check import check_letter
 from mailer.letters.compile import CompiledLetter, compile_letter, sample_recipient
 from mailer.letters.source import Letter, load_letter, new_letter
+from mailer.store import deliveries
 from mailer.store.lists import get_list
 from mailer.store.models import MailingList, Recipient
-from mailer.store.subscribers import find_subscriber, iter_subscribers
+from mailer.store.subscribers import find_subscriber
 from mailer.tokens import Signer
 
 _FORMATS = ("eml", "html", "text")
 
 
-def signer_for(config: Config) -> Signer:
+def preview_signer(config: Config) -> Signer:
     """The configured signer, or a throwaway one (said on stderr) so previews still work."""
-    if config.web.secret_key:
-        return Signer(config.web.secret_key)
-    echo(
-        "note: MAILER_SECRET_KEY is not set; using a throwaway key, "
-        "so the unsubscribe links in this output will not verify",
-        err=True,
-    )
-    return Signer(secrets.token_hex(16))
+    if not config.web.secret_key:
+        echo(
+            "note: MAILER_SECRET_KEY is not set; using a throwaway key, "
+            "so the unsubscribe links in this output will not verify",
+            err=True,
+        )
+    return tokens.signer_for(config, missing="throwaway")
 
 
 def _stand_in_list(name: str) -> MailingList:
@@ -66,7 +67,7 @@ def _compile(app: App, letter: Letter, mailing_list: MailingList | None) -> Comp
         letter,
         config=app.config,
         mailing_list=mailing_list,
-        signer=signer_for(app.config),
+        signer=preview_signer(app.config),
     )
 
 
@@ -130,12 +131,7 @@ def render(
         subscriber = find_subscriber(app.store(), to)
         if subscriber is None:
             raise NotFoundError(f"no subscriber {to!r} (see `mailer subscribers ls`)")
-        recipient = Recipient(
-            email=subscriber.email,
-            name=subscriber.name,
-            attributes=subscriber.attributes,
-            subscriber_id=subscriber.id,
-        )
+        recipient = subscriber.as_recipient()
     else:
         recipient = sample_recipient(letter)
     compiled = _compile(app, letter, mailing_list)
@@ -162,19 +158,19 @@ def check(app: App, file: Path, list_name: str | None, as_json: bool) -> None:
     mailing_list = _mailing_list(app, letter, list_name)
     compiled = _compile(app, letter, mailing_list)
     recipients: Iterator[Recipient]
+    total = None
     if mailing_list is not None and mailing_list.id:
-        recipients = (
-            Recipient(email=s.email, name=s.name, attributes=s.attributes, subscriber_id=s.id)
-            for s in iter_subscribers(app.store(), list_id=mailing_list.id, status="active")
-        )
-        scope = f"the members of list {mailing_list.name}"
+        # The one recipient query, as a send uses it: who is checked is who would be mailed.
+        recipients = deliveries.iter_recipients(app.store(), mailing_list.id)
+        total = deliveries.count_recipients(app.store(), mailing_list.id)
+        scope = f"the recipients of list {mailing_list.name}"
     else:
         recipients = iter([sample_recipient(letter)])
         scope = "the sample subscriber (no list in the database)"
-    with counting("checking") as tick:
+    with counting("checking", total) as tick:
         report = check_letter(compiled, recipients, progress=tick)
     if as_json:
-        print_json({"file": str(file), **report.as_dict()})
+        print_json({"file": str(file), **dataclasses.asdict(report)})
     else:
         echo(f"checked {report.checked} message(s) for {scope}")
         for warning in report.warnings:

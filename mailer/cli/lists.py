@@ -14,7 +14,7 @@ from mailer.cli.app import (
     print_json,
     print_table,
 )
-from mailer.store.lists import all_lists, create_list, get_list, list_summary, remove_list
+from mailer.store.lists import all_lists, create_list, get_list, remove_list, summary
 
 
 @cli.group()
@@ -60,12 +60,12 @@ def create(
 def ls(app: App, as_json: bool) -> None:
     """Show every list with its subscriber counts by status."""
     store = app.store()
-    summaries = [list_summary(store, item) for item in all_lists(store)]
+    summaries = [summary(store, item) for item in all_lists(store)]
     if as_json:
         print_json(summaries)
         return
     print_table(
-        [{**s, **s["counts"]} for s in summaries],
+        [{"name": s.name, "title": s.title, **s.counts} for s in summaries],
         ["name", "title", "confirmed", "unconfirmed", "unsubscribed", "sendable"],
     )
 
@@ -77,13 +77,13 @@ def ls(app: App, as_json: bool) -> None:
 def show(app: App, name: str, as_json: bool) -> None:
     """Show one list: its settings and subscriber counts."""
     store = app.store()
-    summary = list_summary(store, get_list(store, name))
+    found = summary(store, get_list(store, name))
     if as_json:
-        print_json(summary)
+        print_json(found)
         return
     for key in ("name", "title", "description", "double_optin", "public", "created_at"):
-        echo(f"{key:13} {summary[key]}")
-    for key, count in summary["counts"].items():
+        echo(f"{key:13} {getattr(found, key)}")
+    for key, count in found.counts.items():
         echo(f"{key:13} {count}")
 
 
@@ -94,8 +94,8 @@ def show(app: App, name: str, as_json: bool) -> None:
 def rm(app: App, name: str, yes: bool) -> None:
     """Remove a list and its subscriptions (subscribers and their history stay)."""
     store = app.store()
-    summary = list_summary(store, get_list(store, name))
-    members = sum(v for k, v in summary["counts"].items() if k != "sendable")
+    found = summary(store, get_list(store, name))
+    members = sum(v for k, v in found.counts.items() if k != "sendable")
     confirm_or_refuse(f"Remove list {name} and its {members} subscriptions?", yes=yes)
     remove_list(store, name)
     echo(f"removed list {name}")

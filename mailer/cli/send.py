@@ -7,40 +7,33 @@ from pathlib import Path
 
 import click
 
+from mailer import tokens
 from mailer.cli.app import (
     App,
     cli,
     delivery_options,
     echo,
     json_option,
+    mailer_command,
     pass_app,
     plural,
     print_json,
+    resume_hint,
 )
 from mailer.cli.progress import counting, end_line, sending_progress
 from mailer.contacts.addresses import normalize_address
 from mailer.dispatch import run as runner
-from mailer.dispatch.plan import (
-    check_segment,
-    count_recipients,
-    create_campaign,
-    earlier_campaigns,
-    letter_hash,
-)
+from mailer.dispatch.plan import AlreadySent, SendPlan, create_campaign, plan_send
+from mailer.dispatch.transports.base import Transport
 from mailer.errors import TransportError, UsageError
 from mailer.letters.source import Letter, load_letter
 from mailer.store.lists import get_list
-from mailer.store.models import MailingList
+from mailer.store.models import Campaign, MailingList
 
 
 def on_terminal() -> bool:
     """Whether a person can answer a question (stdin is a terminal)."""
     return sys.stdin.isatty()
-
-
-def command_prefix(app: App) -> str:
-    """How to call mailer again on the same database (for resume hints)."""
-    return f"mailer --db {app.db_path}" if app.db_path else "mailer"
 
 
 @cli.command()
@@ -89,95 +82,100 @@ def send(
     if not name:
         raise UsageError("which list? pass --list NAME (or set list: in the letter)")
     store = app.store()
-    config = app.config
     mailing_list = get_list(store, name)
     if test_addresses:
         _send_tests(app, loaded, mailing_list, test_addresses, as_json)
         return
-    check_segment(store, mailing_list, segment)
+    plan = plan_send(store, loaded, mailing_list, segment)
     if dry_run:
-        total = count_recipients(store, mailing_list.id, segment)
-        with counting("rendering", total) as tick:
-            rehearsal = runner.dry_run(config, store, loaded, mailing_list, segment, progress=tick)
-        if as_json:
-            print_json(rehearsal.as_dict())
-        else:
-            echo(
-                f"dry run: {plural(rehearsal.recipients, 'message')} to list {name} would be "
-                f"sent ({rehearsal.bytes:,} bytes, rendered in {rehearsal.seconds}s); "
-                "nothing was sent"
-            )
-            for example in rehearsal.examples:
-                echo(f"  {example}")
-            more = rehearsal.recipients - len(rehearsal.examples)
-            if more > 0:
-                echo(f"  ... and {more:,} more")
+        _dry_run(app, plan, as_json)
         return
-    runner.signer_for(config)
-    transport = runner.make_transport(config)  # a bad relay setting stops us here, not later
-    runner.check_letter(config, store, loaded, mailing_list, segment)
-    count = count_recipients(store, mailing_list.id, segment)
-    earlier = earlier_campaigns(store, mailing_list.id, letter_hash(loaded.source))
-    warning = ""
-    if earlier:
-        last = earlier[-1]
-        warning = (
-            f"warning: this letter was already sent to list {name} "
-            f"(campaign {last.id}, {last.created_at}, {last.state})"
-        )
-    question = f"Send {loaded.subject!r} to list {name} ({count} recipients"
-    question += f", segment {segment!r})?" if segment else ")?"
-    if warning:
-        # A repeat is never confirmed by --yes alone: a script that always passes
-        # --yes must not mail the same letter twice by accident.
+    tokens.signer_for(app.config, missing="error")  # no key: say so before asking anything
+    transport = runner.make_transport(app.config)  # a bad relay setting stops us here, not later
+    runner.check_first(app.config, store, plan)
+    campaign = _confirmed_campaign(app, plan, yes=yes, again=again)
+    echo(f"campaign {campaign.id}: {campaign.recipients} recipients", err=as_json)
+    _deliver(app, campaign.id, transport, concurrency=concurrency, rate=rate, as_json=as_json)
+
+
+def _confirmed_campaign(app: App, plan: SendPlan, *, yes: bool, again: bool) -> Campaign:
+    """Ask (on a terminal) or take ``--yes``, then make the campaign.
+
+    A repeat is never confirmed by ``--yes`` alone: it needs ``--again``, or
+    an answer to its own question on a terminal.
+    """
+    name = plan.mailing_list.name
+    question = f"Send {plan.letter.subject!r} to list {name} ({plan.recipients} recipients"
+    question += f", segment {plan.segment!r})?" if plan.segment else ")?"
+    if plan.earlier is not None:
+        warning = f"warning: {AlreadySent(name, plan.earlier)}"
         if again:
             echo(f"{warning}; sending again because of --again", err=True)
         elif on_terminal():
             echo(warning, err=True)
             click.confirm("Send it AGAIN? " + question, abort=True)
-            yes = True
+            again = yes = True
         else:
             raise UsageError(f"{warning}. Pass --again (with --yes) to send it once more")
     if not yes:
         if not on_terminal():
             raise UsageError("not on a terminal: pass --yes to confirm sending")
         click.confirm(question, abort=True)
-    campaign = create_campaign(
-        store,
-        mailing_list=mailing_list,
-        subject=loaded.subject,
-        letter_path=str(loaded.path),
-        letter_source=loaded.source,
-        segment=segment,
-    )
-    echo(f"campaign {campaign.id}: {campaign.recipients} recipients", err=as_json)
+    return create_campaign(app.store(), plan, again=again)
+
+
+def _deliver(
+    app: App,
+    campaign_id: int,
+    transport: Transport,
+    *,
+    concurrency: int | None,
+    rate: float | None,
+    as_json: bool,
+) -> None:
     shown = sending_progress()
     try:
         result = runner.deliver(
-            config,
-            store,
-            campaign.id,
+            app.config,
+            app.store(),
+            campaign_id,
             concurrency=concurrency,
             rate=rate,
             transport=transport,
             on_progress=shown,
-            command=command_prefix(app),
         )
     finally:
         end_line(shown)
     if as_json:
-        print_json(result.as_dict())
-    else:
+        print_json(result)
+        return
+    echo(
+        f"campaign {result.campaign}: sent {result.sent}, deferred {result.deferred}, "
+        f"failed {result.failed} in {result.seconds}s ({result.state})"
+    )
+    if result.deferred:
         echo(
-            f"campaign {result.campaign}: sent {result.sent}, deferred {result.deferred}, "
-            f"failed {result.failed} in {result.seconds}s ({result.state})"
+            f"deferred recipients are retried by `{mailer_command(app)} campaigns run` "
+            f"or `{resume_hint(app, result.campaign)}`"
         )
-        if result.deferred:
-            prefix = command_prefix(app)
-            echo(
-                f"deferred recipients are retried by `{prefix} campaigns run` "
-                f"or `{prefix} campaigns resume {result.campaign}`"
-            )
+
+
+def _dry_run(app: App, plan: SendPlan, as_json: bool) -> None:
+    with counting("rendering", plan.recipients) as tick:
+        rehearsal = runner.dry_run(app.config, app.store(), plan, progress=tick)
+    if as_json:
+        print_json(rehearsal)
+        return
+    echo(
+        f"dry run: {plural(rehearsal.recipients, 'message')} to list {plan.mailing_list.name} "
+        f"would be sent ({rehearsal.bytes:,} bytes, rendered in {rehearsal.seconds}s); "
+        "nothing was sent"
+    )
+    for example in rehearsal.examples:
+        echo(f"  {example}")
+    more = rehearsal.recipients - len(rehearsal.examples)
+    if more > 0:
+        echo(f"  ... and {more:,} more")
 
 
 def _send_tests(
@@ -192,11 +190,11 @@ def _send_tests(
     emails = [normalize_address(a, allow_special_use=allow).email for a in addresses]
     results = runner.send_test(app.config, app.store(), loaded, mailing_list, emails)
     if as_json:
-        print_json({"test": [{"email": e, "code": r.code, "text": r.text} for e, r in results]})
+        print_json({"test": results})
     else:
-        for email, reply in results:
-            verdict = "sent" if reply.accepted else "NOT sent"
-            echo(f"{verdict} to {email}: {reply.code} {reply.text}")
-    refused = [e for e, r in results if not r.accepted]
+        for result in results:
+            verdict = "sent" if result.accepted else "NOT sent"
+            echo(f"{verdict} to {result.email}: {result.code} {result.text}")
+    refused = [result.email for result in results if not result.accepted]
     if refused:
         raise TransportError(f"test message refused for {', '.join(refused)}")

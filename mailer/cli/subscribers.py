@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from mailer import membership
 from mailer.cli.app import (
     App,
     cli,
@@ -16,19 +17,11 @@ from mailer.cli.app import (
     print_table,
 )
 from mailer.contacts.addresses import normalize_address
-from mailer.errors import MailerError, UsageError
+from mailer.errors import Suppressed, UsageError
 from mailer.store.lists import get_list
 from mailer.store.models import SUBSCRIBER_STATUSES, Consent
-from mailer.store.subscribers import (
-    add_subscriber,
-    block,
-    find_subscriber,
-    forget,
-    get_subscriber,
-    iter_subscribers,
-    subscriber_detail,
-    unsubscribe,
-)
+from mailer.store.people import describe
+from mailer.store.subscribers import find_subscriber, get_subscriber, iter_subscribers
 
 
 def parse_attributes(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -64,7 +57,7 @@ def add(
     )
     store = app.store()
     mailing_list = get_list(store, list_name)
-    result = add_subscriber(
+    result = membership.add(
         store,
         mailing_list,
         address,
@@ -74,7 +67,7 @@ def add(
         consent=Consent(method="cli", source="mailer subscribers add"),
     )
     if result.outcome == "suppressed":
-        raise MailerError(f"{address.email}: not subscribed to {list_name}: {result.reason}")
+        raise Suppressed(address.email, list_name, result.reason)
     messages = {
         "added": "added",
         "subscribed": "subscribed",
@@ -95,7 +88,7 @@ def ls(app: App, list_name: str | None, status: str | None, as_json: bool) -> No
     """List subscribers, optionally of one list or one status."""
     store = app.store()
     list_id = get_list(store, list_name).id if list_name else None
-    rows = [s.as_dict() for s in iter_subscribers(store, list_id=list_id, status=status)]
+    rows = list(iter_subscribers(store, list_id=list_id, status=status))
     if as_json:
         print_json(rows)
         return
@@ -108,34 +101,32 @@ def ls(app: App, list_name: str | None, status: str | None, as_json: bool) -> No
 @pass_app
 def show(app: App, email: str, as_json: bool) -> None:
     """Show a subscriber: lists with consent proof, and the history of events."""
-    detail = subscriber_detail(app.store(), email)
+    person = describe(app.store(), email)
     if as_json:
-        print_json(detail)
+        print_json(person)
         return
     for key in ("email", "name", "status", "bounce_score", "created_at"):
-        echo(f"{key:13} {detail[key]}")
-    for key, value in detail["attributes"].items():
+        echo(f"{key:13} {getattr(person, key)}")
+    for key, value in person.attributes.items():
         echo(f"  {key}: {value}")
     echo("subscriptions:")
-    for sub in detail["subscriptions"]:
-        consent = sub["consent"]
+    for sub in person.subscriptions:
+        consent = sub.consent
         echo(
-            f"  {sub['list']}: {sub['status']} (consent {consent['at'] or '-'} "
-            f"via {consent['method']} {consent['source']})".rstrip()
+            f"  {sub.list}: {sub.status} (consent {consent.at or '-'} "
+            f"via {consent.method} {consent.source})".rstrip()
         )
     echo("history:")
-    for event in detail["history"]:
-        where = f" [{event['list']}]" if event["list"] else ""
-        echo(f"  {event['at']} {event['kind']}{where} {details(event['detail'])}".rstrip())
-    if detail["reports"]:
+    for event in person.history:
+        where = f" [{event.list}]" if event.list else ""
+        echo(f"  {event.at} {event.kind}{where} {details(event.detail)}".rstrip())
+    if person.reports:
         echo("bounces and complaints:")
-        for report in detail["reports"]:
-            proof = report["proof"] or "UNVERIFIED (changed nothing)"
-            campaign = f" campaign {report['campaign_id']}" if report["campaign_id"] else ""
-            echo(
-                f"  {report['received_at']} {report['kind']} {report['reason']}{campaign}"
-                f" [{proof}]".replace("  [", " [")
-            )
+        for report in person.reports:
+            proof = report.proof or "UNVERIFIED (changed nothing)"
+            campaign = f" campaign {report.campaign_id}" if report.campaign_id else ""
+            echo(f"  {report.received_at} {report.kind} {report.reason}{campaign} [{proof}]"
+                 .replace("  [", " ["))
 
 
 @subscribers.command("unsubscribe")
@@ -147,8 +138,7 @@ def unsubscribe_command(app: App, email: str, list_name: str | None) -> None:
     store = app.store()
     subscriber = get_subscriber(store, email)
     list_id = get_list(store, list_name).id if list_name else None
-    with store.transaction() as conn:
-        left = unsubscribe(conn, subscriber.id, list_id, method="cli")
+    left = membership.leave(store, subscriber.id, list_id, method="cli")
     if left:
         echo(f"{subscriber.email}: unsubscribed from {len(left)} list(s)")
     elif get_subscriber(store, email).status != subscriber.status:
@@ -166,7 +156,7 @@ def block_command(app: App, email: str) -> None:
     address = normalize_address(
         email, allow_special_use=app.config.import_.allow_special_use_domains
     )
-    block(app.store(), address.email)
+    membership.block(app.store(), address.email)
     echo(f"{address.email}: blocked")
 
 
@@ -182,5 +172,5 @@ def forget_command(app: App, email: str, yes: bool) -> None:
     confirm_or_refuse(f"Erase everything stored about {shown}?", yes=yes)
     # An address that is not a subscriber (blocked, or named in a bounce) can be
     # forgotten too; ``forget`` says so when nothing at all is held about it.
-    forget(store, email)
+    membership.forget(store, email)
     echo(f"{shown}: forgotten (only a hash remains, to keep it suppressed)")

@@ -16,7 +16,8 @@ import click
 
 from mailer.cli.app import App, echo, json_option, output_option, pass_app, print_json
 from mailer.cli.subscribers import subscribers
-from mailer.contacts.exporter import FORMATS, escape_cell, export_person, export_subscribers
+from mailer.contacts.columns import escape_cell
+from mailer.contacts.exporter import FORMATS, export_person, export_subscribers
 from mailer.contacts.importer import ImportReport, InvalidRow, import_csv
 from mailer.errors import UsageError
 from mailer.store.lists import get_list
@@ -149,7 +150,7 @@ def import_(
             on_invalid=on_invalid,
         )
     if as_json:
-        print_json(report.as_dict())
+        print_json(report)
     else:
         _print_summary(report, mailing_list.name)
 

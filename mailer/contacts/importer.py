@@ -3,7 +3,7 @@
 The file is first read through once, without writing anything, so that a
 wrong encoding, a missing email column or broken CSV is reported with its
 line before the first row is stored. Then it is streamed row by row: memory
-holds one batch, never the file (see ``SeenAddresses`` for how duplicates are
+holds one batch, never the file (see ``store.bulk_import.SeenAddresses`` for how duplicates are
 found without a set of every address). Each batch of a few thousand rows is one
 ``BEGIN IMMEDIATE`` transaction, so another mailer process waits at most one
 batch for the write lock; if the database itself fails halfway (disk full,
@@ -51,30 +51,20 @@ import io
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mailer.contacts.addresses import normalize_address
-from mailer.contacts.import_batch import Candidate, ImportCounts, SeenAddresses, write_batch
+from mailer.contacts.batch import BatchContext, Candidate, ImportCounts, write_batch
+from mailer.contacts.columns import EMAIL_COLUMNS, Columns, canonical_column, map_columns
+from mailer.contacts.columns import unescape_cell as unescape_cell
 from mailer.errors import AddressError, InputError
+from mailer.store.bulk_import import SeenAddresses
 from mailer.store.database import Store
 from mailer.store.events import record_event
 from mailer.store.models import SUPPRESSING_STATUSES, MailingList
 
-EMAIL_COLUMNS = ("email", "e-mail", "mail", "email address", "e-mail address")
-NAME_COLUMNS = ("name", "full name")
-FIRST_NAME_COLUMNS = ("first name", "firstname", "given name", "forename")
-LAST_NAME_COLUMNS = ("last name", "lastname", "surname", "family name")
-STATUS_COLUMN = "status"
-#: A column named ``attribute:KEY`` is the attribute KEY, whatever KEY is; the
-#: exporter writes attributes whose names would otherwise be read as something else so.
-ATTRIBUTE_PREFIX = "attribute:"
 DELIMITERS = (",", ";", "\t")
-#: A cell starting with one of these is a formula to a spreadsheet. The exporter
-#: writes such a cell behind an apostrophe (the spreadsheets' own "this is text"
-#: mark); the importer drops that one apostrophe again.
-FORMULA_START = ("=", "+", "-", "@")
 #: ``unconfirmed``: active, but joins the list unconfirmed (a pending double opt-in).
 ACCEPTED_STATUSES = ("", "active", "unconfirmed", *SUPPRESSING_STATUSES)
 
@@ -102,102 +92,20 @@ class ImportReport(ImportCounts):
     list_name: str = ""
     dry_run: bool = False
     seconds: float = 0.0
+    #: The first ``KEEP_INVALID`` of them (``on_invalid`` hears of every one).
     invalid_rows: list[InvalidRow] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The report as JSON-ready data (invalid rows capped at ``KEEP_INVALID``)."""
-        data = asdict(self)
-        data["seconds"] = round(self.seconds, 3)
-        return data
 
 
 @dataclass(frozen=True)
-class Columns:
-    """Where each thing is in a row, worked out once from the header."""
+class ImportOptions:
+    """How to import: the switches of ``subscribers import``."""
 
-    email: int
-    name: int | None
-    first_name: int | None
-    last_name: int | None
-    status: int | None
-    attributes: tuple[tuple[int, str], ...]
-    width: int
-
-
-def unescape_cell(cell: str) -> str:
-    """A cell as the exporter meant it: ``'=x`` is ``=x`` (and ``''=x`` is ``'=x``)."""
-    if cell[:1] == "'" and cell.lstrip("'")[:1] in FORMULA_START:
-        return cell[1:]
-    return cell
-
-
-def canonical_column(header: str) -> str:
-    """A header as compared with the known column names: case, ``_`` and spacing ignored."""
-    return " ".join(header.strip().lower().replace("_", " ").split())
-
-
-def map_columns(header: list[str], *, path: str | Path, line: int) -> Columns:
-    """Find the email, name, status and attribute columns of a header row."""
-    roles: dict[str, int] = {}
-    attributes: list[tuple[int, str]] = []
-    seen: set[str] = set()
-    for index, raw in enumerate(header):
-        if raw.lstrip()[:1] == "'":
-            raw = unescape_cell(raw.lstrip())
-        title = raw.strip()
-        if not title:
-            continue
-        if title.startswith(ATTRIBUTE_PREFIX):
-            title = raw.lstrip()  # the key after the prefix may end in spaces
-        if title in seen:
-            raise InputError(f"the header names column {title!r} twice", path=path, line=line)
-        seen.add(title)
-        if title.startswith(ATTRIBUTE_PREFIX):
-            # Taken verbatim after the prefix: the exporter uses it for awkward names.
-            attributes.append((index, raw.lstrip()[len(ATTRIBUTE_PREFIX) :]))
-            continue
-        canonical = canonical_column(title)
-        for role, names in (
-            ("email", EMAIL_COLUMNS),
-            ("name", NAME_COLUMNS),
-            ("first", FIRST_NAME_COLUMNS),
-            ("last", LAST_NAME_COLUMNS),
-            ("status", (STATUS_COLUMN,)),
-        ):
-            if canonical in names:
-                if role in roles:
-                    raise InputError(
-                        f"two {role} columns: {header[roles[role]]!r} and {title!r}",
-                        path=path,
-                        line=line,
-                    )
-                roles[role] = index
-                break
-        else:
-            attributes.append((index, title))
-    if "email" not in roles:
-        shown = ", ".join(repr(h) for h in header)
-        raise InputError(
-            "no email column: a header row naming one is required "
-            f"({', '.join(EMAIL_COLUMNS)}); the first row is {shown}",
-            path=path,
-            line=line,
-        )
-    if "name" in roles:
-        # A full name wins; first and last name columns then stay attributes.
-        for role in ("first", "last"):
-            if role in roles:
-                index = roles.pop(role)
-                attributes.append((index, header[index].strip()))
-    return Columns(
-        email=roles["email"],
-        name=roles.get("name"),
-        first_name=roles.get("first"),
-        last_name=roles.get("last"),
-        status=roles.get("status"),
-        attributes=tuple(sorted(attributes)),
-        width=len(header),
-    )
+    update: bool = False
+    strict: bool = False
+    dry_run: bool = False
+    check_deliverability: bool = False
+    allow_special_use: bool = False
+    batch_size: int = 5000
 
 
 def check_utf8(path: Path) -> None:
@@ -328,161 +236,165 @@ def import_csv(
     ``InputError`` and the database is left as it was.
     """
     path = Path(path)
-    started = time.monotonic()
-    report = ImportReport(path=str(path), list_name=mailing_list.name, dry_run=dry_run)
+    options = ImportOptions(
+        update, strict, dry_run, check_deliverability, allow_special_use, batch_size
+    )
     if not path.is_file():
         raise InputError("no such file" if not path.exists() else "not a file", path=path)
     check_file(path)
-    total = path.stat().st_size
-    conn = store.conn
-    seen = SeenAddresses(conn)
-    source = path.name
-
-    def invalid(line: int, email: str, reason: str) -> None:
-        if strict:
-            raise InputError(
-                f"{email!r}: {reason} (--strict: nothing was imported)", path=path, line=line
-            )
-        report.invalid += 1
-        row = InvalidRow(line=line, email=email, reason=reason)
-        if len(report.invalid_rows) < KEEP_INVALID:
-            report.invalid_rows.append(row)
-        if on_invalid is not None:
-            on_invalid(row)
-
-    whole = store.transaction() if strict and not dry_run else contextlib.nullcontext()
+    run = _Import(store, path, mailing_list, options, progress, on_invalid)
     try:
-        with whole, path.open("rb") as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            columns, _, rows = _rows(text, path)
-            batch: list[Candidate] = []
-
-            def flush() -> None:
-                with _batch_transaction(store, strict=strict, dry_run=dry_run):
-                    write_batch(
-                        conn,
-                        batch,
-                        mailing_list,
-                        report,
-                        seen,
-                        update=update,
-                        dry_run=dry_run,
-                        source=source,
-                    )
-                batch.clear()
-                if progress is not None:
-                    progress(raw.tell(), total)
-
-            _scan(
-                columns, rows, batch, report, invalid, flush, batch_size,
-                check_deliverability, allow_special_use,
-            )
-            flush()
-            changed = report.added + report.updated + report.status_changed
-            if not dry_run and changed:
-                with store.transaction() as tx:
-                    detail = {"file": source, **report.counts()}
-                    record_event(tx, None, "imported", detail, list_id=mailing_list.id)
+        run.run()
     except UnicodeDecodeError as exc:  # the file changed under us after the check
         raise InputError(f"not UTF-8 text: {exc.reason}", path=path) from None
     finally:
         with contextlib.suppress(Exception):
-            seen.close()
-    report.seconds = time.monotonic() - started
-    return report
+            run.seen.close()
+    return run.report
 
 
-@contextlib.contextmanager
-def _batch_transaction(store: Store, *, strict: bool, dry_run: bool) -> Iterator[None]:
-    """One batch's transaction: its own BEGIN IMMEDIATE, or none inside a strict run.
+class _Import:
+    """One import run: the file streamed into batches, each written in its transaction."""
 
-    A dry run writes only to the TEMP table of addresses seen; a deferred
-    transaction keeps that to one commit per batch without taking the write lock.
-    """
-    if strict and not dry_run:
-        yield
-    elif dry_run:
-        store.conn.execute("BEGIN")
-        try:
-            yield
-        finally:
-            store.conn.execute("COMMIT")
-    else:
-        with store.transaction():
-            yield
+    def __init__(
+        self,
+        store: Store,
+        path: Path,
+        mailing_list: MailingList,
+        options: ImportOptions,
+        progress: Progress | None,
+        on_invalid: Callable[[InvalidRow], None] | None,
+    ) -> None:
+        self.store = store
+        self.path = path
+        self.mailing_list = mailing_list
+        self.options = options
+        self.progress = progress
+        self.on_invalid = on_invalid
+        self.report = ImportReport(
+            path=str(path), list_name=mailing_list.name, dry_run=options.dry_run
+        )
+        self.context = BatchContext(mailing_list, options.update, options.dry_run, path.name)
+        self.seen = SeenAddresses(store.conn)
+        self.batch: list[Candidate] = []
+        self.total = path.stat().st_size
 
+    def run(self) -> None:
+        """Stream the file, batch by batch; strict: all in one transaction."""
+        started = time.monotonic()
+        strict = self.options.strict and not self.options.dry_run
+        with (
+            self.store.transaction() if strict else contextlib.nullcontext(),
+            self.path.open("rb") as raw,
+        ):
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            columns, _, rows = _rows(text, self.path)
+            for line, row in rows:
+                candidate = self._candidate(columns, line, row)
+                if candidate is not None:
+                    self.batch.append(candidate)
+                    if len(self.batch) >= self.options.batch_size:
+                        self._flush(raw.tell())
+            self._flush(raw.tell())
+            self._record()
+        self.report.seconds = round(time.monotonic() - started, 3)
 
-def _line_break_in(row: list[str], *columns: int | None) -> str:
-    """The first of the email and name columns whose cell holds a line break, or ""."""
-    names = ("email", "name", "first name", "last name")
-    for what, index in zip(names, columns, strict=True):
-        if index is not None and index < len(row) and ("\n" in row[index] or "\r" in row[index]):
-            return what
-    return ""
+    def _flush(self, position: int) -> None:
+        """Write the batch in its own transaction (joined to the whole one when strict)."""
+        # A dry run writes only the TEMP table of addresses seen: no write lock needed.
+        dry = self.options.dry_run
+        with self.store.snapshot() if dry else self.store.transaction() as conn:
+            write_batch(conn, self.batch, self.context, self.report, self.seen)
+        self.batch.clear()
+        if self.progress is not None:
+            self.progress(position, self.total)
 
+    def _record(self) -> None:
+        """One ``imported`` event for the run, when it changed anything."""
+        report = self.report
+        if self.options.dry_run or not (report.added + report.updated + report.status_changed):
+            return
+        with self.store.transaction() as conn:
+            detail = {"file": self.context.source, **report.counts()}
+            record_event(conn, None, "imported", detail, list_id=self.mailing_list.id)
 
-def _scan(
-    columns: Columns,
-    rows: Iterator[tuple[int, list[str]]],
-    batch: list[Candidate],
-    report: ImportReport,
-    invalid: Callable[[int, str, str], None],
-    flush: Callable[[], None],
-    batch_size: int,
-    check_deliverability: bool,
-    allow_special_use: bool,
-) -> None:
-    """The per-row loop: parse, validate and queue each row; flush full batches."""
-    email_at, name_at, status_at = columns.email, columns.name, columns.status
-    first_at, last_at = columns.first_name, columns.last_name
-    attribute_columns = columns.attributes
-    width = columns.width
-    for line, row in rows:
+    def _invalid(self, line: int, email: str, reason: str) -> None:
+        if self.options.strict:
+            raise InputError(
+                f"{email!r}: {reason} (--strict: nothing was imported)", path=self.path, line=line
+            )
+        self.report.invalid += 1
+        row = InvalidRow(line=line, email=email, reason=reason)
+        if len(self.report.invalid_rows) < KEEP_INVALID:
+            self.report.invalid_rows.append(row)
+        if self.on_invalid is not None:
+            self.on_invalid(row)
+
+    def _candidate(self, columns: Columns, line: int, row: list[str]) -> Candidate | None:
+        """A row made into a candidate, or None (blank, or invalid and reported)."""
         if not any(row):
-            continue  # a blank line, or one of only delimiters
-        report.rows += 1
-        cells = len(row)
-        raw = row[email_at].strip() if email_at < cells else ""
-        if raw[:1] == "'":
-            raw = unescape_cell(raw)
-        if cells > width and any(cell.strip() for cell in row[width:]):
-            invalid(line, raw, f"{cells} fields but the header has {width}")
-            continue
-        broken = _line_break_in(row, email_at, name_at, first_at, last_at)
-        if broken:
-            invalid(line, raw.splitlines()[0] if raw else "",
-                    f"the {broken} cell holds a line break (a quote left open?)")
-            continue
+            return None  # a blank line, or one of only delimiters
+        self.report.rows += 1
+        raw = _cell(row, columns.email)
+        problem = _row_problem(row, columns)
+        if problem:
+            self._invalid(line, raw.splitlines()[0] if raw else "", problem)
+            return None
         try:
             address = normalize_address(
                 raw,
-                check_deliverability=check_deliverability,
-                allow_special_use=allow_special_use,
+                check_deliverability=self.options.check_deliverability,
+                allow_special_use=self.options.allow_special_use,
             )
         except AddressError as exc:
-            invalid(line, raw, exc.reason.removeprefix(f"invalid address {raw!r}: "))
-            continue
-        status = ""
-        if status_at is not None and status_at < cells:
-            status = row[status_at].strip().lower()
-            if status not in ACCEPTED_STATUSES:
-                invalid(line, raw, f"unknown status {status!r}")
-                continue
-        if name_at is not None:
-            name = row[name_at].strip() if name_at < cells else ""
-            if name[:1] == "'":
-                name = unescape_cell(name)
-        elif first_at is not None or last_at is not None:
-            parts = [row[i].strip() for i in (first_at, last_at) if i is not None and i < cells]
-            name = " ".join(p for p in parts if p)
-        else:
-            name = ""
-        attributes = {}
-        for index, key in attribute_columns:
-            if index < cells:
-                value = row[index].strip()
-                if value:
-                    attributes[key] = unescape_cell(value) if value[0] == "'" else value
-        batch.append(Candidate(line, address.email, address.key, name, attributes, status))
-        if len(batch) >= batch_size:
-            flush()
+            self._invalid(line, raw, exc.reason.removeprefix(f"invalid address {raw!r}: "))
+            return None
+        status = _cell(row, columns.status).lower() if columns.status is not None else ""
+        if status not in ACCEPTED_STATUSES:
+            self._invalid(line, raw, f"unknown status {status!r}")
+            return None
+        return Candidate(
+            line, address.email, address.key, _name(row, columns), _attributes(row, columns),
+            status,
+        )
+
+
+def _cell(row: list[str], index: int | None) -> str:
+    """A cell stripped and unescaped, or "" for a column the row does not reach."""
+    if index is None or index >= len(row):
+        return ""
+    value = row[index].strip()
+    return unescape_cell(value) if value[:1] == "'" else value
+
+
+def _row_problem(row: list[str], columns: Columns) -> str:
+    """Why a row cannot be read as one person (too many cells, a broken cell), or ""."""
+    width = columns.width
+    if len(row) > width and any(cell.strip() for cell in row[width:]):
+        return f"{len(row)} fields but the header has {width}"
+    named = (
+        ("email", columns.email), ("name", columns.name),
+        ("first name", columns.first_name), ("last name", columns.last_name),
+    )
+    for what, index in named:
+        if index is not None and index < len(row) and ("\n" in row[index] or "\r" in row[index]):
+            return f"the {what} cell holds a line break (a quote left open?)"
+    return ""
+
+
+def _name(row: list[str], columns: Columns) -> str:
+    """The name column, or the first and last name columns joined."""
+    if columns.name is not None:
+        return _cell(row, columns.name)
+    parts = [_cell(row, i) for i in (columns.first_name, columns.last_name)]
+    return " ".join(p for p in parts if p)
+
+
+def _attributes(row: list[str], columns: Columns) -> dict[str, str]:
+    """Every other non-empty cell, by its column's name."""
+    found = {}
+    for index, key in columns.attributes:
+        value = _cell(row, index)
+        if value:
+            found[key] = value
+    return found

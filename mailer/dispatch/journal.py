@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib
 import json
 import os
 import sqlite3
@@ -30,16 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mailer import clock
+from mailer.bounces import policy
 from mailer.bounces.model import BounceEvent
 from mailer.config import BouncesConfig
 from mailer.errors import ConflictError, StoreError
-from mailer.store import Store
+from mailer.store import Store, bounces, deliveries
+from mailer.store.models import DeliveryState, Proof
 
-SENT = "sent"
-DEFERRED = "deferred"
-FAILED = "failed"
-PENDING = "pending"
+SENT = DeliveryState.SENT
+DEFERRED = DeliveryState.DEFERRED
+FAILED = DeliveryState.FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +58,8 @@ class Outcome:
     sent_at: str | None = None
     #: For a permanent failure: (kind, status, reason) of the bounce it becomes.
     bounce: tuple[str, str, str] | None = None
+    #: Failed because its retries ran out (``campaigns retry`` puts these back).
+    expired: bool = False
 
     def line(self) -> bytes:
         """The log line for this outcome (compact JSON)."""
@@ -77,6 +78,7 @@ class Outcome:
                     self.next_attempt_at,
                     self.sent_at,
                     self.bounce,
+                    self.expired,
                 ],
                 ensure_ascii=False,
                 separators=(",", ":"),
@@ -102,6 +104,8 @@ class Outcome:
             next_attempt_at=f[9],
             sent_at=f[10],
             bounce=bounce,
+            # A line written before the expired field: its text carried the mark.
+            expired=bool(f[12]) if len(f) > 12 else str(f[5]).startswith("expired: "),
         )
 
 
@@ -112,32 +116,6 @@ class CampaignBusy(ConflictError):
 def journal_path(db_path: Path, campaign_id: int) -> Path:
     """Where campaign ``campaign_id``'s log lives: beside the database."""
     return db_path.with_name(f"{db_path.name}.campaign-{campaign_id}.journal")
-
-
-_UPDATE = (
-    "UPDATE deliveries SET state = ?, attempts = ?, last_code = ?, last_text = ?, "
-    "message_id = ?, queue_id = ?, first_attempt_at = coalesce(first_attempt_at, ?), "
-    "next_attempt_at = ?, sent_at = ? "
-    "WHERE campaign_id = ? AND subscriber_id = ? AND state != 'sent'"
-)
-
-
-def apply_bounce_policy(
-    conn: sqlite3.Connection, event: BounceEvent, config: BouncesConfig
-) -> None:
-    """Let the bounce policy weigh a refusal met at SMTP time (the one place that does).
-
-    The policy lives with the bounce reader (``mailer.bounces.policy.apply``);
-    it is looked up when it is needed so that sending works, and stores the
-    bounce row, even in a build that does not ship the policy.
-    """
-    try:
-        policy = importlib.import_module("mailer.bounces.policy")
-    except ImportError:
-        return
-    apply = getattr(policy, "apply", None)
-    if apply is not None:
-        apply(conn, event, event.subscriber, config, source="smtp")
 
 
 class Journal:
@@ -161,8 +139,6 @@ class Journal:
         self._pending: list[Outcome] = []
         self._fd: int | None = None
         self._flushed_at = time.monotonic()
-        #: Count of outcomes per state written by this journal (for progress and summaries).
-        self.counts = {SENT: 0, DEFERRED: 0, FAILED: 0}
 
     def open(self) -> int:
         """Lock the campaign and replay any log a crash left; returns outcomes replayed."""
@@ -227,7 +203,6 @@ class Journal:
             raise StoreError("the journal is not open")
         os.write(self._fd, outcome.line())
         self._pending.append(outcome)
-        self.counts[outcome.state] = self.counts.get(outcome.state, 0) + 1
         if len(self._pending) >= self.batch_size:
             self.flush()
 
@@ -249,64 +224,49 @@ class Journal:
     def _commit(self, outcomes: list[Outcome]) -> None:
         campaign = self.campaign_id
         with self.store.transaction() as conn:
-            conn.executemany(
-                _UPDATE,
-                [
+            deliveries.record_outcomes(
+                conn,
+                (
                     (
-                        o.state,
-                        o.attempts,
-                        o.code,
-                        o.text,
-                        o.message_id,
-                        o.queue_id,
-                        o.first_attempt_at,
-                        o.next_attempt_at,
-                        o.sent_at,
-                        campaign,
-                        o.subscriber_id,
+                        o.state, o.attempts, o.code, o.text, o.message_id, o.queue_id,
+                        o.first_attempt_at, o.next_attempt_at, o.sent_at, int(o.expired),
+                        campaign, o.subscriber_id,
                     )
                     for o in outcomes
-                ],
+                ),
             )
             for outcome in outcomes:
                 if outcome.bounce is not None:
                     self._bounce(conn, outcome)
 
     def _bounce(self, conn: sqlite3.Connection, outcome: Outcome) -> None:
-        """A permanent refusal becomes a bounce row (once, even when the log is replayed)."""
+        """A permanent refusal becomes a bounce row (once, even when the log is replayed).
+
+        Our own SMTP session heard the refusal, so it is proven (``smtp``) and
+        the bounce policy weighs it like any other.
+        """
         assert outcome.bounce is not None
         kind, status, reason = outcome.bounce
-        cursor = conn.execute(
-            "INSERT OR IGNORE INTO bounces (received_at, message_id, recipient, subscriber_id, "
-            "campaign_id, kind, status, reason, diagnostic, source, proof) "
-            "SELECT ?, ?, ?, (SELECT id FROM subscribers WHERE id = ?), ?, ?, ?, ?, ?, 'smtp', "
-            "'smtp'",
-            (
-                clock.now_iso(),
-                outcome.message_id,
-                outcome.email,
-                outcome.subscriber_id,
-                self.campaign_id,
-                kind,
-                status,
-                reason,
-                f"{outcome.code} {outcome.text}".strip(),
+        diagnostic = f"{outcome.code} {outcome.text}".strip()
+        subscriber = (
+            outcome.subscriber_id
+            if bounces.subscriber_exists(conn, outcome.subscriber_id)
+            else None
+        )
+        stored = bounces.insert(
+            conn,
+            bounces.NewBounce(
+                message_id=outcome.message_id, recipient=outcome.email, kind=kind,
+                status=status, reason=reason, diagnostic=diagnostic, source="smtp",
+                subscriber_id=subscriber, campaign_id=self.campaign_id, proof=Proof.SMTP,
             ),
         )
-        if cursor.rowcount == 1:
-            subscriber = conn.execute(
-                "SELECT subscriber_id FROM bounces WHERE id = ?", (cursor.lastrowid,)
-            ).fetchone()[0]
+        if stored is not None:
             event = BounceEvent(
-                recipient=outcome.email,
-                kind=kind,
-                status=status,
-                reason=reason,
-                diagnostic=f"{outcome.code} {outcome.text}".strip(),
-                campaign=self.campaign_id,
-                subscriber=subscriber,
+                recipient=outcome.email, kind=kind, status=status, reason=reason,
+                diagnostic=diagnostic, campaign=self.campaign_id, subscriber=subscriber,
             )
-            apply_bounce_policy(conn, event, self.bounces)
+            policy.apply(conn, event, subscriber, self.bounces, source="smtp")
 
     def close(self, *, remove: bool = True) -> None:
         """Commit what waits, release the lock, and drop the (now empty) log."""

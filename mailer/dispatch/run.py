@@ -1,75 +1,55 @@
-"""Running campaigns: what the command line calls to create, deliver, resume and test.
+"""Running campaigns: deliver, resume what is due, rehearse, test, and send one message.
 
 Everything a run needs is put together here from the configuration (the
 transport, the signer, the compiled letter, the sending policy), so that the
-command-line layer only parses options and prints.
+command line only parses options and prints. A run that stops early raises
+``CampaignStopped`` (or ``Interrupted``) carrying the campaign and how many
+are left; the command line says how to resume.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import signal
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from mailer import tokens
 from mailer.config import Config
-from mailer.dispatch import status
-from mailer.dispatch.journal import Journal
-from mailer.dispatch.plan import Campaign, get_campaign, iter_recipients
+from mailer.dispatch.plan import SendPlan
 from mailer.dispatch.sender import Progress, Sender, SendPolicy
+from mailer.dispatch.status import settle_journal
 from mailer.dispatch.transports.base import Reply, Transport
 from mailer.dispatch.transports.outbox import OutboxTransport
 from mailer.dispatch.transports.smtp import SmtpTransport
 from mailer.errors import (
-    ConfigError,
     ConflictError,
     Interrupted,
     MailerError,
+    RelayFailed,
     TransportError,
 )
 from mailer.letters.compile import CompiledLetter, compile_letter
-from mailer.letters.mime import OutgoingMessage, parse_sender
+from mailer.letters.mime import OutgoingMessage
+from mailer.letters.sender import sender_of
 from mailer.letters.source import Letter, parse_letter
-from mailer.store import Store
-from mailer.store.lists import get_list_by_id
-from mailer.store.models import MailingList, Recipient
+from mailer.store import Store, campaigns, deliveries
+from mailer.store.lists import find_list_by_id
+from mailer.store.models import Campaign, CampaignState, MailingList, Recipient
 from mailer.store.subscribers import find_subscriber
-from mailer.tokens import Signer
 
-
-def signer_for(config: Config, *, throwaway: bool = False) -> Signer:
-    """The signing key's signer; refuse to send without one (a dry run may use a throwaway)."""
-    if config.web.secret_key:
-        return Signer(config.web.secret_key)
-    if throwaway:
-        return Signer(secrets.token_hex(32))
-    raise ConfigError(
-        "no signing key: set MAILER_SECRET_KEY (it signs the unsubscribe links and "
-        "bounce addresses) before sending"
-    )
+#: How often (in recipients) a long walk over a list reports its progress.
+PROGRESS_EVERY = 500
 
 
 def make_transport(config: Config) -> Transport:
     """SMTP when a host or relays are configured, else the Maildir outbox."""
     if config.smtp.host or config.smtp.relays:
-        helo = envelope_domain(config)
+        helo = sender_of(None, config)[1].rpartition("@")[2]
         return SmtpTransport(config.smtp, helo=helo)
     return OutboxTransport(config.outbox_path)
-
-
-def envelope_domain(config: Config) -> str:
-    """The domain the sender greets relays with (the sender address's domain)."""
-    return parse_sender(config.sender.from_address, "sender.from")[1].rpartition("@")[2]
-
-
-def envelope_from(config: Config, letter: Letter | None) -> str:
-    """The plain envelope sender: the letter's From when it sets one, else the configured one."""
-    value = str((letter.meta.get("from") if letter else None) or config.sender.from_address)
-    return parse_sender(value, "from")[1]
 
 
 def send_policy(
@@ -94,20 +74,23 @@ def send_policy(
     )
 
 
-def check_letter(
-    config: Config, store: Store, letter: Letter, mailing_list: MailingList, segment: str
-) -> None:
-    """Compile ``letter`` and build it for the first recipient before a campaign is made.
+def check_first(config: Config, store: Store, plan: SendPlan) -> None:
+    """Compile the letter and build it for the first recipient before a campaign is made.
 
     A letter that does not compile, or names a variable that is misspelt (and
     so missing for everyone), would otherwise fail every recipient of a
     campaign that can then no longer be sent; this way it makes none.
     """
     compiled = compile_letter(
-        letter, config=config, mailing_list=mailing_list, signer=signer_for(config)
+        plan.letter,
+        config=config,
+        mailing_list=plan.mailing_list,
+        signer=tokens.signer_for(config, missing="error"),
     )
-    for row in iter_recipients(store, mailing_list.id, segment, page_size=1):
-        compiled.build(_recipient(row["id"], row["email"], row["name"], row["attributes"]))
+    for recipient in deliveries.iter_recipients(
+        store, plan.mailing_list.id, plan.conditions, page_size=1
+    ):
+        compiled.build(recipient)
         break
 
 
@@ -116,7 +99,7 @@ def campaign_letter(campaign: Campaign) -> Letter:
     return parse_letter(campaign.letter_source, Path(campaign.letter_path or "letter.md"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
     """What one delivery run did, and where the campaign stands after it."""
 
@@ -127,50 +110,7 @@ class RunResult:
     failed: int
     pending: int
     seconds: float
-    state: str
-    this_run: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The ``--json`` summary of ``send`` and ``campaigns resume``."""
-        return {
-            "campaign": self.campaign,
-            "recipients": self.recipients,
-            "sent": self.sent,
-            "deferred": self.deferred,
-            "failed": self.failed,
-            "pending": self.pending,
-            "seconds": self.seconds,
-            "state": self.state,
-        }
-
-
-def resume_hint(campaign_id: int, prefix: str = "mailer") -> str:
-    """The command that picks a campaign up again (``prefix`` carries ``--db`` if one was given)."""
-    return f"{prefix} campaigns resume {campaign_id}"
-
-
-def settle_journal(store: Store, campaign_id: int) -> None:
-    """Commit what a crashed sender left in the campaign's log (no-op while one is sending)."""
-    journal = Journal(store, campaign_id)
-    try:
-        journal.open()
-    except ConflictError:
-        return  # a live sender commits its own log
-    journal.close()
-
-
-def cancel(store: Store, campaign_id: int) -> dict[str, Any]:
-    """Cancel a campaign, first committing any outcomes a crashed run left behind."""
-    get_campaign(store, campaign_id)
-    settle_journal(store, campaign_id)
-    return status.cancel(store, campaign_id)
-
-
-def retry(store: Store, campaign_id: int) -> int:
-    """Put expired recipients back, first committing what a crashed run left in its journal."""
-    get_campaign(store, campaign_id)
-    settle_journal(store, campaign_id)
-    return status.retry_failed(store, campaign_id)
+    state: CampaignState
 
 
 def deliver(
@@ -182,77 +122,73 @@ def deliver(
     rate: float | None = None,
     transport: Transport | None = None,
     on_progress: Callable[[Progress], None] | None = None,
-    command: str = "mailer",
 ) -> RunResult:
     """Send every recipient of the campaign that is due now; stop cleanly on Ctrl-C.
 
-    Raises ``Interrupted`` after a Ctrl-C and ``TransportError`` when no relay
-    can be reached; in both cases the journal is committed and the message
-    says how to resume.
+    Raises ``Interrupted`` after Ctrl-C or SIGTERM and ``CampaignStopped``
+    when no relay takes the messages; either way the journal is committed.
     """
     started = time.monotonic()
-    campaign = get_campaign(store, campaign_id)
-    if campaign.state == "cancelled":
+    campaign = campaigns.get(store, campaign_id)
+    if campaign.state is CampaignState.CANCELLED:
         settle_journal(store, campaign_id)
         raise ConflictError(f"campaign {campaign_id} was cancelled")
-    if campaign.state == "done" and status.remaining(store, campaign_id) == 0:
+    if campaign.state is CampaignState.DONE and deliveries.remaining(store, campaign_id) == 0:
         settle_journal(store, campaign_id)
-        return _result(store, campaign, started, {})
-    signer = signer_for(config)
+        return _result(store, campaign, started)
+    sender = _sender(config, store, campaign, transport, on_progress,
+                     send_policy(config, concurrency=concurrency, rate=rate))
+    campaigns.set_state(store, campaign.id, CampaignState.SENDING)
+    try:
+        stopped_by = _run(sender)
+    except TransportError as exc:
+        left = deliveries.remaining(store, campaign.id)
+        raise RelayFailed(str(exc), campaign_id=campaign.id, left=left, code=exc.code) from None
+    left = deliveries.remaining(store, campaign.id)
+    if stopped_by is not None:
+        # Ctrl-C is a person deciding to stop: the campaign waits for `resume`.
+        # SIGTERM is a machine shutting the process down: the campaign stays
+        # `sending`, so the next `campaigns run` from cron carries on with it.
+        if stopped_by == signal.SIGINT:
+            campaigns.set_state(store, campaign.id, CampaignState.PAUSED)
+        raise Interrupted("interrupted (the journal is saved)", campaign_id=campaign.id, left=left)
+    if left == 0:
+        campaigns.set_state(store, campaign.id, CampaignState.DONE)
+    return _result(store, campaign, started)
+
+
+def _sender(
+    config: Config,
+    store: Store,
+    campaign: Campaign,
+    transport: Transport | None,
+    on_progress: Callable[[Progress], None] | None,
+    policy: SendPolicy,
+) -> Sender:
+    """A sender for the campaign's letter as stored, compiled once."""
+    signer = tokens.signer_for(config, missing="error")
     letter = campaign_letter(campaign)
-    mailing_list = get_list_by_id(store, campaign.list_id) if campaign.list_id else None
+    mailing_list = find_list_by_id(store, campaign.list_id) if campaign.list_id else None
     compiled = compile_letter(
         letter, config=config, mailing_list=mailing_list, signer=signer, campaign_id=campaign.id
     )
-    sender = Sender(
+    return Sender(
         store,
         campaign.id,
         compiled,
         transport or make_transport(config),
-        policy=send_policy(config, concurrency=concurrency, rate=rate),
-        envelope_from=envelope_from(config, letter),
+        policy=policy,
+        envelope_from=sender_of(letter, config)[1],
         return_path=config.bounces.return_path,
         signer=signer,
         list_id=campaign.list_id,
         on_progress=on_progress,
         bounces=config.bounces,
     )
-    status.set_state(store, campaign.id, "sending")
-    interrupted: signal.Signals | None = None
-    try:
-        interrupted = _run(sender)
-    except TransportError as exc:
-        left = status.remaining(store, campaign.id)
-        raise TransportError(
-            f"{exc}; {left} recipients not yet sent: "
-            f"resume with `{resume_hint(campaign.id, command)}`",
-            code=exc.code,
-        ) from None
-    left = status.remaining(store, campaign.id)
-    if interrupted is not None:
-        # Ctrl-C is a person deciding to stop: the campaign waits for `resume`.
-        # SIGTERM is a machine shutting the process down: the campaign stays
-        # `sending`, so the next `campaigns run` from cron carries on with it.
-        if interrupted == signal.SIGINT:
-            status.set_state(store, campaign.id, "paused")
-        raise Interrupted(
-            f"interrupted: {left} recipients not yet sent; the journal is saved. "
-            f"Resume with: {resume_hint(campaign.id, command)}"
-        )
-    if left == 0:
-        status.set_state(store, campaign.id, "done")
-    this_run = {
-        "sent": sender.progress.sent,
-        "deferred": sender.progress.deferred,
-        "failed": sender.progress.failed,
-    }
-    return _result(store, campaign, started, this_run)
 
 
-def _result(
-    store: Store, campaign: Campaign, started: float, this_run: dict[str, int]
-) -> RunResult:
-    counts = status.counters(store, campaign.id)
+def _result(store: Store, campaign: Campaign, started: float) -> RunResult:
+    counts = deliveries.counters(store, campaign.id)
     return RunResult(
         campaign=campaign.id,
         recipients=campaign.recipients,
@@ -261,8 +197,7 @@ def _result(
         failed=counts["failed"],
         pending=counts["pending"],
         seconds=round(time.monotonic() - started, 2),
-        state=get_campaign(store, campaign.id).state,
-        this_run=this_run,
+        state=campaigns.get(store, campaign.id).state,
     )
 
 
@@ -305,8 +240,7 @@ def run_due(
     config: Config,
     store: Store,
     *,
-    on_result: Callable[[RunResult | Exception, int], None] | None = None,
-    command: str = "mailer",
+    on_result: Callable[[RunResult | MailerError, int], None] | None = None,
 ) -> list[RunResult]:
     """Resume every campaign with work due now (what a cron job calls).
 
@@ -316,9 +250,9 @@ def run_due(
     the others still get their turn; only Ctrl-C stops the whole run.
     """
     results = []
-    for campaign_id in status.due_campaigns(store):
+    for campaign_id in campaigns.due_ids(store):
         try:
-            result = deliver(config, store, campaign_id, command=command)
+            result = deliver(config, store, campaign_id)
         except Interrupted:
             raise
         except MailerError as exc:
@@ -340,47 +274,32 @@ class DryRun:
     bytes: int
     seconds: float
     examples: list[str]
-
-    def as_dict(self) -> dict[str, Any]:
-        """The ``--json`` report of ``send --dry-run``."""
-        return {
-            "campaign": None,
-            "dry_run": True,
-            "subject": self.subject,
-            "recipients": self.recipients,
-            "sent": 0,
-            "deferred": 0,
-            "failed": 0,
-            "bytes": self.bytes,
-            "seconds": self.seconds,
-            "examples": self.examples,
-        }
-
-
-#: How often (in recipients) a long walk over a list reports its progress.
-PROGRESS_EVERY = 500
+    campaign: int | None = None  # none is made
+    dry_run: bool = True
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
 
 
 def dry_run(
     config: Config,
     store: Store,
-    letter: Letter,
-    mailing_list: MailingList,
-    segment: str,
+    plan: SendPlan,
     *,
     progress: Callable[[int], None] | None = None,
 ) -> DryRun:
     """Render every recipient's message (so template errors show now) and send nothing."""
     started = time.monotonic()
     compiled = compile_letter(
-        letter, config=config, mailing_list=mailing_list, signer=signer_for(config, throwaway=True)
+        plan.letter,
+        config=config,
+        mailing_list=plan.mailing_list,
+        signer=tokens.signer_for(config, missing="throwaway"),
     )
     count = size = 0
     examples: list[str] = []
-    for row in iter_recipients(store, mailing_list.id, segment):
-        message = compiled.build(
-            _recipient(row["id"], row["email"], row["name"], row["attributes"])
-        )
+    for recipient in deliveries.iter_recipients(store, plan.mailing_list.id, plan.conditions):
+        message = compiled.build(recipient)
         count += 1
         size += len(message.data)
         if len(examples) < 5:
@@ -390,14 +309,17 @@ def dry_run(
     return DryRun(compiled.subject, count, size, round(time.monotonic() - started, 2), examples)
 
 
-def _recipient(subscriber_id: int, email: str, name: str, attributes: str) -> Recipient:
-    import json
+@dataclass(frozen=True)
+class TestSend:
+    """What the relay said to one test message."""
 
-    try:
-        attrs = json.loads(attributes or "{}")
-    except ValueError:
-        attrs = {}
-    return Recipient(email=email, name=name or "", attributes=attrs, subscriber_id=subscriber_id)
+    email: str
+    code: int
+    text: str
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.code < 300
 
 
 def send_test(
@@ -408,31 +330,22 @@ def send_test(
     addresses: Iterable[str],
     *,
     transport: Transport | None = None,
-) -> list[tuple[str, Reply]]:
+) -> list[TestSend]:
     """Send the letter only to ``addresses`` (subscribers or not); no campaign is made."""
-    signer = signer_for(config)
+    signer = tokens.signer_for(config, missing="error")
     compiled = compile_letter(letter, config=config, mailing_list=mailing_list, signer=signer)
     recipients = []
     for address in addresses:
         known = find_subscriber(store.conn, address)
-        recipients.append(
-            Recipient(
-                email=address,
-                name=known.name if known else "",
-                attributes=known.attributes if known else {},
-                subscriber_id=known.id if known else None,
-            )
-        )
-    return asyncio.run(
-        _send_each(
-            compiled, transport or make_transport(config), envelope_from(config, letter), recipients
-        )
-    )
+        recipients.append(known.as_recipient() if known else Recipient(address))
+    sender = sender_of(letter, config)[1]
+    channels = transport or make_transport(config)
+    return asyncio.run(_send_each(compiled, channels, sender, recipients))
 
 
 async def _send_each(
     compiled: CompiledLetter, transport: Transport, sender: str, recipients: list[Recipient]
-) -> list[tuple[str, Reply]]:
+) -> list[TestSend]:
     channel = await transport.open()
     results = []
     try:
@@ -446,7 +359,7 @@ async def _send_each(
                 await channel.close()
                 channel = await transport.open()
                 reply = Reply(exc.code or 0, str(exc))
-            results.append((recipient.email, reply))
+            results.append(TestSend(recipient.email, reply.code, reply.text))
     finally:
         await channel.close()
     return results
@@ -458,7 +371,7 @@ async def send_one(config: Config, message: OutgoingMessage) -> None:
     The envelope sender is the return path, else the configured From; a refusal
     is a ``TransportError`` with the server's code.
     """
-    sender = config.bounces.return_path or envelope_from(config, None)
+    sender = config.bounces.return_path or sender_of(None, config)[1]
     channel = await make_transport(config).open()
     try:
         reply = await channel.send(sender, message.recipient, message.data, message.smtputf8)

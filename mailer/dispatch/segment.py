@@ -10,47 +10,27 @@ attribute key. Operators: ``=`` and ``!=`` (case-insensitive), ``~`` and
 ``!~`` (contains, case-insensitive),
 ``<``, ``<=``, ``>``, ``>=`` (numbers compare as numbers, everything else as
 text, which orders ISO dates correctly). Values are bare words or quoted with
-``"`` or ``'``. The result is a SQL fragment with ``?`` parameters: nothing
+``"`` or ``'``. Values end up as ``?`` parameters: nothing
 the user types ever becomes SQL text, which is the whole point of having a
-language of our own instead of accepting a WHERE clause.
+language of our own instead of accepting a WHERE clause. ``store.segments``
+turns the conditions into that SQL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
-from dataclasses import dataclass
-from typing import Any
 
 from mailer.errors import UsageError
+from mailer.store.models import Condition
 
-#: Subscriber columns a segment may name, and the aliases people reach for.
-COLUMNS = {
-    "email": "email",
-    "name": "name",
-    "status": "status",
-    "created_at": "created_at",
-    "joined": "created_at",
-}
 OPERATORS = ("!=", "!~", ">=", "<=", "=", "~", ">", "<")
-
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 _CONDITION = re.compile(
     r"""\s*(?P<field>[A-Za-z_][A-Za-z0-9_.-]{0,63})\s*
         (?P<op>!=|!~|>=|<=|=|~|>|<)\s*
         (?P<value>"[^"]*"|'[^']*'|[^\s"']+)\s*""",
     re.VERBOSE,
 )
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One ``field op value`` test."""
-
-    field: str
-    op: str
-    value: str
 
 
 def parse_segment(text: str) -> list[Condition]:
@@ -105,24 +85,6 @@ def _shorten(text: str) -> str:
     return short if len(short) <= 80 else short[:77] + "..."
 
 
-#: SQLite's integers are 64 bits; a longer number is compared as a real number.
-_INT64 = range(-(2**63), 2**63)
-
-
-def _number(value: str) -> int | float | None:
-    try:
-        number = int(value)
-    except ValueError:
-        pass
-    else:
-        return number if number in _INT64 else float(number)
-    try:
-        result = float(value)
-    except ValueError:
-        return None
-    return result if math.isfinite(result) else None
-
-
 #: Fields that hold dates: their values must be dates, so that a typo is an error
 #: and not a comparison of text that quietly selects nobody.
 DATE_FIELDS = ("joined", "created_at")
@@ -140,54 +102,3 @@ def _check_date(condition: Condition) -> None:
             f"segment: {condition.field}{condition.op}{_shorten(condition.value)}: "
             "not a date (write YYYY-MM-DD)"
         ) from None
-
-
-def condition_sql(condition: Condition, alias: str) -> tuple[str, list[Any]]:
-    """One condition as a SQL fragment over subscriber table ``alias``, with parameters."""
-    params: list[Any] = []
-    column = COLUMNS.get(condition.field.lower())
-    if condition.field.lower() == "joined":
-        # A list imported with a `joined` column says when people really joined; the
-        # row's created_at only says when they were imported. Prefer the former.
-        expr = f"coalesce(json_extract({alias}.attributes, ?), {alias}.created_at)"
-        params.append('$."joined"')
-    elif column is not None:
-        expr = f"{alias}.{column}"
-    else:
-        if not _KEY.fullmatch(condition.field):
-            raise UsageError(f"segment: bad field name {condition.field!r}")
-        # The JSON path is a parameter too; the key's alphabet has no quote in it.
-        expr = f"json_extract({alias}.attributes, ?)"
-        params.append(f'$."{condition.field}"')
-    op, value = condition.op, condition.value
-    if op in ("=", "!="):
-        number = _number(value) if column is None else None
-        if number is not None:
-            # Attributes imported from CSV are text, from JSON maybe numbers: take both.
-            sql = f"({expr} = ? OR {expr} = ? COLLATE NOCASE)"
-            params = [*params, number, *params, value]
-            return (f"NOT coalesce({sql}, 0)" if op == "!=" else sql), params
-        if op == "=":
-            return f"{expr} = ? COLLATE NOCASE", [*params, value]
-        return f"{expr} IS NOT ? COLLATE NOCASE", [*params, value]
-    if op in ("~", "!~"):
-        sql = f"instr(lower(coalesce({expr}, '')), lower(?)) > 0"
-        return (f"NOT ({sql})" if op == "!~" else sql), [*params, value]
-    number = _number(value)
-    if number is not None and column is None:
-        return f"CAST({expr} AS REAL) {op} ?", [*params, number]
-    return f"{expr} {op} ?", [*params, value]
-
-
-def segment_sql(text: str, alias: str = "p") -> tuple[str, list[Any]]:
-    """The whole segment as ``(sql, params)``; ``("1", [])`` for an empty segment."""
-    conditions = parse_segment(text)
-    if not conditions:
-        return "1", []
-    fragments = []
-    params: list[Any] = []
-    for condition in conditions:
-        sql, more = condition_sql(condition, alias)
-        fragments.append(f"({sql})")
-        params.extend(more)
-    return " AND ".join(fragments), params

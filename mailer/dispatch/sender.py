@@ -22,16 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from mailer import clock
 from mailer.bounces.classify import classify, find_status
 from mailer.config import BouncesConfig
+from mailer.dispatch.backoff import backoff
 from mailer.dispatch.journal import DEFERRED, FAILED, SENT, Journal, Outcome
 from mailer.dispatch.ratelimit import RateLimits
 from mailer.dispatch.transports.base import (
@@ -44,14 +44,10 @@ from mailer.dispatch.transports.base import (
 )
 from mailer.errors import MailerError, TransportError
 from mailer.letters.mime import OutgoingMessage
-from mailer.store import Store
+from mailer.store import Store, campaigns, deliveries
+from mailer.store.deliveries import Due
 from mailer.store.models import Recipient
 from mailer.tokens import Signer, verp_address
-
-#: Opening a channel is retried this many times in a row, backing off, before the run stops.
-OPEN_ATTEMPTS = 6
-OPEN_BACKOFF_FIRST = 0.1
-OPEN_BACKOFF_MAX = 5.0
 
 
 class Builder(Protocol):
@@ -75,6 +71,11 @@ class SendPolicy:
     batch_size: int = 500
     batch_seconds: float = 0.25
     page_size: int = 500
+    #: Opening a channel is retried this many times in a row, backing off, before
+    #: the run stops; the waits double from ``open_backoff_first`` to the max.
+    open_attempts: int = 6
+    open_backoff_first: float = 0.1
+    open_backoff_max: float = 5.0
 
 
 @dataclass
@@ -101,19 +102,6 @@ class Progress:
     def rate(self) -> float:
         """Recipients attempted per second, on average so far."""
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Due:
-    """One recipient to attempt, as read from ``deliveries`` and ``subscribers``."""
-
-    subscriber_id: int
-    email: str
-    attempts: int
-    first_attempt_at: str | None
-    name: str
-    attributes: str
-    status: str | None
 
 
 class Sender:
@@ -154,7 +142,6 @@ class Sender:
         )
         self.limits = RateLimits(policy.rate, policy.domain_rate)
         self.progress = Progress(due=0)
-        self.cancelled = False
         self._transport_error: TransportError | None = None
 
     # -- the run ----------------------------------------------------------------------
@@ -163,8 +150,9 @@ class Sender:
         """Attempt every recipient due now, once; the journal is committed on every exit."""
         self.journal.open()
         try:
-            self.progress = Progress(due=self._count_due(clock.now_iso()))
-            queue: asyncio.Queue[_Due | None] = asyncio.Queue(maxsize=self.policy.concurrency * 4)
+            due = deliveries.count_due(self.store, self.campaign_id, clock.now_iso())
+            self.progress = Progress(due=due)
+            queue: asyncio.Queue[Due | None] = asyncio.Queue(maxsize=self.policy.concurrency * 4)
             ticker = asyncio.create_task(self._tick())
             try:
                 async with asyncio.TaskGroup() as group:
@@ -182,51 +170,23 @@ class Sender:
             raise self._transport_error
         return self.progress
 
-    def _count_due(self, as_of: str) -> int:
-        row = self.store.one(
-            "SELECT count(*) FROM deliveries WHERE campaign_id = ? AND (state = 'pending' "
-            "OR (state = 'deferred' AND next_attempt_at <= ?))",
-            (self.campaign_id, as_of),
-        )
-        return int(row[0]) if row else 0
-
-    async def _produce(self, queue: asyncio.Queue[_Due | None], workers: int) -> None:
+    async def _produce(self, queue: asyncio.Queue[Due | None], workers: int) -> None:
         """Feed due recipients page by page; then one ``None`` per worker to end them."""
         as_of = clock.now_iso()
         last = 0
         while not self.stop.is_set():
-            rows = self.store.all(
-                "SELECT d.subscriber_id, d.email, d.attempts, d.first_attempt_at, "
-                "p.name, p.attributes, CASE WHEN s.status = 'confirmed' THEN p.status "
-                "ELSE coalesce(s.status, 'gone') END AS status "
-                "FROM deliveries d LEFT JOIN subscribers p ON p.id = d.subscriber_id "
-                "LEFT JOIN subscriptions s ON s.subscriber_id = d.subscriber_id "
-                "AND s.list_id = ? "
-                "WHERE d.campaign_id = ? AND d.subscriber_id > ? AND (d.state = 'pending' "
-                "OR (d.state = 'deferred' AND d.next_attempt_at <= ?)) "
-                "ORDER BY d.subscriber_id LIMIT ?",
-                (self.list_id, self.campaign_id, last, as_of, self.policy.page_size),
+            page = deliveries.due_page(
+                self.store, self.campaign_id, self.list_id,
+                after=last, as_of=as_of, limit=self.policy.page_size,
             )
-            if not rows:
+            if not page:
                 break
-            for row in rows:
+            for due in page:
                 if self.stop.is_set():
                     break
-                await queue.put(
-                    _Due(
-                        row[0],
-                        row[1],
-                        row[2],
-                        row[3],
-                        row[4] or "",
-                        row[5] or "{}",
-                        # A campaign whose list was removed has no subscriptions: "gone".
-                        row[6],
-                    )
-                )
-            last = rows[-1][0]
-            if self._campaign_cancelled():
-                self.cancelled = True
+                await queue.put(due)
+            last = page[-1].subscriber_id
+            if campaigns.is_cancelled(self.store, self.campaign_id):
                 self.stop.set()
         if self.stop.is_set():
             # Recipients queued but not started stay pending; make room for the end marks.
@@ -234,10 +194,6 @@ class Sender:
                 queue.get_nowait()
         for _ in range(workers):
             await queue.put(None)
-
-    def _campaign_cancelled(self) -> bool:
-        row = self.store.one("SELECT state FROM campaigns WHERE id = ?", (self.campaign_id,))
-        return row is None or row[0] == "cancelled"
 
     async def _tick(self) -> None:
         """Commit the journal and report progress every ``batch_seconds``."""
@@ -250,7 +206,7 @@ class Sender:
         if self.on_progress is not None:
             self.on_progress(self.progress)
 
-    async def _work(self, queue: asyncio.Queue[_Due | None]) -> None:
+    async def _work(self, queue: asyncio.Queue[Due | None]) -> None:
         """Send what the queue gives until the producer's end mark.
 
         Once the run is stopping, what the queue still gives is left pending
@@ -267,7 +223,7 @@ class Sender:
                     return
                 if self.stop.is_set():
                     continue
-                if due.status != "active":
+                if due.standing != "active":
                     self._record(self._skipped(due))
                     continue
                 try:
@@ -281,8 +237,9 @@ class Sender:
                     continue  # stopped while waiting for the rate limit: not started
                 if channel is None:
                     if breaks:
+                        policy = self.policy
                         await self._pause(
-                            min(OPEN_BACKOFF_FIRST * 2 ** (breaks - 1), OPEN_BACKOFF_MAX)
+                            backoff(breaks, policy.open_backoff_first, policy.open_backoff_max)
                         )
                     channel = await self._open()
                     if channel is None:
@@ -320,8 +277,8 @@ class Sender:
 
     async def _open(self) -> Channel | None:
         """A new channel, backing off between tries; None (and the run stops) if none opens."""
-        delay = OPEN_BACKOFF_FIRST
-        for attempt in range(OPEN_ATTEMPTS):
+        policy = self.policy
+        for attempt in range(1, policy.open_attempts + 1):
             if self.stop.is_set():
                 return None
             try:
@@ -331,26 +288,19 @@ class Sender:
                 self.stop.set()
                 return None
             except TransportError as exc:
-                if attempt == OPEN_ATTEMPTS - 1:
+                if attempt == policy.open_attempts:
                     self._transport_error = exc
                     self.stop.set()
                     return None
-            await self._pause(delay)
-            delay = min(delay * 2, OPEN_BACKOFF_MAX)
+            await self._pause(backoff(attempt, policy.open_backoff_first, policy.open_backoff_max))
         return None
 
     # -- one recipient -------------------------------------------------------------------
 
-    def _recipient(self, due: _Due) -> Recipient:
-        try:
-            attributes: dict[str, Any] = json.loads(due.attributes)
-        except ValueError:
-            attributes = {}
-        return Recipient(
-            email=due.email, name=due.name, attributes=attributes, subscriber_id=due.subscriber_id
-        )
+    def _recipient(self, due: Due) -> Recipient:
+        return Recipient.from_row((due.subscriber_id, due.email, due.name, due.attributes))
 
-    def _envelope(self, due: _Due) -> str:
+    def _envelope(self, due: Due) -> str:
         """The envelope sender: a VERP address naming campaign and subscriber, when configured."""
         if self.return_path and self.signer is not None:
             token = self.signer.verp(self.campaign_id, due.subscriber_id)
@@ -366,17 +316,17 @@ class Sender:
         else:
             self.progress.failed += 1
 
-    def _skipped(self, due: _Due) -> Outcome:
+    def _skipped(self, due: Due) -> Outcome:
         return Outcome(
             due.subscriber_id,
             due.email,
             FAILED,
             due.attempts,
-            text=f"skipped: no longer subscribed ({due.status or 'gone'})",
+            text=f"skipped: no longer subscribed ({due.standing or 'gone'})",
             first_attempt_at=due.first_attempt_at,
         )
 
-    def _failed(self, due: _Due, text: str) -> Outcome:
+    def _failed(self, due: Due, text: str) -> Outcome:
         """Failed for a reason of ours (not built, not deliverable here): no bounce."""
         return Outcome(
             due.subscriber_id,
@@ -389,7 +339,7 @@ class Sender:
 
     def _outcome(
         self,
-        due: _Due,
+        due: Due,
         message: OutgoingMessage,
         reply: Reply | None,
         error: TransportError | None,
@@ -427,9 +377,8 @@ class Sender:
             )
         code = reply.code if reply is not None else (error.code if error else None)
         text = reply.text if reply is not None else str(error)
-        # The exponent is capped: retried often enough, 2 ** n no longer fits in a float.
-        delay = min(self.policy.retry_first * 2 ** min(attempts - 1, 64), self.policy.retry_max)
+        delay = backoff(attempts, self.policy.retry_first, self.policy.retry_max)
         next_at = now + timedelta(seconds=max(delay, self.policy.retry_first))
         if (next_at - clock.parse_iso(first)).total_seconds() > self.policy.deadline:
-            return replace(base, state=FAILED, code=code, text=f"expired: {text}")
+            return replace(base, state=FAILED, code=code, text=text, expired=True)
         return replace(base, code=code, text=text, next_attempt_at=clock.iso(next_at))

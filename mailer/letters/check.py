@@ -16,7 +16,6 @@ import email.policy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
 
 from mailer.errors import InputError
 from mailer.letters.compile import CompiledLetter
@@ -57,13 +56,6 @@ class CheckReport:
     def ok(self) -> bool:
         return self.error_count == 0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "checked": self.checked,
-            "error_count": self.error_count,
-            "errors": self.errors,
-            "warnings": self.warnings,
-        }
 
 
 def _static_warnings(html: str, unsubscribe_url: str) -> list[str]:

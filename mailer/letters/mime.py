@@ -12,9 +12,9 @@ letter's own values (subject, from, reply-to) are refused with
 ``HeaderInjectionError`` when they do; a subscriber's display name is folded
 to one line (control characters become spaces), because one odd name in an
 imported list must not stop a campaign; an address that is not a plain
-dot-atom ``local@domain`` is refused. Values from the configuration that go
-into headers (``web.base_url``, the unsubscribe address, ``feedback_id``) are
-checked here too, once per letter.
+dot-atom ``local@domain`` is refused. Nothing here reads the configuration:
+``letters.sender`` checks the configured values that go into headers
+(``web.base_url``, the unsubscribe address, ``feedback_id``), once per letter.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import binascii
 import itertools
 import re
 import secrets
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import format_datetime, getaddresses
@@ -32,9 +31,7 @@ from email.utils import format_datetime, getaddresses
 import idna
 
 from mailer import clock
-from mailer.config import Config, check_base_url
-from mailer.errors import ConfigError, HeaderInjectionError
-from mailer.tokens import verp_token
+from mailer.errors import HeaderInjectionError
 
 CRLF = b"\r\n"
 #: Printable ASCII that may stand in a phrase unquoted (RFC 5322 atext plus space).
@@ -188,68 +185,6 @@ def parse_sender(value: str, what: str) -> tuple[str, str]:
             f"{what}: {value!r} must be one e-mail address, as Name <address@domain>"
         )
     return found[0]
-
-
-def web_base_url(config: Config) -> str:
-    """``web.base_url`` without its trailing slash, checked again where it meets a header.
-
-    ``load_config`` checks it already; a ``Config`` built in code has not been.
-    """
-    return check_base_url(config.web.base_url, config.config_path)
-
-
-#: The local part of the List-Unsubscribe mailto address when none is configured.
-DEFAULT_UNSUBSCRIBE_LOCAL = "unsubscribe"
-
-
-def unsubscribe_mailbox(config: Config, domain: str) -> str:
-    """The List-Unsubscribe mailto address of a letter sent from ``domain``.
-
-    ``bounces.unsubscribe_address``, else ``unsubscribe@`` the letter's own
-    sender domain; ``unsubscribe_token`` recognises exactly these.
-    """
-    return config.bounces.unsubscribe_address or f"{DEFAULT_UNSUBSCRIBE_LOCAL}@{domain}"
-
-
-def unsubscribe_token(address: str, config: Config) -> str | None:
-    """The token in an address a letter advertised for unsubscribing, or None.
-
-    With ``bounces.unsubscribe_address`` set, only that address (plus a
-    token) is one; without it the letters advertise ``unsubscribe@`` their
-    sender's domain, which may differ from letter to letter, so any domain is
-    taken with that local part: the signed token is what proves the request.
-    """
-    configured = config.bounces.unsubscribe_address
-    if configured:
-        return verp_token(address, configured)
-    domain = address.strip().strip("<>").rpartition("@")[2]
-    return verp_token(address, f"{DEFAULT_UNSUBSCRIBE_LOCAL}@{domain}") if domain else None
-
-
-def unsubscribe_links(config: Config, domain: str) -> Callable[[str], tuple[str, str]]:
-    """A function from a token to the (HTTPS URL, mailto URI) of List-Unsubscribe."""
-    base = web_base_url(config)
-    address = unsubscribe_mailbox(config, domain)
-    local, _, host = mail_address(address)[0].rpartition("@")
-    # A mailto URI is ASCII (RFC 6068): percent-encode the local part, A-label the domain.
-    local = urllib.parse.quote(local, safe="!$'*+")
-    host = ascii_domain(host)
-
-    def build(token: str) -> tuple[str, str]:
-        return f"{base}/u/{token}", f"mailto:{local}+{token}@{host}?subject=unsubscribe"
-
-    return build
-
-
-def checked_feedback_id(config: Config) -> str:
-    """``sender.feedback_id``, or ``ConfigError`` if it cannot stand in a header as it is."""
-    value = config.sender.feedback_id
-    if value and not (_PRINTABLE.match(value) and len(value) <= 200):
-        raise ConfigError(
-            f"sender.feedback_id {value[:60]!r} must be printable ASCII, at most 200 characters",
-            path=config.config_path,
-        )
-    return value
 
 
 def header(name: str, value: str) -> bytes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from markdown_it.token import Token
 
@@ -90,10 +90,9 @@ class _List:
 
 @dataclass
 class TextBody:
-    """A letter body as text (with markers where wrapping waits for rendering) and its links."""
+    """A letter body as text, with markers where wrapping waits for rendering."""
 
     text: str
-    links: list[str] = field(default_factory=list)
 
 
 class _Writer:
@@ -278,4 +277,4 @@ def markdown_to_text(tokens: Sequence[Token], is_dynamic: Callable[[str], bool])
     if writer.links:
         refs = "\n".join(f"[{n}] {url}" for n, url in enumerate(writer.links, start=1))
         text = f"{text}\n\n{refs}"
-    return TextBody(text=text.strip("\n") + "\n", links=writer.links)
+    return TextBody(text=text.strip("\n") + "\n")

@@ -1,8 +1,10 @@
-"""The ``bounces`` table: storing events, finding them again, counting them.
+"""The ``bounces`` table: bounces, complaints and requests to leave, as received.
 
-Every event is stored with where it came from and the server's own words,
-whatever the policy then does with it: the record is what a person reads
-when a subscriber asks why they stopped getting mail.
+Every event is stored with where it came from, the server's own words and
+how it proved itself, whatever the policy then does with it: the record is
+what a person reads when a subscriber asks why they stopped getting mail.
+A message's events are stored once (``message_id, recipient, kind`` is
+unique), so reading the same bounce twice counts it once.
 """
 
 from __future__ import annotations
@@ -12,48 +14,54 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailer import clock
-from mailer.bounces.model import BounceEvent
 from mailer.contacts.addresses import address_key
-from mailer.errors import NotFoundError, UsageError
+from mailer.errors import CampaignNotFound
+from mailer.store import campaigns
 from mailer.store.database import Store
+from mailer.store.models import Proof, StoredBounce
+
+_INSERT = (
+    "INSERT OR IGNORE INTO bounces (received_at, message_id, recipient, subscriber_id, "
+    "campaign_id, kind, status, reason, diagnostic, source, proof) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 @dataclass(frozen=True)
-class StoredBounce:
-    """One row of the ``bounces`` table."""
+class NewBounce:
+    """What is stored of one event: the report's words and whom it is about."""
 
-    id: int
-    received_at: str
     message_id: str
     recipient: str
-    subscriber_id: int | None
-    campaign_id: int | None
     kind: str
     status: str
     reason: str
     diagnostic: str
     source: str
-    proof: str
-
-    @property
-    def verified(self) -> bool:
-        """Whether the report proved itself (and so may have changed someone)."""
-        return bool(self.proof)
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> StoredBounce:
-        """Build from a ``SELECT * FROM bounces`` row."""
-        return cls(**{name: row[name] for name in _FIELDS})
-
-    def as_dict(self) -> dict[str, Any]:
-        """The row as ``bounces ls --json`` prints it."""
-        return {**{name: getattr(self, name) for name in _FIELDS}, "verified": self.verified}
+    subscriber_id: int | None
+    campaign_id: int | None
+    proof: Proof
 
 
-_FIELDS = (
-    "id", "received_at", "message_id", "recipient", "subscriber_id", "campaign_id", "kind",
-    "status", "reason", "diagnostic", "source", "proof",
-)
+def insert(conn: sqlite3.Connection, bounce: NewBounce) -> int | None:
+    """Store one event; its row id, or None when this message's event was stored before."""
+    cursor = conn.execute(
+        _INSERT,
+        (
+            clock.now_iso(), bounce.message_id, bounce.recipient, bounce.subscriber_id,
+            bounce.campaign_id, bounce.kind, bounce.status, bounce.reason, bounce.diagnostic,
+            bounce.source, bounce.proof,
+        ),
+    )
+    return int(cursor.lastrowid) if cursor.rowcount > 0 and cursor.lastrowid else None
+
+
+def subscriber_exists(conn: sqlite3.Connection, subscriber_id: int | None) -> bool:
+    """Whether a subscriber id (from a token or a delivery) names someone still stored."""
+    if subscriber_id is None:
+        return False
+    row = conn.execute("SELECT 1 FROM subscribers WHERE id = ?", (subscriber_id,)).fetchone()
+    return row is not None
 
 
 def already_stored(conn: sqlite3.Connection, message_id: str) -> bool:
@@ -64,37 +72,6 @@ def already_stored(conn: sqlite3.Connection, message_id: str) -> bool:
     return row.fetchone() is not None
 
 
-def campaign_exists(conn: sqlite3.Connection, campaign_id: int | None) -> bool:
-    """Whether a campaign id (from a VERP token) names a campaign we still have."""
-    if campaign_id is None:
-        return False
-    row = conn.execute("SELECT 1 FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
-    return row is not None
-
-
-def store_event(
-    conn: sqlite3.Connection,
-    event: BounceEvent,
-    *,
-    message_id: str,
-    source: str,
-    subscriber_id: int | None,
-    campaign_id: int | None,
-    proof: str,
-) -> bool:
-    """Insert one event; False when this message's event was stored before."""
-    cursor = conn.execute(
-        "INSERT OR IGNORE INTO bounces (received_at, message_id, recipient, subscriber_id, "
-        "campaign_id, kind, status, reason, diagnostic, source, proof) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            clock.now_iso(), message_id, event.recipient, subscriber_id, campaign_id,
-            event.kind, event.status, event.reason, event.diagnostic, source, proof,
-        ),
-    )
-    return cursor.rowcount > 0
-
-
 def find_bounces(
     store: Store,
     *,
@@ -103,32 +80,29 @@ def find_bounces(
     since: str | None = None,
     limit: int | None = None,
 ) -> list[StoredBounce]:
-    """Stored events, newest first, filtered by address, campaign and date.
+    """Stored events, newest first, filtered by address, campaign and time (``since``).
 
-    An address matches the events stored under it and those of the
-    subscriber it names, compared by key as subscribers are (SQLite's own
-    ``lower`` knows only ASCII).
+    An address matches the events stored under its subscriber and the
+    unverified ones that only name it, in any spelling (compared by key, as
+    subscribers are: SQLite's own ``lower`` knows only ASCII).
     """
     sql = "SELECT * FROM bounces WHERE 1 = 1"
     params: list[Any] = []
     if email:
-        # Any spelling of the address: the events linked to its subscriber, and the
-        # unverified ones that only name it.
         key = address_key(email)
-        store.conn.create_function("mailer_address_key", 1, address_key, deterministic=True)
         sql += (
             " AND (mailer_address_key(recipient) = ? OR subscriber_id IN "
             "(SELECT id FROM subscribers WHERE email_key = ?))"
         )
         params += [key, key]
     if campaign_id is not None:
-        if not campaign_exists(store.conn, campaign_id):
-            raise NotFoundError(f"no campaign {campaign_id} (see `mailer campaigns ls`)")
+        if not campaigns.exists(store, campaign_id):
+            raise CampaignNotFound(campaign_id)
         sql += " AND campaign_id = ?"
         params.append(campaign_id)
     if since:
         sql += " AND received_at >= ?"
-        params.append(since_timestamp(since))
+        params.append(since)
     sql += " ORDER BY received_at DESC, id DESC"
     if limit is not None:
         sql += " LIMIT ?"
@@ -136,48 +110,43 @@ def find_bounces(
     return [StoredBounce.from_row(row) for row in store.all(sql, params)]
 
 
-def since_timestamp(text: str) -> str:
-    """A ``--since`` value (``2026-11-01`` or an ISO time) as the store's timestamp."""
-    try:
-        moment = clock.parse_iso(text.strip())
-    except ValueError:
-        raise UsageError(f"--since: not a date or time: {text!r} (use YYYY-MM-DD)") from None
-    return clock.iso(moment)
-
-
-def bounce_counts(conn: sqlite3.Connection | Store, campaign_id: int) -> dict[str, int]:
-    """How many proven events of each kind a campaign received (for ``campaigns show``)."""
-    rows = conn.execute(
+def kinds_of(store: Store, campaign_id: int) -> dict[str, int]:
+    """How many proven events of each kind a campaign received."""
+    rows = store.all(
         "SELECT kind, count(*) AS n FROM bounces WHERE campaign_id = ? AND proof != '' "
         "GROUP BY kind",
         (campaign_id,),
-    ).fetchall()
+    )
     return {row["kind"]: row["n"] for row in rows}
 
 
-def unverified_count(conn: sqlite3.Connection | Store, campaign_id: int) -> int:
+def unverified_count(store: Store, campaign_id: int) -> int:
     """Reports that named recipients of this campaign but proved nothing (acted on nobody)."""
-    row = conn.execute(
+    row = store.one(
         "SELECT count(*) FROM bounces WHERE campaign_id = ? AND proof = ''", (campaign_id,)
-    ).fetchone()
-    return int(row[0])
+    )
+    return int(row[0]) if row else 0
 
 
-def recent_recipient(
-    conn: sqlite3.Connection, address_key: str, since: str
-) -> tuple[int, int] | None:
-    """(subscriber, campaign) of the latest letter sent to this address since ``since``.
+def about(
+    conn: sqlite3.Connection | Store, subscriber_id: int | None, key: str
+) -> list[StoredBounce]:
+    """The events about an address: linked to its subscriber, or naming it unverified."""
+    rows = conn.execute(
+        "SELECT * FROM bounces WHERE subscriber_id = ? OR (subscriber_id IS NULL "
+        "AND recipient != '' AND mailer_address_key(recipient) = ?) ORDER BY id",
+        (subscriber_id, key),
+    ).fetchall()
+    return [StoredBounce.from_row(row) for row in rows]
 
-    Only campaigns still sending, or finished since then, are looked at, each
-    by its primary key, so this stays cheap however many deliveries are kept.
+
+def unname(conn: sqlite3.Connection, bounce_ids: list[int]) -> None:
+    """Replace the address and diagnostic of these events (the person is forgotten).
+
+    Each row gets a placeholder of its own: the table keeps one row per
+    message, recipient and kind, and the campaigns' counts keep the rows.
     """
-    row = conn.execute(
-        "SELECT d.subscriber_id, d.campaign_id FROM subscribers p "
-        "JOIN campaigns c ON c.finished_at IS NULL OR c.finished_at >= ? "
-        "JOIN deliveries d ON d.campaign_id = c.id AND d.subscriber_id = p.id "
-        "WHERE p.email_key = ? AND d.state = 'sent' AND d.sent_at >= ? "
-        "ORDER BY d.sent_at DESC LIMIT 1",
-        (since, address_key, since),
-    ).fetchone()
-    return (int(row[0]), int(row[1])) if row is not None else None
-
+    conn.executemany(
+        "UPDATE bounces SET recipient = 'forgotten-' || id, diagnostic = '' WHERE id = ?",
+        [(bounce_id,) for bounce_id in bounce_ids],
+    )

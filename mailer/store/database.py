@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
+from mailer.contacts.addresses import address_hash, address_key
 from mailer.errors import NotFoundError, StoreError
 from mailer.store.schema import MIGRATIONS
 
@@ -80,6 +81,24 @@ class Store:
             self._rollback()
             raise _explain(exc, self.path) from None
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A deferred transaction: one consistent view for reads, without the write lock.
+
+        Used for reading many rows at once (an export: its header and rows
+        agree while others write) and for writes only to TEMP tables. Inside
+        another transaction it simply joins it.
+        """
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        self.execute("BEGIN")
+        try:
+            yield self.conn
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
     def _rollback(self) -> None:
         """Undo the open transaction, if SQLite has not undone it already.
 
@@ -90,6 +109,10 @@ class Store:
         if self.conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
+
+    def schema_version(self) -> int:
+        """The schema version of the open database (``PRAGMA user_version``)."""
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         """Run one statement, turning SQLite's errors into ``StoreError``."""
@@ -115,6 +138,9 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
         str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
     )
     conn.row_factory = sqlite3.Row
+    # The address rules, for queries that compare addresses however they are written.
+    conn.create_function("mailer_address_key", 1, address_key, deterministic=True)
+    conn.create_function("mailer_address_hash", 1, address_hash, deterministic=True)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = NORMAL")
@@ -133,13 +159,17 @@ def migrate(store: Store) -> int:
                 f"{store.path}: made by a newer mailer (schema {version}, "
                 f"this one knows {SCHEMA_VERSION}); upgrade mailer"
             )
-        if version == 0 and conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+        if version == 0 and store.db.table_names():
             # Another program's database (a wrong --db): refuse rather than add our tables to it.
             raise StoreError(
                 f"{store.path}: an SQLite database, but not mailer's; nothing was changed"
             )
         for number in range(version, SCHEMA_VERSION):
-            for statement in _statements(MIGRATIONS[number]):
+            step = MIGRATIONS[number]
+            if callable(step):
+                step(store.db)
+                continue
+            for statement in _statements(step):
                 conn.execute(statement)
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from mailer import clock
+from mailer.store.models import Event
+
+_INSERT = "INSERT INTO events (at, subscriber_id, list_id, kind, detail) VALUES (?, ?, ?, ?, ?)"
+
+
+def dump(detail: dict[str, Any]) -> str:
+    """A detail or attributes mapping as the store keeps it (sorted JSON, UTF-8)."""
+    return json.dumps(detail, ensure_ascii=False, sort_keys=True)
 
 
 def record_event(
@@ -20,25 +29,20 @@ def record_event(
 ) -> None:
     """Append one event; call inside the transaction that made the change."""
     conn.execute(
-        "INSERT INTO events (at, subscriber_id, list_id, kind, detail) VALUES (?, ?, ?, ?, ?)",
-        (
-            at or clock.now_iso(),
-            subscriber_id,
-            list_id,
-            kind,
-            json.dumps(detail or {}, ensure_ascii=False, sort_keys=True),
-        ),
+        _INSERT, (at or clock.now_iso(), subscriber_id, list_id, kind, dump(detail or {}))
     )
 
 
-def history(conn: sqlite3.Connection, subscriber_id: int) -> list[dict[str, Any]]:
+def record_many(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Append events given as ``(at, subscriber_id, list_id, kind, detail_json)`` (bulk import)."""
+    conn.executemany(_INSERT, rows)
+
+
+def history(conn: sqlite3.Connection, subscriber_id: int) -> list[Event]:
     """A subscriber's events, oldest first, with the list's name where there is one."""
     rows = conn.execute(
         "SELECT e.at, e.kind, e.detail, l.name AS list FROM events e "
         "LEFT JOIN lists l ON l.id = e.list_id WHERE e.subscriber_id = ? ORDER BY e.id",
         (subscriber_id,),
     ).fetchall()
-    return [
-        {"at": r["at"], "kind": r["kind"], "list": r["list"], "detail": json.loads(r["detail"])}
-        for r in rows
-    ]
+    return [Event(r["at"], r["kind"], r["list"], json.loads(r["detail"])) for r in rows]

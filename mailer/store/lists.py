@@ -1,15 +1,17 @@
-"""Queries on mailing lists."""
+"""The ``lists`` table, and the opt-outs that outlive a removed list (``list_optouts``)."""
 
 from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
+import sqlite3
+from dataclasses import dataclass
 
 from mailer import clock
-from mailer.errors import ConflictError, InputError, NotFoundError
+from mailer.errors import ConflictError, InputError, ListNotFound
+from mailer.store import deliveries, subscriptions
 from mailer.store.database import Store
-from mailer.store.models import SUBSCRIPTION_STATUSES, MailingList
+from mailer.store.models import MailingList
 
 # Dot-separated words: the name becomes the left part of the RFC 2919 List-Id.
 _NAME = re.compile(r"(?=.{1,64}\Z)[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*")
@@ -38,6 +40,7 @@ def create_list(
 
     ``double_optin`` defaults to on for a public list: its subscribe form is
     open to anyone, and without a confirmation anyone could sign anyone up.
+    Whoever left an earlier list of the same name starts out unsubscribed.
     """
     if double_optin is None:
         double_optin = public
@@ -53,7 +56,6 @@ def create_list(
             "VALUES (?, ?, ?, ?, ?, ?)",
             (name, title, description, int(double_optin), int(public), now),
         )
-        # Whoever left an earlier list of this name stays out of this one.
         conn.execute(
             "INSERT INTO subscriptions (list_id, subscriber_id, status, created_at, updated_at, "
             "unsubscribed_at, consent_method) SELECT ?, subscriber_id, 'unsubscribed', ?, ?, "
@@ -66,55 +68,60 @@ def create_list(
 
 
 def get_list(store: Store, name: str) -> MailingList:
-    """The list called ``name``; ``NotFoundError`` naming it if there is none."""
+    """The list called ``name``; ``ListNotFound`` (with the closest name) if there is none."""
     row = store.one("SELECT * FROM lists WHERE name = ?", (name,))
     if row is None:
         names = [r["name"] for r in store.all("SELECT name FROM lists")]
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else "see `mailer lists ls`"
-        raise NotFoundError(f"no list named {name!r} ({hint})")
+        raise ListNotFound(name, close[0] if close else None)
     return MailingList.from_row(row)
 
 
-def get_list_by_id(store: Store, list_id: int) -> MailingList:
+def find_list_by_id(store: Store, list_id: int) -> MailingList | None:
+    """The list with this id, or None (it may have been removed since a link was made)."""
     row = store.one("SELECT * FROM lists WHERE id = ?", (list_id,))
-    if row is None:
-        raise NotFoundError(f"no list with id {list_id}")
-    return MailingList.from_row(row)
+    return MailingList.from_row(row) if row is not None else None
+
+
+def list_name(conn: sqlite3.Connection | Store, list_id: int) -> str | None:
+    """The name of the list with this id, or None when it was removed."""
+    row = conn.execute("SELECT name FROM lists WHERE id = ?", (list_id,)).fetchone()
+    return str(row[0]) if row is not None else None
 
 
 def all_lists(store: Store) -> list[MailingList]:
     return [MailingList.from_row(r) for r in store.all("SELECT * FROM lists ORDER BY name")]
 
 
-def list_counts(store: Store, list_id: int) -> dict[str, int]:
-    """Members by subscription status, and ``sendable``: confirmed and still active."""
-    counts = dict.fromkeys(SUBSCRIPTION_STATUSES, 0)
-    for row in store.all(
-        "SELECT status, count(*) AS n FROM subscriptions WHERE list_id = ? GROUP BY status",
-        (list_id,),
-    ):
-        counts[row["status"]] = row["n"]
-    sendable = store.one(
-        "SELECT count(*) FROM subscriptions s JOIN subscribers p ON p.id = s.subscriber_id "
-        "WHERE s.list_id = ? AND s.status = 'confirmed' AND p.status = 'active'",
-        (list_id,),
+@dataclass(frozen=True)
+class ListSummary:
+    """A list as ``lists ls`` and ``lists show`` print it, with its members by status.
+
+    ``sendable`` is how many a letter would reach now: the recipient query's count.
+    """
+
+    name: str
+    title: str
+    description: str
+    double_optin: bool
+    public: bool
+    created_at: str
+    counts: dict[str, int]
+
+
+def summary(store: Store, mailing_list: MailingList) -> ListSummary:
+    """One list with its counts."""
+    counts = subscriptions.counts(store, mailing_list.id)
+    counts["sendable"] = deliveries.count_recipients(store, mailing_list.id)
+    return ListSummary(
+        name=mailing_list.name,
+        title=mailing_list.title,
+        description=mailing_list.description,
+        double_optin=mailing_list.double_optin,
+        public=mailing_list.public,
+        created_at=mailing_list.created_at,
+        counts=counts,
     )
-    counts["sendable"] = sendable[0] if sendable else 0
-    return counts
-
-
-def list_summary(store: Store, mailing_list: MailingList) -> dict[str, Any]:
-    """A list as the CLI shows it, counts included."""
-    return {
-        "name": mailing_list.name,
-        "title": mailing_list.title,
-        "description": mailing_list.description,
-        "double_optin": mailing_list.double_optin,
-        "public": mailing_list.public,
-        "created_at": mailing_list.created_at,
-        "counts": list_counts(store, mailing_list.id),
-    }
 
 
 def remove_list(store: Store, name: str) -> None:
@@ -128,3 +135,15 @@ def remove_list(store: Store, name: str) -> None:
             (name, mailing_list.id),
         )
         conn.execute("DELETE FROM lists WHERE id = ?", (mailing_list.id,))
+
+
+def optouts_of(store: Store, subscriber_id: int) -> list[dict[str, str]]:
+    """The removed lists a person had left (kept so a list of that name starts without them)."""
+    return [
+        dict(row)
+        for row in store.all(
+            "SELECT list_name, unsubscribed_at FROM list_optouts "
+            "WHERE subscriber_id = ? ORDER BY list_name",
+            (subscriber_id,),
+        )
+    ]

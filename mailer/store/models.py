@@ -1,4 +1,8 @@
-"""The records the store hands out: plain frozen dataclasses, no SQL inside."""
+"""The records the store hands out, and the states they can be in: no SQL inside.
+
+States are ``StrEnum`` members: they compare equal to the text the database
+holds, print as that text, and serialise to it in ``--json`` output.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,73 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained", "blocked")
-SUBSCRIPTION_STATUSES = ("unconfirmed", "confirmed", "unsubscribed")
+
+class SubscriberStatus(StrEnum):
+    """A person's own status: only ``active`` people are ever mailed."""
+
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    BLOCKED = "blocked"
+
+
+class SubscriptionStatus(StrEnum):
+    """A person's standing on one list."""
+
+    UNCONFIRMED = "unconfirmed"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class CampaignState(StrEnum):
+    """Where a campaign is: made, being sent, paused by a person, finished, or cancelled."""
+
+    CREATED = "created"
+    SENDING = "sending"
+    PAUSED = "paused"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeliveryState(StrEnum):
+    """One recipient of one campaign: to try, taken by the relay, to retry, or given up."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+
+
+class Proof(StrEnum):
+    """How a stored bounce or complaint proved which letter and subscriber it is about."""
+
+    NONE = ""  # proved nothing: stored as unverified, acted on by nobody
+    VERP = "verp"
+    MESSAGE_ID = "message-id"
+    SMTP = "smtp"
+    ADDRESS = "address"
+    MAILTO = "mailto"
+
+
+SUBSCRIBER_STATUSES = tuple(s.value for s in SubscriberStatus)
+SUBSCRIPTION_STATUSES = tuple(s.value for s in SubscriptionStatus)
 #: Subscriber statuses that an import or ``add`` must never undo.
-SUPPRESSING_STATUSES = ("unsubscribed", "bounced", "complained", "blocked")
+SUPPRESSING_STATUSES = tuple(
+    s.value for s in SubscriberStatus if s is not SubscriberStatus.ACTIVE
+)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One ``field op value`` test of a segment (``country=PE``), as ``send --segment`` reads it."""
+
+    field: str
+    op: str
+    value: str
 
 
 @dataclass(frozen=True)
@@ -47,7 +112,7 @@ class Subscriber:
     email: str
     name: str
     attributes: dict[str, Any] = field(default_factory=dict)
-    status: str = "active"
+    status: SubscriberStatus = SubscriberStatus.ACTIVE
     bounce_score: int = 0
     created_at: str = ""
     updated_at: str = ""
@@ -59,23 +124,15 @@ class Subscriber:
             email=row["email"],
             name=row["name"],
             attributes=json.loads(row["attributes"] or "{}"),
-            status=row["status"],
+            status=SubscriberStatus(row["status"]),
             bounce_score=row["bounce_score"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "email": self.email,
-            "name": self.name,
-            "status": self.status,
-            "attributes": self.attributes,
-            "bounce_score": self.bounce_score,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+    def as_recipient(self) -> Recipient:
+        """This person as a letter addresses them."""
+        return Recipient(self.email, self.name, self.attributes, self.id)
 
 
 @dataclass(frozen=True)
@@ -85,6 +142,93 @@ class Consent:
     method: str
     source: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConsentProof:
+    """The stored proof of a consent: when, how, from where, and what else was seen."""
+
+    at: str | None
+    method: str
+    source: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One list a person is on, with the proof of their consent."""
+
+    list: str
+    status: SubscriptionStatus
+    created_at: str
+    updated_at: str
+    unsubscribed_at: str | None
+    consent: ConsentProof
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of a subscriber's history."""
+
+    at: str
+    kind: str
+    list: str | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign as stored: the letter's snapshot, the list, the segment, the state."""
+
+    id: int
+    list_id: int | None
+    list_name: str
+    subject: str
+    letter_path: str
+    letter_source: str
+    letter_hash: str
+    segment: str
+    state: CampaignState
+    recipients: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Campaign:
+        """The campaign a ``campaigns`` row describes."""
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        values["state"] = CampaignState(values["state"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class StoredBounce:
+    """One row of the ``bounces`` table: a bounce, complaint or request as received."""
+
+    id: int
+    received_at: str
+    message_id: str
+    recipient: str
+    subscriber_id: int | None
+    campaign_id: int | None
+    kind: str
+    status: str
+    reason: str
+    diagnostic: str
+    source: str
+    proof: Proof
+
+    @property
+    def verified(self) -> bool:
+        """Whether the report proved itself (and so may have changed someone)."""
+        return self.proof is not Proof.NONE
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> StoredBounce:
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        values["proof"] = Proof(values["proof"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -99,3 +243,13 @@ class Recipient:
     name: str = ""
     attributes: Mapping[str, Any] = field(default_factory=dict)
     subscriber_id: int | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row | tuple[Any, ...]) -> Recipient:
+        """From ``(id, email, name, attributes)`` as the recipient query selects them."""
+        subscriber_id, email, name, attributes = row[0], row[1], row[2], row[3]
+        try:
+            values = json.loads(attributes or "{}")
+        except ValueError:
+            values = {}
+        return cls(email=email, name=name or "", attributes=values, subscriber_id=subscriber_id)

@@ -4,11 +4,37 @@
 older mailer is brought up to date when it is opened; a database made by a
 newer one is refused rather than misread. Append new migrations; never edit
 one that has shipped.
+
+A migration is SQL text, or a function given the sqlite-utils ``Database``:
+sqlite-utils adds columns and rebuilds tables (``add_column``,
+``transform``) more safely than hand-written ``ALTER TABLE`` steps. Where a
+table's CHECK constraints change, the SQL rebuild is written out, because
+``transform`` does not carry CHECK constraints over.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: list[str] = [
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _expired_column(db: sqlite_utils.Database) -> None:
+    """4: a delivery given up because its retries ran out says so in a column of its own.
+
+    Until now the reply text carried an ``expired:`` prefix, which ``campaigns
+    retry`` looked for with ``LIKE``; the text is now the server's own again.
+    """
+    db.table("deliveries").add_column("expired", int, not_null_default=0)
+    db.execute(
+        "UPDATE deliveries SET expired = 1, last_text = substr(last_text, 10) "
+        "WHERE state = 'failed' AND last_text LIKE 'expired: %'"
+    )
+
+
+Migration = str | Callable[[sqlite_utils.Database], None]
+
+MIGRATIONS: list[Migration] = [
     # 1: the first schema. Lists, subscribers and campaigns never reuse an id
     # (AUTOINCREMENT): their ids live on in signed tokens inside letters already
     # sent, which must never come to name somebody else after a deletion.
@@ -172,4 +198,5 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX bounces_once ON bounces (message_id, recipient, kind)
         WHERE message_id != '';
     """,
+    _expired_column,
 ]

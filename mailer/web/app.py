@@ -26,7 +26,6 @@ from starlette.routing import Route, Router
 from mailer.config import Config
 from mailer.dispatch.run import send_one
 from mailer.errors import MailerError, StoreError, TokenError
-from mailer.store import Store
 from mailer.tokens import Signer
 from mailer.web import archive, subscribe, unsubscribe
 from mailer.web.context import Deliver, WebContext, context_of
@@ -44,12 +43,8 @@ async def healthz(request: Request) -> Response:
     """Liveness and readiness in one: the app answers and the database can be read."""
     web = context_of(request)
 
-    def check(store: Store) -> int:
-        row = store.one("PRAGMA user_version")
-        return int(row[0]) if row else 0
-
     try:
-        schema = await web.stores.run(check)
+        schema = await web.stores.run(lambda store: store.schema_version())
     except MailerError as exc:
         log.error("health check failed: %s", exc)
         return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)

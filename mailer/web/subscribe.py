@@ -11,7 +11,6 @@ proof of consent.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -20,15 +19,14 @@ from starlette.routing import Route
 
 from mailer.contacts.addresses import Address, check_name, normalize_address
 from mailer.errors import AddressError, InputError, MailerError, NotFoundError
-from mailer.letters.confirmation import build_confirmation
 from mailer.membership import (
     Proof,
-    confirm_binding,
     confirm_subscription,
+    confirmation_message,
     request_subscription,
 )
 from mailer.store import Store
-from mailer.store.lists import get_list, get_list_by_id
+from mailer.store.lists import find_list_by_id, get_list
 from mailer.store.models import MailingList
 from mailer.tokens import CONFIRM
 from mailer.web.context import WebContext, context_of
@@ -159,12 +157,7 @@ async def _join(
         )
         if outcome.action != "confirm" or outcome.subscriber_id is None:
             return
-        valid = timedelta(days=web.config.web.confirm_days)
-        binding = confirm_binding(outcome.email, mailing_list.name)
-        token = web.signer.confirm(outcome.subscriber_id, mailing_list.id, valid, bound_to=binding)
-        message = build_confirmation(
-            web.config, mailing_list, outcome.email, f"{web.base_url}/c/{token}"
-        )
+        message = confirmation_message(web.config, web.signer, mailing_list, outcome)
         await web.deliver(web.config, message)
     except MailerError as exc:
         log.error("subscription request for list %s not handled: %s", mailing_list.name, exc)
@@ -201,10 +194,7 @@ def _confirm_form(
 
 
 def _list_or_none(store: Store, list_id: int) -> MailingList | None:
-    try:
-        return get_list_by_id(store, list_id)
-    except NotFoundError:
-        return None
+    return find_list_by_id(store, list_id)
 
 
 def _gone(web: WebContext) -> Response:

@@ -26,6 +26,7 @@ from aiosmtplib import (
 )
 
 from mailer.config import RelayConfig, SmtpConfig
+from mailer.dispatch.backoff import backoff
 from mailer.dispatch.transports.base import (
     RelayAuthFailed,
     Reply,
@@ -36,9 +37,6 @@ from mailer.dispatch.transports.base import (
 from mailer.errors import ConfigError, TransportError
 
 TLS_MODES = ("starttls", "implicit", "none")
-#: How long a relay that failed is skipped: doubling from the first to the last.
-RELAY_PAUSE_FIRST = 1.0
-RELAY_PAUSE_MAX = 60.0
 
 
 def is_loopback(host: str) -> bool:
@@ -81,11 +79,20 @@ def relays_of(config: SmtpConfig) -> tuple[RelayConfig, ...]:
     return relays
 
 
+@dataclass(frozen=True)
+class RelayRest:
+    """How long a relay that failed is left alone: doubling from ``first`` up to ``cap``."""
+
+    first: float = 1.0
+    cap: float = 60.0
+
+
 @dataclass
 class _RelayState:
     """A relay and how long it is to be left alone after failing."""
 
     relay: RelayConfig
+    rests: RelayRest = field(default_factory=RelayRest)
     failures: int = 0
     paused_until: float = 0.0
     last_error: str = field(default="")
@@ -98,7 +105,7 @@ class _RelayState:
     def rest(self, error: str) -> None:
         """The relay failed us: leave it alone for a while, twice as long as last time."""
         self.failures += 1
-        pause = min(RELAY_PAUSE_FIRST * 2 ** (self.failures - 1), RELAY_PAUSE_MAX)
+        pause = backoff(self.failures, self.rests.first, self.rests.cap)
         self.paused_until = time.monotonic() + pause
         self.last_error = error
 
@@ -190,9 +197,10 @@ class SmtpTransport:
         helo: str = "localhost",
         tls_context: ssl.SSLContext | None = None,
         rng: random.Random | None = None,
+        rests: RelayRest | None = None,
     ) -> None:
         self._config = config
-        self._relays = [_RelayState(r) for r in relays_of(config)]
+        self._relays = [_RelayState(r, rests or RelayRest()) for r in relays_of(config)]
         self._helo = helo
         self._tls_context = tls_context
         self._rng = rng or random.Random()

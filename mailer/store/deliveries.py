@@ -1,0 +1,271 @@
+"""Who gets a letter, and what happened to each of them: the ``deliveries`` table.
+
+Two rules live here, each written once:
+
+- **Mailable**: a confirmed member of the list whose own status is active and
+  whose address is not suppressed (``store.suppressions``), narrowed by the
+  segment. ``recipients_sql`` is the one query; a campaign's snapshot, a dry
+  run, a test of the letter (``letters check``) and the list counts all use
+  it, so what is checked is what is sent.
+- **Due**: pending, or deferred with its next attempt at or before now
+  (``DUE``); the sender, its progress count and ``campaigns run`` use it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mailer.store.database import Store
+from mailer.store.models import Condition, DeliveryState, Recipient
+from mailer.store.segments import segment_sql
+from mailer.store.suppressions import has_kind, suppressed_sql
+
+#: Rows read per query when walking recipients (dry runs, checks).
+PAGE_SIZE = 1000
+#: The due condition on a ``deliveries`` row ``d``; one parameter: now.
+DUE = "(d.state = 'pending' OR (d.state = 'deferred' AND d.next_attempt_at <= ?))"
+
+
+def recipients_sql(
+    conn: sqlite3.Connection | Store,
+    list_id: int,
+    conditions: Sequence[Condition],
+    columns: str,
+) -> tuple[str, list[Any]]:
+    """``SELECT columns FROM ...`` for the mailable members of a list, with parameters.
+
+    The subscriber table is ``p``; the statement ends in its WHERE clause, so
+    that callers may add ``AND ...``, ``ORDER BY`` and ``LIMIT``.
+    """
+    where, params = segment_sql(conditions, "p")
+    hashes = has_kind(conn, "hash")
+    sql = (
+        f"SELECT {columns} FROM subscriptions s JOIN subscribers p ON p.id = s.subscriber_id "
+        "WHERE s.list_id = ? AND s.status = 'confirmed' AND p.status = 'active' "
+        f"AND NOT {suppressed_sql('p.email_key', hashes=hashes)} AND ({where})"
+    )
+    return sql, [list_id, *params]
+
+
+def count_recipients(
+    store: Store, list_id: int, conditions: Sequence[Condition] = ()
+) -> int:
+    """How many would receive a letter to this list and segment, now."""
+    sql, params = recipients_sql(store, list_id, conditions, "count(*)")
+    row = store.one(sql, params)
+    return int(row[0]) if row else 0
+
+
+def iter_recipients(
+    store: Store,
+    list_id: int,
+    conditions: Sequence[Condition] = (),
+    *,
+    page_size: int = PAGE_SIZE,
+) -> Iterator[Recipient]:
+    """The recipients in id order, read in pages (memory stays flat for any list)."""
+    sql, params = recipients_sql(
+        store, list_id, conditions, "p.id, p.email, p.name, p.attributes"
+    )
+    last = 0
+    while True:
+        rows = store.all(f"{sql} AND p.id > ? ORDER BY p.id LIMIT ?", [*params, last, page_size])
+        for row in rows:
+            yield Recipient.from_row(row)
+        if len(rows) < page_size:
+            return
+        last = rows[-1]["id"]
+
+
+def snapshot(
+    conn: sqlite3.Connection, campaign_id: int, list_id: int, conditions: Sequence[Condition]
+) -> int:
+    """Copy the recipients into the campaign's ``deliveries``, in one statement; how many.
+
+    SQLite streams the rows itself, so memory stays flat whatever the list's
+    size; run inside the transaction that creates the campaign.
+    """
+    sql, params = recipients_sql(conn, list_id, conditions, "?, p.id, p.email")
+    return int(
+        conn.execute(
+            f"INSERT INTO deliveries (campaign_id, subscriber_id, email) {sql} ORDER BY p.id",
+            [campaign_id, *params],
+        ).rowcount
+    )
+
+
+def count_due(store: Store, campaign_id: int, as_of: str) -> int:
+    """Recipients of a campaign due for an attempt now."""
+    row = store.one(
+        f"SELECT count(*) FROM deliveries d WHERE d.campaign_id = ? AND {DUE}",
+        (campaign_id, as_of),
+    )
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """One recipient to attempt, and where they stand now (``standing``).
+
+    ``standing`` is the subscriber's status when they are still a confirmed
+    member of the campaign's list, else their subscription's status, or
+    ``gone`` when neither is there any more (a removed list or person).
+    """
+
+    subscriber_id: int
+    email: str
+    attempts: int
+    first_attempt_at: str | None
+    name: str
+    attributes: str
+    standing: str
+
+
+def due_page(
+    store: Store, campaign_id: int, list_id: int | None, *, after: int, as_of: str, limit: int
+) -> list[Due]:
+    """The next page of due recipients after subscriber id ``after``."""
+    rows = store.all(
+        "SELECT d.subscriber_id, d.email, d.attempts, d.first_attempt_at, "
+        "p.name, p.attributes, CASE WHEN s.status = 'confirmed' THEN p.status "
+        "ELSE coalesce(s.status, 'gone') END "
+        "FROM deliveries d LEFT JOIN subscribers p ON p.id = d.subscriber_id "
+        "LEFT JOIN subscriptions s ON s.subscriber_id = d.subscriber_id AND s.list_id = ? "
+        f"WHERE d.campaign_id = ? AND d.subscriber_id > ? AND {DUE} "
+        "ORDER BY d.subscriber_id LIMIT ?",
+        (list_id, campaign_id, after, as_of, limit),
+    )
+    return [
+        Due(row[0], row[1], row[2], row[3], row[4] or "", row[5] or "{}", row[6])
+        for row in rows
+    ]
+
+
+#: One outcome's new row values: state, attempts, code, text, message id, queue id,
+#: first attempt, next attempt, sent at, expired, then the campaign and subscriber.
+_UPDATE = (
+    "UPDATE deliveries SET state = ?, attempts = ?, last_code = ?, last_text = ?, "
+    "message_id = ?, queue_id = ?, first_attempt_at = coalesce(first_attempt_at, ?), "
+    "next_attempt_at = ?, sent_at = ?, expired = ? "
+    "WHERE campaign_id = ? AND subscriber_id = ? AND state != 'sent'"
+)
+
+
+def record_outcomes(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Write outcomes (``_UPDATE``'s parameters each); a recipient once sent stays sent."""
+    conn.executemany(_UPDATE, rows)
+
+
+def counters(store: Store, campaign_id: int) -> dict[str, int]:
+    """Recipients of a campaign by delivery state."""
+    counts = dict.fromkeys(DeliveryState, 0)
+    for row in store.all(
+        "SELECT state, count(*) FROM deliveries WHERE campaign_id = ? GROUP BY state",
+        (campaign_id,),
+    ):
+        counts[DeliveryState(row[0])] = row[1]
+    return {str(state): count for state, count in counts.items()}
+
+
+def remaining(store: Store, campaign_id: int) -> int:
+    """Recipients still to be tried: pending, or deferred (due or not)."""
+    row = store.one(
+        "SELECT count(*) FROM deliveries WHERE campaign_id = ? "
+        "AND state IN ('pending', 'deferred')",
+        (campaign_id,),
+    )
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A recipient that failed or waits for a retry, with the relay's last words."""
+
+    email: str
+    code: int | None
+    text: str
+    attempts: int
+    next_attempt_at: str | None
+    expired: bool
+
+
+def attempts_in(store: Store, campaign_id: int, state: DeliveryState, limit: int) -> list[Attempt]:
+    """The first ``limit`` recipients of a campaign in ``state`` (failed or deferred)."""
+    rows = store.all(
+        "SELECT email, last_code, last_text, attempts, next_attempt_at, expired "
+        "FROM deliveries WHERE campaign_id = ? AND state = ? ORDER BY subscriber_id LIMIT ?",
+        (campaign_id, state, limit),
+    )
+    return [Attempt(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+
+
+def timing(store: Store, campaign_id: int) -> tuple[str | None, str | None, str | None]:
+    """(first sent, last sent, next retry) of a campaign."""
+    row = store.one(
+        "SELECT (SELECT min(sent_at) FROM deliveries WHERE campaign_id = ?1 AND state = 'sent'), "
+        "(SELECT max(sent_at) FROM deliveries WHERE campaign_id = ?1 AND state = 'sent'), "
+        "(SELECT min(next_attempt_at) FROM deliveries WHERE campaign_id = ?1 "
+        "AND state = 'deferred')",
+        (campaign_id,),
+    )
+    return (row[0], row[1], row[2]) if row else (None, None, None)
+
+
+def retry_expired(conn: sqlite3.Connection, campaign_id: int) -> int:
+    """Put recipients whose retries ran out back to pending; how many."""
+    return int(
+        conn.execute(
+            "UPDATE deliveries SET state = 'pending', expired = 0, first_attempt_at = NULL, "
+            "next_attempt_at = NULL WHERE campaign_id = ? AND state = 'failed' AND expired = 1",
+            (campaign_id,),
+        ).rowcount
+    )
+
+
+def any_sent(conn: sqlite3.Connection | Store, campaign_id: int) -> bool:
+    """Whether at least one message of the campaign went out."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = ? AND state = 'sent')",
+        (campaign_id,),
+    ).fetchone()
+    return bool(row[0])
+
+
+def recent_recipient(
+    conn: sqlite3.Connection, address_key: str, since: str
+) -> tuple[int, int] | None:
+    """(subscriber, campaign) of the latest letter sent to this address since ``since``.
+
+    Only campaigns still sending, or finished since then, are looked at, each
+    by its primary key, so this stays cheap however many deliveries are kept.
+    """
+    row = conn.execute(
+        "SELECT d.subscriber_id, d.campaign_id FROM subscribers p "
+        "JOIN campaigns c ON c.finished_at IS NULL OR c.finished_at >= ? "
+        "JOIN deliveries d ON d.campaign_id = c.id AND d.subscriber_id = p.id "
+        "WHERE p.email_key = ? AND d.state = 'sent' AND d.sent_at >= ? "
+        "ORDER BY d.sent_at DESC LIMIT 1",
+        (since, address_key, since),
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row is not None else None
+
+
+def of_subscriber(store: Store, subscriber_id: int) -> list[dict[str, Any]]:
+    """Every delivery to a person, with its campaign's subject and list (GDPR access)."""
+    return [
+        dict(row)
+        for row in store.all(
+            "SELECT d.*, c.subject AS campaign_subject, c.list_name AS campaign_list "
+            "FROM deliveries d LEFT JOIN campaigns c ON c.id = d.campaign_id "
+            "WHERE d.subscriber_id = ? ORDER BY d.campaign_id",
+            (subscriber_id,),
+        )
+    ]
+
+
+def delete_of(conn: sqlite3.Connection, subscriber_id: int) -> None:
+    """Remove every delivery row of a person (they are forgotten)."""
+    conn.execute("DELETE FROM deliveries WHERE subscriber_id = ?", (subscriber_id,))
