@@ -328,62 +328,75 @@ def load_config(
     simply means all defaults. A file named explicitly must exist.
     """
     env = os.environ if env is None else env
-    explicit = path is not None or "MAILER_CONFIG" in env
-    config_path = config_file(path, env)
-    data: dict[str, Any] = {}
-    if config_path.exists():
-        try:
-            data = tomllib.loads(config_path.read_text(encoding="utf-8-sig"))  # BOM: Notepad
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"not valid TOML: {exc}", path=config_path) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read: {exc}", path=config_path) from None
-        config_path = config_path.resolve()
-        found: Path | None = config_path
-    elif explicit:
-        raise ConfigError("configuration file not found", path=config_path)
-    else:
-        found = None
-
+    data, found = _read_file(path, env)
     unknown = set(data) - set(_SECTIONS)
     if unknown:
         raise ConfigError(f"unknown section [{sorted(unknown)[0]}]", path=found)
-
-    sections: dict[str, Any] = {}
-    for section, cls in _SECTIONS.items():
-        raw = data.get(section, {})
-        if not isinstance(raw, dict):
-            raise ConfigError(f"[{section}] must be a table", path=found)
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in raw.items():
-            name = _FILE_KEY_ALIASES.get((section, key), key)
-            if name not in fields:
-                raise ConfigError(f"unknown setting {section}.{key}", path=found)
-            if f"{section}.{name}" in SECRET_ENV:
-                raise ConfigError(
-                    f"{section}.{key} is a secret: set {SECRET_ENV[section + '.' + name]} "
-                    "in the environment instead of writing it into the file",
-                    path=found,
-                )
-            if name == "relays":
-                values[name] = _relays(value, found, env)
-            else:
-                values[name] = _coerce(value, fields[name].type, f"{section}.{key}", found)
-        for name, fld in fields.items():
-            if name == "relays":
-                continue
-            env_name = SECRET_ENV.get(f"{section}.{name}") or f"MAILER_{section}_{name}".upper()
-            if env_name in env:
-                values[name] = _coerce(env[env_name], fld.type, env_name, None)
-        sections[section] = cls(**values)
+    sections = {
+        section: _section(section, cls, data.get(section, {}), env, found)
+        for section, cls in _SECTIONS.items()
+    }
     for env_name, (section, name) in SHORT_ENV.items():
         if env_name in env:
             value = str(Path(env[env_name]).expanduser().absolute())
             sections[section] = dataclasses.replace(sections[section], **{name: value})
     if db is not None:
         sections["database"] = dataclasses.replace(sections["database"], path=str(db))
+    _check_all(sections, found)
+    import_cfg = sections.pop("import")
+    return Config(config_path=found, import_=import_cfg, **sections)
 
+
+def _read_file(path: Path | None, env: Mapping[str, str]) -> tuple[dict[str, Any], Path | None]:
+    """The file's TOML and its resolved path; ``({}, None)`` when the default file is absent."""
+    explicit = path is not None or "MAILER_CONFIG" in env
+    config_path = config_file(path, env)
+    if not config_path.exists():
+        if explicit:
+            raise ConfigError("configuration file not found", path=config_path)
+        return {}, None
+    try:
+        data = tomllib.loads(config_path.read_text(encoding="utf-8-sig"))  # BOM: Notepad
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=config_path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", path=config_path) from None
+    return data, config_path.resolve()
+
+
+def _section(
+    section: str, cls: type[Any], raw: Any, env: Mapping[str, str], found: Path | None
+) -> Any:
+    """One section: its defaults, the file's values, then ``MAILER_<SECTION>_<KEY>``."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{section}] must be a table", path=found)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = _FILE_KEY_ALIASES.get((section, key), key)
+        if name not in fields:
+            raise ConfigError(f"unknown setting {section}.{key}", path=found)
+        if f"{section}.{name}" in SECRET_ENV:
+            raise ConfigError(
+                f"{section}.{key} is a secret: set {SECRET_ENV[section + '.' + name]} "
+                "in the environment instead of writing it into the file",
+                path=found,
+            )
+        if name == "relays":
+            values[name] = _relays(value, found, env)
+        else:
+            values[name] = _coerce(value, fields[name].type, f"{section}.{key}", found)
+    for name, fld in fields.items():
+        if name == "relays":
+            continue
+        env_name = SECRET_ENV.get(f"{section}.{name}") or f"MAILER_{section}_{name}".upper()
+        if env_name in env:
+            values[name] = _coerce(env[env_name], fld.type, env_name, None)
+    return cls(**values)
+
+
+def _check_all(sections: dict[str, Any], found: Path | None) -> None:
+    """Ranges and words of every section, then the rules that tie settings together."""
     for section, values in sections.items():
         _check(section, values, found)
     for index, relay in enumerate(sections["smtp"].relays, start=1):
@@ -393,5 +406,3 @@ def load_config(
     if sections["sending"].retry_max < sections["sending"].retry_first:
         raise ConfigError("sending.retry_max must not be below sending.retry_first", path=found)
     check_base_url(sections["web"].base_url, found)
-    import_cfg = sections.pop("import")
-    return Config(config_path=found, import_=import_cfg, **sections)

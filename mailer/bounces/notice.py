@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -229,7 +229,3 @@ def _lines_and_mentions(text: str) -> tuple[tuple[str, ...], tuple[Mention, ...]
     lines = cut_original(unquote(text[:MAX_NOTICE])).split("\n")
     return tuple(lines), tuple(mentions(lines, set()))
 
-
-def joined(parts: Iterable[str]) -> str:
-    """Non-empty parts on one line each."""
-    return "\n".join(p for p in parts if p and p.strip())

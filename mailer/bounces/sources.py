@@ -97,18 +97,20 @@ def read_mbox(path: Path) -> Iterator[Incoming]:
 
 
 def read_maildir(path: Path) -> Iterator[Incoming]:
-    """Every message of a Maildir (``new`` and ``cur``), oldest name first."""
+    """Every message of a Maildir (``new`` and ``cur``), oldest name first.
+
+    Read through the standard library's ``mailbox.Maildir``; a message that
+    vanishes while the folder is read (another reader took it) is passed over.
+    """
     if not (path / "cur").is_dir() and not (path / "new").is_dir():
         raise InputError("not a Maildir (no cur/ or new/ inside)", path=path)
-    for sub in ("new", "cur"):
-        folder = path / sub
-        if not folder.is_dir():
+    box = mailbox.Maildir(str(path), factory=None, create=False)
+    for key in sorted(box.iterkeys()):
+        try:
+            raw = box.get_bytes(key)
+        except (OSError, KeyError):
             continue
-        for file in sorted(p for p in folder.iterdir() if p.is_file()):
-            try:
-                yield Incoming(raw=file.read_bytes(), source=f"maildir:{file}")
-            except OSError:
-                continue
+        yield Incoming(raw=raw[:MAX_KEPT], source=f"maildir:{path}/{key}")
 
 
 class ImapSource:

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
@@ -74,6 +75,23 @@ def counting(label: str, total: int | None = None) -> Iterator[Callable[[int], N
     finally:
         if drawn:
             click.echo("", err=True)
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[Callable[[int, int], None] | None]:
+    """A bar of how much of a file is read (``progress(done, total)`` in bytes), on a terminal."""
+    if not on_terminal():
+        yield None
+        return
+    size = path.stat().st_size if path.is_file() else 1
+    with click.progressbar(
+        length=max(size, 1), label=f"importing {path.name}", file=sys.stderr
+    ) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.pos)
+
+        yield progress
 
 
 def end_line(shown: Callable[[Progress], None] | None) -> None:

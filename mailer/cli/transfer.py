@@ -8,13 +8,14 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
 import click
 
 from mailer.cli.app import App, echo, json_option, output_option, pass_app, print_json
+from mailer.cli.progress import reading
 from mailer.cli.subscribers import subscribers
 from mailer.contacts.columns import escape_cell
 from mailer.contacts.exporter import FORMATS, export_person, export_subscribers
@@ -70,6 +71,22 @@ def _print_summary(report: ImportReport, list_name: str) -> None:
             echo(f"  ... and {report.invalid - SHOWN_INVALID} more (--report FILE lists all)")
 
 
+@contextlib.contextmanager
+def _invalid_rows(path: Path | None) -> Iterator[Callable[[InvalidRow], None] | None]:
+    """A writer of the invalid rows into the ``--report`` CSV file, or None without one."""
+    if path is None:
+        yield None
+        return
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "email", "reason"])
+
+        def write(row: InvalidRow) -> None:
+            writer.writerow([row.line, escape_cell(row.email), escape_cell(row.reason)])
+
+        yield write
+
+
 @subscribers.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--list", "list_name", required=True, help="The list to import into.")
@@ -114,28 +131,6 @@ def import_(
     mailing_list = get_list(store, list_name)
     settings = app.config.import_
     with contextlib.ExitStack() as stack:
-        on_invalid = None
-        if report_path is not None:
-            handle = stack.enter_context(report_path.open("w", encoding="utf-8", newline=""))
-            writer = csv.writer(handle)
-            writer.writerow(["line", "email", "reason"])
-
-            def on_invalid(row: InvalidRow) -> None:
-                writer.writerow([row.line, escape_cell(row.email), escape_cell(row.reason)])
-
-        progress = None
-        if sys.stdout.isatty() and not as_json:
-            bar = stack.enter_context(
-                click.progressbar(
-                    length=max(file.stat().st_size, 1) if file.is_file() else 1,
-                    label=f"importing {file.name}",
-                    file=sys.stderr,
-                )
-            )
-
-            def progress(done: int, total: int) -> None:
-                bar.update(done - bar.pos)
-
         report = import_csv(
             store,
             file,
@@ -146,8 +141,8 @@ def import_(
             check_deliverability=check_deliverability or settings.check_deliverability,
             allow_special_use=settings.allow_special_use_domains,
             batch_size=settings.batch_size,
-            progress=progress,
-            on_invalid=on_invalid,
+            progress=None if as_json else stack.enter_context(reading(file)),
+            on_invalid=stack.enter_context(_invalid_rows(report_path)),
         )
     if as_json:
         print_json(report)

@@ -104,6 +104,14 @@ class Progress:
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
 
 
+@dataclass
+class _Link:
+    """One worker's connection, and how many times in a row it broke."""
+
+    channel: Channel | None = None
+    breaks: int = 0
+
+
 class Sender:
     """Sends one campaign's due recipients once through; ``run`` returns this run's counts."""
 
@@ -214,59 +222,66 @@ class Sender:
         producer may be waiting for room in a full queue, and a worker that
         returned early would leave it waiting for ever.
         """
-        channel: Channel | None = None
-        breaks = 0  # connections lost in a row: each reopening waits twice as long
+        link = _Link()
         try:
             while True:
                 due = await queue.get()
                 if due is None:
                     return
-                if self.stop.is_set():
-                    continue
-                if due.standing != "active":
-                    self._record(self._skipped(due))
-                    continue
-                try:
-                    message = self.letter.build(self._recipient(due))
-                except MailerError as exc:
-                    self._record(self._failed(due, f"not built: {exc}"))
-                    continue
-                # Waited out with _pause, not a plain sleep: Ctrl-C must not sit out a slow rate.
-                await self._pause(self.limits.delay(message.recipient))
-                if self.stop.is_set():
-                    continue  # stopped while waiting for the rate limit: not started
-                if channel is None:
-                    if breaks:
-                        policy = self.policy
-                        await self._pause(
-                            backoff(breaks, policy.open_backoff_first, policy.open_backoff_max)
-                        )
-                    channel = await self._open()
-                    if channel is None:
-                        continue  # the run is stopping (no relay, or Ctrl-C)
-                try:
-                    reply = await channel.send(
-                        self._envelope(due), message.recipient, message.data, message.smtputf8
-                    )
-                except SenderRefused as exc:
-                    # Our fault, not the recipient's: they stay pending and the run stops.
-                    self._transport_error = exc
-                    self.stop.set()
-                    continue
-                except Undeliverable as exc:
-                    self._record(self._failed(due, str(exc)))
-                    continue
-                except TransportError as exc:
-                    await channel.close()
-                    channel = None
-                    breaks += 1
-                    self._record(self._outcome(due, message, None, exc))
-                    continue
-                breaks = 0
-                self._record(self._outcome(due, message, reply, None))
+                if not self.stop.is_set():
+                    await self._attempt(due, link)
         finally:
-            if channel is not None:
-                await channel.close()
+            if link.channel is not None:
+                await link.channel.close()
+
+    async def _attempt(self, due: Due, link: _Link) -> None:
+        """One recipient: build, wait for the rate limits, send, record the outcome."""
+        if due.standing != "active":
+            self._record(self._skipped(due))
+            return
+        try:
+            message = self.letter.build(self._recipient(due))
+        except MailerError as exc:
+            self._record(self._failed(due, f"not built: {exc}"))
+            return
+        # Waited out with _pause, not a plain sleep: Ctrl-C must not sit out a slow rate.
+        await self._pause(self.limits.delay(message.recipient))
+        if self.stop.is_set():
+            return  # stopped while waiting for the rate limit: not started
+        channel = await self._channel(link)
+        if channel is None:
+            return  # the run is stopping (no relay, or Ctrl-C)
+        try:
+            reply = await channel.send(
+                self._envelope(due), message.recipient, message.data, message.smtputf8
+            )
+        except SenderRefused as exc:
+            # Our fault, not the recipient's: they stay pending and the run stops.
+            self._transport_error = exc
+            self.stop.set()
+            return
+        except Undeliverable as exc:
+            self._record(self._failed(due, str(exc)))
+            return
+        except TransportError as exc:
+            await channel.close()
+            link.channel = None
+            link.breaks += 1
+            self._record(self._outcome(due, message, None, exc))
+            return
+        link.breaks = 0
+        self._record(self._outcome(due, message, reply, None))
+
+    async def _channel(self, link: _Link) -> Channel | None:
+        """The worker's open channel, or a new one after a pause that grows with each break."""
+        if link.channel is None:
+            if link.breaks:
+                policy = self.policy
+                await self._pause(
+                    backoff(link.breaks, policy.open_backoff_first, policy.open_backoff_max)
+                )
+            link.channel = await self._open()
+        return link.channel
 
     async def _pause(self, seconds: float) -> None:
         """Wait ``seconds``, or less if the run is being stopped."""
