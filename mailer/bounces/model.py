@@ -20,8 +20,6 @@ UNSUBSCRIBE = "unsubscribe"
 
 #: Every kind an event can have, in the order the documentation lists them.
 KINDS = (HARD, SOFT, COMPLAINT, DELAYED, AUTO_REPLY, UNKNOWN, UNSUBSCRIBE)
-#: The kinds that mean "this delivery failed" (the ones the policy acts on).
-FAILURES = frozenset({HARD, SOFT, COMPLAINT})
 
 
 @dataclass(frozen=True)

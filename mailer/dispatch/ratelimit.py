@@ -38,12 +38,6 @@ class TokenBucket:
         # A negative balance is a queue of waiters: each waits for its own refill.
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
-    async def take(self) -> None:
-        """Wait until one token is ours."""
-        wait = self.delay()
-        if wait > 0:
-            await asyncio.sleep(wait)
-
 
 class RateLimits:
     """The global bucket and one bucket per destination domain, made on demand."""

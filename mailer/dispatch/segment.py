@@ -24,7 +24,6 @@ import re
 from mailer.errors import UsageError
 from mailer.store.models import Condition
 
-OPERATORS = ("!=", "!~", ">=", "<=", "=", "~", ">", "<")
 _CONDITION = re.compile(
     r"""\s*(?P<field>[A-Za-z_][A-Za-z0-9_.-]{0,63})\s*
         (?P<op>!=|!~|>=|<=|=|~|>|<)\s*

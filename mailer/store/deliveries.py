@@ -225,15 +225,6 @@ def retry_expired(conn: sqlite3.Connection, campaign_id: int) -> int:
     )
 
 
-def any_sent(conn: sqlite3.Connection | Store, campaign_id: int) -> bool:
-    """Whether at least one message of the campaign went out."""
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = ? AND state = 'sent')",
-        (campaign_id,),
-    ).fetchone()
-    return bool(row[0])
-
-
 def recent_recipient(
     conn: sqlite3.Connection, address_key: str, since: str
 ) -> tuple[int, int] | None:

@@ -95,19 +95,17 @@ class _RelayState:
     rests: RelayRest = field(default_factory=RelayRest)
     failures: int = 0
     paused_until: float = 0.0
-    last_error: str = field(default="")
 
     @property
     def label(self) -> str:
         """``host:port``, as messages name the relay."""
         return f"{self.relay.host}:{self.relay.port}"
 
-    def rest(self, error: str) -> None:
+    def rest(self) -> None:
         """The relay failed us: leave it alone for a while, twice as long as last time."""
         self.failures += 1
         pause = backoff(self.failures, self.rests.first, self.rests.cap)
         self.paused_until = time.monotonic() + pause
-        self.last_error = error
 
 
 class SmtpChannel:
@@ -121,7 +119,7 @@ class SmtpChannel:
     def _broken(self, message: str, code: int | None = None) -> TransportError:
         """Close the connection, rest its relay, and say what broke."""
         self._client.close()
-        self._relay.rest(message)
+        self._relay.rest()
         return TransportError(message, code=code)
 
     async def send(self, sender: str, recipient: str, data: bytes, smtputf8: bool) -> Reply:
@@ -221,11 +219,11 @@ class SmtpTransport:
             try:
                 client = await self._connect(state.relay)
             except RelayAuthFailed as exc:
-                state.rest(str(exc))
+                state.rest()
                 refused_login = refused_login or exc
                 continue
             except TransportError as exc:
-                state.rest(str(exc))
+                state.rest()
                 errors.append(str(exc))
                 continue
             state.paused_until = 0.0
