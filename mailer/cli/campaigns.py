@@ -18,7 +18,7 @@ from mailer.cli.app import (
     resume_hint,
     shorten,
 )
-from mailer.cli.progress import end_line, sending_progress
+from mailer.cli.send import deliver
 from mailer.dispatch import run as runner
 from mailer.dispatch import status
 from mailer.dispatch.journal import CampaignBusy
@@ -97,19 +97,7 @@ def resume(
     app: App, campaign_id: int, concurrency: int | None, rate: float | None, as_json: bool
 ) -> None:
     """Deliver everything pending and every deferred recipient that is due."""
-    shown = sending_progress()
-    try:
-        result = runner.deliver(
-            app.config,
-            app.store(),
-            campaign_id,
-            concurrency=concurrency,
-            rate=rate,
-            on_progress=shown,
-        )
-    finally:
-        end_line(shown)
-    _print_result(result, as_json)
+    _print_result(deliver(app, campaign_id, concurrency=concurrency, rate=rate), as_json)
 
 
 @campaigns.command("cancel")

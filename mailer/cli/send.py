@@ -24,6 +24,7 @@ from mailer.cli.progress import counting, end_line, sending_progress
 from mailer.contacts.addresses import normalize_address
 from mailer.dispatch import run as runner
 from mailer.dispatch.plan import AlreadySent, SendPlan, create_campaign, plan_send
+from mailer.dispatch.run import RunResult
 from mailer.dispatch.transports.base import Transport
 from mailer.errors import TransportError, UsageError
 from mailer.letters.source import Letter, load_letter
@@ -124,18 +125,18 @@ def _confirmed_campaign(app: App, plan: SendPlan, *, yes: bool, again: bool) -> 
     return create_campaign(app.store(), plan, again=again)
 
 
-def _deliver(
+def deliver(
     app: App,
     campaign_id: int,
-    transport: Transport,
     *,
     concurrency: int | None,
     rate: float | None,
-    as_json: bool,
-) -> None:
+    transport: Transport | None = None,
+) -> RunResult:
+    """Deliver what is due of a campaign, with a progress line on a terminal."""
     shown = sending_progress()
     try:
-        result = runner.deliver(
+        return runner.deliver(
             app.config,
             app.store(),
             campaign_id,
@@ -146,6 +147,18 @@ def _deliver(
         )
     finally:
         end_line(shown)
+
+
+def _deliver(
+    app: App,
+    campaign_id: int,
+    transport: Transport,
+    *,
+    concurrency: int | None,
+    rate: float | None,
+    as_json: bool,
+) -> None:
+    result = deliver(app, campaign_id, concurrency=concurrency, rate=rate, transport=transport)
     if as_json:
         print_json(result)
         return

@@ -10,6 +10,7 @@ are left; the command line says how to resume.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import time
 from collections.abc import Callable, Iterable
@@ -61,17 +62,10 @@ def send_policy(
     would let the queue grow with the list; a zero batch interval would keep
     the journal committing in a tight loop).
     """
-    sending = config.sending
-    return SendPolicy(
-        concurrency=concurrency or config.smtp.connections,
-        rate=sending.rate if rate is None else rate,
-        domain_rate=sending.domain_rate,
-        retry_first=sending.retry_first,
-        retry_max=sending.retry_max,
-        deadline=sending.deadline,
-        batch_size=sending.batch_size,
-        batch_seconds=sending.batch_seconds,
-    )
+    settings = dataclasses.asdict(config.sending)
+    if rate is not None:
+        settings["rate"] = rate
+    return SendPolicy(**settings, concurrency=concurrency or config.smtp.connections)
 
 
 def check_first(config: Config, store: Store, plan: SendPlan) -> None:
@@ -188,14 +182,10 @@ def _sender(
 
 
 def _result(store: Store, campaign: Campaign, started: float) -> RunResult:
-    counts = deliveries.counters(store, campaign.id)
     return RunResult(
         campaign=campaign.id,
         recipients=campaign.recipients,
-        sent=counts["sent"],
-        deferred=counts["deferred"],
-        failed=counts["failed"],
-        pending=counts["pending"],
+        **deliveries.counters(store, campaign.id),
         seconds=round(time.monotonic() - started, 2),
         state=campaigns.get(store, campaign.id).state,
     )

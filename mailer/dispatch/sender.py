@@ -30,7 +30,7 @@ from typing import Protocol
 
 from mailer import clock
 from mailer.bounces.classify import classify, find_status
-from mailer.config import BouncesConfig
+from mailer.config import BouncesConfig, SendingConfig
 from mailer.dispatch.backoff import backoff
 from mailer.dispatch.journal import DEFERRED, FAILED, SENT, Journal, Outcome
 from mailer.dispatch.ratelimit import RateLimits
@@ -59,17 +59,15 @@ class Builder(Protocol):
 
 
 @dataclass(frozen=True)
-class SendPolicy:
-    """How fast, how many at once, and how patiently to send."""
+class SendPolicy(SendingConfig):
+    """How fast, how many at once, and how patiently to send.
+
+    The ``[sending]`` settings, and what a run adds to them: the connections
+    at once (``[smtp] connections`` or ``--concurrency``), the page size of
+    the producer, and how patiently a broken connection is reopened.
+    """
 
     concurrency: int = 8
-    rate: float = 0.0
-    domain_rate: float = 0.0
-    retry_first: float = 60.0
-    retry_max: float = 3600.0
-    deadline: float = 259200.0
-    batch_size: int = 500
-    batch_seconds: float = 0.25
     page_size: int = 500
     #: Opening a channel is retried this many times in a row, backing off, before
     #: the run stops; the waits double from ``open_backoff_first`` to the max.

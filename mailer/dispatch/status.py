@@ -6,6 +6,7 @@ their one serialisation.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from mailer import clock
@@ -13,6 +14,7 @@ from mailer.bounces.model import KINDS
 from mailer.dispatch.journal import CampaignBusy, Journal
 from mailer.errors import ConflictError
 from mailer.store import Store, bounces, campaigns, deliveries
+from mailer.store.deliveries import Attempt
 from mailer.store.models import Campaign, CampaignState, DeliveryState
 
 #: How many failures ``show`` lists (the count is always complete).
@@ -37,18 +39,6 @@ class CampaignSummary:
 
 
 @dataclass(frozen=True)
-class DeliveryAttempt:
-    """A recipient that failed or waits, with the relay's last words."""
-
-    email: str
-    code: int | None
-    text: str
-    attempts: int
-    next_attempt_at: str | None
-    expired: bool
-
-
-@dataclass(frozen=True)
 class CampaignDetail(CampaignSummary):
     """Everything ``campaigns show`` prints: counters, timing, bounces, the failures."""
 
@@ -61,13 +51,12 @@ class CampaignDetail(CampaignSummary):
     next_retry_at: str | None
     bounces: dict[str, int]
     unverified_reports: int
-    failures: list[DeliveryAttempt]
-    deferrals: list[DeliveryAttempt]
+    failures: list[Attempt]
+    deferrals: list[Attempt]
 
 
 def summary(store: Store, campaign: Campaign) -> CampaignSummary:
     """One campaign with its counters."""
-    counts = deliveries.counters(store, campaign.id)
     return CampaignSummary(
         id=campaign.id,
         subject=campaign.subject,
@@ -75,10 +64,7 @@ def summary(store: Store, campaign: Campaign) -> CampaignSummary:
         segment=campaign.segment,
         state=campaign.state,
         recipients=campaign.recipients,
-        pending=counts["pending"],
-        sent=counts["sent"],
-        deferred=counts["deferred"],
-        failed=counts["failed"],
+        **deliveries.counters(store, campaign.id),
         created_at=campaign.created_at,
     )
 
@@ -108,17 +94,10 @@ def detail(store: Store, campaign_id: int) -> CampaignDetail:
     )
 
 
-def _recipients(store: Store, campaign_id: int, state: DeliveryState) -> list[DeliveryAttempt]:
+def _recipients(store: Store, campaign_id: int, state: DeliveryState) -> list[Attempt]:
     return [
-        DeliveryAttempt(
-            email=a.email,
-            code=a.code,
-            # A recipient given up on says so in front of the relay's last words.
-            text=f"expired: {a.text}" if a.expired else a.text,
-            attempts=a.attempts,
-            next_attempt_at=a.next_attempt_at,
-            expired=a.expired,
-        )
+        # A recipient given up on says so in front of the relay's last words.
+        dataclasses.replace(a, text=f"expired: {a.text}") if a.expired else a
         for a in deliveries.attempts_in(store, campaign_id, state, FAILURES_SHOWN)
     ]
 

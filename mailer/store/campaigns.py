@@ -141,9 +141,8 @@ def due_ids(store: Store) -> list[int]:
 #: A campaign is in the archive when its list is public and it is done, or sending
 #: with at least one message out.
 _ARCHIVED = (
-    "SELECT c.id, c.subject, c.letter_source, c.letter_path, c.letter_hash, "
-    "COALESCE(c.finished_at, c.started_at, c.created_at) AS sent_at, l.id AS list_id, "
-    "l.name, l.title, l.description, l.double_optin, l.public, l.created_at AS list_created_at "
+    "SELECT c.id AS campaign_id, c.subject, c.letter_source, c.letter_path, c.letter_hash, "
+    "COALESCE(c.finished_at, c.started_at, c.created_at) AS sent_at, l.* "
     "FROM campaigns c JOIN lists l ON l.id = c.list_id "
     "WHERE l.public = 1 AND (c.state = 'done' OR (c.state = 'sending' AND EXISTS "
     "(SELECT 1 FROM deliveries d WHERE d.campaign_id = c.id AND d.state = 'sent')))"
@@ -170,19 +169,12 @@ class ArchivedLetter:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> ArchivedLetter:
+        """From an ``_ARCHIVED`` row: the campaign's columns, then the list's own."""
         return cls(
-            id=row["id"],
+            id=row["campaign_id"],
             subject=row["subject"],
             sent_at=row["sent_at"],
-            mailing_list=MailingList(
-                id=row["list_id"],
-                name=row["name"],
-                title=row["title"],
-                description=row["description"],
-                double_optin=bool(row["double_optin"]),
-                public=bool(row["public"]),
-                created_at=row["list_created_at"],
-            ),
+            mailing_list=MailingList.from_row(row),
             letter_source=row["letter_source"],
             letter_path=row["letter_path"],
             letter_hash=row["letter_hash"],

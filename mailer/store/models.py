@@ -62,6 +62,14 @@ class Proof(StrEnum):
     MAILTO = "mailto"
 
 
+def _columns(cls: Any, row: sqlite3.Row, **states: type[StrEnum]) -> dict[str, Any]:
+    """A row's columns named like the dataclass's fields; ``states`` become their enums."""
+    values = {name: row[name] for name in cls.__dataclass_fields__}
+    for name, enum in states.items():
+        values[name] = enum(values[name])
+    return values
+
+
 SUBSCRIBER_STATUSES = tuple(s.value for s in SubscriberStatus)
 SUBSCRIPTION_STATUSES = tuple(s.value for s in SubscriptionStatus)
 #: Subscriber statuses that an import or ``add`` must never undo.
@@ -197,9 +205,7 @@ class Campaign:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Campaign:
         """The campaign a ``campaigns`` row describes."""
-        values = {name: row[name] for name in cls.__dataclass_fields__}
-        values["state"] = CampaignState(values["state"])
-        return cls(**values)
+        return cls(**_columns(cls, row, state=CampaignState))
 
 
 @dataclass(frozen=True)
@@ -226,9 +232,7 @@ class StoredBounce:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> StoredBounce:
-        values = {name: row[name] for name in cls.__dataclass_fields__}
-        values["proof"] = Proof(values["proof"])
-        return cls(**values)
+        return cls(**_columns(cls, row, proof=Proof))
 
 
 @dataclass(frozen=True)

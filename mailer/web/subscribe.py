@@ -31,7 +31,7 @@ from mailer.store.models import MailingList
 from mailer.tokens import CONFIRM
 from mailer.web.context import WebContext, context_of
 from mailer.web.pages import client_address, user_agent
-from mailer.web.security import csrf_token, form_is_ours
+from mailer.web.security import form_is_ours
 
 log = logging.getLogger("mailer.web")
 
@@ -60,12 +60,11 @@ def _form(
     email: str = "",
     name: str = "",
 ) -> Response:
-    return web.pages.page(
+    return web.form_page(
+        request,
         "subscribe.html.j2",
         status=status,
         mailing_list=mailing_list,
-        action=request.url.path,
-        csrf=csrf_token(web.signer, request.url.path, client_address(request)),
         error=error,
         email=email,
         name=name,
@@ -183,12 +182,11 @@ def _confirm_form(
     status: int = 200,
     notice: str = "",
 ) -> Response:
-    return web.pages.page(
+    return web.form_page(
+        request,
         "confirm.html.j2",
         status=status,
         list_title=mailing_list.display_title,
-        action=request.url.path,
-        csrf=csrf_token(web.signer, request.url.path, client_address(request)),
         notice=notice,
     )
 

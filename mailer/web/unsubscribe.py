@@ -18,7 +18,7 @@ from mailer.membership import leave, membership
 from mailer.tokens import UNSUBSCRIBE, Claim
 from mailer.web.context import WebContext, context_of
 from mailer.web.pages import client_address
-from mailer.web.security import csrf_token, form_is_ours
+from mailer.web.security import form_is_ours
 
 
 def _claim(web: WebContext, token: str) -> tuple[int, int]:
@@ -31,13 +31,12 @@ async def _show(
 ) -> Response:
     subscriber_id, list_id = _claim(web, token)
     found = await web.stores.run(lambda store: membership(store, subscriber_id, list_id))
-    return web.pages.page(
+    return web.form_page(
+        request,
         "unsubscribe.html.j2",
         status=status,
         list_title=found.mailing_list.display_title if found.mailing_list else "",
         subscribed=found.subscribed,
-        action=request.url.path,
-        csrf=csrf_token(web.signer, request.url.path, client_address(request)),
         notice=notice,
     )
 
