@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint system-deps bench clean
+.PHONY: demo test lint system-deps bench docs clean
 
 $(BIN)/mailer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(BIN)/mailer
 
 test: $(BIN)/mailer system-deps lint
 	$(BIN)/pytest -q
+
+# Regenerate the parts of docs/ made from the code (the CLI reference, the settings).
+docs: $(BIN)/mailer
+	$(BIN)/cog -r docs/cli.md docs/configuration.md
 
 bench: $(BIN)/mailer
 	$(BIN)/python bench/import.py --rows 1000000

@@ -36,7 +36,7 @@ def serve(
     """Run the web app: one-click unsubscribe, subscribe and confirm pages, archive.
 
     Links in letters point at [web] base_url; put `mailer serve` behind a
-    reverse proxy that terminates HTTPS there (see docs/web.md).
+    reverse proxy that terminates HTTPS there (see docs/deployment.md).
     """
     from mailer.web import create_app, server
     from mailer.web.server import ServerLimits

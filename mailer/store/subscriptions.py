@@ -173,17 +173,11 @@ def of_subscriber(conn: sqlite3.Connection | Store, subscriber_id: int) -> list[
 
 
 def counts(conn: sqlite3.Connection | Store, list_id: int) -> dict[str, int]:
-    """Members by subscription status, and ``sendable``: confirmed and still active."""
+    """Members by subscription status (``lists.summary`` adds the recipient query's count)."""
     found: dict[str, int] = dict.fromkeys(SUBSCRIPTION_STATUSES, 0)
     for row in conn.execute(
         "SELECT status, count(*) AS n FROM subscriptions WHERE list_id = ? GROUP BY status",
         (list_id,),
     ).fetchall():
         found[row["status"]] = row["n"]
-    sendable = conn.execute(
-        "SELECT count(*) FROM subscriptions s JOIN subscribers p ON p.id = s.subscriber_id "
-        "WHERE s.list_id = ? AND s.status = 'confirmed' AND p.status = 'active'",
-        (list_id,),
-    ).fetchone()
-    found["sendable"] = int(sendable[0]) if sendable else 0
     return found
