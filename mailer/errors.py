@@ -140,6 +140,16 @@ class TransportError(MailerError, ConnectionError):
         super().__init__(message)
 
 
+class CannotListen(MailerError, OSError):
+    """``mailer serve`` could not open its port (busy, not allowed, unknown host)."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        self.host = host
+        self.port = port
+        self.reason = reason
+        super().__init__(f"cannot listen on {host}:{port}: {reason}")
+
+
 class Suppressed(ConflictError):
     """The address may not be subscribed: it opted out, bounced, complained or was blocked."""
 

@@ -8,7 +8,7 @@ import socket
 import click
 
 from mailer.cli.app import App, cli, echo, pass_app
-from mailer.errors import ConfigError, MailerError
+from mailer.errors import CannotListen, ConfigError
 from mailer.tokens import Signer
 
 #: Below this many characters a key is guessable enough to warn about.
@@ -91,11 +91,11 @@ def _listen(host: str, port: int) -> socket.socket:
         )[0]
         listening = socket.socket(family, kind, proto)
     except OSError as exc:
-        raise MailerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise CannotListen(host, port, exc.strerror or str(exc)) from None
     try:
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listening.bind(address)
     except OSError as exc:
         listening.close()
-        raise MailerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise CannotListen(host, port, exc.strerror or str(exc)) from None
     return listening
