@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,30 +17,8 @@ from mailer.store.campaigns import create as create_campaign
 from mailer.store.deliveries import counters
 from mailer.store.lists import get_list
 from mailer.store.models import Campaign
+from tests.clocks import START, FakeClock
 from tests.smtp_sink import LETTER, Faults, SmtpSink, populate, sink_environment
-
-START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """A clock that only moves when the test moves it."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def fake_clock() -> Iterator[FakeClock]:
-    fake = FakeClock()
-    clock.set_clock(fake)
-    yield fake
-    clock.set_clock(None)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_web_server import Server, free_port, mailer_env, start_server
+from tests.web_helpers import Server, free_port, mailer_env, start_server
 
 
 @pytest.fixture
