@@ -20,7 +20,7 @@ from pathlib import Path
 from mailer import tokens
 from mailer.config import Config
 from mailer.dispatch.plan import SendPlan
-from mailer.dispatch.sender import Progress, Sender, SendPolicy
+from mailer.dispatch.sender import Progress, Sender, SendPolicy, Sleep
 from mailer.dispatch.status import settle_journal
 from mailer.dispatch.transports.base import Reply, Transport
 from mailer.dispatch.transports.outbox import OutboxTransport
@@ -116,11 +116,13 @@ def deliver(
     rate: float | None = None,
     transport: Transport | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> RunResult:
     """Send every recipient of the campaign that is due now; stop cleanly on Ctrl-C.
 
     Raises ``Interrupted`` after Ctrl-C or SIGTERM and ``CampaignStopped``
     when no relay takes the messages; either way the journal is committed.
+    ``sleep`` waits out the run's pauses (see ``Sender``).
     """
     started = time.monotonic()
     campaign = campaigns.get(store, campaign_id)
@@ -131,7 +133,7 @@ def deliver(
         settle_journal(store, campaign_id)
         return _result(store, campaign, started)
     sender = _sender(config, store, campaign, transport, on_progress,
-                     send_policy(config, concurrency=concurrency, rate=rate))
+                     send_policy(config, concurrency=concurrency, rate=rate), sleep)
     campaigns.set_state(store, campaign.id, CampaignState.SENDING)
     try:
         stopped_by = _run(sender)
@@ -158,6 +160,7 @@ def _sender(
     transport: Transport | None,
     on_progress: Callable[[Progress], None] | None,
     policy: SendPolicy,
+    sleep: Sleep,
 ) -> Sender:
     """A sender for the campaign's letter as stored, compiled once."""
     signer = tokens.signer_for(config, missing="error")
@@ -178,6 +181,7 @@ def _sender(
         list_id=campaign.list_id,
         on_progress=on_progress,
         bounces=config.bounces,
+        sleep=sleep,
     )
 
 
