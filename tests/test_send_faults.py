@@ -272,6 +272,19 @@ def test_no_reachable_relay_stops_the_run_naming_the_campaign_and_who_is_left(
     assert result.sent == 10
 
 
+def test_connect_attempts_sets_how_many_tries_a_run_makes_before_it_stops(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    populate(store, "members", 3)
+    down = start_sink(refuse_all=True)
+    config = config_for(
+        db_path, down.port, MAILER_SMTP_CONNECT_ATTEMPTS="3", MAILER_SMTP_CONNECTIONS="1"
+    )
+    with pytest.raises(RelayFailed, match="no SMTP relay could be reached"):
+        deliver(config, store, new_campaign(store).id, sleep=fake_clock.sleep)
+    assert fake_clock.slept == [0.1, 0.2]
+
+
 @pytest.mark.parametrize("fault", ["refuse_all", "refuse_sender"])
 def test_a_run_that_must_stop_stops_with_more_recipients_than_the_queue_holds(
     db_path: Path,

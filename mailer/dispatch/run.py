@@ -58,14 +58,19 @@ def send_policy(
 ) -> SendPolicy:
     """The sending settings, with the command line's ``--concurrency`` and ``--rate`` on top.
 
-    ``load_config`` has already refused values out of range (no connections
-    would let the queue grow with the list; a zero batch interval would keep
-    the journal committing in a tight loop).
+    How many connections to keep and how many times in a row to try opening
+    one come from ``[smtp]``. ``load_config`` has already refused values out
+    of range (no connections would let the queue grow with the list; a zero
+    batch interval would keep the journal committing in a tight loop).
     """
     settings = dataclasses.asdict(config.sending)
     if rate is not None:
         settings["rate"] = rate
-    return SendPolicy(**settings, concurrency=concurrency or config.smtp.connections)
+    return SendPolicy(
+        **settings,
+        concurrency=concurrency or config.smtp.connections,
+        open_attempts=config.smtp.connect_attempts,
+    )
 
 
 def check_first(config: Config, store: Store, plan: SendPlan) -> None:

@@ -66,12 +66,13 @@ class SendPolicy(SendingConfig):
 
     The ``[sending]`` settings, and what a run adds to them: the connections
     at once (``[smtp] connections`` or ``--concurrency``), the page size of
-    the producer, and how patiently a broken connection is reopened.
+    the producer, and how patiently a broken connection is reopened
+    (``[smtp] connect_attempts``).
     """
 
     concurrency: int = 8
     page_size: int = 500
-    #: Opening a channel is retried this many times in a row, backing off, before
+    #: Opening a channel is tried this many times in a row, backing off, before
     #: the run stops; the waits double from ``open_backoff_first`` to the max.
     open_attempts: int = 6
     open_backoff_first: float = 0.1
