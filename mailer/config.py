@@ -71,6 +71,7 @@ class SmtpConfig:
     password: str = ""
     timeout: float = 30.0
     connections: int = 8
+    connect_attempts: int = 6
     relays: tuple[RelayConfig, ...] = ()
 
 
@@ -195,6 +196,7 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("smtp", "port"): (1, 65535),
     ("smtp", "timeout"): (0.1, 3600),
     ("smtp", "connections"): (1, 256),
+    ("smtp", "connect_attempts"): (1, 100),
     ("sending", "rate"): (0, 1e6),
     ("sending", "domain_rate"): (0, 1e6),
     ("sending", "retry_first"): (1, 86400),

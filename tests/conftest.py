@@ -1,16 +1,23 @@
-"""Shared fixtures: a fresh database on disk and a way to run the command line."""
+"""Shared fixtures: a fresh database, the command line, a fake clock, the web app."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
 from mailer import clock
 from mailer.cli import cli
 from mailer.store import Store, open_store
+from mailer.tokens import Signer
+from mailer.web import create_app
+from mailer.web.limits import SubscribeLimits
+from tests import web_helpers
+from tests.clocks import FakeClock
+from tests.web_helpers import Web, web_config
 
 Invoke = Callable[..., Result]
 
@@ -82,3 +89,30 @@ def mail_list(invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         assert result.exit_code == 0, result.output
 
     return send
+
+
+@pytest.fixture
+def fake_clock() -> Iterator[FakeClock]:
+    """A fake clock installed as mailer's clock (``mailer.clock``) for one test."""
+    fake = FakeClock()
+    clock.set_clock(fake)
+    yield fake
+    clock.set_clock(None)
+
+
+@pytest.fixture
+async def web(tmp_path: Path, db_path: Path, store: Store) -> AsyncIterator[Web]:
+    """The web app on a fresh database, with an HTTP client and a fake clock for its limits."""
+    config = web_config(tmp_path, db_path)
+    signer = Signer(web_helpers.SECRET)
+    limit_clock = FakeClock()
+    app = create_app(
+        config,
+        store_path=db_path,
+        signer=signer,
+        limits=SubscribeLimits(config.web.subscribe_limit, clock=limit_clock.monotonic),
+    )
+    transport = httpx.ASGITransport(app=app, client=(web_helpers.CLIENT_IP, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url=web_helpers.BASE) as client:
+        yield Web(app, client, config, store, signer, limit_clock)
+    app.state.web.stores.close_all()

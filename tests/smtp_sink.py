@@ -10,6 +10,9 @@ test can check that each recipient was accepted exactly once:
 - ``drop_rate``: a random share of DATA transfers cut off by dropping the
   connection instead of answering;
 - ``stall``: the first N RCPT commands never answered (until the sink stops);
+- ``hold(N)`` (a method, not a fault): once N messages are accepted, the next
+  ones wait at DATA until ``release()``, so that a test can stop a sender in
+  the middle of a run without racing it;
 - ``reject``: recipients answered ``550 5.1.1 user unknown``;
 - ``refuse_all``: every new connection greeted with 421 (a relay that is down);
 - ``refuse_sender``: every MAIL FROM answered 553 (a relay that will not relay for us);
@@ -45,7 +48,6 @@ class Faults:
     refuse_all: bool = False
     refuse_sender: bool = False
     no_smtputf8: bool = False
-    delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,10 @@ class SinkHandler:
         self.received: list[Received] = []
         self.lock = threading.Lock()
         self.stalls_left = faults.stall
+        #: Set (in the sink's loop) to let stalled and held commands go on.
         self.release: asyncio.Event | None = None
+        self.released = False
+        self.hold_after: int | None = None
         self.counter = 0
         #: SMTP sessions greeted with EHLO (one per connection a client opened).
         self.sessions = 0
@@ -111,9 +116,7 @@ class SinkHandler:
     ) -> str:
         if self.stalls_left > 0:
             self.stalls_left -= 1
-            if self.release is None:
-                self.release = asyncio.Event()
-            await self.release.wait()
+            await self.wait_for_release()
             return "451 4.4.2 stalled"
         if address.lower() in self.faults.reject:
             return "550 5.1.1 <" + address + ">: Recipient address rejected: User unknown"
@@ -128,8 +131,8 @@ class SinkHandler:
         if self.faults.drop_rate and self.rng.random() < self.faults.drop_rate:
             server.transport.abort()
             return "451 4.3.0 dropped"
-        if self.faults.delay:
-            await asyncio.sleep(self.faults.delay)
+        if self.hold_after is not None and self.counter >= self.hold_after:
+            await self.wait_for_release()
         with self.lock:
             self.counter += 1
             for rcpt in envelope.rcpt_tos:
@@ -138,6 +141,13 @@ class SinkHandler:
                 )
             number = self.counter
         return f"250 2.0.0 Ok: queued as Q{number:06d}"
+
+    async def wait_for_release(self) -> None:
+        """Wait until the test releases the sink (or it stops); at once if it has."""
+        if self.release is None:
+            self.release = asyncio.Event()
+        if not self.released:  # read after the event exists: see SmtpSink.release
+            await self.release.wait()
 
 
 class _Refusing(SMTP):  # type: ignore[misc]
@@ -180,10 +190,24 @@ class SmtpSink(Controller):  # type: ignore[misc]
         super()._trigger_server()
 
     def stop(self, no_assert: bool = False) -> Any:
-        release = self.handler.release
-        if release is not None:
-            self.loop.call_soon_threadsafe(release.set)
+        self.release()
         return super().stop(no_assert=no_assert)
+
+    def hold(self, after: int) -> None:
+        """Before a run: accept ``after`` messages more, then hold the rest until ``release``."""
+        with self.handler.lock:
+            self.handler.hold_after = self.handler.counter + after
+        self.handler.release = None
+        self.handler.released = False
+
+    def release(self) -> None:
+        """Let every stalled or held command go on, and none wait from now on."""
+        # The flag first, the event second: a handler that made its event after this
+        # read finds the flag set and does not wait.
+        self.handler.released = True
+        event = self.handler.release
+        if event is not None:
+            self.loop.call_soon_threadsafe(event.set)
 
     # -- what a test asks -------------------------------------------------------------
 

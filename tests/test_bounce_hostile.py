@@ -2,14 +2,16 @@
 
 Each message here is small enough for the parser to take whole, and built so
 that a pattern or loop that rescans what it has already read would take
-minutes; the parser must read each one and still answer.
+minutes; the parser must read each one and still answer. They call
+``read_bounce``, the reader without ``parse_message``'s catch-all, so that an
+input that makes the reader raise fails here instead of passing as ``unknown``.
 """
 
 from __future__ import annotations
 
 from mailer.bounces import dsn, mime
 from mailer.bounces.notice import cut_original
-from mailer.bounces.parse import parse_message
+from mailer.bounces.parse import read_bounce
 
 _HEAD = (
     b"From: MAILER-DAEMON@mx.example.net\r\nTo: news@example.com\r\n"
@@ -35,7 +37,7 @@ def test_html_bounce_of_unclosed_tags_gives_its_recipient() -> None:
         _HEAD + b"Content-Type: text/html\r\n\r\n"
         b"<p>&lt;gone@example.org&gt;: 550 5.1.1 user unknown</p>" + b"<p" * 300_000
     )
-    event = parse_message(raw).events[0]
+    event = read_bounce(raw).events[0]
     assert (event.recipient, event.kind) == ("gone@example.org", "hard")
 
 
@@ -78,7 +80,7 @@ def _report(recipients: int, notice: bytes) -> bytes:
 
 def test_a_report_whose_notice_is_one_line_of_thousands_of_addresses_is_read() -> None:
     raw = _report(40, b"copies went to: " + b"someone@example.net " * 15_000)
-    events = parse_message(raw).events
+    events = read_bounce(raw).events
     assert [e.recipient for e in events] == [f"u{i}@example.org" for i in range(40)]
     assert {e.kind for e in events} == {"hard"}
 
@@ -88,6 +90,6 @@ def test_deeply_nested_json_in_a_notice_keeps_the_message_id() -> None:
         _HEAD + b"Message-ID: <deep@mx.example.net>\r\n\r\n"
         b'{"notificationType": "Bounce", "bounce": ' + b"[" * 100_000
     )
-    parsed = parse_message(raw)
+    parsed = read_bounce(raw)
     assert parsed.message_id == "<deep@mx.example.net>"
     assert [e.kind for e in parsed.events] == ["unknown"]

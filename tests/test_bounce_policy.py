@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 
 import pytest
 
-from mailer import clock
 from mailer.bounces.ingest import ingest
 from mailer.bounces.sources import Incoming
 from mailer.config import BouncesConfig, Config
@@ -15,28 +13,8 @@ from mailer.store import Store
 from mailer.store.people import describe
 from mailer.store.subscribers import find_subscriber
 from tests import bounce_samples as samples
+from tests.clocks import FakeClock
 from tests.conftest import Invoke, MailList
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@pytest.fixture
-def fake_clock() -> Iterator[FakeClock]:
-    fake = FakeClock()
-    clock.set_clock(fake)
-    yield fake
-    clock.set_clock(None)
 
 
 @pytest.fixture

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from mailer import clock
 from mailer.store import Store
+from tests.clocks import FakeClock
 from tests.conftest import Invoke
 from tests.smtp_sink import LETTER, Faults, SmtpSink, populate, sink_environment
 
@@ -37,14 +36,6 @@ def start_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     yield start
     for sink in started:
         sink.stop()
-
-
-@pytest.fixture
-def frozen() -> Iterator[list[datetime]]:
-    now = [datetime(2026, 12, 1, 9, 0, tzinfo=UTC)]
-    clock.set_clock(lambda: now[0])
-    yield now
-    clock.set_clock(None)
 
 
 def test_ls_and_show_report_counters_and_failures_with_codes(
@@ -93,7 +84,7 @@ def test_show_of_an_unknown_campaign_is_a_clear_error(store: Store, invoke: Invo
 
 
 def test_resume_sends_deferred_recipients_once_they_are_due(
-    store: Store, start_sink: object, letter: Path, invoke: Invoke, frozen: list[datetime]
+    store: Store, start_sink: object, letter: Path, invoke: Invoke, fake_clock: FakeClock
 ) -> None:
     emails = populate(store, "members", 30)
     flaky = start_sink(temp_rate=0.4, seed=5)  # type: ignore[operator]
@@ -102,7 +93,7 @@ def test_resume_sends_deferred_recipients_once_they_are_due(
     assert json.loads(invoke("campaigns", "run", "--json").stdout) == []
 
     steady = start_sink()  # type: ignore[operator]
-    frozen[0] += timedelta(minutes=2)
+    fake_clock.advance(minutes=2)
     result = json.loads(invoke("campaigns", "resume", "1", "--json").stdout)
     assert result["sent"] == 30 and result["state"] == "done"
     delivered = flaky.counts() + steady.counts()
@@ -110,7 +101,7 @@ def test_resume_sends_deferred_recipients_once_they_are_due(
 
 
 def test_run_resumes_every_campaign_with_due_work(
-    store: Store, start_sink: object, letter: Path, invoke: Invoke, frozen: list[datetime]
+    store: Store, start_sink: object, letter: Path, invoke: Invoke, fake_clock: FakeClock
 ) -> None:
     populate(store, "members", 10)
     populate(store, "friends", 5, domain="example.net")
@@ -119,7 +110,7 @@ def test_run_resumes_every_campaign_with_due_work(
     assert invoke("send", str(letter), "--list", "friends", "--yes").exit_code == 0
 
     steady = start_sink()  # type: ignore[operator]
-    frozen[0] += timedelta(minutes=5)
+    fake_clock.advance(minutes=5)
     outcomes = json.loads(invoke("campaigns", "run", "--json").stdout)
     assert [(o["campaign"], o["sent"], o["state"]) for o in outcomes] == [
         (1, 10, "done"),
@@ -129,7 +120,7 @@ def test_run_resumes_every_campaign_with_due_work(
 
 
 def test_cancel_stops_a_campaign_for_good(
-    store: Store, start_sink: object, letter: Path, invoke: Invoke, frozen: list[datetime]
+    store: Store, start_sink: object, letter: Path, invoke: Invoke, fake_clock: FakeClock
 ) -> None:
     populate(store, "members", 8)
     start_sink(temp_rate=1.0)  # type: ignore[operator]
@@ -137,7 +128,7 @@ def test_cancel_stops_a_campaign_for_good(
     result = invoke("campaigns", "cancel", "1")
     assert result.exit_code == 0 and "8 will not be sent" in result.output
     steady = start_sink()  # type: ignore[operator]
-    frozen[0] += timedelta(hours=1)
+    fake_clock.advance(hours=1)
     refused = invoke("campaigns", "resume", "1")
     assert refused.exit_code == 1 and "cancelled" in refused.output
     assert invoke("campaigns", "run", "--json").stdout.strip() == "[]"
@@ -149,7 +140,7 @@ def test_retry_puts_expired_recipients_back(
     start_sink: object,
     letter: Path,
     invoke: Invoke,
-    frozen: list[datetime],
+    fake_clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     emails = populate(store, "members", 4)
@@ -168,13 +159,15 @@ def test_retry_puts_expired_recipients_back(
 
 
 def test_run_fails_loudly_when_a_campaign_cannot_be_resumed(
-    store: Store, start_sink: object, letter: Path, invoke: Invoke, frozen: list[datetime]
+    store: Store, start_sink: object, letter: Path, invoke: Invoke, fake_clock: FakeClock
 ) -> None:
     populate(store, "members", 3)
     start_sink(temp_rate=1.0)  # type: ignore[operator]
     assert invoke("send", str(letter), "--list", "members", "--yes").exit_code == 0
     start_sink(refuse_all=True)  # type: ignore[operator]
-    frozen[0] += timedelta(minutes=5)
+    fake_clock.advance(minutes=5)
+    # One try and the run gives up, without the backoff between tries.
+    Path("mailer.toml").write_text("[smtp]\nconnect_attempts = 1\n", encoding="utf-8")
     result = invoke("campaigns", "run")
     assert result.exit_code == 1
     assert "campaign 1: no SMTP relay could be reached" in result.output
@@ -182,7 +175,7 @@ def test_run_fails_loudly_when_a_campaign_cannot_be_resumed(
 
 
 def test_run_passes_over_a_campaign_another_process_is_sending(
-    store: Store, start_sink: object, letter: Path, invoke: Invoke, frozen: list[datetime]
+    store: Store, start_sink: object, letter: Path, invoke: Invoke, fake_clock: FakeClock
 ) -> None:
     from mailer.dispatch.journal import Journal
 
@@ -190,7 +183,7 @@ def test_run_passes_over_a_campaign_another_process_is_sending(
     start_sink(temp_rate=1.0)  # type: ignore[operator]
     assert invoke("send", str(letter), "--list", "members", "--yes").exit_code == 0
     steady = start_sink()  # type: ignore[operator]
-    frozen[0] += timedelta(minutes=5)
+    fake_clock.advance(minutes=5)
     sender = Journal(store, 1)
     sender.open()  # what a live `mailer send` or `campaigns resume` holds
     try:
@@ -206,7 +199,7 @@ def test_run_passes_over_a_campaign_another_process_is_sending(
 
 
 def test_run_goes_on_past_a_campaign_whose_letter_fails(
-    store: Store, start_sink: object, letter: Path, invoke: Invoke, frozen: list[datetime]
+    store: Store, start_sink: object, letter: Path, invoke: Invoke, fake_clock: FakeClock
 ) -> None:
     from mailer.store.campaigns import create as create_campaign
     from mailer.store.lists import get_list

@@ -79,6 +79,7 @@ def test_secret_in_file_is_refused(tmp_path: Path) -> None:
         ('[smtp]\nport = "x"\n', "smtp.port must be int"),
         ('[smtp]\ntls = "ssl"\n', "smtp.tls"),
         ("[smtp]\nconnections = 0\n", "smtp.connections must be between 1 and 256"),
+        ("[smtp]\nconnect_attempts = 0\n", "smtp.connect_attempts must be between 1 and 100"),
         ("[bounces]\nsoft_threshold = 0\n", "bounces.soft_threshold"),
         ("[bounces]\ndecay_days = -1\n", "bounces.decay_days"),
         ("[sending]\nretry_first = 600.0\nretry_max = 60.0\n", "retry_max"),

@@ -8,23 +8,13 @@ from pathlib import Path
 import pytest
 
 from mailer.config import RelayConfig, SmtpConfig
-from mailer.dispatch import ratelimit
 from mailer.dispatch.ratelimit import RateLimits, TokenBucket
 from mailer.dispatch.transports.base import queue_id_of
 from mailer.dispatch.transports.outbox import OutboxTransport
 from mailer.dispatch.transports.smtp import SmtpTransport, is_loopback, relays_of
 from mailer.errors import ConfigError, TransportError
+from tests.clocks import FakeClock
 from tests.smtp_sink import Faults, SmtpSink
-
-
-class Ticks:
-    """A monotonic clock for the buckets that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_outbox_writes_each_message_whole_into_new(tmp_path: Path) -> None:
@@ -110,35 +100,21 @@ def test_a_closed_port_is_a_transport_error() -> None:
         asyncio.run(go())
 
 
-def test_token_bucket_waits_for_its_refill(monkeypatch: pytest.MonkeyPatch) -> None:
-    ticks = Ticks()
-    monkeypatch.setattr(ratelimit.time, "monotonic", ticks)
-    bucket = TokenBucket(rate=10, burst=2)
+def test_token_bucket_waits_for_its_refill() -> None:
+    fake = FakeClock()
+    bucket = TokenBucket(rate=10, burst=2, clock=fake.monotonic)
     assert [bucket.delay(), bucket.delay()] == [0.0, 0.0]
     assert bucket.delay() == pytest.approx(0.1)
     assert bucket.delay() == pytest.approx(0.2)
-    ticks.now += 1.0
+    fake.advance(1.0)
     assert bucket.delay() == 0.0
     assert TokenBucket(rate=0).delay() == 0.0
 
 
-def test_domain_limits_are_kept_apart(monkeypatch: pytest.MonkeyPatch) -> None:
-    ticks = Ticks()
-    monkeypatch.setattr(ratelimit.time, "monotonic", ticks)
-    waits: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    monkeypatch.setattr(ratelimit.asyncio, "sleep", fake_sleep)
-    limits = RateLimits(rate=0, domain_rate=1)
-
-    async def go() -> None:
-        for rcpt in ("a@one.example", "b@two.example", "c@ONE.example"):
-            await limits.take(rcpt)
-
-    asyncio.run(go())
-    assert waits == [pytest.approx(1.0)]
+def test_domain_limits_are_kept_apart() -> None:
+    limits = RateLimits(rate=0, domain_rate=1, clock=FakeClock().monotonic)
+    waits = [limits.delay(rcpt) for rcpt in ("a@one.example", "b@two.example", "c@ONE.example")]
+    assert waits == [0.0, 0.0, pytest.approx(1.0)]
 
 
 def test_starttls_is_required_not_merely_tried() -> None:

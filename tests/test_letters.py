@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mailer import clock
 from mailer.cli import cli
 from mailer.errors import InputError
 from mailer.letters.check import mime_defects
 from mailer.letters.mime import OutgoingMessage
 from mailer.letters.source import load_letter, new_letter, parse_letter, slugify
+from tests.clocks import FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "letters" / "example.md"
@@ -54,9 +54,9 @@ def test_a_number_is_read_as_text() -> None:
     assert letter.subject == "2026" and letter.meta["author"] == "7"
 
 
-def test_date_defaults_to_today() -> None:
-    clock.set_clock(lambda: dt.datetime(2026, 3, 4, 12, tzinfo=dt.UTC))
-    assert parse_letter("---\nsubject: x\n---\nb\n", Path("a.md")).date == dt.date(2026, 3, 4)
+def test_date_defaults_to_today(fake_clock: FakeClock) -> None:
+    letter = parse_letter("---\nsubject: x\n---\nb\n", Path("a.md"))
+    assert letter.date == fake_clock.now.date()
 
 
 def test_windows_line_ends_and_byte_order_mark(tmp_path: Path) -> None:

@@ -22,8 +22,7 @@ CONNECTIONS = 4
 
 @pytest.fixture
 def sink() -> Iterator[SmtpSink]:
-    # A small delay per message keeps the run long enough to be stopped in the middle.
-    running = SmtpSink(Faults(delay=0.004))
+    running = SmtpSink(Faults())
     running.start()
     yield running
     running.stop()
@@ -63,7 +62,11 @@ def start_send(db_path: Path, letter: Path, env: dict[str, str]) -> subprocess.P
 
 
 def wait_for(sink: SmtpSink, accepted: int, process: subprocess.Popen[bytes]) -> None:
-    """Poll until the sink has accepted ``accepted`` messages (or the sender ended)."""
+    """Poll until the sink has accepted ``accepted`` messages (or the sender ended).
+
+    The sink holds what comes after them (``SmtpSink.hold``), so the run is
+    still in the middle when the test stops it, however fast the machine.
+    """
     deadline = time.monotonic() + 60
     while len(sink.received) < accepted and process.poll() is None:
         if time.monotonic() > deadline:
@@ -79,9 +82,11 @@ def stop_midway(
     Checks what every clean stop promises: exit 1, no traceback, and a journal
     that knows every message the sink accepted (in-flight ones were finished).
     """
+    sink.hold(60)
     process = start_send(db_path, letter, env)
     wait_for(sink, 60, process)
     process.send_signal(sig)
+    sink.release()  # the messages in flight are to be finished, not cut off
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
     assert b"Traceback" not in stderr
@@ -102,11 +107,13 @@ def test_killed_send_resumes_with_nobody_missing_and_few_duplicates(
     invoke: Invoke,
 ) -> None:
     emails, letter, env = world
+    sink.hold(kill_after)
     process = start_send(db_path, letter, env)
     wait_for(sink, kill_after, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    sink.release()
 
     result = invoke("campaigns", "resume", "1")
     assert result.exit_code == 0, result.output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,30 +17,8 @@ from mailer.store.campaigns import create as create_campaign
 from mailer.store.deliveries import counters
 from mailer.store.lists import get_list
 from mailer.store.models import Campaign
+from tests.clocks import START, FakeClock
 from tests.smtp_sink import LETTER, Faults, SmtpSink, populate, sink_environment
-
-START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """A clock that only moves when the test moves it."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def fake_clock() -> Iterator[FakeClock]:
-    fake = FakeClock()
-    clock.set_clock(fake)
-    yield fake
-    clock.set_clock(None)
 
 
 @pytest.fixture
@@ -76,12 +54,12 @@ def run_until_done(
     config: Config, store: Store, campaign_id: int, fake: FakeClock, *, rounds: int = 40
 ) -> RunResult:
     """Resume, moving the clock past the longest backoff each time, until nothing is left."""
-    result = deliver(config, store, campaign_id)
+    result = deliver(config, store, campaign_id, sleep=fake.sleep)
     for _ in range(rounds):
         if result.pending == 0 and result.deferred == 0:
             return result
         fake.advance(config.sending.retry_max + 1)
-        result = deliver(config, store, campaign_id)
+        result = deliver(config, store, campaign_id, sleep=fake.sleep)
     raise AssertionError(f"campaign not finished after {rounds} rounds: {result}")
 
 
@@ -91,7 +69,7 @@ def test_clean_run_sends_each_recipient_once_with_queue_ids(
     emails = populate(store, "members", 60)
     sink = start_sink()
     campaign = new_campaign(store)
-    result = deliver(config_for(db_path, sink.port), store, campaign.id)
+    result = deliver(config_for(db_path, sink.port), store, campaign.id, sleep=fake_clock.sleep)
     assert (result.sent, result.deferred, result.failed, result.state) == (60, 0, 0, "done")
     assert sink.counts() == dict.fromkeys(emails, 1)
     assert 1 <= sink.sessions <= 4, "each of the K=4 connections carries many messages"
@@ -106,7 +84,7 @@ def test_random_temporary_failures_and_drops_end_with_everyone_sent_once(
     sink = start_sink(temp_rate=0.15, close_rate=0.05, drop_rate=0.05, seed=7)
     config = config_for(db_path, sink.port)
     campaign = new_campaign(store)
-    first = deliver(config, store, campaign.id)
+    first = deliver(config, store, campaign.id, sleep=fake_clock.sleep)
     assert first.deferred > 0, "the faults should have deferred someone"
     result = run_until_done(config, store, campaign.id, fake_clock)
     assert result.sent == 150 and result.failed == 0
@@ -120,7 +98,7 @@ def test_deferred_recipients_wait_for_their_backoff(
     sink = start_sink(temp_rate=0.3, seed=3)
     config = config_for(db_path, sink.port, MAILER_SENDING_RETRY_FIRST="120")
     campaign = new_campaign(store)
-    deliver(config, store, campaign.id)
+    deliver(config, store, campaign.id, sleep=fake_clock.sleep)
     deferred = store.all(
         "SELECT subscriber_id, next_attempt_at FROM deliveries WHERE state = 'deferred'"
     )
@@ -129,12 +107,12 @@ def test_deferred_recipients_wait_for_their_backoff(
     accepted_before = len(sink.received)
 
     fake_clock.advance(119)
-    early = deliver(config, store, campaign.id)
+    early = deliver(config, store, campaign.id, sleep=fake_clock.sleep)
     assert len(sink.received) == accepted_before, "retried before the backoff ran out"
     assert early.deferred == len(deferred)
 
     fake_clock.advance(1)
-    deliver(config, store, campaign.id)
+    deliver(config, store, campaign.id, sleep=fake_clock.sleep)
     assert len(sink.received) > accepted_before
     second = store.all("SELECT attempts, next_attempt_at FROM deliveries WHERE state = 'deferred'")
     # The backoff doubles: a second deferral waits 240 s from the retry.
@@ -150,7 +128,7 @@ def test_permanent_refusals_fail_with_their_code_and_become_bounce_events(
     rejected = {emails[3], emails[11]}
     sink = start_sink(reject=rejected)
     campaign = new_campaign(store)
-    result = deliver(config_for(db_path, sink.port), store, campaign.id)
+    result = deliver(config_for(db_path, sink.port), store, campaign.id, sleep=fake_clock.sleep)
     assert (result.sent, result.failed) == (18, 2)
     failed = store.all(
         "SELECT email, last_code, last_text FROM deliveries WHERE state = 'failed' ORDER BY email"
@@ -173,9 +151,10 @@ def test_a_stalled_server_times_out_and_the_recipients_are_retried(
 ) -> None:
     emails = populate(store, "members", 30)
     sink = start_sink(stall=2)
-    config = config_for(db_path, sink.port, MAILER_SMTP_TIMEOUT="2")
+    # A real timeout on a real socket: short, but long enough for a loaded machine's replies.
+    config = config_for(db_path, sink.port, MAILER_SMTP_TIMEOUT="0.5")
     campaign = new_campaign(store)
-    first = deliver(config, store, campaign.id)
+    first = deliver(config, store, campaign.id, sleep=fake_clock.sleep)
     # The two stalled transactions time out; on a loaded machine another reply may too.
     assert first.deferred >= 2
     texts = [r[0] for r in store.all("SELECT last_text FROM deliveries WHERE state='deferred'")]
@@ -192,7 +171,7 @@ def test_a_recipient_deferred_very_many_times_is_deferred_again(
     campaign = new_campaign(store)
     store.conn.execute("UPDATE deliveries SET attempts = 5000")
     config = config_for(db_path, sink.port, MAILER_SENDING_RETRY_MAX="600")
-    result = deliver(config, store, campaign.id)
+    result = deliver(config, store, campaign.id, sleep=fake_clock.sleep)
     assert result.deferred == 1
     row = store.one("SELECT attempts, next_attempt_at FROM deliveries")
     assert (row[0], row[1]) == (5001, clock.iso(START + timedelta(seconds=600)))
@@ -216,7 +195,7 @@ def test_an_address_the_relay_cannot_take_fails_without_a_bounce_or_a_broken_con
     sink = start_sink(no_smtputf8=True)
     campaign = new_campaign(store)
     config = config_for(db_path, sink.port, MAILER_SMTP_CONNECTIONS="1")
-    result = deliver(config, store, campaign.id)
+    result = deliver(config, store, campaign.id, sleep=fake_clock.sleep)
     assert (result.sent, result.deferred, result.failed) == (3, 0, 1)
     text = store.one("SELECT last_text FROM deliveries WHERE email = 'josé@example.com'")[0]
     assert "SMTPUTF8" in text
@@ -269,7 +248,7 @@ weight = 1
     )
     config = load_config(toml, env={"MAILER_SECRET_KEY": "k"}, db=db_path)
     campaign = new_campaign(store)
-    result = deliver(config, store, campaign.id)
+    result = deliver(config, store, campaign.id, sleep=fake_clock.sleep)
     assert result.sent == 40
     assert up.counts() == dict.fromkeys(emails, 1)
     assert down.received == []
@@ -282,13 +261,28 @@ def test_no_reachable_relay_stops_the_run_naming_the_campaign_and_who_is_left(
     down = start_sink(refuse_all=True)
     campaign = new_campaign(store)
     with pytest.raises(RelayFailed) as raised:
-        deliver(config_for(db_path, down.port), store, campaign.id)
+        deliver(config_for(db_path, down.port), store, campaign.id, sleep=fake_clock.sleep)
+    # Six tries for each connection, the waits between them doubling from 0.1 s.
+    assert sorted(set(fake_clock.slept)) == [0.1, 0.2, 0.4, 0.8, 1.6]
     assert (raised.value.campaign_id, raised.value.left) == (campaign.id, 10)
     assert "10 recipients not yet sent" in str(raised.value)
     assert counters(store, campaign.id)["pending"] == 10
     up = start_sink()
-    result = deliver(config_for(db_path, up.port), store, campaign.id)
+    result = deliver(config_for(db_path, up.port), store, campaign.id, sleep=fake_clock.sleep)
     assert result.sent == 10
+
+
+def test_connect_attempts_sets_how_many_tries_a_run_makes_before_it_stops(
+    db_path: Path, store: Store, start_sink: Callable[..., SmtpSink], fake_clock: FakeClock
+) -> None:
+    populate(store, "members", 3)
+    down = start_sink(refuse_all=True)
+    config = config_for(
+        db_path, down.port, MAILER_SMTP_CONNECT_ATTEMPTS="3", MAILER_SMTP_CONNECTIONS="1"
+    )
+    with pytest.raises(RelayFailed, match="no SMTP relay could be reached"):
+        deliver(config, store, new_campaign(store).id, sleep=fake_clock.sleep)
+    assert fake_clock.slept == [0.1, 0.2]
 
 
 @pytest.mark.parametrize("fault", ["refuse_all", "refuse_sender"])
@@ -304,7 +298,7 @@ def test_a_run_that_must_stop_stops_with_more_recipients_than_the_queue_holds(
     sink = start_sink(**{fault: True})
     campaign = new_campaign(store)
     with pytest.raises(RelayFailed, match="200 recipients not yet sent"):
-        deliver(config_for(db_path, sink.port), store, campaign.id)
+        deliver(config_for(db_path, sink.port), store, campaign.id, sleep=fake_clock.sleep)
     assert counters(store, campaign.id)["pending"] == 200
 
 
@@ -317,7 +311,7 @@ def test_verp_envelope_sender_names_campaign_and_subscriber(
     sink = start_sink()
     config = config_for(db_path, sink.port, MAILER_BOUNCES_RETURN_PATH="bounces@example.org")
     campaign = new_campaign(store)
-    deliver(config, store, campaign.id)
+    deliver(config, store, campaign.id, sleep=fake_clock.sleep)
     signer = Signer("test-secret")
     for received in sink.received:
         token = verp_token(received.mail_from, "bounces@example.org")
@@ -333,7 +327,7 @@ def test_a_hard_refusal_reaches_the_bounce_policy(
     pytest.importorskip("mailer.bounces.policy")
     emails = populate(store, "members", 3)
     sink = start_sink(reject={emails[1]})
-    deliver(config_for(db_path, sink.port), store, new_campaign(store).id)
+    deliver(config_for(db_path, sink.port), store, new_campaign(store).id, sleep=fake_clock.sleep)
     statuses = dict(store.all("SELECT email, status FROM subscribers"))
     assert statuses == {emails[0]: "active", emails[1]: "bounced", emails[2]: "active"}
     kinds = [r[0] for r in store.all("SELECT kind FROM events WHERE subscriber_id = 2")]
@@ -347,7 +341,7 @@ def test_a_refused_sender_stops_the_run_and_blames_no_recipient(
     sink = start_sink(refuse_sender=True)
     campaign = new_campaign(store)
     with pytest.raises(TransportError, match="refused the sender") as raised:
-        deliver(config_for(db_path, sink.port), store, campaign.id)
+        deliver(config_for(db_path, sink.port), store, campaign.id, sleep=fake_clock.sleep)
     assert raised.value.code == 553
     assert isinstance(raised.value, RelayFailed) and raised.value.campaign_id == campaign.id
     assert counters(store, campaign.id)["pending"] == 10
@@ -365,7 +359,7 @@ def test_who_unsubscribes_after_the_snapshot_is_not_mailed(
     campaign = new_campaign(store)
     with store.transaction() as conn:
         subscriptions.leave(conn, 2, get_list(store, "members").id, method="web")
-    result = deliver(config_for(db_path, sink.port), store, campaign.id)
+    result = deliver(config_for(db_path, sink.port), store, campaign.id, sleep=fake_clock.sleep)
     assert (result.sent, result.failed) == (3, 1)
     assert set(sink.counts()) == {emails[0], emails[2], emails[3]}
     text = store.one("SELECT last_text FROM deliveries WHERE subscriber_id = 2")[0]
@@ -381,7 +375,7 @@ def test_nobody_is_mailed_once_the_campaigns_list_is_removed(
     sink = start_sink()
     campaign = new_campaign(store)
     remove_list(store, "members")  # every subscription to it ends with it
-    result = deliver(config_for(db_path, sink.port), store, campaign.id)
+    result = deliver(config_for(db_path, sink.port), store, campaign.id, sleep=fake_clock.sleep)
     assert (result.sent, result.failed, result.state) == (0, 3, "done")
     assert sink.received == []
     texts = {r[0] for r in store.all("SELECT last_text FROM deliveries")}
@@ -405,7 +399,7 @@ def test_a_relay_that_breaks_connections_rests_while_the_others_carry_on(
     )
     config = load_config(toml, env={"MAILER_SECRET_KEY": "k"}, db=db_path)
     campaign = new_campaign(store)
-    first = deliver(config, store, campaign.id)
+    first = deliver(config, store, campaign.id, sleep=fake_clock.sleep)
     assert first.sent + first.deferred == 60
     assert first.deferred < 20, "the broken relay should have been left alone"
     run_until_done(config, store, campaign.id, fake_clock)

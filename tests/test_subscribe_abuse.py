@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from mailer import clock
 from mailer.contacts.addresses import check_name
 from mailer.errors import InputError
 from mailer.store import subscriptions
+from tests.clocks import FakeClock
 from tests.conftest import Invoke
-from tests.test_web_support import (
+from tests.web_helpers import (
     Web,
     confirm_link,
     csrf_of,
-    web_fixture,  # noqa: F401  (the ``web`` fixture)
 )
 
 ENCODED = [
@@ -111,7 +109,9 @@ def test_a_public_list_gets_double_optin_unless_told_otherwise(invoke: Invoke) -
     assert '"double_optin": false' in invoke("lists", "show", "private", "--json").output
 
 
-async def test_an_old_confirmation_link_does_not_undo_a_later_unsubscribe(web: Web) -> None:
+async def test_an_old_confirmation_link_does_not_undo_a_later_unsubscribe(
+    web: Web, fake_clock: FakeClock
+) -> None:
     news = web.make_list()
     csrf = await web.form_token("/s/news")
     await web.client.post("/s/news", data={"email": "ann@example.org", "csrf": csrf})
@@ -121,8 +121,7 @@ async def test_an_old_confirmation_link_does_not_undo_a_later_unsubscribe(web: W
     assert (await web.client.post(link, data={"csrf": csrf_of(page.text)})).status_code == 200
     sid = web.subscriber_id("ann@example.org")
     # A minute later Ann leaves; the old link still sits in her mailbox.
-    later = clock.now() + timedelta(minutes=1)
-    clock.set_clock(lambda: later)
+    fake_clock.advance(minutes=1)
     with web.store.transaction() as conn:
         subscriptions.leave(conn, sid, news.id, method="test")
     page = await web.client.get(link)
@@ -131,8 +130,7 @@ async def test_an_old_confirmation_link_does_not_undo_a_later_unsubscribe(web: W
     row = web.subscription(sid, news.id)
     assert row is not None and row["status"] == "unsubscribed"
     # A link she asks for after leaving works.
-    even_later = later + timedelta(minutes=1)
-    clock.set_clock(lambda: even_later)
+    fake_clock.advance(minutes=1)
     csrf = await web.form_token("/s/news")
     await web.client.post("/s/news", data={"email": "ann@example.org", "csrf": csrf})
     fresh = confirm_link(web.outbox()[-1])

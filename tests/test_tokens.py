@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailer import clock
 from mailer.errors import TokenError
 from mailer.tokens import CONFIRM, UNSUBSCRIBE, VERP, Signer, verp_address, verp_token
+from tests.clocks import FakeClock
 
 signer = Signer("test-secret")
 
@@ -46,13 +46,11 @@ def test_tampered_token_is_refused() -> None:
         signer.verify("garbage", UNSUBSCRIBE)
 
 
-def test_confirm_token_expires() -> None:
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    clock.set_clock(lambda: start)
+def test_confirm_token_expires(fake_clock: FakeClock) -> None:
     token = signer.confirm(1, 2, timedelta(days=7))
-    clock.set_clock(lambda: start + timedelta(days=6))
+    fake_clock.advance(days=6)
     assert signer.verify(token, CONFIRM).integer(0) == 1
-    clock.set_clock(lambda: start + timedelta(days=8))
+    fake_clock.advance(days=2)
     with pytest.raises(TokenError, match="expired"):
         signer.verify(token, CONFIRM)
 

@@ -21,7 +21,8 @@ from mailer.membership import confirm_binding
 from mailer.store import subscriptions
 from mailer.store.models import Recipient
 from mailer.tokens import Signer
-from tests.test_web_support import (
+from tests.clocks import FakeClock
+from tests.web_helpers import (
     BASE,
     CLIENT_IP,
     LETTER,
@@ -29,7 +30,6 @@ from tests.test_web_support import (
     confirm_link,
     csrf_of,
     insert_campaign,
-    web_fixture,  # noqa: F401  (the ``web`` fixture)
     without_csrf,
 )
 
@@ -215,13 +215,12 @@ async def test_form_post_from_a_foreign_origin_is_refused(web: Web) -> None:
     assert row is not None and row["status"] == "confirmed"
 
 
-async def test_expired_form_asks_to_press_again(web: Web) -> None:
+async def test_expired_form_asks_to_press_again(web: Web, fake_clock: FakeClock) -> None:
     news = web.make_list()
     sid = web.subscribe(news, "ann@example.org")
     url = f"/u/{web.signer.unsubscribe(sid, news.id)}"
     csrf = await web.form_token(url)
-    later = datetime.now(UTC) + timedelta(hours=3)
-    clock.set_clock(lambda: later)
+    fake_clock.advance(hours=3)
     response = await web.client.post(url, data={"csrf": csrf, "scope": "list"})
     assert response.status_code == 400
     assert "press the button again" in response.text
@@ -271,12 +270,11 @@ async def test_every_bad_token_gets_a_friendly_400_and_changes_nothing(
     assert row is not None and row["status"] == "confirmed"
 
 
-async def test_expired_confirm_link_says_so(web: Web) -> None:
+async def test_expired_confirm_link_says_so(web: Web, fake_clock: FakeClock) -> None:
     news = web.make_list()
     sid = web.subscribe(news, "ann@example.org")
     token = web.signer.confirm(sid, news.id, timedelta(days=7))
-    later = datetime.now(UTC) + timedelta(days=8)
-    clock.set_clock(lambda: later)
+    fake_clock.advance(days=8)
     response = await web.client.get(f"/c/{token}")
     assert_friendly(response, 400)
     assert "expired" in response.text
@@ -441,7 +439,7 @@ async def test_answer_page_is_identical_whether_or_not_the_address_is_known(web:
     membership.block(web.store, "blocked@example.org")
 
     async def answer(address: str) -> httpx.Response:
-        web.limit_clock.now += 3601  # this test is about the answer, not the limits
+        web.limit_clock.advance(3601)  # this test is about the answer, not the limits
         csrf = await web.form_token("/s/news")
         return await web.client.post("/s/news", data={"email": address, "name": "N", "csrf": csrf})
 
@@ -508,7 +506,7 @@ async def test_per_address_limit_stops_the_mail_but_not_the_answer(web: Web) -> 
         answers.add(response.text)
     assert len(answers) == 1
     assert len(web.outbox()) == limit
-    web.limit_clock.now += 3601
+    web.limit_clock.advance(3601)
     csrf = await web.form_token("/s/news")
     await web.client.post("/s/news", data={"email": "victim@example.org", "csrf": csrf})
     assert len(web.outbox()) == limit + 1

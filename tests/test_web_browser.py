@@ -26,8 +26,17 @@ from mailer.store.models import Recipient
 from mailer.tokens import Signer
 from tests.browser import chromium_page, needs_chromium, screenshot
 from tests.conftest import Invoke
-from tests.test_web_server import Server, free_port, mailer_env, start_server, wait_for_messages
-from tests.test_web_support import LETTER, SECRET, confirm_link, insert_campaign
+from tests.web_helpers import (
+    LETTER,
+    SECRET,
+    Server,
+    confirm_link,
+    free_port,
+    insert_campaign,
+    mailer_env,
+    start_server,
+    wait_for_messages,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

@@ -16,13 +16,12 @@ from mailer.contacts.addresses import normalize_address
 from mailer.store.lists import get_list, remove_list
 from mailer.store.models import Consent
 from mailer.web import create_app
-from tests.test_web_support import (
+from tests.web_helpers import (
     BASE,
     CLIENT_IP,
     Web,
     confirm_link,
     csrf_of,
-    web_fixture,  # noqa: F401  (the ``web`` fixture)
 )
 
 

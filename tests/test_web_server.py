@@ -8,128 +8,31 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import socket
 import sqlite3
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from email.message import EmailMessage
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import Invoke
-from tests.test_web_support import SECRET, confirm_link, read_outbox, without_csrf
+from tests.web_helpers import (
+    SECRET,
+    Server,
+    confirm_link,
+    free_port,
+    mailer_env,
+    start_server,
+    wait_for_messages,
+    without_csrf,
+)
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def mailer_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
-    env.update(
-        {
-            "MAILER_SECRET_KEY": SECRET,
-            "MAILER_WEB_BASE_URL": f"http://127.0.0.1:{port}",
-            "MAILER_OUTBOX_PATH": str(tmp_path / "outbox"),
-            "MAILER_SENDER_FROM_ADDRESS": "News <news@example.org>",
-            **extra,
-        }
-    )
-    return env
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    base: str
-    log: Path
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def start_server(
-    tmp_path: Path,
-    db_path: Path,
-    *args: str,
-    env: dict[str, str] | None = None,
-    port: int = 0,
-    open_files: int | None = None,
-) -> Server:
-    """Start ``mailer serve`` and wait until /healthz answers (or the process ends).
-
-    ``open_files`` caps the process's file descriptors (soft and hard limit).
-    """
-    port = port or free_port()
-    log = tmp_path / f"serve-{port}.log"
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mailer",
-                "--db",
-                str(db_path),
-                "serve",
-                "--port",
-                str(port),
-                *args,
-            ],
-            cwd=tmp_path,
-            env=env or mailer_env(tmp_path, port),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            preexec_fn=None if open_files is None else _limit_files(open_files),
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    for _ in range(300):
-        if process.poll() is not None:
-            raise AssertionError(f"mailer serve exited early:\n{server.stop()}")
-        try:
-            if httpx.get(f"{server.base}/healthz", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"mailer serve did not come up:\n{server.stop()}")
-
-
-def _limit_files(count: int) -> Callable[[], None]:
-    def limit() -> None:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
-
-    return limit
-
-
-def wait_for_messages(outbox: Path, count: int) -> list[EmailMessage]:
-    """The outbox once it holds ``count`` messages (mail goes out after the answer)."""
-    for _ in range(300):
-        messages = read_outbox(outbox)
-        if len(messages) >= count:
-            return messages
-        time.sleep(0.1)
-    raise AssertionError(f"expected {count} messages in {outbox}, found {len(messages)}")
 
 
 @pytest.fixture

@@ -85,7 +85,7 @@ def parse_message(
     caller storing it will not read it again.
     """
     try:
-        return _parse(raw, return_path, signer, envelope_to)
+        return read_bounce(raw, return_path=return_path, signer=signer, envelope_to=envelope_to)
     except Exception:  # the promise is "never raises", whatever the input holds
         unknown = (BounceEvent(recipient="", kind=UNKNOWN),)
         return ParsedBounce(message_id=_message_id(raw), events=unknown)
@@ -99,7 +99,17 @@ def _message_id(raw: bytes) -> str:
         return ""
 
 
-def _parse(raw: bytes, return_path: str, signer: Signer | None, envelope_to: str) -> ParsedBounce:
+def read_bounce(
+    raw: bytes, *, return_path: str = "", signer: Signer | None = None, envelope_to: str = ""
+) -> ParsedBounce:
+    """Read one message into its bounce events, letting an unforeseen error through.
+
+    This is the reader itself, without :func:`parse_message`'s safety net:
+    every shape of input it was written for (junk, damaged MIME, hostile
+    sizes) must come out as events here, so that an error in it shows up
+    where it happens instead of as a silent ``unknown`` event. Callers that
+    store what they read use :func:`parse_message`.
+    """
     msg = mime.load(raw)
     message_id = mime.header(msg, "message-id").strip()
     parts = mime.split(msg)
@@ -355,4 +365,4 @@ def _proof(
     return _Proof(tampered=tampered)
 
 
-__all__ = ["ParsedBounce", "parse_message"]
+__all__ = ["ParsedBounce", "parse_message", "read_bounce"]

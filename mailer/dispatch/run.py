@@ -20,7 +20,7 @@ from pathlib import Path
 from mailer import tokens
 from mailer.config import Config
 from mailer.dispatch.plan import SendPlan
-from mailer.dispatch.sender import Progress, Sender, SendPolicy
+from mailer.dispatch.sender import Progress, Sender, SendPolicy, Sleep
 from mailer.dispatch.status import settle_journal
 from mailer.dispatch.transports.base import Reply, Transport
 from mailer.dispatch.transports.outbox import OutboxTransport
@@ -58,14 +58,19 @@ def send_policy(
 ) -> SendPolicy:
     """The sending settings, with the command line's ``--concurrency`` and ``--rate`` on top.
 
-    ``load_config`` has already refused values out of range (no connections
-    would let the queue grow with the list; a zero batch interval would keep
-    the journal committing in a tight loop).
+    How many connections to keep and how many times in a row to try opening
+    one come from ``[smtp]``. ``load_config`` has already refused values out
+    of range (no connections would let the queue grow with the list; a zero
+    batch interval would keep the journal committing in a tight loop).
     """
     settings = dataclasses.asdict(config.sending)
     if rate is not None:
         settings["rate"] = rate
-    return SendPolicy(**settings, concurrency=concurrency or config.smtp.connections)
+    return SendPolicy(
+        **settings,
+        concurrency=concurrency or config.smtp.connections,
+        open_attempts=config.smtp.connect_attempts,
+    )
 
 
 def check_first(config: Config, store: Store, plan: SendPlan) -> None:
@@ -116,11 +121,13 @@ def deliver(
     rate: float | None = None,
     transport: Transport | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> RunResult:
     """Send every recipient of the campaign that is due now; stop cleanly on Ctrl-C.
 
     Raises ``Interrupted`` after Ctrl-C or SIGTERM and ``CampaignStopped``
     when no relay takes the messages; either way the journal is committed.
+    ``sleep`` waits out the run's pauses (see ``Sender``).
     """
     started = time.monotonic()
     campaign = campaigns.get(store, campaign_id)
@@ -131,7 +138,7 @@ def deliver(
         settle_journal(store, campaign_id)
         return _result(store, campaign, started)
     sender = _sender(config, store, campaign, transport, on_progress,
-                     send_policy(config, concurrency=concurrency, rate=rate))
+                     send_policy(config, concurrency=concurrency, rate=rate), sleep)
     campaigns.set_state(store, campaign.id, CampaignState.SENDING)
     try:
         stopped_by = _run(sender)
@@ -158,6 +165,7 @@ def _sender(
     transport: Transport | None,
     on_progress: Callable[[Progress], None] | None,
     policy: SendPolicy,
+    sleep: Sleep,
 ) -> Sender:
     """A sender for the campaign's letter as stored, compiled once."""
     signer = tokens.signer_for(config, missing="error")
@@ -178,6 +186,7 @@ def _sender(
         list_id=campaign.list_id,
         on_progress=on_progress,
         bounces=config.bounces,
+        sleep=sleep,
     )
 
 

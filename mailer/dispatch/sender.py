@@ -21,9 +21,8 @@ reached are still pending and ``campaigns resume`` takes them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Protocol
@@ -49,6 +48,9 @@ from mailer.store.deliveries import Due
 from mailer.store.models import Recipient
 from mailer.tokens import Signer, verp_address
 
+#: How a run waits out a pause: ``asyncio.sleep``, or a fake clock's that only counts.
+Sleep = Callable[[float], Awaitable[None]]
+
 
 class Builder(Protocol):
     """What the sender needs of a compiled letter: one message per recipient."""
@@ -64,12 +66,13 @@ class SendPolicy(SendingConfig):
 
     The ``[sending]`` settings, and what a run adds to them: the connections
     at once (``[smtp] connections`` or ``--concurrency``), the page size of
-    the producer, and how patiently a broken connection is reopened.
+    the producer, and how patiently a broken connection is reopened
+    (``[smtp] connect_attempts``).
     """
 
     concurrency: int = 8
     page_size: int = 500
-    #: Opening a channel is retried this many times in a row, backing off, before
+    #: Opening a channel is tried this many times in a row, backing off, before
     #: the run stops; the waits double from ``open_backoff_first`` to the max.
     open_attempts: int = 6
     open_backoff_first: float = 0.1
@@ -111,7 +114,13 @@ class _Link:
 
 
 class Sender:
-    """Sends one campaign's due recipients once through; ``run`` returns this run's counts."""
+    """Sends one campaign's due recipients once through; ``run`` returns this run's counts.
+
+    ``sleep`` waits out the pauses of a run (between tries to open a
+    connection, and for the rate limits). It is a parameter so that a run
+    against a relay that cannot be reached can be checked, backoff and all,
+    without waiting the seconds the backoff adds up to.
+    """
 
     def __init__(
         self,
@@ -127,6 +136,7 @@ class Sender:
         list_id: int | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         bounces: BouncesConfig | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.store = store
         self.campaign_id = campaign_id
@@ -149,6 +159,7 @@ class Sender:
         self.limits = RateLimits(policy.rate, policy.domain_rate)
         self.progress = Progress(due=0)
         self._transport_error: TransportError | None = None
+        self._sleep = sleep
 
     # -- the run ----------------------------------------------------------------------
 
@@ -282,11 +293,18 @@ class Sender:
         return link.channel
 
     async def _pause(self, seconds: float) -> None:
-        """Wait ``seconds``, or less if the run is being stopped."""
-        if seconds <= 0:
+        """Wait ``seconds`` with ``sleep``, or less if the run is being stopped."""
+        if seconds <= 0 or self.stop.is_set():
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop.wait(), seconds)
+        stopped = asyncio.ensure_future(self.stop.wait())
+        slept = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait((stopped, slept), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            slept.cancel()
+        if slept.done() and not slept.cancelled():
+            slept.result()  # an error of the sleep itself is not to pass unseen
 
     async def _open(self) -> Channel | None:
         """A new channel, backing off between tries; None (and the run stops) if none opens."""

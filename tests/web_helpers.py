@@ -1,6 +1,7 @@
-"""Helpers for the web tests: an app on a fresh database, lists, links, the outbox.
+"""Helpers for the web tests: an app on a fresh database, a real server, links, the outbox.
 
-(No tests here; the ``test_web*`` modules import these.)
+The ``web`` fixture (in conftest) builds a ``Web`` from these; the tests that
+run ``mailer serve`` as a process start it with ``start_server``.
 """
 
 from __future__ import annotations
@@ -8,15 +9,19 @@ from __future__ import annotations
 import email
 import email.policy
 import mailbox
+import os
 import re
+import socket
 import sqlite3
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
-import pytest
 from starlette.applications import Starlette
 
 from mailer import clock, membership
@@ -26,8 +31,7 @@ from mailer.store import Store
 from mailer.store.lists import create_list
 from mailer.store.models import Consent, MailingList
 from mailer.tokens import Signer
-from mailer.web import create_app
-from mailer.web.limits import SubscribeLimits
+from tests.clocks import FakeClock
 
 SECRET = "test-secret-key"
 BASE = "http://testserver"
@@ -45,16 +49,6 @@ def web_config(tmp_path: Path, db_path: Path, base_url: str = BASE, **env: str) 
         **env,
     }
     return load_config(env=values, db=db_path)
-
-
-class FakeClock:
-    """A monotonic clock the tests move by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -219,18 +213,112 @@ our branch in **{{ subscriber.attributes.branch }}** meets on Monday.
 """
 
 
-@pytest.fixture(name="web")
-async def web_fixture(tmp_path: Path, db_path: Path, store: Store) -> AsyncIterator[Web]:
-    config = web_config(tmp_path, db_path)
-    signer = Signer(SECRET)
-    limit_clock = FakeClock()
-    app = create_app(
-        config,
-        store_path=db_path,
-        signer=signer,
-        limits=SubscribeLimits(config.web.subscribe_limit, clock=limit_clock),
+# -- a real server: `mailer serve` as a process on a loopback port -------------------
+
+#: How often a test looks again for what a server process is to do: often, so that
+#: it goes on as soon as the server is done, not a tenth of a second later.
+POLL = 0.02
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def mailer_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    env.update(
+        {
+            "MAILER_SECRET_KEY": SECRET,
+            "MAILER_WEB_BASE_URL": f"http://127.0.0.1:{port}",
+            "MAILER_OUTBOX_PATH": str(tmp_path / "outbox"),
+            "MAILER_SENDER_FROM_ADDRESS": "News <news@example.org>",
+            **extra,
+        }
     )
-    transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
-        yield Web(app, client, config, store, signer, limit_clock)
-    app.state.web.stores.close_all()
+    return env
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def start_server(
+    tmp_path: Path,
+    db_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    port: int = 0,
+    open_files: int | None = None,
+) -> Server:
+    """Start ``mailer serve`` and wait until /healthz answers (or the process ends).
+
+    ``open_files`` caps the process's file descriptors (soft and hard limit).
+    """
+    port = port or free_port()
+    log = tmp_path / f"serve-{port}.log"
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mailer",
+                "--db",
+                str(db_path),
+                "serve",
+                "--port",
+                str(port),
+                *args,
+            ],
+            cwd=tmp_path,
+            env=env or mailer_env(tmp_path, port),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            preexec_fn=None if open_files is None else _limit_files(open_files),
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"mailer serve exited early:\n{server.stop()}")
+        try:
+            if httpx.get(f"{server.base}/healthz", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(POLL)
+    raise AssertionError(f"mailer serve did not come up:\n{server.stop()}")
+
+
+def _limit_files(count: int) -> Callable[[], None]:
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+    return limit
+
+
+def wait_for_messages(outbox: Path, count: int) -> list[EmailMessage]:
+    """The outbox once it holds ``count`` messages (mail goes out after the answer)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        messages = read_outbox(outbox)
+        if len(messages) >= count:
+            return messages
+        time.sleep(POLL)
+    raise AssertionError(f"expected {count} messages in {outbox}, found {len(messages)}")
