@@ -74,6 +74,8 @@ class Columns:
     status: int | None
     attributes: tuple[tuple[int, str], ...]
     width: int
+    #: The columns whose cells may not hold a line break, with what to call them.
+    single_line: tuple[tuple[str, int], ...]
 
 
 _ROLES = (
@@ -146,7 +148,9 @@ def _columns(
             if role in roles:
                 index = roles.pop(role)
                 attributes.append((index, header[index].strip()))
+    named = (("email", "email"), ("name", "name"), ("first name", "first"), ("last name", "last"))
     return Columns(
+        single_line=tuple((what, roles[role]) for what, role in named if role in roles),
         email=roles["email"],
         name=roles.get("name"),
         first_name=roles.get("first"),

@@ -372,13 +372,12 @@ def _row_problem(row: list[str], columns: Columns) -> str:
     width = columns.width
     if len(row) > width and any(cell.strip() for cell in row[width:]):
         return f"{len(row)} fields but the header has {width}"
-    named = (
-        ("email", columns.email), ("name", columns.name),
-        ("first name", columns.first_name), ("last name", columns.last_name),
-    )
-    for what, index in named:
-        if index is not None and index < len(row) and ("\n" in row[index] or "\r" in row[index]):
-            return f"the {what} cell holds a line break (a quote left open?)"
+    reach = len(row)
+    for what, index in columns.single_line:
+        if index < reach:
+            cell = row[index]
+            if "\n" in cell or "\r" in cell:
+                return f"the {what} cell holds a line break (a quote left open?)"
     return ""
 
 
@@ -391,10 +390,16 @@ def _name(row: list[str], columns: Columns) -> str:
 
 
 def _attributes(row: list[str], columns: Columns) -> dict[str, str]:
-    """Every other non-empty cell, by its column's name."""
+    """Every other non-empty cell, by its column's name.
+
+    The loop is written out (no ``_cell`` per cell): it runs for every cell
+    of a million-row file, and a call per cell costs a tenth of the import.
+    """
     found = {}
+    reach = len(row)
     for index, key in columns.attributes:
-        value = _cell(row, index)
-        if value:
-            found[key] = value
+        if index < reach:
+            value = row[index].strip()
+            if value:
+                found[key] = unescape_cell(value) if value[0] == "'" else value
     return found

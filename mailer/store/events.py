@@ -13,9 +13,14 @@ from mailer.store.models import Event
 _INSERT = "INSERT INTO events (at, subscriber_id, list_id, kind, detail) VALUES (?, ?, ?, ?, ?)"
 
 
+#: One encoder for every call: ``json.dumps`` with options builds a new one each
+#: time, which is a tenth of a million-row import's row handling.
+_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
 def dump(detail: dict[str, Any]) -> str:
     """A detail or attributes mapping as the store keeps it (sorted JSON, UTF-8)."""
-    return json.dumps(detail, ensure_ascii=False, sort_keys=True)
+    return _encode(detail)
 
 
 def record_event(
