@@ -26,6 +26,7 @@ from mailer import clock
 from mailer.config import Config
 from mailer.contacts.addresses import Address, address_key
 from mailer.errors import InputError, NothingStored
+from mailer.languages import normalize_tag
 from mailer.letters.confirmation import build_confirmation
 from mailer.letters.mime import OutgoingMessage
 from mailer.store import bounces, deliveries, subscribers, subscriptions, suppressions
@@ -68,12 +69,14 @@ def add(
     consent: Consent,
     update: bool = False,
     confirmed: bool = False,
+    language: str = "",
 ) -> AddOutcome:
     """Subscribe an address to a list in one transaction, never undoing an opt-out.
 
     A name is one line (it is printed in greetings and headers): one holding a
-    line break is refused.
+    line break is refused. ``language`` is a tag (``es``, ``pt-BR``), checked.
     """
+    language = normalize_tag(language)
     if any(ch in name for ch in "\r\n\0\u2028\u2029"):
         raise InputError(f"name {name[:40]!r}: a name may not contain a line break")
     with store.transaction() as conn:
@@ -84,12 +87,13 @@ def add(
         outcome: Added = "added"
         if existing is None:
             subscriber_id = subscribers.insert(
-                conn, address.email, address.key, name, attributes or {}
+                conn, address.email, address.key, name, attributes or {}, language
             )
             record_event(conn, subscriber_id, "created", {"method": consent.method})
         else:
             subscriber_id = existing.id
-            if update and _update_profile(conn, existing, name, attributes or {}, consent):
+            profile = (name, attributes or {}, language)
+            if update and _update_profile(conn, existing, profile, consent):
                 outcome = "updated"
         if subscriptions.standing(conn, mailing_list.id, subscriber_id) is not None:
             outcome = outcome if outcome == "updated" else "exists"
@@ -123,16 +127,21 @@ def _refusal(
 def _update_profile(
     conn: sqlite3.Connection,
     existing: Subscriber,
-    name: str,
-    attributes: dict[str, Any],
+    profile: tuple[str, dict[str, Any], str],
     consent: Consent,
 ) -> bool:
-    """Overwrite name and attributes when they change; whether they did (repeats are no-ops)."""
+    """Overwrite name, attributes and language (each when given) if they change; whether
+    they did (repeats are no-ops)."""
+    name, attributes, language = profile
     merged = {**existing.attributes, **attributes}
     new_name = name or existing.name
-    if new_name == existing.name and merged == existing.attributes:
+    new_language = language or existing.language
+    if (new_name, merged, new_language) == (existing.name, existing.attributes,
+                                            existing.language):
         return False
     subscribers.update_profile(conn, existing.id, new_name, merged)
+    if new_language != existing.language:
+        subscribers.set_language(conn, existing.id, new_language)
     record_event(conn, existing.id, "updated", {"method": consent.method})
     return True
 

@@ -207,14 +207,14 @@ def test_run_goes_on_past_a_campaign_whose_letter_fails(
     populate(store, "members", 3)
     create_campaign(
         store,
-        mailing_list=get_list(store, "members"),
+        lists=[get_list(store, "members")],
         subject="Broken",
         letter_path="broken.md",
         letter_source="---\nsubject: Broken\n---\n\nHello {% if %} x\n",
     )
     create_campaign(
         store,
-        mailing_list=get_list(store, "members"),
+        lists=[get_list(store, "members")],
         subject="Spring meeting",
         letter_path="spring.md",
         letter_source=LETTER,
@@ -239,7 +239,7 @@ def test_retry_first_takes_in_what_a_crashed_run_left_in_its_journal(
     emails = populate(store, "members", 2)
     create_campaign(
         store,
-        mailing_list=get_list(store, "members"),
+        lists=[get_list(store, "members")],
         subject="Spring meeting",
         letter_path="spring.md",
         letter_source=LETTER,

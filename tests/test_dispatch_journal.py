@@ -19,7 +19,7 @@ def campaign_id(store: Store) -> int:
     populate(store, "members", 5)
     campaign = create_campaign(
         store,
-        mailing_list=get_list(store, "members"),
+        lists=[get_list(store, "members")],
         subject="s",
         letter_path="l.md",
         letter_source=LETTER,

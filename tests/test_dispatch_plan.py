@@ -19,7 +19,7 @@ from tests.smtp_sink import LETTER, populate
 def snapshot(store: Store, segment: str = "") -> list[str]:
     campaign = create_campaign(
         store,
-        mailing_list=get_list(store, "members"),
+        lists=[get_list(store, "members")],
         subject="s",
         letter_path="l.md",
         letter_source=LETTER,

@@ -32,7 +32,7 @@ def members(store: Store) -> int:
 
 def count_recipients(store: Store, list_id: int, segment: str) -> int:
     """Recipients of the list in the segment, as ``send --segment`` counts them."""
-    return deliveries.count_recipients(store, list_id, parse_segment(segment))
+    return deliveries.count_recipients(store, [list_id], parse_segment(segment))
 
 
 def test_conditions_are_read_with_quotes_and_and() -> None:

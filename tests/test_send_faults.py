@@ -43,7 +43,7 @@ def config_for(db_path: Path, port: int, **extra: str) -> Config:
 def new_campaign(store: Store, name: str = "members") -> Campaign:
     return create_campaign(
         store,
-        mailing_list=get_list(store, name),
+        lists=[get_list(store, name)],
         subject="Spring meeting",
         letter_path="spring.md",
         letter_source=LETTER,

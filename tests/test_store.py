@@ -171,3 +171,41 @@ def test_the_database_and_its_side_files_are_readable_by_the_owner_only(
             assert stat.S_IMODE(os.stat(journal.path).st_mode) == 0o600
         finally:
             journal.close()
+
+
+def test_a_campaign_with_deliveries_survives_the_migration_that_remakes_its_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Remaking ``campaigns`` must not cascade into the deliveries and bounces that name it."""
+    from mailer.store import database
+
+    path = tmp_path / "old.db"
+    # A database as schema 4 made it, from its own migrations.
+    monkeypatch.setattr(database, "MIGRATIONS", schema.MIGRATIONS[:4])
+    monkeypatch.setattr(database, "SCHEMA_VERSION", 4)
+    with open_store(path, create=True) as old:
+        old.execute("INSERT INTO lists (name, created_at) VALUES ('members', 'now')")
+        old.execute(
+            "INSERT INTO subscribers (email, email_key, created_at, updated_at) "
+            "VALUES ('ann@example.org', 'ann@example.org', 'now', 'now')"
+        )
+        old.execute(
+            "INSERT INTO campaigns (list_id, list_name, subject, letter_source, letter_hash, "
+            "state, recipients, created_at) VALUES (1, 'members', 'Hi', 'x', 'h', 'done', 1, 'now')"
+        )
+        old.execute(
+            "INSERT INTO deliveries (campaign_id, subscriber_id, email, state) "
+            "VALUES (1, 1, 'ann@example.org', 'sent')"
+        )
+        old.execute(
+            "INSERT INTO bounces (received_at, campaign_id, subscriber_id, kind) "
+            "VALUES ('now', 1, 1, 'soft')"
+        )
+    monkeypatch.undo()
+    with open_store(path) as store:
+        assert store.one("PRAGMA user_version")[0] == SCHEMA_VERSION  # type: ignore[index]
+        assert store.one("SELECT count(*) FROM deliveries")[0] == 1  # type: ignore[index]
+        assert store.one("SELECT campaign_id FROM bounces")[0] == 1  # type: ignore[index]
+        lists = store.all("SELECT campaign_id, position, list_name FROM campaign_lists")
+        assert [tuple(row) for row in lists] == [(1, 0, "members")]
+        assert store.one("PRAGMA foreign_keys")[0] == 1  # type: ignore[index]

@@ -63,6 +63,8 @@ def show(app: App, campaign_id: int, as_json: bool) -> None:
     for key in ("created_at", "started_at", "finished_at", "seconds", "next_retry_at"):
         if getattr(data, key) is not None:
             echo(f"{key}: {getattr(data, key)}")
+    if len(data.lists) > 1:
+        echo("per list: " + ", ".join(f"{name} {n}" for name, n in data.lists.items()))
     counts = ", ".join(f"{kind} {n}" for kind, n in data.bounces.items())
     echo(f"bounces: {counts}")
     if data.unverified_reports:

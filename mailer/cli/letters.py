@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -12,11 +12,21 @@ import click
 from mailer import tokens
 from mailer.cli.app import App, cli, echo, json_option, output_option, pass_app, print_json
 from mailer.cli.progress import counting
+from mailer.cli.send import show_languages
 from mailer.config import Config
+from mailer.dispatch.plan import LanguageShare, plan_send
 from mailer.errors import NotFoundError, UsageError
+from mailer.languages import normalize_tag
 from mailer.letters.check import check_letter
-from mailer.letters.compile import CompiledLetter, compile_letter, sample_recipient
-from mailer.letters.source import Letter, load_letter, new_letter
+from mailer.letters.compile import sample_recipient
+from mailer.letters.editions import (
+    CompiledEditions,
+    Editions,
+    edition_warnings,
+    load_editions,
+    new_translation,
+)
+from mailer.letters.source import Letter, new_letter
 from mailer.store import deliveries
 from mailer.store.lists import get_list
 from mailer.store.models import MailingList, Recipient
@@ -50,24 +60,21 @@ def _stand_in_list(name: str) -> MailingList:
     )
 
 
-def _mailing_list(app: App, letter: Letter, name: str | None) -> MailingList | None:
-    """The list named on the command line or in the letter, from the store if there is one."""
-    wanted = name or letter.list_name
-    if wanted is None:
-        return None
+def _lists(app: App, letter: Letter, names: tuple[str, ...]) -> list[MailingList]:
+    """The lists named on the command line or in the letter, from the store if there is one."""
+    wanted = names or ((letter.list_name,) if letter.list_name else ())
+    if not wanted:
+        return []
     if not app.config.db_path.exists():
-        if name is not None:
+        if names:
             raise NotFoundError(f"no database at {app.config.db_path} (run `mailer init`)")
-        return _stand_in_list(wanted)
-    return get_list(app.store(), wanted)
+        return [_stand_in_list(name) for name in wanted]
+    return [get_list(app.store(), name) for name in wanted]
 
 
-def _compile(app: App, letter: Letter, mailing_list: MailingList | None) -> CompiledLetter:
-    return compile_letter(
-        letter,
-        config=app.config,
-        mailing_list=mailing_list,
-        signer=preview_signer(app.config),
+def _compile(app: App, editions: Editions, lists: list[MailingList]) -> CompiledEditions:
+    return CompiledEditions(
+        editions, config=app.config, lists=lists, signer=preview_signer(app.config)
     )
 
 
@@ -103,6 +110,12 @@ def new(title: str, list_name: str | None, directory: Path) -> None:
 )
 @click.option("--list", "list_name", help="Render as sent to this list (default: the letter's).")
 @click.option(
+    "--lang",
+    "language",
+    metavar="TAG",
+    help="Render this language's edition (default: the reader's language).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(_FORMATS),
@@ -118,6 +131,7 @@ def render(
     to: str | None,
     sample: bool,
     list_name: str | None,
+    language: str | None,
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -125,16 +139,23 @@ def render(
     if to and sample:
         raise UsageError("give --to EMAIL or --sample, not both")
     app.check_output(output, inputs=(file,))
-    letter = load_letter(file)
-    mailing_list = _mailing_list(app, letter, list_name)
+    editions = load_editions(file)
+    lists = _lists(app, editions.original, (list_name,) if list_name else ())
+    first = lists[0].id if lists else None
     if to:
         subscriber = find_subscriber(app.store(), to)
         if subscriber is None:
             raise NotFoundError(f"no subscriber {to!r} (see `mailer subscribers ls`)")
-        recipient = subscriber.as_recipient()
+        recipient = subscriber.as_recipient(first)
     else:
-        recipient = sample_recipient(letter)
-    compiled = _compile(app, letter, mailing_list)
+        recipient = dataclasses.replace(sample_recipient(editions.original), list_id=first)
+    if language is not None:
+        wanted = normalize_tag(language)
+        if wanted not in editions.languages:
+            offered = ", ".join(editions.languages) or "none"
+            raise UsageError(f"no edition in {wanted!r} (editions: {offered})")
+        recipient = dataclasses.replace(recipient, language=wanted)
+    compiled = _compile(app, editions, lists)
     message, html, text = compiled.build_rendered(recipient)
     data = {"eml": message.data, "html": html.encode(), "text": text.encode()}[fmt]
     if output is not None:
@@ -148,31 +169,42 @@ def render(
 @letters.command("check")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
-    "--list", "list_name", help="Check for every member of this list (default: the letter's)."
+    "--list",
+    "list_names",
+    multiple=True,
+    help="Check for every recipient of this list (repeatable; default: the letter's).",
 )
 @json_option
 @pass_app
-def check(app: App, file: Path, list_name: str | None, as_json: bool) -> None:
+def check(app: App, file: Path, list_names: tuple[str, ...], as_json: bool) -> None:
     """Render for every recipient; report errors (exit 1) and warnings."""
-    letter = load_letter(file)
-    mailing_list = _mailing_list(app, letter, list_name)
-    compiled = _compile(app, letter, mailing_list)
-    recipients: Iterator[Recipient]
+    editions = load_editions(file)
+    lists = _lists(app, editions.original, list_names)
+    compiled = _compile(app, editions, lists)
+    recipients: Iterable[Recipient]
     total = None
-    if mailing_list is not None and mailing_list.id:
-        # The one recipient query, as a send uses it: who is checked is who would be mailed.
-        recipients = deliveries.iter_recipients(app.store(), mailing_list.id)
-        total = deliveries.count_recipients(app.store(), mailing_list.id)
-        scope = f"the recipients of list {mailing_list.name}"
+    shares: tuple[LanguageShare, ...] = ()
+    if lists and lists[0].id:
+        # The plan and the recipient query of a send: who is checked is who would be mailed.
+        plan = plan_send(app.store(), editions, lists, "")
+        recipients = deliveries.iter_recipients(app.store(), plan.list_ids)
+        total, shares = plan.recipients, plan.languages
+        scope = f"the recipients of list {plan.list_names}"
     else:
-        recipients = iter([sample_recipient(letter)])
+        sample = sample_recipient(editions.original)
+        recipients = [
+            dataclasses.replace(sample, language=language)
+            for language in editions.languages or [""]
+        ]
         scope = "the sample subscriber (no list in the database)"
     with counting("checking", total) as tick:
         report = check_letter(compiled, recipients, progress=tick)
+    report.warnings.extend(edition_warnings(editions))
     if as_json:
-        print_json({"file": str(file), **dataclasses.asdict(report)})
+        print_json({"file": str(file), **dataclasses.asdict(report), "languages": shares})
     else:
         echo(f"checked {report.checked} message(s) for {scope}")
+        show_languages(shares)
         for warning in report.warnings:
             echo(f"warning: {warning}")
         for error in report.errors:
@@ -182,3 +214,14 @@ def check(app: App, file: Path, list_name: str | None, as_json: bool) -> None:
         echo(f"{report.error_count} error(s), {len(report.warnings)} warning(s)")
     if not report.ok:
         click.get_current_context().exit(1)
+
+
+@letters.command("translate")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--lang", "language", required=True, metavar="TAG", help="The translation's language."
+)
+def translate(file: Path, language: str) -> None:
+    """Write the skeleton of LETTER's translation into TAG, beside it (FILE.TAG.md)."""
+    path = new_translation(load_editions(file), normalize_tag(language))
+    echo(str(path))

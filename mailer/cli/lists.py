@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from mailer.cli.app import (
@@ -14,7 +16,31 @@ from mailer.cli.app import (
     print_json,
     print_table,
 )
-from mailer.store.lists import all_lists, create_list, get_list, remove_list, summary
+from mailer.store.lists import (
+    ListChanges,
+    all_lists,
+    create_list,
+    get_list,
+    remove_list,
+    summary,
+    update_list,
+)
+
+
+def language_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``--language`` and ``--languages``, shared by ``lists create`` and ``lists update``."""
+    command = click.option(
+        "--languages",
+        default=None,
+        metavar="TAGS",
+        help="The languages the list offers, comma-separated (e.g. es,en,de).",
+    )(command)
+    return click.option(
+        "--language",
+        default=None,
+        metavar="TAG",
+        help="The list's default language (e.g. es): who reads none on offer gets it.",
+    )(command)
 
 
 @cli.group()
@@ -32,9 +58,17 @@ def lists() -> None:
     help="New subscribers must confirm by e-mail (default: on for public lists).",
 )
 @click.option("--public", is_flag=True, help="Offer a subscribe form and an archive.")
+@language_options
 @pass_app
 def create(
-    app: App, name: str, title: str, description: str, double_optin: bool | None, public: bool
+    app: App,
+    name: str,
+    title: str,
+    description: str,
+    double_optin: bool | None,
+    public: bool,
+    language: str | None,
+    languages: str | None,
 ) -> None:
     """Create the list NAME."""
     if public and double_optin is False:
@@ -50,8 +84,49 @@ def create(
         description=description,
         double_optin=double_optin,
         public=public,
+        language=language or "",
+        languages=tuple((languages or "").split(",")),
     )
     echo(f"created list {created.name}")
+
+
+@lists.command("update")
+@click.argument("name")
+@click.option("--title", default=None, help="Human title shown in letters and pages.")
+@click.option("--description", default=None, help="What the list is about.")
+@click.option(
+    "--double-optin/--no-double-optin",
+    default=None,
+    help="New subscribers must confirm by e-mail.",
+)
+@click.option(
+    "--public/--private", default=None, help="Offer a subscribe form and an archive, or not."
+)
+@language_options
+@pass_app
+def update(
+    app: App,
+    name: str,
+    title: str | None,
+    description: str | None,
+    double_optin: bool | None,
+    public: bool | None,
+    language: str | None,
+    languages: str | None,
+) -> None:
+    """Change the settings of the list NAME; what is not given stays as it is."""
+    changes = ListChanges(
+        title=title,
+        description=description,
+        double_optin=double_optin,
+        public=public,
+        language=language,
+        languages=tuple(languages.split(",")) if languages is not None else None,
+    )
+    updated = update_list(app.store(), name, changes)
+    if updated.public and not updated.double_optin:
+        echo("warning: a public list without double opt-in lets anyone subscribe anyone", err=True)
+    echo(f"updated list {updated.name}")
 
 
 @lists.command("ls")
@@ -83,6 +158,9 @@ def show(app: App, name: str, as_json: bool) -> None:
         return
     for key in ("name", "title", "description", "double_optin", "public", "created_at"):
         echo(f"{key:13} {getattr(found, key)}")
+    if found.languages:
+        echo(f"{'language':13} {found.language}")
+        echo(f"{'languages':13} {', '.join(found.languages)}")
     for key, count in found.counts.items():
         echo(f"{key:13} {count}")
 

@@ -23,11 +23,17 @@ from mailer.cli.app import (
 from mailer.cli.progress import counting, end_line, sending_progress
 from mailer.contacts.addresses import normalize_address
 from mailer.dispatch import run as runner
-from mailer.dispatch.plan import AlreadySent, SendPlan, create_campaign, plan_send
+from mailer.dispatch.plan import (
+    AlreadySent,
+    LanguageShare,
+    SendPlan,
+    create_campaign,
+    plan_send,
+)
 from mailer.dispatch.run import RunResult
 from mailer.dispatch.transports.base import Transport
 from mailer.errors import TransportError, UsageError
-from mailer.letters.source import Letter, load_letter
+from mailer.letters.editions import Editions, load_editions
 from mailer.store.lists import get_list
 from mailer.store.models import Campaign, MailingList
 
@@ -39,7 +45,13 @@ def on_terminal() -> bool:
 
 @cli.command()
 @click.argument("letter", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--list", "list_name", metavar="NAME", help="The list to send to.")
+@click.option(
+    "--list",
+    "list_names",
+    metavar="NAME",
+    multiple=True,
+    help="A list to send to (repeatable: each address gets the letter once).",
+)
 @click.option(
     "--segment",
     default="",
@@ -64,7 +76,7 @@ def on_terminal() -> bool:
 def send(
     app: App,
     letter: Path,
-    list_name: str | None,
+    list_names: tuple[str, ...],
     segment: str,
     yes: bool,
     again: bool,
@@ -78,16 +90,19 @@ def send(
     if dry_run and test_addresses:
         # A dry run promises that nothing leaves; a test send sends. Say which one is meant.
         raise UsageError("--dry-run and --test cannot be used together: a dry run sends nothing")
-    loaded = load_letter(letter)
-    name = list_name or loaded.list_name
-    if not name:
+    editions = load_editions(letter)
+    names = list_names or ((editions.original.list_name,) if editions.original.list_name else ())
+    if not names:
         raise UsageError("which list? pass --list NAME (or set list: in the letter)")
     store = app.store()
-    mailing_list = get_list(store, name)
+    lists = [get_list(store, name) for name in names]
+    named = editions.original.list_name
+    if list_names and named and named not in list_names:
+        echo(f"warning: the letter names list {named}, which is not among --list", err=True)
     if test_addresses:
-        _send_tests(app, loaded, mailing_list, test_addresses, as_json)
+        _send_tests(app, editions, lists, test_addresses, as_json)
         return
-    plan = plan_send(store, loaded, mailing_list, segment)
+    plan = plan_send(store, editions, lists, segment)
     if dry_run:
         _dry_run(app, plan, as_json)
         return
@@ -105,11 +120,15 @@ def _confirmed_campaign(app: App, plan: SendPlan, *, yes: bool, again: bool) -> 
     A repeat is never confirmed by ``--yes`` alone: it needs ``--again``, or
     an answer to its own question on a terminal.
     """
-    name = plan.mailing_list.name
-    question = f"Send {plan.letter.subject!r} to list {name} ({plan.recipients} recipients"
+    lists = "lists" if len(plan.lists) > 1 else "list"
+    question = (
+        f"Send {plan.letter.subject!r} to {lists} {plan.list_names} "
+        f"({plan.recipients} recipients"
+    )
     question += f", segment {plan.segment!r})?" if plan.segment else ")?"
+    show_languages(plan.languages, err=True)
     if plan.earlier is not None:
-        warning = f"warning: {AlreadySent(name, plan.earlier)}"
+        warning = f"warning: {AlreadySent(plan.earlier_list, plan.earlier)}"
         if again:
             echo(f"{warning}; sending again because of --again", err=True)
         elif on_terminal():
@@ -179,11 +198,13 @@ def _dry_run(app: App, plan: SendPlan, as_json: bool) -> None:
     if as_json:
         print_json(rehearsal)
         return
+    lists = "lists" if len(plan.lists) > 1 else "list"
     echo(
-        f"dry run: {plural(rehearsal.recipients, 'message')} to list {plan.mailing_list.name} "
+        f"dry run: {plural(rehearsal.recipients, 'message')} to {lists} {plan.list_names} "
         f"would be sent ({rehearsal.bytes:,} bytes, rendered in {rehearsal.seconds}s); "
         "nothing was sent"
     )
+    show_languages(rehearsal.languages)
     for example in rehearsal.examples:
         echo(f"  {example}")
     more = rehearsal.recipients - len(rehearsal.examples)
@@ -191,17 +212,32 @@ def _dry_run(app: App, plan: SendPlan, as_json: bool) -> None:
         echo(f"  ... and {more:,} more")
 
 
+def show_languages(shares: tuple[LanguageShare, ...], *, err: bool = False) -> None:
+    """Who gets which edition, and who of them reads another language (a fallback)."""
+    if len(shares) == 1 and not shares[0].fallbacks:
+        return
+    for share in shares:
+        line = f"  {share.language or 'original'}: {plural(share.recipients, 'recipient')}"
+        if share.fallbacks:
+            readers = ", ".join(
+                f"{count} reading {reader or 'an unknown language'}"
+                for reader, count in sorted(share.fallbacks.items())
+            )
+            line += f" (in place of their own: {readers})"
+        echo(line, err=err)
+
+
 def _send_tests(
     app: App,
-    loaded: Letter,
-    mailing_list: MailingList,
+    editions: Editions,
+    lists: list[MailingList],
     addresses: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Send to the given addresses only, and fail when any of them was refused."""
     allow = app.config.import_.allow_special_use_domains
     emails = [normalize_address(a, allow_special_use=allow).email for a in addresses]
-    results = runner.send_test(app.config, app.store(), loaded, mailing_list, emails)
+    results = runner.send_test(app.config, app.store(), editions, lists, emails)
     if as_json:
         print_json({"test": results})
     else:

@@ -45,10 +45,21 @@ def subscribers() -> None:
 @click.option("--list", "list_name", required=True, help="The list to subscribe to.")
 @click.option("--name", default="", help="The subscriber's name.")
 @click.option("--attr", "attrs", multiple=True, metavar="KEY=VALUE", help="An attribute (repeat).")
-@click.option("--update", is_flag=True, help="Overwrite name and attributes of a known address.")
+@click.option(
+    "--language", default="", metavar="TAG", help="The language they read (e.g. es, pt-BR)."
+)
+@click.option(
+    "--update", is_flag=True, help="Overwrite name, attributes and language of a known address."
+)
 @pass_app
 def add(
-    app: App, email: str, list_name: str, name: str, attrs: tuple[str, ...], update: bool
+    app: App,
+    email: str,
+    list_name: str,
+    name: str,
+    attrs: tuple[str, ...],
+    language: str,
+    update: bool,
 ) -> None:
     """Subscribe EMAIL to a list (an address that opted out is never resubscribed)."""
     attributes = parse_attributes(attrs)
@@ -65,6 +76,7 @@ def add(
         attributes=attributes,
         update=update,
         consent=Consent(method="cli", source="mailer subscribers add"),
+        language=language,
     )
     if result.outcome == "suppressed":
         raise Suppressed(address.email, list_name, result.reason)
@@ -105,7 +117,7 @@ def show(app: App, email: str, as_json: bool) -> None:
     if as_json:
         print_json(person)
         return
-    for key in ("email", "name", "status", "bounce_score", "created_at"):
+    for key in ("email", "name", "language", "status", "bounce_score", "created_at"):
         echo(f"{key:13} {getattr(person, key)}")
     for key, value in person.attributes.items():
         echo(f"  {key}: {value}")

@@ -9,12 +9,16 @@ asked for" lives here, not in the command line: ``create_campaign`` raises
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from mailer.dispatch.segment import parse_segment
 from mailer.errors import ConflictError
-from mailer.letters.source import Letter
+from mailer.letters.editions import Editions
+from mailer.letters.source import Letter, parse_letter
 from mailer.store import Store, campaigns, deliveries
+from mailer.store.campaigns import CampaignFile
 from mailer.store.models import Campaign, Condition, MailingList
 from mailer.store.segments import check_fields
 
@@ -32,30 +36,115 @@ class AlreadySent(ConflictError):
 
 
 @dataclass(frozen=True)
-class SendPlan:
-    """A letter, a list and a segment, checked: how many it reaches and whether it was sent."""
+class LanguageShare:
+    """How many recipients get the edition in one language, and who of them read another.
 
-    letter: Letter
-    mailing_list: MailingList
+    ``language`` is the edition's ("" for an original that does not say its
+    language); ``fallbacks`` counts, by the language they read ("" when not
+    known), the recipients who get this edition for want of their own.
+    """
+
+    language: str
+    recipients: int
+    fallbacks: dict[str, int]
+
+
+def language_shares(
+    editions: Editions, lists: Sequence[MailingList], counts: dict[tuple[int, str], int]
+) -> tuple[LanguageShare, ...]:
+    """Who gets which edition, from the recipients counted by list and language."""
+    defaults = {each.id: each.language for each in lists}
+    totals: dict[str, int] = {}
+    fallbacks: dict[str, dict[str, int]] = {}
+    for (list_id, reader), count in sorted(counts.items()):
+        edition = editions.choose(reader, defaults.get(list_id, ""))
+        totals[edition] = totals.get(edition, 0) + count
+        if reader != edition:
+            by_reader = fallbacks.setdefault(edition, {})
+            by_reader[reader] = by_reader.get(reader, 0) + count
+    return tuple(
+        LanguageShare(language, totals[language], fallbacks.get(language, {}))
+        for language in sorted(totals, key=lambda tag: -totals[tag])
+    )
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """A letter, its lists and a segment, checked: how many it reaches and whether it was sent.
+
+    ``earlier`` is the latest campaign that sent this letter to one of the
+    lists, and ``earlier_list`` that list's name; ``languages`` says how many
+    get each edition.
+    """
+
+    editions: Editions
+    lists: tuple[MailingList, ...]
     segment: str
     conditions: tuple[Condition, ...]
     recipients: int
     earlier: Campaign | None
+    earlier_list: str = ""
+    languages: tuple[LanguageShare, ...] = ()
+
+    @property
+    def letter(self) -> Letter:
+        """The original letter: what the campaign is filed under."""
+        return self.editions.original
+
+    @property
+    def mailing_list(self) -> MailingList:
+        """The first list: the one a letter to several lists is filed under."""
+        return self.lists[0]
+
+    @property
+    def list_ids(self) -> list[int]:
+        return [each.id for each in self.lists]
+
+    @property
+    def list_names(self) -> str:
+        """The lists' names as a person reads them: ``a``, ``a and b``, ``a, b and c``."""
+        names = [each.name for each in self.lists]
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def plan_send(store: Store, letter: Letter, mailing_list: MailingList, segment: str) -> SendPlan:
-    """Read the segment, refuse fields nobody has, count the recipients, find earlier sends."""
+def plan_send(
+    store: Store, editions: Editions, lists: Sequence[MailingList], segment: str
+) -> SendPlan:
+    """Read the segment, refuse fields nobody has, count the recipients, find earlier sends.
+
+    A list named twice counts once; an address on several of the lists gets
+    the letter once, as a member of the first of them it is on.
+    """
+    unique = tuple({each.id: each for each in lists}.values())
+    ids = [each.id for each in unique]
     conditions = tuple(parse_segment(segment))
-    check_fields(store, mailing_list.id, mailing_list.name, conditions)
-    earlier = campaigns.earlier(store, mailing_list.id, campaigns.letter_hash(letter.source))
+    check_fields(store, unique, conditions)
+    source_hash = campaigns.letter_hash(editions.original.source)
+    earlier: Campaign | None = None
+    earlier_list = ""
+    for each in unique:
+        found = campaigns.earlier(store, each.id, source_hash)
+        if found and (earlier is None or found[-1].id > earlier.id):
+            earlier, earlier_list = found[-1], each.name
+    shares = language_shares(editions, unique, deliveries.languages_of(store, ids, conditions))
     return SendPlan(
-        letter=letter,
-        mailing_list=mailing_list,
+        editions=editions,
+        lists=unique,
         segment=segment,
         conditions=conditions,
-        recipients=deliveries.count_recipients(store, mailing_list.id, conditions),
-        earlier=earlier[-1] if earlier else None,
+        recipients=sum(share.recipients for share in shares),
+        earlier=earlier,
+        earlier_list=earlier_list,
+        languages=shares,
     )
+
+
+def letter_files(editions: Editions) -> list[CampaignFile]:
+    """The files a campaign keeps of its letter: each translation's text."""
+    return [
+        CampaignFile("translation", name, language, text.encode("utf-8"))
+        for language, (name, text) in editions.sources().items()
+    ]
 
 
 def create_campaign(store: Store, plan: SendPlan, *, again: bool = False) -> Campaign:
@@ -65,13 +154,25 @@ def create_campaign(store: Store, plan: SendPlan, *, again: bool = False) -> Cam
     not mail the same letter twice by accident.
     """
     if plan.earlier is not None and not again:
-        raise AlreadySent(plan.mailing_list.name, plan.earlier)
+        raise AlreadySent(plan.earlier_list, plan.earlier)
     return campaigns.create(
         store,
-        mailing_list=plan.mailing_list,
+        lists=plan.lists,
         subject=plan.letter.subject,
         letter_path=str(plan.letter.path),
         letter_source=plan.letter.source,
         segment=plan.segment,
         conditions=plan.conditions,
+        files=letter_files(plan.editions),
     )
+
+
+def campaign_editions(store: Store, campaign: Campaign) -> Editions:
+    """The letter and its translations as they were when the campaign was made."""
+    original = parse_letter(campaign.letter_source, Path(campaign.letter_path or "letter.md"))
+    translations = {
+        f.language: (f.name, f.content.decode("utf-8"))
+        for f in campaigns.files_of(store, campaign.id)
+        if f.role == "translation"
+    }
+    return Editions.from_sources(original, translations)

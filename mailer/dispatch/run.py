@@ -15,11 +15,10 @@ import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from mailer import tokens
 from mailer.config import Config
-from mailer.dispatch.plan import SendPlan
+from mailer.dispatch.plan import LanguageShare, SendPlan, campaign_editions
 from mailer.dispatch.sender import Progress, Sender, SendPolicy, Sleep
 from mailer.dispatch.status import settle_journal
 from mailer.dispatch.transports.base import Reply, Transport
@@ -32,10 +31,9 @@ from mailer.errors import (
     RelayFailed,
     TransportError,
 )
-from mailer.letters.compile import CompiledLetter, compile_letter
+from mailer.letters.editions import CompiledEditions, Editions
 from mailer.letters.mime import OutgoingMessage
 from mailer.letters.sender import sender_of
-from mailer.letters.source import Letter, parse_letter
 from mailer.store import Store, campaigns, deliveries
 from mailer.store.lists import find_list_by_id
 from mailer.store.models import Campaign, CampaignState, MailingList, Recipient
@@ -74,28 +72,35 @@ def send_policy(
 
 
 def check_first(config: Config, store: Store, plan: SendPlan) -> None:
-    """Compile the letter and build it for the first recipient before a campaign is made.
+    """Compile every edition and build the letter for the first recipient before a campaign
+    is made.
 
     A letter that does not compile, or names a variable that is misspelt (and
     so missing for everyone), would otherwise fail every recipient of a
     campaign that can then no longer be sent; this way it makes none.
     """
-    compiled = compile_letter(
-        plan.letter,
+    compiled = CompiledEditions(
+        plan.editions,
         config=config,
-        mailing_list=plan.mailing_list,
+        lists=plan.lists,
         signer=tokens.signer_for(config, missing="error"),
     )
+    compiled.compile_all()
     for recipient in deliveries.iter_recipients(
-        store, plan.mailing_list.id, plan.conditions, page_size=1
+        store, plan.list_ids, plan.conditions, page_size=1
     ):
         compiled.build(recipient)
         break
 
 
-def campaign_letter(campaign: Campaign) -> Letter:
-    """The letter as it was when the campaign was created (its stored source)."""
-    return parse_letter(campaign.letter_source, Path(campaign.letter_path or "letter.md"))
+def campaign_lists(store: Store, campaign: Campaign) -> list[MailingList]:
+    """The lists a campaign goes to that still exist, in the order they were given."""
+    found = []
+    for entry in campaigns.lists_of(store, campaign.id):
+        mailing_list = find_list_by_id(store, entry.list_id) if entry.list_id else None
+        if mailing_list is not None:
+            found.append(mailing_list)
+    return found
 
 
 @dataclass(frozen=True)
@@ -167,20 +172,21 @@ def _sender(
     policy: SendPolicy,
     sleep: Sleep,
 ) -> Sender:
-    """A sender for the campaign's letter as stored, compiled once."""
+    """A sender for the campaign's letter as stored, each edition compiled once."""
     signer = tokens.signer_for(config, missing="error")
-    letter = campaign_letter(campaign)
-    mailing_list = find_list_by_id(store, campaign.list_id) if campaign.list_id else None
-    compiled = compile_letter(
-        letter, config=config, mailing_list=mailing_list, signer=signer, campaign_id=campaign.id
+    editions = campaign_editions(store, campaign)
+    lists = campaign_lists(store, campaign)
+    compiled = CompiledEditions(
+        editions, config=config, lists=lists, signer=signer, campaign_id=campaign.id
     )
+    compiled.compile_all()  # a letter that cannot compile stops here, failing nobody
     return Sender(
         store,
         campaign.id,
         compiled,
         transport or make_transport(config),
         policy=policy,
-        envelope_from=sender_of(letter, config)[1],
+        envelope_from=sender_of(editions.original, config)[1],
         return_path=config.bounces.return_path,
         signer=signer,
         list_id=campaign.list_id,
@@ -273,6 +279,7 @@ class DryRun:
     bytes: int
     seconds: float
     examples: list[str]
+    languages: tuple[LanguageShare, ...] = ()
     campaign: int | None = None  # none is made
     dry_run: bool = True
     sent: int = 0
@@ -289,15 +296,15 @@ def dry_run(
 ) -> DryRun:
     """Render every recipient's message (so template errors show now) and send nothing."""
     started = time.monotonic()
-    compiled = compile_letter(
-        plan.letter,
+    compiled = CompiledEditions(
+        plan.editions,
         config=config,
-        mailing_list=plan.mailing_list,
+        lists=plan.lists,
         signer=tokens.signer_for(config, missing="throwaway"),
     )
     count = size = 0
     examples: list[str] = []
-    for recipient in deliveries.iter_recipients(store, plan.mailing_list.id, plan.conditions):
+    for recipient in deliveries.iter_recipients(store, plan.list_ids, plan.conditions):
         message = compiled.build(recipient)
         count += 1
         size += len(message.data)
@@ -305,7 +312,8 @@ def dry_run(
             examples.append(message.recipient)
         if progress is not None and count % PROGRESS_EVERY == 0:
             progress(count)
-    return DryRun(compiled.subject, count, size, round(time.monotonic() - started, 2), examples)
+    seconds = round(time.monotonic() - started, 2)
+    return DryRun(compiled.subject, count, size, seconds, examples, plan.languages)
 
 
 @dataclass(frozen=True)
@@ -324,26 +332,30 @@ class TestSend:
 def send_test(
     config: Config,
     store: Store,
-    letter: Letter,
-    mailing_list: MailingList | None,
+    editions: Editions,
+    lists: list[MailingList],
     addresses: Iterable[str],
     *,
     transport: Transport | None = None,
 ) -> list[TestSend]:
-    """Send the letter only to ``addresses`` (subscribers or not); no campaign is made."""
+    """Send the letter only to ``addresses`` (subscribers or not); no campaign is made.
+
+    A subscriber gets the edition in their language; anyone else the original.
+    """
     signer = tokens.signer_for(config, missing="error")
-    compiled = compile_letter(letter, config=config, mailing_list=mailing_list, signer=signer)
+    compiled = CompiledEditions(editions, config=config, lists=lists, signer=signer)
+    first = lists[0].id if lists else None
     recipients = []
     for address in addresses:
         known = find_subscriber(store.conn, address)
-        recipients.append(known.as_recipient() if known else Recipient(address))
-    sender = sender_of(letter, config)[1]
+        recipients.append(known.as_recipient(first) if known else Recipient(address))
+    sender = sender_of(editions.original, config)[1]
     channels = transport or make_transport(config)
     return asyncio.run(_send_each(compiled, channels, sender, recipients))
 
 
 async def _send_each(
-    compiled: CompiledLetter, transport: Transport, sender: str, recipients: list[Recipient]
+    compiled: CompiledEditions, transport: Transport, sender: str, recipients: list[Recipient]
 ) -> list[TestSend]:
     channel = await transport.open()
     results = []

@@ -3,7 +3,7 @@
     country=PE and city~lima and joined>=2026-01-01
 
 A segment is conditions joined by ``and``. Each condition is a field, an
-operator and a value. Fields are ``email``, ``name``, ``status``,
+operator and a value. Fields are ``email``, ``name``, ``status``, ``language``,
 ``created_at``, ``joined`` (the ``joined`` attribute when a subscriber has
 one, as lists imported with a joined column do, else ``created_at``) or any
 attribute key. Operators: ``=`` and ``!=`` (case-insensitive), ``~`` and

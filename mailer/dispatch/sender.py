@@ -329,7 +329,9 @@ class Sender:
     # -- one recipient -------------------------------------------------------------------
 
     def _recipient(self, due: Due) -> Recipient:
-        return Recipient.from_row((due.subscriber_id, due.email, due.name, due.attributes))
+        return Recipient.from_row(
+            (due.subscriber_id, due.email, due.name, due.attributes, due.language, due.list_id)
+        )
 
     def _envelope(self, due: Due) -> str:
         """The envelope sender: a VERP address naming campaign and subscriber, when configured."""

@@ -49,6 +49,7 @@ class CampaignDetail(CampaignSummary):
     first_sent_at: str | None
     last_sent_at: str | None
     next_retry_at: str | None
+    lists: dict[str, int]
     bounces: dict[str, int]
     unverified_reports: int
     failures: list[Attempt]
@@ -60,7 +61,8 @@ def summary(store: Store, campaign: Campaign) -> CampaignSummary:
     return CampaignSummary(
         id=campaign.id,
         subject=campaign.subject,
-        list=campaign.list_name,
+        list=", ".join(entry.name for entry in campaigns.lists_of(store, campaign.id))
+        or campaign.list_name,
         segment=campaign.segment,
         state=campaign.state,
         recipients=campaign.recipients,
@@ -87,6 +89,7 @@ def detail(store: Store, campaign_id: int) -> CampaignDetail:
         first_sent_at=first_sent,
         last_sent_at=last_sent,
         next_retry_at=next_retry,
+        lists=deliveries.per_list(store, campaign_id),
         bounces={kind: 0 for kind in KINDS} | bounces.kinds_of(store, campaign_id),
         unverified_reports=bounces.unverified_count(store, campaign_id),
         failures=_recipients(store, campaign_id, DeliveryState.FAILED),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from mailer.errors import InputError
-from mailer.letters.compile import CompiledLetter
+from mailer.letters.compile import MessageBuilder
 from mailer.letters.mime import OutgoingMessage
 from mailer.store.models import Recipient
 
@@ -109,7 +109,7 @@ def mime_defects(message: OutgoingMessage) -> list[str]:
 
 
 def check_letter(
-    compiled: CompiledLetter,
+    compiled: MessageBuilder,
     recipients: Iterable[Recipient],
     *,
     shown: int = SHOWN_ERRORS,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import css_inline
 import jinja2
@@ -52,10 +52,26 @@ from mailer.letters.templates import (
     literal,
     load_layout,
     markdown,
+    refuse_leftover_syntax,
+    subject_template,
 )
 from mailer.store.lists import validate_list_name
 from mailer.store.models import MailingList, Recipient
 from mailer.tokens import Signer
+
+
+class MessageBuilder(Protocol):
+    """A compiled letter, or a set of them: one message, and its parts, per recipient."""
+
+    subject: str
+
+    def build_rendered(self, recipient: Recipient) -> tuple[OutgoingMessage, str, str]:
+        """The message, and the HTML and text that went into it."""
+        ...
+
+    def unsubscribe_url(self, recipient: Recipient) -> str:
+        """The recipient's one-click unsubscribe URL."""
+        ...
 
 
 class CompiledLetter:
@@ -73,9 +89,11 @@ class CompiledLetter:
         list_id: int,
         campaign_id: int | None,
         diagnose: Diagnose,
+        subject: jinja2.Template | None = None,
     ) -> None:
         self.letter = letter
         self.subject = letter.subject
+        self._subject = subject
         self._html, self._text = templates
         self._base = base
         self._frame = frame
@@ -101,11 +119,40 @@ class CompiledLetter:
             recipient.subscriber_id or 0, self._list_id, self._campaign_id
         )
 
+    def _render_subject(self, context: dict[str, Any], who: str) -> str:
+        """This reader's subject: the letter's, or its template rendered for them."""
+        if self._subject is None:
+            return self.subject
+        subject = " ".join(self._subject.render(context).split())
+        refuse_leftover_syntax("subject", subject, self.letter, who)
+        if not subject:
+            raise TemplateError("subject: empty once rendered", path=self.letter.path,
+                                subscriber=who)
+        return subject
+
+    def subject_for(self, recipient: Recipient) -> str:
+        """The subject this recipient's message carries."""
+        url, _ = self._unsubscribe(self._token(recipient))
+        context = self._context(recipient, url)
+        try:
+            return self._render_subject(context, recipient.email)
+        except TemplateError:
+            raise
+        except Exception as exc:  # a failure inside the subject's template
+            raise self._diagnose(exc, context, recipient.email) from None
+
     def _render(self, recipient: Recipient, unsubscribe_url: str) -> tuple[str, str]:
+        html, text, _ = self._render_all(recipient, unsubscribe_url)
+        return html, text
+
+    def _render_all(self, recipient: Recipient, unsubscribe_url: str) -> tuple[str, str, str]:
         context = self._context(recipient, unsubscribe_url)
         try:
+            subject = self._render_subject(context, recipient.email)
             html = self._html.render(context)
             text = self._text.render(context)
+        except TemplateError:
+            raise
         except Exception as exc:  # any failure inside a template: trace it to a line
             raise self._diagnose(exc, context, recipient.email) from None
         if "\x02" in text:
@@ -114,7 +161,7 @@ class CompiledLetter:
             html = html.replace("\r\n", "\n").replace("\r", "\n")
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
-        return html, text
+        return html, text, subject
 
     def unsubscribe_url(self, recipient: Recipient) -> str:
         """The recipient's one-click unsubscribe URL (as in the header and the body)."""
@@ -134,7 +181,7 @@ class CompiledLetter:
         to_header, utf8 = format_address(recipient.name, recipient.email)
         rcpt, _ = mail_address(recipient.email)
         url, mailto = self._unsubscribe(self._token(recipient))
-        html, text = self._render(recipient, url)
+        html, text, subject = self._render_all(recipient, url)
         message = self._frame.build(
             to_header=to_header,
             rcpt=rcpt,
@@ -143,6 +190,7 @@ class CompiledLetter:
             text=text,
             html=html,
             subscriber_id=recipient.subscriber_id,
+            subject=subject,
         )
         return message, html, text
 
@@ -269,10 +317,17 @@ def compile_letter(
     signer: Signer,
     campaign_id: int | None = None,
     templates: Path | None = None,
+    language: str = "",
 ) -> CompiledLetter:
-    """Do once what is the same for every recipient of ``letter``."""
+    """Do once what is the same for every recipient of ``letter``.
+
+    ``language`` is the language the letter is in (its Content-Language), when known.
+    """
     html_env, text_env = environments(config, templates)
     check_body_syntax(html_env, letter)
+    for key in ("preheader", "from", "reply_to", "organization", "author"):
+        refuse_leftover_syntax(key, str(letter.meta.get(key) or ""), letter)
+    subject = subject_template(text_env, letter)
     headers = _headers(letter, config, mailing_list, campaign_id)
     frame = MessageFrame(
         from_header=headers.from_header,
@@ -285,6 +340,8 @@ def compile_letter(
         archive_url=headers.archive_url,
         campaign_id=campaign_id,
         identify=signer.message_id,
+        language=language or letter.language,
+        subject_varies=subject is not None,
     )
     base = _base_context(letter, config, mailing_list, headers)
     layouts = (
@@ -310,6 +367,7 @@ def compile_letter(
         list_id=mailing_list.id if mailing_list else 0,
         campaign_id=campaign_id,
         diagnose=diagnoser(html_env, text_env, letter, (layouts[0][1], layouts[1][1])),
+        subject=subject,
     )
 
 

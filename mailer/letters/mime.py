@@ -243,8 +243,13 @@ class MessageFrame:
         archive_url: str = "",
         campaign_id: int | None = None,
         identify: Callable[[int, int, str], str] | None = None,
+        language: str = "",
+        subject_varies: bool = False,
     ) -> None:
+        """``subject_varies``: each message gets its own Subject (``build(subject=...)``),
+        so the constant head leaves it out; ``language`` is the Content-Language."""
         self.domain = ascii_domain(domain)
+        self.subject_varies = subject_varies
         self._campaign = campaign_id or 0
         #: Signs the left part of each Message-ID (campaign, subscriber, a nonce).
         self._identify = identify
@@ -255,10 +260,13 @@ class MessageFrame:
         head = [header("From", from_header)]
         if reply_to:
             head.append(header("Reply-To", reply_to))
-        head.append(header("Subject", encode_unstructured(subject)))
+        if not subject_varies:
+            head.append(header("Subject", encode_unstructured(subject)))
         if organization:
             head.append(header("Organization", encode_unstructured(organization)))
         head.append(header("MIME-Version", "1.0"))
+        if language:
+            head.append(header("Content-Language", language))
         if list_id:
             head.append(header("List-Id", list_id))
         if archive_url:
@@ -313,14 +321,22 @@ class MessageFrame:
         text: str,
         html: str,
         subscriber_id: int | None = None,
+        subject: str = "",
     ) -> OutgoingMessage:
-        """Assemble one message; ``text``/``html`` use ``\\n`` line ends."""
+        """Assemble one message; ``text``/``html`` use ``\\n`` line ends.
+
+        ``subject`` is this message's own Subject, for a frame whose subject varies.
+        """
         message_id = self.next_message_id(subscriber_id)
+        own_subject = (
+            header("Subject", encode_unstructured(subject)) if self.subject_varies else b""
+        )
         data = b"".join(
             (
                 b"To: ",
                 to_header.encode("utf-8"),
                 CRLF,
+                own_subject,
                 self._date(),
                 b"Message-ID: <",
                 message_id.encode("ascii"),

@@ -24,6 +24,7 @@ from slugify import slugify as python_slugify
 
 from mailer import clock
 from mailer.errors import HeaderInjectionError, InputError
+from mailer.languages import normalize_tag
 from mailer.store.lists import validate_list_name
 
 #: Front-matter keys with a meaning of their own; any other key is passed through.
@@ -37,6 +38,7 @@ KNOWN_KEYS = (
     "organization",
     "preheader",
     "template",
+    "language",
 )
 #: Keys whose values end up in a mail header, where a line break would forge headers.
 HEADER_KEYS = ("subject", "from", "reply_to", "organization")
@@ -57,11 +59,18 @@ class Letter:
     body: str
     source: str
     body_line: int
+    #: The front-matter keys the file itself sets (the rest are defaults).
+    written: frozenset[str] = frozenset()
 
     @property
     def template(self) -> str:
         """Base name of the layout templates (``letter`` → ``letter.html.j2``)."""
         return str(self.meta.get("template") or DEFAULT_TEMPLATE)
+
+    @property
+    def language(self) -> str:
+        """The language the letter is written in (front matter ``language``; "" if not said)."""
+        return str(self.meta.get("language") or "")
 
     @property
     def date(self) -> dt.date:
@@ -194,6 +203,12 @@ def _check_meta(meta: dict[str, Any], lines: list[str], path: Path, fence: str) 
                 f"{key}: contains a control character (it goes into a mail header)",
                 HeaderInjectionError,
             )
+    language = meta.get("language")
+    if language:
+        try:
+            meta["language"] = normalize_tag(language)
+        except InputError as exc:
+            fail("language", f"language: {exc.reason}")
     template = meta.get("template")
     if template is not None and not _TEMPLATE_NAME.match(template):
         fail("template", f"template: {template!r} is not a template name")
@@ -212,11 +227,12 @@ def parse_letter(text: str, path: Path) -> Letter:
     text = text.removeprefix("\ufeff")
     kind, front, body_lines, body_line = _split(text, path)
     meta = _load_front(kind, front, path)
+    written = frozenset(meta)
     front_lines = front.splitlines()
     _check_meta(meta, front_lines, path, kind)
     meta["subject"] = " ".join(str(meta["subject"]).split())
     meta.setdefault("template", DEFAULT_TEMPLATE)
-    for key in ("list", "from", "reply_to", "author", "organization", "preheader"):
+    for key in ("list", "from", "reply_to", "author", "organization", "preheader", "language"):
         meta.setdefault(key, "")
     # Blank lines between the fence and the text are not part of the letter.
     while body_lines and not body_lines[0].strip():
@@ -232,6 +248,7 @@ def parse_letter(text: str, path: Path) -> Letter:
         body=body,
         source=text,
         body_line=body_line,
+        written=written,
     )
 
 
@@ -245,11 +262,15 @@ def slugify(title: str) -> str:
     return python_slugify(title, max_length=60, word_boundary=True) or "letter"
 
 
+def yaml_quoted(text: str) -> str:
+    """``text`` as a YAML double-quoted scalar, for front matter mailer writes."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def skeleton(title: str, *, list_name: str | None, today: dt.date) -> str:
     """The text of a new letter: front matter and a circular-letter body to fill in."""
-    quoted = title.replace("\\", "\\\\").replace('"', '\\"')
     return f"""---
-subject: "{quoted}"
+subject: {yaml_quoted(title)}
 list: {list_name or '""'}
 date: {today.isoformat()}
 author: ""

@@ -275,3 +275,37 @@ def check_body_syntax(env: jinja2.Environment, letter: Letter) -> None:
         raise TemplateError(
             f"template syntax error: {exc.message}", path=letter.path, line=exc.lineno
         ) from None
+
+
+#: What is left of template syntax in text meant to be final: a tag opened or closed.
+_LEFTOVER = re.compile(r"\{[{%#]|[}%#]\}")
+
+
+def has_template_syntax(text: str) -> bool:
+    """Whether a front-matter value holds template syntax (``{{``, ``{%``, ``{#``)."""
+    return bool(_OPENER.search(text))
+
+
+def refuse_leftover_syntax(key: str, value: str, letter: Letter, who: str | None = None) -> None:
+    """A subject, preheader or header value must not carry template syntax once rendered.
+
+    A typo such as ``{{ subscriber.name }`` would otherwise reach the inbox as it is.
+    """
+    if _LEFTOVER.search(value):
+        raise TemplateError(
+            f"{key}: template syntax is left after rendering ({value!r})",
+            path=letter.path,
+            subscriber=who,
+        )
+
+
+def subject_template(env: jinja2.Environment, letter: Letter) -> jinja2.Template | None:
+    """The subject as a template when it holds template syntax (it then differs per reader)."""
+    if not has_template_syntax(letter.subject):
+        return None
+    try:
+        return env.from_string(letter.subject)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"subject: template syntax error: {exc.message}", path=letter.path
+        ) from None

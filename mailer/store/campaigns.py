@@ -22,21 +22,24 @@ def letter_hash(source: str) -> str:
 def create(
     store: Store,
     *,
-    mailing_list: MailingList,
+    lists: Sequence[MailingList],
     subject: str,
     letter_path: str,
     letter_source: str,
     segment: str = "",
     conditions: Sequence[Condition] = (),
+    files: Sequence[CampaignFile] = (),
 ) -> Campaign:
-    """Record a campaign and snapshot its recipients, all in one transaction."""
+    """Record a campaign to ``lists`` with its letter's files and snapshot its recipients,
+    all in one transaction."""
+    first = lists[0]
     with store.transaction() as conn:
         cursor = conn.execute(
             "INSERT INTO campaigns (list_id, list_name, subject, letter_path, letter_source, "
             "letter_hash, segment, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'created', ?)",
             (
-                mailing_list.id,
-                mailing_list.name,
+                first.id,
+                first.name,
                 subject,
                 letter_path,
                 letter_source,
@@ -46,9 +49,62 @@ def create(
             ),
         )
         campaign_id = int(cursor.lastrowid or 0)
-        count = deliveries.snapshot(conn, campaign_id, mailing_list.id, conditions)
+        conn.executemany(
+            "INSERT INTO campaign_lists (campaign_id, position, list_id, list_name) "
+            "VALUES (?, ?, ?, ?)",
+            [(campaign_id, n, each.id, each.name) for n, each in enumerate(lists)],
+        )
+        add_files(conn, campaign_id, files)
+        ids = [each.id for each in lists]
+        count = deliveries.snapshot(conn, campaign_id, ids, conditions)
         conn.execute("UPDATE campaigns SET recipients = ? WHERE id = ?", (count, campaign_id))
     return get(store, campaign_id)
+
+
+@dataclass(frozen=True)
+class CampaignList:
+    """One of the lists a campaign goes to (``list_id`` is None once the list is removed)."""
+
+    list_id: int | None
+    name: str
+
+
+@dataclass(frozen=True)
+class CampaignFile:
+    """A file that came with a campaign's letter: a translation, an attachment, an image."""
+
+    role: str
+    name: str
+    language: str
+    content: bytes
+
+
+def add_files(conn: sqlite3.Connection, campaign_id: int, files: Sequence[CampaignFile]) -> None:
+    """Keep the letter's files with the campaign (inside the transaction that makes it)."""
+    conn.executemany(
+        "INSERT INTO campaign_files (campaign_id, role, name, language, content) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(campaign_id, f.role, f.name, f.language, f.content) for f in files],
+    )
+
+
+def files_of(conn: sqlite3.Connection | Store, campaign_id: int) -> list[CampaignFile]:
+    """The files kept with a campaign, by role and name."""
+    rows = conn.execute(
+        "SELECT role, name, language, content FROM campaign_files WHERE campaign_id = ? "
+        "ORDER BY role, name",
+        (campaign_id,),
+    ).fetchall()
+    return [CampaignFile(row[0], row[1], row[2], bytes(row[3])) for row in rows]
+
+
+def lists_of(conn: sqlite3.Connection | Store, campaign_id: int) -> list[CampaignList]:
+    """The lists a campaign goes to, in the order they were given."""
+    rows = conn.execute(
+        "SELECT list_id, list_name FROM campaign_lists WHERE campaign_id = ? ORDER BY position",
+        (campaign_id,),
+    ).fetchall()
+    return [CampaignList(row[0], row[1]) for row in rows]
 
 
 def get(store: Store, campaign_id: int) -> Campaign:
@@ -79,12 +135,14 @@ def newest_first(store: Store) -> list[Campaign]:
 
 
 def earlier(store: Store, list_id: int, source_hash: str) -> list[Campaign]:
-    """Campaigns that sent this letter to this list (not cancelled before sending anything)."""
+    """Campaigns that sent this letter to this list, among others or alone (not those
+    cancelled before sending anything)."""
     rows = store.all(
-        "SELECT * FROM campaigns c WHERE list_id = ? AND letter_hash = ? AND (state != "
+        "SELECT c.* FROM campaigns c WHERE c.letter_hash = ? AND EXISTS (SELECT 1 FROM "
+        "campaign_lists l WHERE l.campaign_id = c.id AND l.list_id = ?) AND (c.state != "
         "'cancelled' OR EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = c.id "
-        "AND d.state = 'sent')) ORDER BY id",
-        (list_id, source_hash),
+        "AND d.state = 'sent')) ORDER BY c.id",
+        (source_hash, list_id),
     )
     return [Campaign.from_row(r) for r in rows]
 

@@ -148,32 +148,49 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
 
 
 def migrate(store: Store) -> int:
-    """Bring the schema up to date; returns the number of migrations applied."""
+    """Bring the schema up to date; returns the number of migrations applied.
+
+    Foreign keys are off while the migrations run (SQLite ignores the pragma
+    inside a transaction, so it is set before): a migration that makes a
+    table anew drops the old one, and with them on, dropping ``campaigns``
+    would cascade into every delivery. ``PRAGMA foreign_key_check`` runs
+    before the commit instead, so a migration cannot leave a dangling row.
+    """
     if int(store.conn.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION:
         # Up to date: no write lock, so opening never waits behind another writer.
         return 0
-    with store.transaction() as conn:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{store.path}: made by a newer mailer (schema {version}, "
-                f"this one knows {SCHEMA_VERSION}); upgrade mailer"
-            )
-        if version == 0 and store.db.table_names():
-            # Another program's database (a wrong --db): refuse rather than add our tables to it.
-            raise StoreError(
-                f"{store.path}: an SQLite database, but not mailer's; nothing was changed"
-            )
-        for number in range(version, SCHEMA_VERSION):
-            step = MIGRATIONS[number]
-            if callable(step):
-                step(store.db)
-                continue
-            for statement in _statements(step):
-                conn.execute(statement)
-        if version < SCHEMA_VERSION:
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        return SCHEMA_VERSION - version
+    store.conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with store.transaction() as conn:
+            return _apply_migrations(store, conn)
+    finally:
+        store.conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _apply_migrations(store: Store, conn: sqlite3.Connection) -> int:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{store.path}: made by a newer mailer (schema {version}, "
+            f"this one knows {SCHEMA_VERSION}); upgrade mailer"
+        )
+    if version == 0 and store.db.table_names():
+        # Another program's database (a wrong --db): refuse rather than add our tables to it.
+        raise StoreError(
+            f"{store.path}: an SQLite database, but not mailer's; nothing was changed"
+        )
+    for number in range(version, SCHEMA_VERSION):
+        step = MIGRATIONS[number]
+        if callable(step):
+            step(store.db)
+            continue
+        for statement in _statements(step):
+            conn.execute(statement)
+    if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+        raise StoreError(f"{store.path}: the schema update would leave dangling references")
+    if version < SCHEMA_VERSION:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return SCHEMA_VERSION - version
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -31,70 +31,124 @@ DUE = "(d.state = 'pending' OR (d.state = 'deferred' AND d.next_attempt_at <= ?)
 
 def recipients_sql(
     conn: sqlite3.Connection | Store,
-    list_id: int,
+    list_ids: Sequence[int],
+    position: int,
     conditions: Sequence[Condition],
     columns: str,
 ) -> tuple[str, list[Any]]:
-    """``SELECT columns FROM ...`` for the mailable members of a list, with parameters.
+    """``SELECT columns FROM ...`` for the mailable members of ``list_ids[position]`` who
+    are not mailable members of an earlier list in ``list_ids``, with parameters.
 
-    The subscriber table is ``p``; the statement ends in its WHERE clause, so
-    that callers may add ``AND ...``, ``ORDER BY`` and ``LIMIT``.
+    A letter to several lists reaches each address once, as a member of the
+    first list given that it is on; walking the positions in order gives
+    everyone. The subscriber table is ``p`` and the subscription ``s``; the
+    statement ends in its WHERE clause, so that callers may add ``AND ...``,
+    ``ORDER BY`` and ``LIMIT``.
     """
     where, params = segment_sql(conditions, "p")
     hashes = has_kind(conn, "hash")
+    earlier = list_ids[:position]
     sql = (
         f"SELECT {columns} FROM subscriptions s JOIN subscribers p ON p.id = s.subscriber_id "
         "WHERE s.list_id = ? AND s.status = 'confirmed' AND p.status = 'active' "
         f"AND NOT {suppressed_sql('p.email_key', hashes=hashes)} AND ({where})"
     )
-    return sql, [list_id, *params]
+    if earlier:
+        marks = ", ".join("?" for _ in earlier)
+        sql += (
+            " AND NOT EXISTS (SELECT 1 FROM subscriptions e WHERE e.subscriber_id = p.id "
+            f"AND e.status = 'confirmed' AND e.list_id IN ({marks}))"
+        )
+    return sql, [list_ids[position], *params, *earlier]
+
+
+#: What the recipient query selects for a ``Recipient``: see ``Recipient.from_row``.
+RECIPIENT_COLUMNS = "p.id, p.email, p.name, p.attributes, p.language, s.list_id"
 
 
 def count_recipients(
-    store: Store, list_id: int, conditions: Sequence[Condition] = ()
+    store: Store, list_ids: Sequence[int], conditions: Sequence[Condition] = ()
 ) -> int:
-    """How many would receive a letter to this list and segment, now."""
-    sql, params = recipients_sql(store, list_id, conditions, "count(*)")
-    row = store.one(sql, params)
-    return int(row[0]) if row else 0
+    """How many would receive a letter to these lists and segment, now (each address once)."""
+    total = 0
+    for position in range(len(list_ids)):
+        sql, params = recipients_sql(store, list_ids, position, conditions, "count(*)")
+        row = store.one(sql, params)
+        total += int(row[0]) if row else 0
+    return total
 
 
 def iter_recipients(
     store: Store,
-    list_id: int,
+    list_ids: Sequence[int],
     conditions: Sequence[Condition] = (),
     *,
     page_size: int = PAGE_SIZE,
 ) -> Iterator[Recipient]:
-    """The recipients in id order, read in pages (memory stays flat for any list)."""
-    sql, params = recipients_sql(
-        store, list_id, conditions, "p.id, p.email, p.name, p.attributes"
-    )
-    last = 0
-    while True:
-        rows = store.all(f"{sql} AND p.id > ? ORDER BY p.id LIMIT ?", [*params, last, page_size])
-        for row in rows:
-            yield Recipient.from_row(row)
-        if len(rows) < page_size:
-            return
-        last = rows[-1]["id"]
+    """The recipients, list by list in id order, read in pages (memory stays flat)."""
+    for position in range(len(list_ids)):
+        sql, params = recipients_sql(store, list_ids, position, conditions, RECIPIENT_COLUMNS)
+        last = 0
+        while True:
+            rows = store.all(
+                f"{sql} AND p.id > ? ORDER BY p.id LIMIT ?", [*params, last, page_size]
+            )
+            for row in rows:
+                yield Recipient.from_row(row)
+            if len(rows) < page_size:
+                break
+            last = rows[-1]["id"]
+
+
+def languages_of(
+    store: Store, list_ids: Sequence[int], conditions: Sequence[Condition] = ()
+) -> dict[tuple[int, str], int]:
+    """How many recipients read each language, by the list they get the letter through."""
+    found: dict[tuple[int, str], int] = {}
+    for position in range(len(list_ids)):
+        sql, params = recipients_sql(
+            store, list_ids, position, conditions, "s.list_id, p.language, count(*)"
+        )
+        for row in store.all(f"{sql} GROUP BY p.language", params):
+            found[(row[0], row[1])] = row[2]
+    return found
 
 
 def snapshot(
-    conn: sqlite3.Connection, campaign_id: int, list_id: int, conditions: Sequence[Condition]
+    conn: sqlite3.Connection,
+    campaign_id: int,
+    list_ids: Sequence[int],
+    conditions: Sequence[Condition],
 ) -> int:
-    """Copy the recipients into the campaign's ``deliveries``, in one statement; how many.
+    """Copy the recipients into the campaign's ``deliveries``, one statement per list; how many.
 
-    SQLite streams the rows itself, so memory stays flat whatever the list's
-    size; run inside the transaction that creates the campaign.
+    SQLite streams the rows itself, so memory stays flat whatever the lists'
+    size; run inside the transaction that starts the campaign.
     """
-    sql, params = recipients_sql(conn, list_id, conditions, "?, p.id, p.email")
-    return int(
-        conn.execute(
-            f"INSERT INTO deliveries (campaign_id, subscriber_id, email) {sql} ORDER BY p.id",
+    total = 0
+    for position in range(len(list_ids)):
+        sql, params = recipients_sql(
+            conn, list_ids, position, conditions, "?, p.id, p.email, s.list_id"
+        )
+        total += conn.execute(
+            f"INSERT INTO deliveries (campaign_id, subscriber_id, email, list_id) {sql} "
+            "ORDER BY p.id",
             [campaign_id, *params],
         ).rowcount
+    return total
+
+
+def per_list(store: Store, campaign_id: int) -> dict[str, int]:
+    """A campaign's recipients by the list they got it through (in the order given)."""
+    rows = store.all(
+        "SELECT l.list_name, count(d.subscriber_id) FROM campaign_lists l "
+        "LEFT JOIN campaigns c ON c.id = l.campaign_id "
+        "LEFT JOIN deliveries d ON d.campaign_id = l.campaign_id "
+        "AND coalesce(d.list_id, c.list_id) = l.list_id "
+        "WHERE l.campaign_id = ? GROUP BY l.position ORDER BY l.position",
+        (campaign_id,),
     )
+    return {row[0]: row[1] for row in rows}
 
 
 def count_due(store: Store, campaign_id: int, as_of: str) -> int:
@@ -111,8 +165,9 @@ class Due:
     """One recipient to attempt, and where they stand now (``standing``).
 
     ``standing`` is the subscriber's status when they are still a confirmed
-    member of the campaign's list, else their subscription's status, or
-    ``gone`` when neither is there any more (a removed list or person).
+    member of the list they get the letter through, else their subscription's
+    status, or ``gone`` when neither is there any more (a removed list or
+    person). ``list_id`` is that list.
     """
 
     subscriber_id: int
@@ -122,24 +177,32 @@ class Due:
     name: str
     attributes: str
     standing: str
+    language: str
+    list_id: int | None
 
 
 def due_page(
     store: Store, campaign_id: int, list_id: int | None, *, after: int, as_of: str, limit: int
 ) -> list[Due]:
-    """The next page of due recipients after subscriber id ``after``."""
+    """The next page of due recipients after subscriber id ``after``.
+
+    ``list_id`` is the campaign's first list: the list of a delivery made
+    before deliveries named their own.
+    """
     rows = store.all(
         "SELECT d.subscriber_id, d.email, d.attempts, d.first_attempt_at, "
         "p.name, p.attributes, CASE WHEN s.status = 'confirmed' THEN p.status "
-        "ELSE coalesce(s.status, 'gone') END "
+        "ELSE coalesce(s.status, 'gone') END, p.language, coalesce(d.list_id, ?) "
         "FROM deliveries d LEFT JOIN subscribers p ON p.id = d.subscriber_id "
-        "LEFT JOIN subscriptions s ON s.subscriber_id = d.subscriber_id AND s.list_id = ? "
+        "LEFT JOIN subscriptions s ON s.subscriber_id = d.subscriber_id "
+        "AND s.list_id = coalesce(d.list_id, ?) "
         f"WHERE d.campaign_id = ? AND d.subscriber_id > ? AND {DUE} "
         "ORDER BY d.subscriber_id LIMIT ?",
-        (list_id, campaign_id, after, as_of, limit),
+        (list_id, list_id, campaign_id, after, as_of, limit),
     )
     return [
-        Due(row[0], row[1], row[2], row[3], row[4] or "", row[5] or "{}", row[6])
+        Due(row[0], row[1], row[2], row[3], row[4] or "", row[5] or "{}", row[6],
+            row[7] or "", row[8])
         for row in rows
     ]
 

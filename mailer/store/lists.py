@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from mailer import clock
 from mailer.errors import ConflictError, InputError, ListNotFound
+from mailer.languages import normalize_tag
 from mailer.store import deliveries, subscriptions
 from mailer.store.database import Store
 from mailer.store.models import MailingList
@@ -35,6 +36,8 @@ def create_list(
     description: str = "",
     double_optin: bool | None = None,
     public: bool = False,
+    language: str = "",
+    languages: tuple[str, ...] = (),
 ) -> MailingList:
     """Create a list; a second list of the same name is a conflict, not a no-op.
 
@@ -45,16 +48,17 @@ def create_list(
     if double_optin is None:
         double_optin = public
     validate_list_name(name)
-    if any(ch in title for ch in "\r\n\0"):
-        raise InputError(f"list title {title!r} may not contain a line break")
+    _check_title(title)
+    language, languages = offered_languages(language, languages)
     with store.transaction() as conn:
         if conn.execute("SELECT 1 FROM lists WHERE name = ?", (name,)).fetchone():
             raise ConflictError(f"list {name!r} already exists")
         now = clock.now_iso()
         cursor = conn.execute(
-            "INSERT INTO lists (name, title, description, double_optin, public, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (name, title, description, int(double_optin), int(public), now),
+            "INSERT INTO lists (name, title, description, double_optin, public, created_at, "
+            "language, languages) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, title, description, int(double_optin), int(public), now, language,
+             ",".join(languages)),
         )
         conn.execute(
             "INSERT INTO subscriptions (list_id, subscriber_id, status, created_at, updated_at, "
@@ -65,6 +69,79 @@ def create_list(
         )
         conn.execute("DELETE FROM list_optouts WHERE list_name = ?", (name,))
     return get_list(store, name)
+
+
+def _check_title(title: str) -> None:
+    if any(ch in title for ch in "\r\n\0"):
+        raise InputError(f"list title {title!r} may not contain a line break")
+
+
+def offered_languages(language: str, languages: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """A list's default language and the languages it offers, checked, the default first.
+
+    The default is offered whether or not it was named again; without a
+    default, the first language offered is it.
+    """
+    default = normalize_tag(language)
+    offered = [normalize_tag(tag) for tag in languages]
+    default = default or (offered[0] if offered else "")
+    ordered = [default] if default else []
+    ordered += [tag for tag in offered if tag and tag not in ordered]
+    return default, tuple(ordered)
+
+
+@dataclass(frozen=True)
+class ListChanges:
+    """What ``lists update`` changes; None leaves a setting as it is."""
+
+    title: str | None = None
+    description: str | None = None
+    double_optin: bool | None = None
+    public: bool | None = None
+    language: str | None = None
+    languages: tuple[str, ...] | None = None
+
+
+def update_list(store: Store, name: str, changes: ListChanges) -> MailingList:
+    """Change a list's settings; the languages stay a default plus those it offers."""
+    current = get_list(store, name)
+    if changes.title is not None:
+        _check_title(changes.title)
+    language = current.language if changes.language is None else changes.language
+    languages = current.languages if changes.languages is None else changes.languages
+    # Other languages offered and no default named: keep the default only if still offered.
+    if (
+        changes.language is None
+        and changes.languages is not None
+        and language not in {normalize_tag(tag) for tag in languages}
+    ):
+        language = ""
+    language, languages = offered_languages(language, languages)
+    values = {
+        "title": current.title if changes.title is None else changes.title,
+        "description": (
+            current.description if changes.description is None else changes.description
+        ),
+        "double_optin": int(
+            current.double_optin if changes.double_optin is None else changes.double_optin
+        ),
+        "public": int(current.public if changes.public is None else changes.public),
+        "language": language,
+        "languages": ",".join(languages),
+    }
+    with store.transaction() as conn:
+        conn.execute(
+            "UPDATE lists SET title = :title, description = :description, "
+            "double_optin = :double_optin, public = :public, language = :language, "
+            "languages = :languages WHERE id = :id",
+            {**values, "id": current.id},
+        )
+    return get_list(store, name)
+
+
+def set_welcome(conn: sqlite3.Connection, list_id: int, campaign_id: int | None) -> None:
+    """Make a campaign the list's welcome letter (None: no welcome letter)."""
+    conn.execute("UPDATE lists SET welcome_campaign_id = ? WHERE id = ?", (campaign_id, list_id))
 
 
 def get_list(store: Store, name: str) -> MailingList:
@@ -107,17 +184,21 @@ class ListSummary:
     public: bool
     created_at: str
     counts: dict[str, int]
+    language: str = ""
+    languages: tuple[str, ...] = ()
 
 
 def summary(store: Store, mailing_list: MailingList) -> ListSummary:
     """One list with its counts."""
     counts = subscriptions.counts(store, mailing_list.id)
-    counts["sendable"] = deliveries.count_recipients(store, mailing_list.id)
+    counts["sendable"] = deliveries.count_recipients(store, [mailing_list.id])
     return ListSummary(
         name=mailing_list.name,
         title=mailing_list.title,
         description=mailing_list.description,
         double_optin=mailing_list.double_optin,
+        language=mailing_list.language,
+        languages=mailing_list.languages,
         public=mailing_list.public,
         created_at=mailing_list.created_at,
         counts=counts,

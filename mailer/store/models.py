@@ -33,9 +33,11 @@ class SubscriptionStatus(StrEnum):
 
 
 class CampaignState(StrEnum):
-    """Where a campaign is: made, being sent, paused by a person, finished, or cancelled."""
+    """Where a campaign is: made, waiting for its time, being sent, paused by a person,
+    finished, or cancelled."""
 
     CREATED = "created"
+    SCHEDULED = "scheduled"
     SENDING = "sending"
     PAUSED = "paused"
     DONE = "done"
@@ -96,6 +98,12 @@ class MailingList:
     double_optin: bool
     public: bool
     created_at: str
+    #: The list's default language (a BCP 47 tag; "" when none was set).
+    language: str = ""
+    #: The languages the list offers its members, its default first.
+    languages: tuple[str, ...] = ()
+    #: The campaign that holds the list's welcome letter, if it has one.
+    welcome_campaign_id: int | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> MailingList:
@@ -107,6 +115,9 @@ class MailingList:
             double_optin=bool(row["double_optin"]),
             public=bool(row["public"]),
             created_at=row["created_at"],
+            language=row["language"],
+            languages=tuple(t for t in row["languages"].split(",") if t),
+            welcome_campaign_id=row["welcome_campaign_id"],
         )
 
     @property
@@ -124,6 +135,8 @@ class Subscriber:
     bounce_score: int = 0
     created_at: str = ""
     updated_at: str = ""
+    #: The language they read (a BCP 47 tag; "" when unknown).
+    language: str = ""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Subscriber:
@@ -136,11 +149,12 @@ class Subscriber:
             bounce_score=row["bounce_score"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            language=row["language"],
         )
 
-    def as_recipient(self) -> Recipient:
-        """This person as a letter addresses them."""
-        return Recipient(self.email, self.name, self.attributes, self.id)
+    def as_recipient(self, list_id: int | None = None) -> Recipient:
+        """This person as a letter addresses them (on ``list_id``, when it matters)."""
+        return Recipient(self.email, self.name, self.attributes, self.id, self.language, list_id)
 
 
 @dataclass(frozen=True)
@@ -197,8 +211,11 @@ class Campaign:
     letter_hash: str
     segment: str
     state: CampaignState
+    kind: str
     recipients: int
     created_at: str
+    scheduled_at: str | None
+    scheduled_zone: str
     started_at: str | None
     finished_at: str | None
 
@@ -247,13 +264,25 @@ class Recipient:
     name: str = ""
     attributes: Mapping[str, Any] = field(default_factory=dict)
     subscriber_id: int | None = None
+    #: The language they read ("" when unknown): picks the translation they get.
+    language: str = ""
+    #: The list they get the letter as a member of (its List-Id, its unsubscribe link).
+    list_id: int | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | tuple[Any, ...]) -> Recipient:
-        """From ``(id, email, name, attributes)`` as the recipient query selects them."""
-        subscriber_id, email, name, attributes = row[0], row[1], row[2], row[3]
+        """From ``(id, email, name, attributes, language, list id)`` as the recipient
+        query selects them."""
+        subscriber_id, email, name, attributes, language, list_id = row[:6]
         try:
             values = json.loads(attributes or "{}")
         except ValueError:
             values = {}
-        return cls(email=email, name=name or "", attributes=values, subscriber_id=subscriber_id)
+        return cls(
+            email=email,
+            name=name or "",
+            attributes=values,
+            subscriber_id=subscriber_id,
+            language=language or "",
+            list_id=list_id,
+        )

@@ -84,6 +84,7 @@ class Person:
     id: int
     email: str
     name: str
+    language: str
     status: str
     attributes: dict[str, Any]
     bounce_score: int
@@ -101,6 +102,7 @@ def describe(store: Store, email: str) -> Person:
         id=found.id,
         email=found.email,
         name=found.name,
+        language=found.language,
         status=found.status,
         attributes=found.attributes,
         bounce_score=found.bounce_score,

@@ -199,4 +199,67 @@ MIGRATIONS: list[Migration] = [
         WHERE message_id != '';
     """,
     _expired_column,
+    # 5: the international circular. People and lists have languages (BCP 47
+    # tags; a list's default and the set it offers, comma-separated); a campaign
+    # may go to several lists (``campaign_lists``, in the order given; each
+    # delivery names the list its recipient is on), may wait for a set time
+    # (state ``scheduled``, ``scheduled_at`` in UTC and the zone it was given
+    # in), may be a list's welcome letter (kind ``welcome``: it never finishes,
+    # and each new member is added to it), and keeps the files that came with
+    # its letter (translations, attachments, images) so that a resume sends
+    # what was checked even if the files change. The campaigns table is made
+    # anew for its CHECK constraints; the foreign keys that point at it are off
+    # while it is (``store.database.migrate``).
+    """
+    CREATE TABLE campaigns_new (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        list_id INTEGER REFERENCES lists (id) ON DELETE SET NULL,
+        list_name TEXT NOT NULL DEFAULT '',
+        subject TEXT NOT NULL,
+        letter_path TEXT NOT NULL DEFAULT '',
+        letter_source TEXT NOT NULL,
+        letter_hash TEXT NOT NULL,
+        segment TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'created'
+            CHECK (state IN ('created', 'scheduled', 'sending', 'paused', 'done', 'cancelled')),
+        kind TEXT NOT NULL DEFAULT 'letter' CHECK (kind IN ('letter', 'welcome')),
+        recipients INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        scheduled_at TEXT,
+        scheduled_zone TEXT NOT NULL DEFAULT '',
+        started_at TEXT,
+        finished_at TEXT
+    );
+    INSERT INTO campaigns_new (id, list_id, list_name, subject, letter_path, letter_source,
+        letter_hash, segment, state, recipients, created_at, started_at, finished_at)
+    SELECT id, list_id, list_name, subject, letter_path, letter_source, letter_hash, segment,
+        state, recipients, created_at, started_at, finished_at
+    FROM campaigns;
+    DROP TABLE campaigns;
+    ALTER TABLE campaigns_new RENAME TO campaigns;
+    CREATE INDEX campaigns_due ON campaigns (state, scheduled_at);
+    CREATE TABLE campaign_lists (
+        campaign_id INTEGER NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        list_id INTEGER REFERENCES lists (id) ON DELETE SET NULL,
+        list_name TEXT NOT NULL,
+        PRIMARY KEY (campaign_id, position)
+    ) WITHOUT ROWID;
+    INSERT INTO campaign_lists (campaign_id, position, list_id, list_name)
+    SELECT id, 0, list_id, list_name FROM campaigns;
+    CREATE TABLE campaign_files (
+        campaign_id INTEGER NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('translation', 'attachment', 'image')),
+        name TEXT NOT NULL,
+        language TEXT NOT NULL DEFAULT '',
+        content BLOB NOT NULL,
+        PRIMARY KEY (campaign_id, role, name)
+    ) WITHOUT ROWID;
+    ALTER TABLE deliveries ADD COLUMN list_id INTEGER;
+    ALTER TABLE subscribers ADD COLUMN language TEXT NOT NULL DEFAULT '';
+    ALTER TABLE lists ADD COLUMN language TEXT NOT NULL DEFAULT '';
+    ALTER TABLE lists ADD COLUMN languages TEXT NOT NULL DEFAULT '';
+    ALTER TABLE lists ADD COLUMN welcome_campaign_id INTEGER
+        REFERENCES campaigns (id) ON DELETE SET NULL;
+    """,
 ]

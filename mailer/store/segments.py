@@ -16,13 +16,14 @@ from typing import Any
 
 from mailer.errors import UsageError
 from mailer.store.database import Store
-from mailer.store.models import Condition
+from mailer.store.models import Condition, MailingList
 
 #: Subscriber columns a segment may name, and the aliases people reach for.
 COLUMNS = {
     "email": "email",
     "name": "name",
     "status": "status",
+    "language": "language",
     "created_at": "created_at",
     "joined": "created_at",
 }
@@ -96,26 +97,29 @@ def segment_sql(conditions: Sequence[Condition], alias: str = "p") -> tuple[str,
 
 
 def check_fields(
-    store: Store, list_id: int, list_name: str, conditions: Sequence[Condition]
+    store: Store, lists: Sequence[MailingList], conditions: Sequence[Condition]
 ) -> None:
-    """Refuse a condition on an attribute that no member of the list has.
+    """Refuse a condition on an attribute that no member of the lists has.
 
     Such a field is nearly always misspelt, and a misspelt field in a negative
     condition (``contry!=PE``) would quietly select everyone.
     """
+    ids = [each.id for each in lists]
+    marks = ", ".join("?" for _ in ids)
     member = (
         "SELECT 1 FROM subscriptions s JOIN subscribers p ON p.id = s.subscriber_id "
-        "WHERE s.list_id = ? AND s.status = 'confirmed'"
+        f"WHERE s.list_id IN ({marks}) AND s.status = 'confirmed'"
     )
-    if store.one(f"{member} LIMIT 1", (list_id,)) is None:
-        return  # an empty list: nothing to check against, nobody to send to
+    if store.one(f"{member} LIMIT 1", ids) is None:
+        return  # empty lists: nothing to check against, nobody to send to
     for condition in conditions:
         if condition.field.lower() in COLUMNS:
             continue
         path = f'$."{condition.field}"'
         if store.one(f"{member} AND json_type(p.attributes, ?) IS NOT NULL LIMIT 1",
-                     (list_id, path)) is None:
+                     [*ids, path]) is None:
+            names = " or ".join(each.name for each in lists)
             raise UsageError(
-                f"segment: no member of list {list_name} has a field "
+                f"segment: no member of list {names} has a field "
                 f"{condition.field!r} (fields: {', '.join(COLUMNS)} and the members' attributes)"
             )

@@ -51,16 +51,29 @@ def get_subscriber_by_id(conn: sqlite3.Connection | Store, subscriber_id: int) -
 
 
 def insert(
-    conn: sqlite3.Connection, email: str, key: str, name: str, attributes: dict[str, Any]
+    conn: sqlite3.Connection,
+    email: str,
+    key: str,
+    name: str,
+    attributes: dict[str, Any],
+    language: str = "",
 ) -> int:
     """A new, active person; returns their id (never one given before: AUTOINCREMENT)."""
     now = clock.now_iso()
     cursor = conn.execute(
         "INSERT INTO subscribers (email, email_key, name, attributes, status, created_at, "
-        "updated_at) VALUES (?, ?, ?, ?, 'active', ?, ?)",
-        (email, key, name, dump(attributes), now, now),
+        "updated_at, language) VALUES (?, ?, ?, ?, 'active', ?, ?, ?)",
+        (email, key, name, dump(attributes), now, now, language),
     )
     return int(cursor.lastrowid or 0)
+
+
+def set_language(conn: sqlite3.Connection, subscriber_id: int, language: str) -> None:
+    """The language a person reads (a normalised tag)."""
+    conn.execute(
+        "UPDATE subscribers SET language = ?, updated_at = ? WHERE id = ?",
+        (language, clock.now_iso(), subscriber_id),
+    )
 
 
 def update_profile(
