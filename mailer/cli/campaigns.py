@@ -27,7 +27,9 @@ from mailer.errors import CampaignStopped, MailerError, TransportError
 
 #: Characters of a subject ``campaigns ls`` shows (``show`` and ``--json`` give it whole).
 SUBJECT_WIDTH = 40
-COLUMNS = ["id", "state", "list", "subject", "recipients", "sent", "deferred", "failed", "pending"]
+COLUMNS = [
+    "id", "kind", "state", "list", "subject", "recipients", "sent", "deferred", "failed", "pending"
+]
 
 
 @cli.group()
@@ -57,7 +59,7 @@ def show(app: App, campaign_id: int, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
-    for key in ("id", "subject", "list", "segment", "letter", "state", "recipients",
+    for key in ("id", "kind", "subject", "list", "segment", "letter", "state", "recipients",
                 "sent", "deferred", "failed", "pending"):
         echo(f"{key}: {getattr(data, key)}")
     for key in ("created_at", "started_at", "finished_at", "seconds", "next_retry_at"):

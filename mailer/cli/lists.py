@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -16,6 +17,9 @@ from mailer.cli.app import (
     print_json,
     print_table,
 )
+from mailer.dispatch.welcome import remove_welcome, set_welcome
+from mailer.errors import UsageError
+from mailer.letters.editions import load_editions
 from mailer.store.lists import (
     ListChanges,
     all_lists,
@@ -103,6 +107,14 @@ def create(
     "--public/--private", default=None, help="Offer a subscribe form and an archive, or not."
 )
 @language_options
+@click.option(
+    "--welcome",
+    "welcome_letter",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="LETTER",
+    help="A letter (with its translations) sent to each new member once.",
+)
+@click.option("--no-welcome", is_flag=True, help="Send new members no welcome letter.")
 @pass_app
 def update(
     app: App,
@@ -113,8 +125,12 @@ def update(
     public: bool | None,
     language: str | None,
     languages: str | None,
+    welcome_letter: Path | None,
+    no_welcome: bool,
 ) -> None:
     """Change the settings of the list NAME; what is not given stays as it is."""
+    if welcome_letter is not None and no_welcome:
+        raise UsageError("--welcome and --no-welcome cannot be used together")
     changes = ListChanges(
         title=title,
         description=description,
@@ -123,9 +139,19 @@ def update(
         language=language,
         languages=tuple(languages.split(",")) if languages is not None else None,
     )
+    editions = load_editions(welcome_letter) if welcome_letter is not None else None
     updated = update_list(app.store(), name, changes)
     if updated.public and not updated.double_optin:
         echo("warning: a public list without double opt-in lets anyone subscribe anyone", err=True)
+    if editions is not None:
+        campaign = set_welcome(app.config, app.store(), updated, editions)
+        echo(
+            f"welcome letter of list {updated.name}: {campaign.subject!r} "
+            f"(campaign {campaign.id})"
+        )
+    elif no_welcome:
+        remove_welcome(app.store(), updated)
+        echo(f"list {updated.name} sends no welcome letter")
     echo(f"updated list {updated.name}")
 
 

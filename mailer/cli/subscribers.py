@@ -17,6 +17,7 @@ from mailer.cli.app import (
     print_table,
 )
 from mailer.contacts.addresses import normalize_address
+from mailer.dispatch.welcome import welcome as send_welcome
 from mailer.errors import Suppressed, UsageError
 from mailer.store.lists import get_list
 from mailer.store.models import SUBSCRIBER_STATUSES, Consent
@@ -51,6 +52,9 @@ def subscribers() -> None:
 @click.option(
     "--update", is_flag=True, help="Overwrite name, attributes and language of a known address."
 )
+@click.option(
+    "--welcome", is_flag=True, help="Send the list's welcome letter if they are new to the list."
+)
 @pass_app
 def add(
     app: App,
@@ -60,6 +64,7 @@ def add(
     attrs: tuple[str, ...],
     language: str,
     update: bool,
+    welcome: bool,
 ) -> None:
     """Subscribe EMAIL to a list (an address that opted out is never resubscribed)."""
     attributes = parse_attributes(attrs)
@@ -87,6 +92,12 @@ def add(
         "updated": "updated on",
     }
     echo(f"{address.email}: {messages[result.outcome]} {list_name}")
+    joined = result.outcome in ("added", "subscribed") and result.subscriber is not None
+    if welcome and joined and result.subscriber is not None:
+        if mailing_list.welcome_campaign_id is None:
+            echo(f"note: list {list_name} has no welcome letter (lists update --welcome)", err=True)
+        elif send_welcome(app.config, store, mailing_list.id, result.subscriber.id):
+            echo(f"{address.email}: welcome letter sent")
 
 
 @subscribers.command("ls")

@@ -158,7 +158,7 @@ def deliver(
         if stopped_by == signal.SIGINT:
             campaigns.set_state(store, campaign.id, CampaignState.PAUSED)
         raise Interrupted("interrupted (the journal is saved)", campaign_id=campaign.id, left=left)
-    if left == 0:
+    if left == 0 and campaign.kind != "welcome":  # a welcome letter waits for the next member
         campaigns.set_state(store, campaign.id, CampaignState.DONE)
     return _result(store, campaign, started)
 

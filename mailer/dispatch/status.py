@@ -30,6 +30,7 @@ class CampaignSummary:
     list: str
     segment: str
     state: CampaignState
+    kind: str
     recipients: int
     pending: int
     sent: int
@@ -65,6 +66,7 @@ def summary(store: Store, campaign: Campaign) -> CampaignSummary:
         or campaign.list_name,
         segment=campaign.segment,
         state=campaign.state,
+        kind=campaign.kind,
         recipients=campaign.recipients,
         **deliveries.counters(store, campaign.id),
         created_at=campaign.created_at,

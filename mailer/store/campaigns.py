@@ -61,6 +61,55 @@ def create(
     return get(store, campaign_id)
 
 
+def create_welcome(
+    store: Store,
+    *,
+    mailing_list: MailingList,
+    subject: str,
+    letter_path: str,
+    letter_source: str,
+    files: Sequence[CampaignFile] = (),
+) -> Campaign:
+    """Record a list's welcome letter: a campaign that never finishes, and make it the list's.
+
+    It starts with nobody; each new member is added to it when they join.
+    """
+    with store.transaction() as conn:
+        cursor = conn.execute(
+            "INSERT INTO campaigns (list_id, list_name, subject, letter_path, letter_source, "
+            "letter_hash, state, kind, created_at, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'sending', 'welcome', ?, ?)",
+            (
+                mailing_list.id,
+                mailing_list.name,
+                subject,
+                letter_path,
+                letter_source,
+                letter_hash(letter_source),
+                clock.now_iso(),
+                clock.now_iso(),
+            ),
+        )
+        campaign_id = int(cursor.lastrowid or 0)
+        conn.execute(
+            "INSERT INTO campaign_lists (campaign_id, position, list_id, list_name) "
+            "VALUES (?, 0, ?, ?)",
+            (campaign_id, mailing_list.id, mailing_list.name),
+        )
+        add_files(conn, campaign_id, files)
+        conn.execute(
+            "UPDATE lists SET welcome_campaign_id = ? WHERE id = ?", (campaign_id, mailing_list.id)
+        )
+    return get(store, campaign_id)
+
+
+def end_welcome(store: Store, mailing_list: MailingList) -> None:
+    """The list has no welcome letter any more; its old one finishes what it has queued."""
+    with store.transaction() as conn:
+        conn.execute("UPDATE lists SET welcome_campaign_id = NULL WHERE id = ?",
+                     (mailing_list.id,))
+
+
 @dataclass(frozen=True)
 class CampaignList:
     """One of the lists a campaign goes to (``list_id`` is None once the list is removed)."""
@@ -138,7 +187,8 @@ def earlier(store: Store, list_id: int, source_hash: str) -> list[Campaign]:
     """Campaigns that sent this letter to this list, among others or alone (not those
     cancelled before sending anything)."""
     rows = store.all(
-        "SELECT c.* FROM campaigns c WHERE c.letter_hash = ? AND EXISTS (SELECT 1 FROM "
+        "SELECT c.* FROM campaigns c WHERE c.kind = 'letter' AND c.letter_hash = ? "
+        "AND EXISTS (SELECT 1 FROM "
         "campaign_lists l WHERE l.campaign_id = c.id AND l.list_id = ?) AND (c.state != "
         "'cancelled' OR EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = c.id "
         "AND d.state = 'sent')) ORDER BY c.id",
@@ -202,8 +252,8 @@ _ARCHIVED = (
     "SELECT c.id AS campaign_id, c.subject, c.letter_source, c.letter_path, c.letter_hash, "
     "COALESCE(c.finished_at, c.started_at, c.created_at) AS sent_at, l.* "
     "FROM campaigns c JOIN lists l ON l.id = c.list_id "
-    "WHERE l.public = 1 AND (c.state = 'done' OR (c.state = 'sending' AND EXISTS "
-    "(SELECT 1 FROM deliveries d WHERE d.campaign_id = c.id AND d.state = 'sent')))"
+    "WHERE l.public = 1 AND c.kind = 'letter' AND (c.state = 'done' OR (c.state = 'sending' "
+    "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = c.id AND d.state = 'sent')))"
 )
 #: SQLite's largest integer: a longer number in a URL names no campaign.
 _LARGEST_ID = 2**63 - 1

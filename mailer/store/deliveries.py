@@ -138,6 +138,28 @@ def snapshot(
     return total
 
 
+def add_welcome(
+    conn: sqlite3.Connection, campaign_id: int, list_id: int, subscriber_id: int, email: str
+) -> bool:
+    """Add a new member to their list's welcome letter, unless this list ever welcomed them.
+
+    Whether they were added: a person who leaves and joins again, or joins
+    after the welcome letter was replaced, is not welcomed twice.
+    """
+    cursor = conn.execute(
+        "INSERT INTO deliveries (campaign_id, subscriber_id, email, list_id) "
+        "SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM deliveries d JOIN campaigns c "
+        "ON c.id = d.campaign_id WHERE c.kind = 'welcome' AND d.subscriber_id = ? "
+        "AND coalesce(d.list_id, c.list_id) = ?)",
+        (campaign_id, subscriber_id, email, list_id, subscriber_id, list_id),
+    )
+    if cursor.rowcount:
+        conn.execute(
+            "UPDATE campaigns SET recipients = recipients + 1 WHERE id = ?", (campaign_id,)
+        )
+    return cursor.rowcount > 0
+
+
 def per_list(store: Store, campaign_id: int) -> dict[str, int]:
     """A campaign's recipients by the list they got it through (in the order given)."""
     rows = store.all(

@@ -139,11 +139,6 @@ def update_list(store: Store, name: str, changes: ListChanges) -> MailingList:
     return get_list(store, name)
 
 
-def set_welcome(conn: sqlite3.Connection, list_id: int, campaign_id: int | None) -> None:
-    """Make a campaign the list's welcome letter (None: no welcome letter)."""
-    conn.execute("UPDATE lists SET welcome_campaign_id = ? WHERE id = ?", (campaign_id, list_id))
-
-
 def get_list(store: Store, name: str) -> MailingList:
     """The list called ``name``; ``ListNotFound`` (with the closest name) if there is none."""
     row = store.one("SELECT * FROM lists WHERE name = ?", (name,))

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mailer.contacts.addresses import Address, check_name, normalize_address
+from mailer.dispatch.welcome import welcome
 from mailer.errors import AddressError, InputError, MailerError, NotFoundError
 from mailer.membership import (
     Proof,
@@ -154,6 +155,8 @@ async def _join(
         outcome = await web.stores.run(
             lambda store: request_subscription(store, mailing_list, address, name, proof)
         )
+        if outcome.action == "subscribed" and outcome.subscriber_id is not None:
+            await _welcome(web, mailing_list.id, outcome.subscriber_id)
         if outcome.action != "confirm" or outcome.subscriber_id is None:
             return
         message = confirmation_message(web.config, web.signer, mailing_list, outcome)
@@ -229,11 +232,24 @@ async def confirm_post(request: Request) -> Response:
     )
     if outcome.status == "refused" or outcome.mailing_list is None:
         return _gone(web)
-    return web.pages.page(
+    response = web.pages.page(
         "confirmed.html.j2",
         list_title=outcome.mailing_list.display_title,
         already=outcome.status == "already",
     )
+    if outcome.status == "confirmed":
+        response.background = BackgroundTask(_welcome, web, list_id, subscriber_id)
+    return response
+
+
+async def _welcome(web: WebContext, list_id: int, subscriber_id: int) -> None:
+    """Send a new member the list's welcome letter, if it has one (after the answer)."""
+    try:
+        await web.stores.run(lambda store: welcome(web.config, store, list_id, subscriber_id))
+    except MailerError as exc:
+        log.error("welcome letter of list %s not sent: %s", list_id, exc)
+    except Exception:  # a background task has nobody to answer: say it once, in the log
+        log.exception("welcome letter of list %s failed", list_id)
 
 
 def routes() -> list[Route]:
