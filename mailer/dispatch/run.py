@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from mailer import tokens
+from mailer import clock, tokens
 from mailer.config import Config
+from mailer.dispatch import schedule
 from mailer.dispatch.plan import LanguageShare, SendPlan, campaign_editions
+from mailer.dispatch.schedule import Started
 from mailer.dispatch.sender import Progress, Sender, SendPolicy, Sleep
 from mailer.dispatch.status import settle_journal
 from mailer.dispatch.transports.base import Reply, Transport
@@ -127,14 +129,19 @@ def deliver(
     transport: Transport | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     sleep: Sleep = asyncio.sleep,
+    start_now: bool = False,
 ) -> RunResult:
     """Send every recipient of the campaign that is due now; stop cleanly on Ctrl-C.
 
-    Raises ``Interrupted`` after Ctrl-C or SIGTERM and ``CampaignStopped``
-    when no relay takes the messages; either way the journal is committed.
-    ``sleep`` waits out the run's pauses (see ``Sender``).
+    A scheduled campaign is started first (its recipients snapshotted) when
+    its time has come, or whatever its time with ``start_now``; before that
+    it is ``NotDueYet``. Raises ``Interrupted`` after Ctrl-C or SIGTERM and
+    ``CampaignStopped`` when no relay takes the messages; either way the
+    journal is committed. ``sleep`` waits out the run's pauses (see
+    ``Sender``).
     """
     started = time.monotonic()
+    schedule.start(store, campaign_id, early=start_now)
     campaign = campaigns.get(store, campaign_id)
     if campaign.state is CampaignState.CANCELLED:
         settle_journal(store, campaign_id)
@@ -246,14 +253,26 @@ def run_due(
     store: Store,
     *,
     on_result: Callable[[RunResult | MailerError, int], None] | None = None,
+    on_start: Callable[[Started], None] | None = None,
 ) -> list[RunResult]:
-    """Resume every campaign with work due now (what a cron job calls).
+    """Start every scheduled campaign whose time has come, then resume every campaign
+    with work due now (what a cron job calls).
 
     A campaign another process is sending is reported as ``CampaignBusy``:
     that process delivers it, so it is no failure of this run. A campaign
-    that cannot be resumed (no relay, a letter that fails) is reported and
-    the others still get their turn; only Ctrl-C stops the whole run.
+    that cannot be started or resumed (no relay, a letter that fails) is
+    reported and the others still get their turn; only Ctrl-C stops the
+    whole run.
     """
+    for campaign_id in campaigns.scheduled_due(store, clock.now_iso()):
+        try:
+            started = schedule.start(store, campaign_id)
+        except MailerError as exc:
+            if on_result is not None:
+                on_result(exc, campaign_id)
+            continue
+        if started is not None and on_start is not None:
+            on_start(started)
     results = []
     for campaign_id in campaigns.due_ids(store):
         try:
