@@ -24,7 +24,7 @@ from mailer.dispatch import schedule, status
 from mailer.dispatch.journal import CampaignBusy
 from mailer.dispatch.run import RunResult
 from mailer.dispatch.schedule import Started
-from mailer.errors import CampaignStopped, MailerError, TransportError
+from mailer.errors import CampaignStopped, Interrupted, MailerError, TransportError
 
 #: Characters of a subject ``campaigns ls`` shows (``show`` and ``--json`` give it whole).
 SUBJECT_WIDTH = 40
@@ -179,12 +179,16 @@ def retry(app: App, campaign_id: int) -> None:
 
 
 class RunReport:
-    """What ``campaigns run`` says of each campaign it starts or delivers: one line each
-    (or, with ``as_json``, one entry each, printed at the end)."""
+    """What ``campaigns run`` and ``worker`` say of each campaign they start or deliver.
 
-    def __init__(self, app: App, *, as_json: bool = False) -> None:
+    One line each (or, with ``as_json``, one entry each, printed at the end);
+    ``err`` sends every line to standard error, as a service's log.
+    """
+
+    def __init__(self, app: App, *, as_json: bool = False, err: bool = False) -> None:
         self.app = app
         self.as_json = as_json
+        self.err = err
         self.outcomes: list[dict[str, object]] = []
 
     def started(self, started: Started) -> None:
@@ -201,6 +205,12 @@ class RunReport:
             # A live sender has it (a long `mailer send`, an earlier cron run): not a failure.
             self.outcomes.append({"campaign": campaign_id, "busy": True})
             self._line(f"campaign {campaign_id}: {result}")
+            return
+        if isinstance(result, Interrupted):
+            # Only the worker reports these: stopped by a signal, the campaign still sending.
+            self.outcomes.append({"campaign": campaign_id, "stopped": result.left})
+            self._line(f"campaign {campaign_id}: stopped with {result.left} recipients left "
+                       "(the journal is saved); the next run carries on with it")
             return
         if isinstance(result, MailerError):
             text = str(result)
@@ -222,7 +232,7 @@ class RunReport:
 
     def _line(self, text: str, *, err: bool = False) -> None:
         if not self.as_json:
-            echo(text, err=err)
+            echo(text, err=err or self.err)
 
 
 @campaigns.command("run")

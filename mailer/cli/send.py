@@ -165,7 +165,8 @@ def _show_scheduled(app: App, campaign: Campaign, plan: SendPlan, as_json: bool)
     when = schedule.describe(campaign.scheduled_at, campaign.scheduled_zone)
     echo(f"campaign {campaign.id}: scheduled for {when}; {plural(plan.recipients, 'recipient')} "
          "now, counted again when it starts")
-    echo(f"it starts at the first `{mailer_command(app)} campaigns run` (cron) after that time")
+    echo(f"it starts at the first `{mailer_command(app)} campaigns run` (cron) or "
+         f"`{mailer_command(app)} worker` after that time")
 
 
 def _confirmed_campaign(
