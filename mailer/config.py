@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mailer import zones
 from mailer.errors import ConfigError
 
 DEFAULT_CONFIG = Path("mailer.toml")
@@ -89,6 +90,8 @@ class SendingConfig:
     deadline: float = 259200.0
     batch_size: int = 500
     batch_seconds: float = 0.25
+    #: The zone ``send --at`` reads a time in without ``--tz`` ("": the system's).
+    timezone: str = ""
 
 
 @dataclass(frozen=True)
@@ -408,3 +411,8 @@ def _check_all(sections: dict[str, Any], found: Path | None) -> None:
     if sections["sending"].retry_max < sections["sending"].retry_first:
         raise ConfigError("sending.retry_max must not be below sending.retry_first", path=found)
     check_base_url(sections["web"].base_url, found)
+    if sections["sending"].timezone:
+        try:
+            zones.zone(sections["sending"].timezone)
+        except zones.UnknownZone as exc:
+            raise ConfigError(f"sending.timezone: {exc}", path=found) from None

@@ -19,8 +19,9 @@ class FakeClock:
     Called, it gives the wall-clock time, as ``mailer.clock`` reads it.
     ``monotonic`` gives the seconds a pacing clock reads (rate limits, log
     throttling); it moves with the wall clock. ``sleep`` stands in for
-    ``asyncio.sleep``: it records the wait and moves the clock on instead of
-    waiting, so a test can both skip a wait and check how long it was.
+    ``asyncio.sleep`` (and ``wait`` for a blocking sleep): it records the wait
+    and moves the clock on instead of waiting, so a test can both skip a
+    wait and check how long it was.
     """
 
     def __init__(self, start: datetime = START) -> None:
@@ -42,5 +43,9 @@ class FakeClock:
 
     async def sleep(self, seconds: float) -> None:
         """Record the wait and move the clock past it at once."""
+        self.wait(seconds)
+
+    def wait(self, seconds: float) -> None:
+        """``sleep`` for code that is not async (the worker's loop): record, move on."""
         self.slept.append(seconds)
         self.advance(max(0.0, seconds))

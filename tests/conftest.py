@@ -17,6 +17,7 @@ from mailer.web import create_app
 from mailer.web.limits import SubscribeLimits
 from tests import web_helpers
 from tests.clocks import FakeClock
+from tests.smtp_sink import LETTER, Faults, SmtpSink, sink_environment
 from tests.web_helpers import Web, web_config
 
 Invoke = Callable[..., Result]
@@ -89,6 +90,27 @@ def mail_list(invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         assert result.exit_code == 0, result.output
 
     return send
+
+
+@pytest.fixture
+def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpSink]:
+    """A running SMTP sink, and mailer's settings (``MAILER_*``) pointing at it."""
+    running = SmtpSink(Faults())
+    running.start()
+    for name, value in sink_environment(running.port).items():
+        monkeypatch.setenv(name, value)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def spring_letter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The spring meeting letter (``smtp_sink.LETTER``, to list members) on disk, and the
+    signing key a send needs set."""
+    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
+    path = tmp_path / "spring.md"
+    path.write_text(LETTER, encoding="utf-8")
+    return path
 
 
 @pytest.fixture

@@ -176,3 +176,14 @@ def test_config_saved_with_a_bom_is_read(tmp_path: Path) -> None:
     path = tmp_path / "mailer.toml"
     path.write_bytes(b'\xef\xbb\xbf[smtp]\nhost = "relay.example.org"\n')
     assert load_config(path, env={}).smtp.host == "relay.example.org"
+
+
+def test_the_timezone_setting_must_name_a_zone(tmp_path: Path) -> None:
+    path = tmp_path / "mailer.toml"
+    path.write_text('[sending]\ntimezone = "Europe/Berln"\n')
+    with pytest.raises(ConfigError, match=r"sending.timezone: unknown time zone 'Europe/Berln' "
+                       r"\(did you mean 'Europe/Berlin'\?\)"):
+        load_config(path, env={})
+    assert load_config(path, env={"MAILER_SENDING_TIMEZONE": "America/Lima"}).sending.timezone == (
+        "America/Lima"
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,7 @@ import pytest
 from mailer.cli import send as send_command
 from mailer.store import Store
 from tests.conftest import Invoke
-from tests.smtp_sink import LETTER, Faults, SmtpSink, populate, sink_environment
-
-
-@pytest.fixture
-def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpSink]:
-    running = SmtpSink(Faults())
-    running.start()
-    for name, value in sink_environment(running.port).items():
-        monkeypatch.setenv(name, value)
-    yield running
-    running.stop()
+from tests.smtp_sink import LETTER, SmtpSink, populate, sink_environment
 
 
 @pytest.fixture

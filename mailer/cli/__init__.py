@@ -10,7 +10,8 @@ import mailer.cli.lists
 import mailer.cli.send
 import mailer.cli.serve
 import mailer.cli.subscribers
-import mailer.cli.transfer  # noqa: F401  (each module registers its commands)
+import mailer.cli.transfer
+import mailer.cli.worker  # noqa: F401  (each module registers its commands)
 from mailer.cli.app import cli
 
 

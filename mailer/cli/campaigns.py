@@ -20,10 +20,11 @@ from mailer.cli.app import (
 )
 from mailer.cli.send import deliver
 from mailer.dispatch import run as runner
-from mailer.dispatch import status
+from mailer.dispatch import schedule, status
 from mailer.dispatch.journal import CampaignBusy
 from mailer.dispatch.run import RunResult
-from mailer.errors import CampaignStopped, MailerError, TransportError
+from mailer.dispatch.schedule import Started
+from mailer.errors import CampaignStopped, Interrupted, MailerError, TransportError
 
 #: Characters of a subject ``campaigns ls`` shows (``show`` and ``--json`` give it whole).
 SUBJECT_WIDTH = 40
@@ -34,19 +35,28 @@ COLUMNS = [
 
 @cli.group()
 def campaigns() -> None:
-    """List, show, resume, cancel and retry campaigns."""
+    """List, show, resume, reschedule, cancel and retry campaigns."""
 
 
 @campaigns.command("ls")
 @json_option
 @pass_app
 def ls(app: App, as_json: bool) -> None:
-    """Show every campaign, newest first, with its counters."""
+    """Show every campaign, newest first, with its counters (and its time, if scheduled)."""
     rows = status.all_campaigns(app.store())
     if as_json:
         print_json(rows)
         return
-    print_table(rows, COLUMNS, subject=lambda subject: shorten(subject, SUBJECT_WIDTH))
+    columns = COLUMNS
+    if any(row.scheduled_at for row in rows):
+        columns = [*COLUMNS, "scheduled"]
+    table = [
+        {**dataclasses.asdict(row), "scheduled": schedule.local_time(row.scheduled_at,
+                                                                     row.scheduled_zone)
+         if row.scheduled_at else ""}
+        for row in rows
+    ]
+    print_table(table, columns, subject=lambda subject: shorten(subject, SUBJECT_WIDTH))
 
 
 @campaigns.command("show")
@@ -62,6 +72,10 @@ def show(app: App, campaign_id: int, as_json: bool) -> None:
     for key in ("id", "kind", "subject", "list", "segment", "letter", "state", "recipients",
                 "sent", "deferred", "failed", "pending"):
         echo(f"{key}: {getattr(data, key)}")
+    if data.scheduled_at is not None:
+        echo(f"scheduled_for: {schedule.describe(data.scheduled_at, data.scheduled_zone)}")
+    if data.recipients_now is not None:
+        echo(f"recipients_now: {data.recipients_now} (counted again when it starts)")
     for key in ("created_at", "started_at", "finished_at", "seconds", "next_retry_at"):
         if getattr(data, key) is not None:
             echo(f"{key}: {getattr(data, key)}")
@@ -94,22 +108,60 @@ def _print_result(result: RunResult, as_json: bool) -> None:
 
 @campaigns.command("resume")
 @click.argument("campaign_id", metavar="ID", type=int)
+@click.option(
+    "--now", "start_now", is_flag=True,
+    help="Start a scheduled campaign now instead of at its time.",
+)
 @delivery_options
 @json_option
 @pass_app
 def resume(
-    app: App, campaign_id: int, concurrency: int | None, rate: float | None, as_json: bool
+    app: App,
+    campaign_id: int,
+    start_now: bool,
+    concurrency: int | None,
+    rate: float | None,
+    as_json: bool,
 ) -> None:
-    """Deliver everything pending and every deferred recipient that is due."""
-    _print_result(deliver(app, campaign_id, concurrency=concurrency, rate=rate), as_json)
+    """Deliver everything pending and every deferred recipient that is due (a scheduled
+    campaign: once its time has come, or now with --now)."""
+    result = deliver(app, campaign_id, concurrency=concurrency, rate=rate, start_now=start_now)
+    _print_result(result, as_json)
+
+
+@campaigns.command("reschedule")
+@click.argument("campaign_id", metavar="ID", type=int)
+@click.option(
+    "--at", required=True, metavar="TIME", help="The new local time ('2026-12-01 08:00')."
+)
+@click.option(
+    "--tz", default="", metavar="ZONE",
+    help="The zone --at is in (default: the zone the campaign was scheduled in).",
+)
+@json_option
+@pass_app
+def reschedule(app: App, campaign_id: int, at: str, tz: str, as_json: bool) -> None:
+    """Give scheduled campaign ID another time (only until it starts)."""
+    when = schedule.reschedule(app.store(), campaign_id, at, tz)
+    if as_json:
+        print_json({"campaign": campaign_id, "scheduled_at": when.at, "scheduled_zone": when.zone})
+        return
+    if when.note:
+        echo(f"note: {when.note}", err=True)
+    echo(f"campaign {campaign_id}: scheduled for {schedule.describe(when.at, when.zone)}")
 
 
 @campaigns.command("cancel")
 @click.argument("campaign_id", metavar="ID", type=int)
 @pass_app
 def cancel(app: App, campaign_id: int) -> None:
-    """Stop campaign ID for good: nobody still pending or deferred will get it."""
+    """Stop campaign ID for good (or before it starts): nobody still pending or deferred
+    will get it."""
     summary = status.cancel(app.store(), campaign_id)
+    if summary.scheduled_at is not None and summary.recipients == 0:
+        when = schedule.describe(summary.scheduled_at, summary.scheduled_zone)
+        echo(f"cancelled campaign {campaign_id}, scheduled for {when}: nobody will get it")
+        return
     echo(
         f"cancelled campaign {campaign_id}: {summary.sent} sent, "
         f"{summary.pending + summary.deferred} will not be sent"
@@ -128,38 +180,75 @@ def retry(app: App, campaign_id: int) -> None:
     )
 
 
-@campaigns.command("run")
-@json_option
-@pass_app
-def run(app: App, as_json: bool) -> None:
-    """Resume every campaign with work due now (for a cron job every few minutes)."""
-    outcomes: list[dict[str, object]] = []
+class RunReport:
+    """What ``campaigns run`` and ``worker`` say of each campaign they start or deliver.
 
-    def report(result: RunResult | MailerError, campaign_id: int) -> None:
+    One line each (or, with ``as_json``, one entry each, printed at the end);
+    ``err`` sends every line to standard error, as a service's log.
+    """
+
+    def __init__(self, app: App, *, as_json: bool = False, err: bool = False) -> None:
+        self.app = app
+        self.as_json = as_json
+        self.err = err
+        self.outcomes: list[dict[str, object]] = []
+
+    def started(self, started: Started) -> None:
+        """A scheduled campaign whose time came: snapshotted, now sending (or done: nobody)."""
+        self.outcomes.append({"started": True, **dataclasses.asdict(started)})
+        when = schedule.local_time(started.scheduled_at, started.scheduled_zone)
+        reach = (f"{started.recipients} recipients" if started.recipients
+                 else "nobody to send to; done")
+        self._line(f"campaign {started.campaign}: started, {reach} (scheduled for {when})")
+
+    def result(self, result: RunResult | MailerError, campaign_id: int) -> None:
+        """A delivery run's counts, or why the campaign could not be started or delivered."""
         if isinstance(result, CampaignBusy):
             # A live sender has it (a long `mailer send`, an earlier cron run): not a failure.
-            outcomes.append({"campaign": campaign_id, "busy": True})
-            if not as_json:
-                echo(f"campaign {campaign_id}: {result}")
+            self.outcomes.append({"campaign": campaign_id, "busy": True})
+            self._line(f"campaign {campaign_id}: {result}")
+            return
+        if isinstance(result, Interrupted):
+            # Only the worker reports these: stopped by a signal, the campaign still sending.
+            self.outcomes.append({"campaign": campaign_id, "stopped": result.left})
+            self._line(f"campaign {campaign_id}: stopped with {result.left} recipients left "
+                       "(the journal is saved); the next run carries on with it")
             return
         if isinstance(result, MailerError):
             text = str(result)
             if isinstance(result, CampaignStopped):
-                text += f": resume with `{resume_hint(app, campaign_id)}`"
-            outcomes.append({"campaign": campaign_id, "error": text})
-            if not as_json:
-                echo(f"campaign {campaign_id}: {text}", err=True)
+                text += f": resume with `{resume_hint(self.app, campaign_id)}`"
+            self.outcomes.append({"campaign": campaign_id, "error": text})
+            self._line(f"campaign {campaign_id}: {text}", err=True)
             return
-        outcomes.append(dataclasses.asdict(result))
-        if not as_json:
-            _print_result(result, False)
+        self.outcomes.append(dataclasses.asdict(result))
+        self._line(
+            f"campaign {result.campaign}: sent {result.sent}, deferred {result.deferred}, "
+            f"failed {result.failed}, pending {result.pending} ({result.state})"
+        )
 
-    runner.run_due(app.config, app.store(), on_result=report)
+    @property
+    def failed(self) -> list[str]:
+        """The campaigns that could not be started or delivered this time."""
+        return [str(o["campaign"]) for o in self.outcomes if "error" in o]
+
+    def _line(self, text: str, *, err: bool = False) -> None:
+        if not self.as_json:
+            echo(text, err=err or self.err)
+
+
+@campaigns.command("run")
+@json_option
+@pass_app
+def run(app: App, as_json: bool) -> None:
+    """Start every scheduled campaign whose time has come and resume every campaign with
+    work due now (for a cron job every few minutes)."""
+    report = RunReport(app, as_json=as_json)
+    runner.run_due(app.config, app.store(), on_result=report.result, on_start=report.started)
     if as_json:
-        print_json(outcomes)
-    elif not outcomes:
+        print_json(report.outcomes)
+    elif not report.outcomes:
         echo("no campaign has work due")
-    failed = [str(o["campaign"]) for o in outcomes if "error" in o]
-    if failed:
+    if report.failed:
         # A cron job should hear about it; the next run tries these again.
-        raise TransportError(f"campaigns not resumed this time: {', '.join(failed)}")
+        raise TransportError(f"campaigns not resumed this time: {', '.join(report.failed)}")

@@ -23,6 +23,7 @@ from mailer.cli.app import (
 from mailer.cli.progress import counting, end_line, sending_progress
 from mailer.contacts.addresses import normalize_address
 from mailer.dispatch import run as runner
+from mailer.dispatch import schedule
 from mailer.dispatch.plan import (
     AlreadySent,
     LanguageShare,
@@ -31,6 +32,7 @@ from mailer.dispatch.plan import (
     plan_send,
 )
 from mailer.dispatch.run import RunResult
+from mailer.dispatch.schedule import SendTime
 from mailer.dispatch.transports.base import Transport
 from mailer.errors import TransportError, UsageError
 from mailer.letters.editions import Editions, load_editions
@@ -70,6 +72,17 @@ def on_terminal() -> bool:
     metavar="EMAIL",
     help="Send only to EMAIL (repeatable); no campaign is created.",
 )
+@click.option(
+    "--at",
+    metavar="TIME",
+    help="Send at this local time ('2026-12-01 08:00') instead of now: the campaign waits.",
+)
+@click.option(
+    "--tz",
+    metavar="ZONE",
+    help="The zone --at is in (e.g. Europe/Berlin; default: [sending] timezone, else the "
+    "system's).",
+)
 @delivery_options
 @json_option
 @pass_app
@@ -82,14 +95,19 @@ def send(
     again: bool,
     dry_run: bool,
     test_addresses: tuple[str, ...],
+    at: str | None,
+    tz: str | None,
     concurrency: int | None,
     rate: float | None,
     as_json: bool,
 ) -> None:
-    """Send LETTER to a list as a campaign that can be resumed after any stop."""
+    """Send LETTER to a list as a campaign that can be resumed after any stop, or schedule
+    it for a later time with --at."""
     if dry_run and test_addresses:
         # A dry run promises that nothing leaves; a test send sends. Say which one is meant.
         raise UsageError("--dry-run and --test cannot be used together: a dry run sends nothing")
+    when = _send_time(app, at, tz, now_only=dry_run or bool(test_addresses),
+                      tuned=concurrency is not None or rate is not None)
     editions = load_editions(letter)
     names = list_names or ((editions.original.list_name,) if editions.original.list_name else ())
     if not names:
@@ -109,22 +127,66 @@ def send(
     tokens.signer_for(app.config, missing="error")  # no key: say so before asking anything
     transport = runner.make_transport(app.config)  # a bad relay setting stops us here, not later
     runner.check_first(app.config, store, plan)
-    campaign = _confirmed_campaign(app, plan, yes=yes, again=again)
+    campaign = _confirmed_campaign(app, plan, yes=yes, again=again, when=when)
+    if when is not None:
+        _show_scheduled(app, campaign, plan, as_json)
+        return
     echo(f"campaign {campaign.id}: {campaign.recipients} recipients", err=as_json)
     _deliver(app, campaign.id, transport, concurrency=concurrency, rate=rate, as_json=as_json)
 
 
-def _confirmed_campaign(app: App, plan: SendPlan, *, yes: bool, again: bool) -> Campaign:
-    """Ask (on a terminal) or take ``--yes``, then make the campaign.
+def _send_time(
+    app: App, at: str | None, tz: str | None, *, now_only: bool, tuned: bool
+) -> SendTime | None:
+    """The time ``--at`` (and ``--tz``) give, read before anything else; None to send now."""
+    if at is None:
+        if tz is not None:
+            raise UsageError("--tz says which zone --at is in: pass --at TIME too")
+        return None
+    if now_only:
+        raise UsageError("--at schedules a campaign; --dry-run and --test make none")
+    if tuned:
+        raise UsageError(
+            "--concurrency and --rate apply to a send now; a scheduled campaign is sent "
+            "with [smtp] connections and [sending] rate"
+        )
+    return schedule.read_time(at, tz or "", app.config.sending.timezone)
+
+
+def _show_scheduled(app: App, campaign: Campaign, plan: SendPlan, as_json: bool) -> None:
+    """What a scheduled campaign waits for, and what will start it."""
+    assert campaign.scheduled_at is not None
+    if as_json:
+        print_json({"campaign": campaign.id, "state": campaign.state,
+                    "scheduled_at": campaign.scheduled_at,
+                    "scheduled_zone": campaign.scheduled_zone,
+                    "recipients_now": plan.recipients})
+        return
+    when = schedule.describe(campaign.scheduled_at, campaign.scheduled_zone)
+    echo(f"campaign {campaign.id}: scheduled for {when}; {plural(plan.recipients, 'recipient')} "
+         "now, counted again when it starts")
+    echo(f"it starts at the first `{mailer_command(app)} campaigns run` (cron) or "
+         f"`{mailer_command(app)} worker` after that time")
+
+
+def _confirmed_campaign(
+    app: App, plan: SendPlan, *, yes: bool, again: bool, when: SendTime | None = None
+) -> Campaign:
+    """Ask (on a terminal) or take ``--yes``, then make the campaign (scheduled, with ``when``).
 
     A repeat is never confirmed by ``--yes`` alone: it needs ``--again``, or
     an answer to its own question on a terminal.
     """
     lists = "lists" if len(plan.lists) > 1 else "list"
-    question = (
-        f"Send {plan.letter.subject!r} to {lists} {plan.list_names} "
-        f"({plan.recipients} recipients"
-    )
+    question = f"Send {plan.letter.subject!r} to {lists} {plan.list_names} ("
+    if when is not None:
+        question = (
+            f"Schedule {plan.letter.subject!r} to {lists} {plan.list_names} for "
+            f"{schedule.describe(when.at, when.zone)} (counted again when it starts: now "
+        )
+        if when.note:
+            echo(f"note: {when.note}", err=True)
+    question += f"{plan.recipients} recipients"
     question += f", segment {plan.segment!r})?" if plan.segment else ")?"
     show_languages(plan.languages, err=True)
     if plan.earlier is not None:
@@ -141,7 +203,7 @@ def _confirmed_campaign(app: App, plan: SendPlan, *, yes: bool, again: bool) -> 
         if not on_terminal():
             raise UsageError("not on a terminal: pass --yes to confirm sending")
         click.confirm(question, abort=True)
-    return create_campaign(app.store(), plan, again=again)
+    return create_campaign(app.store(), plan, again=again, when=when)
 
 
 def deliver(
@@ -151,6 +213,7 @@ def deliver(
     concurrency: int | None,
     rate: float | None,
     transport: Transport | None = None,
+    start_now: bool = False,
 ) -> RunResult:
     """Deliver what is due of a campaign, with a progress line on a terminal."""
     shown = sending_progress()
@@ -163,6 +226,7 @@ def deliver(
             rate=rate,
             transport=transport,
             on_progress=shown,
+            start_now=start_now,
         )
     finally:
         end_line(shown)

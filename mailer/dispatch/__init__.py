@@ -7,5 +7,7 @@
 - ``ratelimit``: the global and per-domain token buckets;
 - ``transport``, ``smtp``, ``outbox``: how a message leaves (relays or Maildir);
 - ``run``: put the pieces together for the command line (send, resume, test);
+- ``schedule``: sending at a set time (the time read in its zone, the start);
+- ``worker``: ``campaigns run`` round after round, until a signal stops it;
 - ``status``: read and steer campaigns (counters, cancel, retry, what is due).
 """

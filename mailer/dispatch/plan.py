@@ -13,22 +13,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailer.dispatch.schedule import SendTime, describe
 from mailer.dispatch.segment import parse_segment
 from mailer.errors import ConflictError
 from mailer.letters.editions import Editions
 from mailer.letters.source import Letter, parse_letter
 from mailer.store import Store, campaigns, deliveries
 from mailer.store.campaigns import CampaignFile
-from mailer.store.models import Campaign, Condition, MailingList
+from mailer.store.models import Campaign, CampaignState, Condition, MailingList
 from mailer.store.segments import check_fields
 
 
 class AlreadySent(ConflictError):
-    """This letter (the same source text) was sent to this list before."""
+    """This letter (the same source text) was sent to this list before, or waits to be."""
 
     def __init__(self, list_name: str, earlier: Campaign) -> None:
         self.list_name = list_name
         self.earlier = earlier
+        if earlier.state is CampaignState.SCHEDULED and earlier.scheduled_at is not None:
+            when = describe(earlier.scheduled_at, earlier.scheduled_zone)
+            super().__init__(
+                f"this letter is already scheduled for list {list_name} "
+                f"(campaign {earlier.id}, for {when})"
+            )
+            return
         super().__init__(
             f"this letter was already sent to list {list_name} "
             f"(campaign {earlier.id}, {earlier.created_at}, {earlier.state})"
@@ -147,11 +155,15 @@ def letter_files(editions: Editions) -> list[CampaignFile]:
     ]
 
 
-def create_campaign(store: Store, plan: SendPlan, *, again: bool = False) -> Campaign:
+def create_campaign(
+    store: Store, plan: SendPlan, *, again: bool = False, when: SendTime | None = None
+) -> Campaign:
     """Record the campaign and snapshot its recipients; ``AlreadySent`` for a repeat.
 
     A repeat goes out only with ``again``: a script that always confirms must
-    not mail the same letter twice by accident.
+    not mail the same letter twice by accident. With ``when`` the campaign is
+    scheduled: its letter is kept now, its recipients are snapshotted when it
+    starts (``schedule.start``).
     """
     if plan.earlier is not None and not again:
         raise AlreadySent(plan.earlier_list, plan.earlier)
@@ -164,6 +176,8 @@ def create_campaign(store: Store, plan: SendPlan, *, again: bool = False) -> Cam
         segment=plan.segment,
         conditions=plan.conditions,
         files=letter_files(plan.editions),
+        scheduled_at=when.at if when else None,
+        scheduled_zone=when.zone if when else "",
     )
 
 

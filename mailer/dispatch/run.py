@@ -15,10 +15,14 @@ import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from types import FrameType
+from typing import Any, Protocol
 
-from mailer import tokens
+from mailer import clock, tokens
 from mailer.config import Config
+from mailer.dispatch import schedule
 from mailer.dispatch.plan import LanguageShare, SendPlan, campaign_editions
+from mailer.dispatch.schedule import Started
 from mailer.dispatch.sender import Progress, Sender, SendPolicy, Sleep
 from mailer.dispatch.status import settle_journal
 from mailer.dispatch.transports.base import Reply, Transport
@@ -38,6 +42,9 @@ from mailer.store import Store, campaigns, deliveries
 from mailer.store.lists import find_list_by_id
 from mailer.store.models import Campaign, CampaignState, MailingList, Recipient
 from mailer.store.subscribers import find_subscriber
+
+#: What ``signal.getsignal`` hands back: a function, ``SIG_DFL`` or ``SIG_IGN``, or None.
+Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 #: How often (in recipients) a long walk over a list reports its progress.
 PROGRESS_EVERY = 500
@@ -103,6 +110,19 @@ def campaign_lists(store: Store, campaign: Campaign) -> list[MailingList]:
     return found
 
 
+class StopFlag(Protocol):
+    """A request to stop that a signal handler may make at any moment (``threading.Event``
+    is one): a long-running caller's way to end runs it did not start itself."""
+
+    def is_set(self) -> bool:
+        """Whether stopping was asked for."""
+        ...
+
+    def set(self) -> None:
+        """Ask for stopping."""
+        ...
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What one delivery run did, and where the campaign stands after it."""
@@ -127,14 +147,23 @@ def deliver(
     transport: Transport | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     sleep: Sleep = asyncio.sleep,
+    start_now: bool = False,
+    stop: StopFlag | None = None,
 ) -> RunResult:
     """Send every recipient of the campaign that is due now; stop cleanly on Ctrl-C.
 
-    Raises ``Interrupted`` after Ctrl-C or SIGTERM and ``CampaignStopped``
-    when no relay takes the messages; either way the journal is committed.
-    ``sleep`` waits out the run's pauses (see ``Sender``).
+    A scheduled campaign is started first (its recipients snapshotted) when
+    its time has come, or whatever its time with ``start_now``; before that
+    it is ``NotDueYet``. Raises ``Interrupted`` after Ctrl-C or SIGTERM and
+    ``CampaignStopped`` when no relay takes the messages; either way the
+    journal is committed. ``sleep`` waits out the run's pauses (see
+    ``Sender``). ``stop`` is a long-running caller's (the worker's): a
+    signal sets it as well, it stops the run when it was set before, and a
+    run stopped by any signal then leaves the campaign ``sending`` for the
+    caller's next start instead of pausing it.
     """
     started = time.monotonic()
+    schedule.start(store, campaign_id, early=start_now)
     campaign = campaigns.get(store, campaign_id)
     if campaign.state is CampaignState.CANCELLED:
         settle_journal(store, campaign_id)
@@ -146,7 +175,7 @@ def deliver(
                      send_policy(config, concurrency=concurrency, rate=rate), sleep)
     campaigns.set_state(store, campaign.id, CampaignState.SENDING)
     try:
-        stopped_by = _run(sender)
+        stopped_by = _run(sender, stop)
     except TransportError as exc:
         left = deliveries.remaining(store, campaign.id)
         raise RelayFailed(str(exc), campaign_id=campaign.id, left=left, code=exc.code) from None
@@ -155,7 +184,7 @@ def deliver(
         # Ctrl-C is a person deciding to stop: the campaign waits for `resume`.
         # SIGTERM is a machine shutting the process down: the campaign stays
         # `sending`, so the next `campaigns run` from cron carries on with it.
-        if stopped_by == signal.SIGINT:
+        if stopped_by == signal.SIGINT and stop is None:
             campaigns.set_state(store, campaign.id, CampaignState.PAUSED)
         raise Interrupted("interrupted (the journal is saved)", campaign_id=campaign.id, left=left)
     if left == 0 and campaign.kind != "welcome":  # a welcome letter waits for the next member
@@ -206,14 +235,19 @@ def _result(store: Store, campaign: Campaign, started: float) -> RunResult:
     )
 
 
-def _run(sender: Sender) -> signal.Signals | None:
-    """Run the sender in an event loop; the signal that stopped it, or None."""
+def _run(sender: Sender, stop: StopFlag | None = None) -> signal.Signals | None:
+    """Run the sender in an event loop; the signal that stopped it, or None.
+
+    While it runs, SIGINT and SIGTERM stop the sender (and set ``stop``);
+    afterwards the handlers the process had before are put back, so a
+    worker's own handlers survive its runs.
+    """
     stopped: signal.Signals | None = None
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
-        installed: list[signal.Signals] = []
+        installed: list[tuple[signal.Signals, Handler]] = []
 
         def on_signal(sig: signal.Signals) -> None:
             nonlocal stopped
@@ -221,18 +255,25 @@ def _run(sender: Sender) -> signal.Signals | None:
                 task.cancel()  # a second Ctrl-C: do not wait for the messages in flight
             stopped = stopped or sig
             sender.stop.set()
+            if stop is not None:
+                stop.set()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
             try:
                 loop.add_signal_handler(sig, on_signal, sig)
-                installed.append(sig)
+                installed.append((sig, previous))
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
+        if stop is not None and stop.is_set():
+            sender.stop.set()  # asked before the run began: start nothing
         try:
             await sender.run()
         finally:
-            for sig in installed:
+            for sig, previous in installed:
                 loop.remove_signal_handler(sig)
+                if previous is not None:
+                    signal.signal(sig, previous)
 
     try:
         asyncio.run(main())
@@ -246,18 +287,35 @@ def run_due(
     store: Store,
     *,
     on_result: Callable[[RunResult | MailerError, int], None] | None = None,
+    on_start: Callable[[Started], None] | None = None,
+    stop: StopFlag | None = None,
 ) -> list[RunResult]:
-    """Resume every campaign with work due now (what a cron job calls).
+    """Start every scheduled campaign whose time has come, then resume every campaign
+    with work due now (what a cron job and the worker call).
 
     A campaign another process is sending is reported as ``CampaignBusy``:
     that process delivers it, so it is no failure of this run. A campaign
-    that cannot be resumed (no relay, a letter that fails) is reported and
-    the others still get their turn; only Ctrl-C stops the whole run.
+    that cannot be started or resumed (no relay, a letter that fails) is
+    reported and the others still get their turn; only Ctrl-C (or ``stop``)
+    ends the whole run.
     """
+    for campaign_id in campaigns.scheduled_due(store, clock.now_iso()):
+        if stop is not None and stop.is_set():
+            return []
+        try:
+            started = schedule.start(store, campaign_id)
+        except MailerError as exc:
+            if on_result is not None:
+                on_result(exc, campaign_id)
+            continue
+        if started is not None and on_start is not None:
+            on_start(started)
     results = []
     for campaign_id in campaigns.due_ids(store):
+        if stop is not None and stop.is_set():
+            break
         try:
-            result = deliver(config, store, campaign_id)
+            result = deliver(config, store, campaign_id, stop=stop)
         except Interrupted:
             raise
         except MailerError as exc:

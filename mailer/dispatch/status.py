@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from mailer import clock
 from mailer.bounces.model import KINDS
 from mailer.dispatch.journal import CampaignBusy, Journal
+from mailer.dispatch.segment import parse_segment
 from mailer.errors import ConflictError
 from mailer.store import Store, bounces, campaigns, deliveries
 from mailer.store.deliveries import Attempt
@@ -37,13 +38,21 @@ class CampaignSummary:
     deferred: int
     failed: int
     created_at: str
+    #: When it was to start (UTC, as stored), and the zone that time was given in.
+    scheduled_at: str | None
+    scheduled_zone: str
 
 
 @dataclass(frozen=True)
 class CampaignDetail(CampaignSummary):
-    """Everything ``campaigns show`` prints: counters, timing, bounces, the failures."""
+    """Everything ``campaigns show`` prints: counters, timing, bounces, the failures.
+
+    ``recipients_now`` is, for a campaign still scheduled, how many it would
+    reach if it started now (its recipients are counted when it starts).
+    """
 
     letter: str
+    recipients_now: int | None
     started_at: str | None
     finished_at: str | None
     seconds: float | None
@@ -70,6 +79,8 @@ def summary(store: Store, campaign: Campaign) -> CampaignSummary:
         recipients=campaign.recipients,
         **deliveries.counters(store, campaign.id),
         created_at=campaign.created_at,
+        scheduled_at=campaign.scheduled_at,
+        scheduled_zone=campaign.scheduled_zone,
     )
 
 
@@ -85,6 +96,7 @@ def detail(store: Store, campaign_id: int) -> CampaignDetail:
     return CampaignDetail(
         **vars(summary(store, campaign)),
         letter=campaign.letter_path,
+        recipients_now=_recipients_now(store, campaign),
         started_at=campaign.started_at,
         finished_at=campaign.finished_at,
         seconds=_seconds(campaign.started_at, campaign.finished_at),
@@ -97,6 +109,14 @@ def detail(store: Store, campaign_id: int) -> CampaignDetail:
         failures=_recipients(store, campaign_id, DeliveryState.FAILED),
         deferrals=_recipients(store, campaign_id, DeliveryState.DEFERRED),
     )
+
+
+def _recipients_now(store: Store, campaign: Campaign) -> int | None:
+    """How many a scheduled campaign would reach now, by the one recipient query."""
+    if campaign.state is not CampaignState.SCHEDULED:
+        return None
+    ids = campaigns.live_list_ids(store, campaign.id)
+    return deliveries.count_recipients(store, ids, parse_segment(campaign.segment))
 
 
 def _recipients(store: Store, campaign_id: int, state: DeliveryState) -> list[Attempt]:

@@ -29,14 +29,23 @@ def create(
     segment: str = "",
     conditions: Sequence[Condition] = (),
     files: Sequence[CampaignFile] = (),
+    scheduled_at: str | None = None,
+    scheduled_zone: str = "",
 ) -> Campaign:
     """Record a campaign to ``lists`` with its letter's files and snapshot its recipients,
-    all in one transaction."""
+    all in one transaction.
+
+    A campaign with ``scheduled_at`` (UTC, as ``clock.iso`` writes it) is
+    ``scheduled`` and snapshots nobody yet: ``start_scheduled`` does, when
+    its time has come, so that whoever joins or leaves in between counts.
+    """
     first = lists[0]
+    state = CampaignState.CREATED if scheduled_at is None else CampaignState.SCHEDULED
     with store.transaction() as conn:
         cursor = conn.execute(
             "INSERT INTO campaigns (list_id, list_name, subject, letter_path, letter_source, "
-            "letter_hash, segment, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'created', ?)",
+            "letter_hash, segment, state, created_at, scheduled_at, scheduled_zone) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 first.id,
                 first.name,
@@ -45,7 +54,10 @@ def create(
                 letter_source,
                 letter_hash(letter_source),
                 segment,
+                state,
                 clock.now_iso(),
+                scheduled_at,
+                scheduled_zone,
             ),
         )
         campaign_id = int(cursor.lastrowid or 0)
@@ -55,9 +67,8 @@ def create(
             [(campaign_id, n, each.id, each.name) for n, each in enumerate(lists)],
         )
         add_files(conn, campaign_id, files)
-        ids = [each.id for each in lists]
-        count = deliveries.snapshot(conn, campaign_id, ids, conditions)
-        conn.execute("UPDATE campaigns SET recipients = ? WHERE id = ?", (count, campaign_id))
+        if scheduled_at is None:
+            _snapshot(conn, campaign_id, [each.id for each in lists], conditions)
     return get(store, campaign_id)
 
 
@@ -110,6 +121,81 @@ def end_welcome(store: Store, mailing_list: MailingList) -> None:
                      (mailing_list.id,))
 
 
+def _snapshot(
+    conn: sqlite3.Connection, campaign_id: int, list_ids: Sequence[int],
+    conditions: Sequence[Condition],
+) -> int:
+    """Copy the campaign's recipients into ``deliveries`` and count them on the campaign."""
+    count = deliveries.snapshot(conn, campaign_id, list_ids, conditions)
+    conn.execute("UPDATE campaigns SET recipients = ? WHERE id = ?", (count, campaign_id))
+    return count
+
+
+def start_scheduled(
+    store: Store, campaign_id: int, conditions: Sequence[Condition], *, due_by: str | None
+) -> int | None:
+    """Move a scheduled campaign to ``sending`` and snapshot its recipients, in one
+    transaction; how many, or None when it is not (or no longer) scheduled.
+
+    ``due_by`` (a stored timestamp) starts it only if its time is at or
+    before then; None starts it whatever its time (``resume --now``). The
+    write lock is taken first (``BEGIN IMMEDIATE``) and the state is checked
+    in the UPDATE itself, so of two processes starting the same campaign
+    exactly one changes the row and snapshots; the other gets None. The
+    recipients go to the lists that still exist, in the order given; a
+    campaign that reaches nobody is done at once, as nothing of it would
+    ever be due.
+    """
+    sql = (
+        "UPDATE campaigns SET state = 'sending', started_at = ?, finished_at = NULL "
+        "WHERE id = ? AND state = 'scheduled'"
+    )
+    params: list[object] = [clock.now_iso(), campaign_id]
+    if due_by is not None:
+        sql += " AND scheduled_at <= ?"
+        params.append(due_by)
+    with store.transaction() as conn:
+        if conn.execute(sql, params).rowcount == 0:
+            return None
+        count = _snapshot(conn, campaign_id, live_list_ids(conn, campaign_id), conditions)
+        if count == 0:
+            conn.execute(
+                "UPDATE campaigns SET state = 'done', finished_at = started_at WHERE id = ?",
+                (campaign_id,),
+            )
+        return count
+
+
+def reschedule(store: Store, campaign_id: int, scheduled_at: str, zone: str) -> bool:
+    """Give a scheduled campaign another time; False when it is not scheduled (any more)."""
+    with store.transaction() as conn:
+        cursor = conn.execute(
+            "UPDATE campaigns SET scheduled_at = ?, scheduled_zone = ? "
+            "WHERE id = ? AND state = 'scheduled'",
+            (scheduled_at, zone, campaign_id),
+        )
+    return cursor.rowcount == 1
+
+
+def scheduled_due(store: Store, as_of: str) -> list[int]:
+    """Scheduled campaigns whose time is at or before ``as_of``, the earliest first."""
+    rows = store.all(
+        "SELECT id FROM campaigns WHERE state = 'scheduled' AND scheduled_at <= ? "
+        "ORDER BY scheduled_at, id",
+        (as_of,),
+    )
+    return [int(r[0]) for r in rows]
+
+
+def next_scheduled(store: Store, after: str) -> str | None:
+    """When the earliest campaign scheduled for later than ``after`` is due (None: none is)."""
+    row = store.one(
+        "SELECT min(scheduled_at) FROM campaigns WHERE state = 'scheduled' AND scheduled_at > ?",
+        (after,),
+    )
+    return str(row[0]) if row is not None and row[0] is not None else None
+
+
 @dataclass(frozen=True)
 class CampaignList:
     """One of the lists a campaign goes to (``list_id`` is None once the list is removed)."""
@@ -156,6 +242,11 @@ def lists_of(conn: sqlite3.Connection | Store, campaign_id: int) -> list[Campaig
     return [CampaignList(row[0], row[1]) for row in rows]
 
 
+def live_list_ids(conn: sqlite3.Connection | Store, campaign_id: int) -> list[int]:
+    """The ids of a campaign's lists that still exist, in the order they were given."""
+    return [each.list_id for each in lists_of(conn, campaign_id) if each.list_id is not None]
+
+
 def get(store: Store, campaign_id: int) -> Campaign:
     """The campaign with this id; ``CampaignNotFound`` if there is none."""
     row = store.one("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
@@ -200,14 +291,16 @@ def earlier(store: Store, list_id: int, source_hash: str) -> list[Campaign]:
 def set_state(store: Store, campaign_id: int, state: CampaignState) -> None:
     """Move a campaign to ``state``, stamping when it started and finished.
 
-    A cancelled campaign stays cancelled.
+    A cancelled campaign stays cancelled, and a scheduled one becomes
+    ``sending`` only by ``start_scheduled``.
     """
     now = clock.now_iso()
     with store.transaction() as conn:
         if state is CampaignState.SENDING:
+            # A scheduled campaign starts only through ``start_scheduled``, which snapshots.
             conn.execute(
                 "UPDATE campaigns SET state = 'sending', started_at = coalesce(started_at, ?), "
-                "finished_at = NULL WHERE id = ? AND state != 'cancelled'",
+                "finished_at = NULL WHERE id = ? AND state NOT IN ('cancelled', 'scheduled')",
                 (now, campaign_id),
             )
         elif state is CampaignState.DONE:
