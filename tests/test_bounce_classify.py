@@ -66,3 +66,72 @@ def test_status_is_found_in_the_text_or_inferred() -> None:
     assert classify("", "550 5.1.1 user unknown")[2] == "5.1.1"
     assert classify("", "mailbox full")[2] == "5.2.2"
     assert find_status("version 1.2.3.4 then 4.4.1 timeout") == "4.4.1"
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "kind", "reason"),
+    [
+        # Google's user-unknown answer, beside the notice's "try again".
+        ("550 5.1.1 The email account that you tried to reach does not exist. Check for typos "
+         "or unnecessary spaces and try again.", "hard", "userunknown"),
+        ("Your message wasn't delivered because the address couldn't be found. Check for "
+         "typos or unnecessary spaces and try again.", "hard", "userunknown"),
+        ("451 4.4.3 Host not found, try again", "soft", "networkerror"),
+        ("Unable to deliver message to <a@example.org> (and other recipients in the same "
+         "domain).", "hard", "userunknown"),
+        ("Unable to deliver message to <a@example.org>: 552 mailbox full", "soft",
+         "mailboxfull"),
+        ("550 no mail box here", "hard", "userunknown"),
+        ("550 mail-box not found", "hard", "userunknown"),
+        ("550 5.1.1 BAD_RECIPIENT", "hard", "userunknown"),
+        ("550 <a@example.org> is not an active address at this host", "hard", "userunknown"),
+        ("550 5.1.1 <a@example.org>: inactive email address", "hard", "userunknown"),
+        ("550 the address a@example.org is no longer valid", "hard", "userunknown"),
+        ("550 5.2.1 The email account that you tried to reach is inactive.", "soft",
+         "suspended"),
+        # German.
+        ("550 5.1.1 Benutzer unbekannt", "hard", "userunknown"),
+        ("550 Empfänger unbekannt", "hard", "userunknown"),
+        ("550 Unbekannter Empfaenger", "hard", "userunknown"),
+        ("550 Die Adresse existiert nicht", "hard", "userunknown"),
+        ("552 Postfach voll", "soft", "mailboxfull"),
+        ("452 Das Postfach ist voll", "soft", "mailboxfull"),
+        # French.
+        ("550 utilisateur inconnu", "hard", "userunknown"),
+        ("550 Destinataire inconnu", "hard", "userunknown"),
+        ("550 5.1.1 Adresse d au moins un destinataire invalide", "hard", "userunknown"),
+        ("550 Cette adresse n'existe pas", "hard", "userunknown"),
+        ("552 boîte pleine", "soft", "mailboxfull"),
+        ("552 La boite aux lettres est pleine", "soft", "mailboxfull"),
+        ("550 Domaine inconnu", "hard", "hostunknown"),
+        # Spanish.
+        ("550 Usuario desconocido", "hard", "userunknown"),
+        ("550 La dirección no existe", "hard", "userunknown"),
+        ("552 buzón lleno", "soft", "mailboxfull"),
+        ("552 El buzon esta lleno", "soft", "mailboxfull"),
+        # Portuguese.
+        ("550 Usuário desconhecido", "hard", "userunknown"),
+        ("550 usuario desconhecido", "hard", "userunknown"),
+        ("550 Destinatário inexistente", "hard", "userunknown"),
+        ("552 caixa postal cheia", "soft", "mailboxfull"),
+        ("552 Caixa de correio lotada", "soft", "mailboxfull"),
+        # Italian and Dutch.
+        ("550 utente sconosciuto", "hard", "userunknown"),
+        ("552 casella piena", "soft", "mailboxfull"),
+        ("550 gebruiker onbekend", "hard", "userunknown"),
+        # Japanese.
+        ("550 宛先不明", "hard", "userunknown"),
+        ("550 指定されたユーザが存在しません", "hard", "userunknown"),
+        ("550 該当ユーザーがいません", "hard", "userunknown"),
+        ("552 メールボックスがいっぱいです", "soft", "mailboxfull"),
+        ("552 メールボックスの容量が超過しています", "soft", "mailboxfull"),
+    ],
+)
+def test_wording_families(diagnostic: str, kind: str, reason: str) -> None:
+    assert classify("", diagnostic)[:2] == (kind, reason)
+
+
+def test_a_domain_google_could_not_find_is_a_dead_host() -> None:
+    diagnostic = ("Your message wasn't delivered to a@nohost.example because the domain "
+                  "nohost.example couldn't be found. Check for typos and try again.")
+    assert classify("", diagnostic)[:2] == ("hard", "hostunknown")

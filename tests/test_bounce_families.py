@@ -35,3 +35,51 @@ def test_old_mac_line_ends_are_read_like_any_other(builder: object) -> None:
     raw = builder()
     assert isinstance(raw, bytes)
     assert events_of(families.carriage_returns_only(raw)) == events_of(raw)
+
+
+@pytest.mark.parametrize(
+    ("builder", "recipient"),
+    [
+        (families.google_address_not_found, "amelie@example.org"),
+        (families.gmail_plain_no_such_user, "bruno@example.org"),
+    ],
+)
+def test_google_address_not_found_is_a_dead_address_whatever_try_again_says(
+    builder: object, recipient: str
+) -> None:
+    assert callable(builder)
+    event = only(builder())
+    assert (event.recipient, event.kind, event.reason) == (recipient, "hard", "userunknown")
+    assert event.status == "5.1.1"
+
+
+def test_interscan_unable_to_deliver_is_a_dead_address() -> None:
+    event = only(families.interscan())
+    assert (event.recipient, event.kind, event.reason) == ("vera@example.org", "hard",
+                                                           "userunknown")
+
+
+def test_interscan_names_the_cause_when_its_transcript_gives_one() -> None:
+    event = only(families.interscan_transcript())
+    assert (event.recipient, event.kind, event.reason, event.status) == (
+        "willy@example.org", "soft", "mailboxfull", "5.2.2")
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind", "reason"),
+    [
+        ("550 5.1.1 Benutzer unbekannt", "hard", "userunknown"),
+        ("552 Postfach voll", "soft", "mailboxfull"),
+        ("550 Destinataire inconnu", "hard", "userunknown"),
+        ("552 Boîte aux lettres pleine", "soft", "mailboxfull"),
+        ("550 Usuario desconocido", "hard", "userunknown"),
+        ("552 Buzón lleno", "soft", "mailboxfull"),
+        ("550 Usuário desconhecido", "hard", "userunknown"),
+        ("552 Caixa postal cheia", "soft", "mailboxfull"),
+        ("550 宛先不明です", "hard", "userunknown"),
+        ("550 ユーザが存在しません", "hard", "userunknown"),
+    ],
+)
+def test_notices_in_other_languages(reply: str, kind: str, reason: str) -> None:
+    event = only(families.notice_in_words("zoe@example.org", reply))
+    assert (event.recipient, event.kind, event.reason) == ("zoe@example.org", kind, reason)

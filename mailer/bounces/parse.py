@@ -17,13 +17,7 @@ from typing import Final
 from mailer import tokens
 from mailer.bounces import mime
 from mailer.bounces.addresses import addresses_in
-from mailer.bounces.classify import (
-    classify,
-    find_status,
-    kind_of,
-    precise_reason,
-    reason_from_text,
-)
+from mailer.bounces.classify import classify, find_status, kind_of
 from mailer.bounces.dsn import (
     auto_reply,
     looks_like_delivery_status,
@@ -48,6 +42,7 @@ from mailer.bounces.notice import (
     read_notice,
     strip_boilerplate,
 )
+from mailer.bounces.wording import precise_reason, reason_from_text
 from mailer.errors import TokenError
 from mailer.tokens import Signer
 
