@@ -135,3 +135,19 @@ def test_a_domain_google_could_not_find_is_a_dead_host() -> None:
     diagnostic = ("Your message wasn't delivered to a@nohost.example because the domain "
                   "nohost.example couldn't be found. Check for typos and try again.")
     assert classify("", diagnostic)[:2] == ("hard", "hostunknown")
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "expected"),
+    [
+        ("5.0.0", "550 #5.1.0 Address rejected", ("hard", "userunknown", "5.1.0")),
+        ("5.0.0", "550 5.1.1 <a@example.org>... User unknown", ("hard", "userunknown", "5.1.1")),
+        ("", "550 5.0.0 <a@example.org>... 5.1.1 no such user", ("hard", "userunknown", "5.1.1")),
+        ("5.1.1", "550 5.1.0 rejected", ("hard", "userunknown", "5.1.1")),
+        ("5.0.0", "250 2.1.5 ok; 550 5.0.0 rejected", ("soft", "filtered", "5.0.0")),
+    ],
+)
+def test_the_most_specific_code_given_is_used(
+    status: str, diagnostic: str, expected: tuple[str, str, str]
+) -> None:
+    assert classify(status, diagnostic) == expected

@@ -83,3 +83,14 @@ def test_interscan_names_the_cause_when_its_transcript_gives_one() -> None:
 def test_notices_in_other_languages(reply: str, kind: str, reason: str) -> None:
     event = only(families.notice_in_words("zoe@example.org", reply))
     assert (event.recipient, event.kind, event.reason) == ("zoe@example.org", kind, reason)
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "status"),
+    [("550 #5.1.0 Address rejected", "5.1.0"), ("550 5.1.1 <chloe@example.org>...", "5.1.1")],
+)
+def test_a_generic_report_status_gives_way_to_the_diagnostic_code(
+    diagnostic: str, status: str
+) -> None:
+    event = only(families.generic_status_report(diagnostic=diagnostic))
+    assert (event.recipient, event.kind, event.status) == ("chloe@example.org", "hard", status)

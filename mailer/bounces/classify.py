@@ -82,12 +82,45 @@ _BY_STATUS: Final = {
 
 
 def find_status(text: str) -> str:
-    """The first enhanced status code (``5.1.1``) in ``text``, or ``""``."""
-    for match in _STATUS.finditer(text):
-        klass, subject, detail = match.groups()
-        if int(subject) <= 7 and int(detail) <= 30:
-            return f"{klass}.{subject}.{detail}"
-    return ""
+    """The most specific enhanced status code in ``text`` (``5.1.1``), or ``""``.
+
+    Servers often put a generic code first (``550 5.0.0``, or ``#5.1.0``)
+    and the precise one after it; a later code counts only in the class of
+    the first (a 2.x.x of an earlier command is not the failure's).
+    """
+    best, rank = "", -1
+    for found in _STATUS.finditer(text):
+        klass, subject, detail = found.groups()
+        if int(subject) > 7 or int(detail) > 30:
+            continue
+        if best and klass != best[0]:
+            continue
+        code = f"{klass}.{subject}.{detail}"
+        if (specific := _specificity(code)) > rank:
+            best, rank = code, specific
+            if rank == 2:
+                break
+    return best
+
+
+def more_specific(given: str, text: str) -> str:
+    """``given`` (a report's Status), or the text's code when that says more.
+
+    A report's ``Status: 5.0.0`` beside ``550 5.1.1 user unknown`` is the
+    reporting server's shrug; the remote server's own code is the answer.
+    """
+    found = find_status(text)
+    if not given:
+        return found
+    if not found or found[0] != given[0]:
+        return given
+    return found if _specificity(found) > _specificity(given) else given
+
+
+def _specificity(code: str) -> int:
+    """0 for ``5.0.0``, 1 for ``5.1.0``, 2 for ``5.1.1``."""
+    _, subject, detail = code.split(".")
+    return (subject != "0") + (detail != "0")
 
 
 def find_reply_code(text: str) -> str:
@@ -159,10 +192,11 @@ def classify(status: str, diagnostic: str, stage: str = "") -> tuple[str, str, s
     address (RCPT), is how some providers refuse senders their user filters
     out: the address exists, so it is ``filtered``, not dead.
 
-    The status returned is the one given, or one found in the diagnostic, or
-    one inferred from the reason, so that every failure carries a code.
+    The status returned is the one given or, when the diagnostic's is more
+    specific, that one; else one inferred from the reason, so that every
+    failure carries a code.
     """
-    status = status or find_status(diagnostic)
+    status = more_specific(status, diagnostic)
     reply = find_reply_code(diagnostic)
     reason, precise = match_wording(diagnostic)
     if status[2:] in ("1.7", "1.8") and reason not in ("mailboxfull", "toolarge"):
