@@ -94,3 +94,57 @@ def test_a_generic_report_status_gives_way_to_the_diagnostic_code(
 ) -> None:
     event = only(families.generic_status_report(diagnostic=diagnostic))
     assert (event.recipient, event.kind, event.status) == ("chloe@example.org", "hard", status)
+
+
+def test_the_returned_letters_own_headers_are_not_the_servers_answer() -> None:
+    event = only(families.notice_with_inline_copy())
+    assert event.recipient == "emma@example.org"
+    assert (event.kind, event.reason) == ("soft", "undefined")
+    assert "DKIM" not in event.diagnostic
+
+
+def test_an_antivirus_footer_is_not_the_servers_answer() -> None:
+    event = only(families.report_with_virus_footer())
+    assert (event.recipient, event.kind, event.reason) == ("david@example.org", "hard",
+                                                           "userunknown")
+    assert "virus" not in event.diagnostic
+
+
+def test_a_virus_the_server_found_is_still_its_answer() -> None:
+    raw = families.notice_in_words(
+        "zoe@example.org", "554 5.7.1 Message rejected: a virus was detected (scanned by "
+        "ExampleAV)")
+    assert events_of(raw) == [("zoe@example.org", "soft", "virusdetected")]
+
+
+def test_addresses_quoted_to_explain_are_not_recipients() -> None:
+    assert events_of(families.notice_with_help_address()) == [
+        ("felix@example.org", "hard", "userunknown")
+    ]
+
+
+def test_a_recipient_named_only_in_the_inline_copy_of_the_letter() -> None:
+    assert events_of(families.inline_original_only()) == [
+        ("rosa@example.org", "hard", "userunknown")
+    ]
+
+
+def test_the_letters_text_returned_inline_is_not_read_as_the_answer() -> None:
+    letter = samples.original("zoe@example.org").replace(
+        "Hello, here is our November letter.",
+        "Our mailbox is full of news: one address does not exist any more, see below.")
+    raw = samples._crlf(f"""From: MAILER-DAEMON@mx.example.com
+To: {samples.SENDER}
+Subject: Undelivered Mail
+Message-ID: <copy-1@mx.example.com>
+
+Your message could not be delivered to the following recipient:
+
+    zoe@example.org
+
+Reason: refused by the remote server.
+
+--- Below this line is a copy of the message.
+
+{letter}""")
+    assert events_of(raw) == [("zoe@example.org", "soft", "blocked")]

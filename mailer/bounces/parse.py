@@ -39,7 +39,9 @@ from mailer.bounces.notice import (
     MAX_RECIPIENTS,
     PERMANENT,
     context_for,
+    inline_headers,
     read_notice,
+    split_notice,
     strip_boilerplate,
 )
 from mailer.bounces.wording import precise_reason, reason_from_text
@@ -170,7 +172,7 @@ def _excluded(msg: Part, parts: mime.Parts) -> set[str]:
     return out
 
 
-def _looks_like_bounce(msg: Part, parts: mime.Parts) -> bool:
+def _looks_like_bounce(msg: Part, parts: mime.Parts, written: str) -> bool:
     if parts.delivery_status or mime.header(msg, "x-failed-recipients"):
         return True
     sender = mime.header(msg, "from") + " " + mime.header(msg, "return-path")
@@ -178,13 +180,16 @@ def _looks_like_bounce(msg: Part, parts: mime.Parts) -> bool:
         return True
     if _BOUNCE_SUBJECT.search(mime.header(msg, "subject")):
         return True
-    notice = "\n".join(parts.notice or parts.html)[:5000].lower()
+    notice = written[:5000].lower()
     return bool(PERMANENT.search(notice) or DELAY.search(notice))
 
 
 def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
     notice_parts = parts.notice or parts.html
-    notice = "\n".join(notice_parts)
+    notice = split_notice("\n".join(notice_parts))
+    if notice.returned:
+        parts.original_headers.append(inline_headers(notice.returned))
+    written = notice.written
     # 1. Complaints.
     for text in parts.feedback:
         return read_feedback(text, parts.original, parts.original_headers)
@@ -207,7 +212,7 @@ def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
     if findings and all(f.action in _NOT_FAILED for f in findings):
         return []  # a success notice (delivered, relayed, expanded): nothing failed
     findings = [f for f in findings if f.action not in _NOT_FAILED]
-    is_bounce = _looks_like_bounce(msg, parts)
+    is_bounce = _looks_like_bounce(msg, parts, written)
     excluded = _excluded(msg, parts)
     # 4. The notice's wording: recipients when nothing else named them, and
     # what went wrong for each.
@@ -218,7 +223,7 @@ def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
         if not is_bounce:
             return []
         failed = addresses_in(mime.header(msg, "x-failed-recipients"))
-        from_notice, _ = read_notice(notice, excluded)
+        from_notice = read_notice(written, excluded)
         if failed:
             known = {f.recipient: f for f in from_notice}
             findings = [known.get(r) or Finding(recipient=r) for r in failed]
@@ -227,13 +232,13 @@ def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
         if not findings:
             findings = [Finding(recipient=r) for r in original_recipients(
                 parts.original, parts.original_headers) if r not in excluded]
-        delayed = _says_delayed(msg, notice)
+        delayed = _says_delayed(msg, written)
         for finding in findings:
             if delayed and not finding.action:
                 finding.action = DELAYED
     findings = findings[:MAX_RECIPIENTS]
     if len(findings) <= _CONTEXT_LIMIT:
-        _add_context(findings, notice)
+        _add_context(findings, written)
     if not findings:
         vacation = auto_reply(msg)
         if vacation:
@@ -241,9 +246,9 @@ def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
     return findings
 
 
-def _says_delayed(msg: Part, notice: str) -> bool:
+def _says_delayed(msg: Part, written: str) -> bool:
     """Whether the notice as a whole reports a delay rather than a failure."""
-    text = (mime.header(msg, "subject") + "\n" + notice[:5000]).lower()
+    text = (mime.header(msg, "subject") + "\n" + written[:5000]).lower()
     return bool(DELAY.search(text)) and not PERMANENT.search(strip_boilerplate(text))
 
 
@@ -265,7 +270,10 @@ def _merge(findings: list[Finding]) -> list[Finding]:
 
 
 def _add_context(findings: list[Finding], notice: str) -> None:
-    """Give each recipient the notice's words about it when its own are vague."""
+    """Give each recipient the notice's words about it when its own are vague.
+
+    ``notice`` is what the reporting server wrote, without the letter it returns.
+    """
     if not notice:
         return
     single = len(findings) == 1
