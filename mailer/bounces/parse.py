@@ -11,10 +11,8 @@ bounce came back to names the campaign and subscriber exactly.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Final
 
-from mailer import tokens
 from mailer.bounces import mime
 from mailer.bounces.addresses import addresses_in
 from mailer.bounces.classify import classify, find_status, kind_of
@@ -44,8 +42,8 @@ from mailer.bounces.notice import (
     split_notice,
     strip_boilerplate,
 )
+from mailer.bounces.proof import VERP_HEADERS, prove
 from mailer.bounces.wording import precise_reason, reason_from_text
-from mailer.errors import TokenError
 from mailer.tokens import Signer
 
 # Reading the notice again for each recipient is worth it for the usual few;
@@ -64,10 +62,6 @@ _BOUNCE_SUBJECT: Final = re.compile(
     r"|returning message|warning|delayed|not member|loop|unzustellbar|nicht zustellbar"
     r"|non remis|no entregado|エラー|不達|返送",
     re.I,
-)
-_VERP_HEADERS: Final = (
-    "to", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "x-rcpt-to",
-    "original-recipient", "x-original-rcpt-to",
 )
 
 
@@ -111,7 +105,7 @@ def read_bounce(
     message_id = mime.header(msg, "message-id").strip()
     parts = mime.split(msg)
     findings = _findings(msg, parts)
-    proof = _proof(msg, parts, return_path, signer, envelope_to)
+    proof = prove(msg, parts, return_path, signer, envelope_to)
     events = tuple(_event(f, proof.campaign, proof.subscriber) for f in findings)
     if not events:
         subject = mime.header(msg, "subject")
@@ -127,7 +121,7 @@ def read_bounce(
 
 def _addressed_to(msg: Part) -> tuple[str, ...]:
     found: list[str] = []
-    for name in _VERP_HEADERS:
+    for name in VERP_HEADERS:
         for value in mime.headers(msg, name):
             found += addresses_in(value)
     return tuple(dict.fromkeys(found))
@@ -302,70 +296,6 @@ def _add_context(findings: list[Finding], notice: str) -> None:
                 finding.diagnostic = f"{finding.diagnostic} {cleaned}".strip()
         if not finding.status:
             finding.status = find_status(finding.diagnostic)
-
-
-@dataclass(frozen=True)
-class _Proof:
-    """What the signed tokens in a message prove: which letter to whom, and how."""
-
-    campaign: int | None = None
-    subscriber: int | None = None
-    how: str = ""  # "verp", "message-id" or "" (nothing proven)
-    tampered: bool = False
-
-
-#: Text of a message read for tokens: enough for the headers of a returned letter
-#: however long the notice in front of it.
-_TOKEN_TEXT: Final = 200_000
-
-
-def _proof(
-    msg: Part, parts: mime.Parts, return_path: str, signer: Signer | None, envelope_to: str
-) -> _Proof:
-    """The campaign and subscriber a signed token of ours names, and where it was.
-
-    A VERP address (the envelope recipient the bounce came back to) is the
-    first proof; a Message-ID that mailer signed, quoted anywhere in the
-    report (the returned letter's headers, an inline copy, a provider's
-    JSON), is the second. Anything else proves nothing. ``tampered`` says a
-    token was there but its signature failed: mail that claims to answer our
-    letter but cannot show it.
-    """
-    if signer is None:
-        return _Proof()
-    envelope: list[str] = addresses_in(envelope_to)
-    for name in _VERP_HEADERS:
-        for value in mime.headers(msg, name):
-            envelope += addresses_in(value)
-    for original in parts.original:
-        envelope += addresses_in(mime.header(original, "return-path"))
-    for text in parts.original_headers:
-        match = re.search(r"^return-path\s*:(.*)$", text, re.I | re.M)
-        if match:
-            envelope += addresses_in(match.group(1))
-    tampered = False
-    if return_path:
-        for address in dict.fromkeys(envelope):
-            token = tokens.verp_token(address, return_path)
-            if not token:
-                continue
-            try:
-                claim = signer.verify(token, tokens.VERP)
-                return _Proof(claim.integer(0), claim.integer(1), "verp")
-            except TokenError:
-                tampered = True
-    quoted = [mime.header(msg, "in-reply-to"), mime.header(msg, "references")]
-    quoted += [mime.header(original, "message-id") for original in parts.original]
-    quoted += parts.original_headers + parts.feedback + parts.delivery_status
-    quoted += parts.notice + parts.html
-    text = "\n".join(quoted)[:_TOKEN_TEXT]
-    for candidate in tokens.tokens_in(text):
-        try:
-            claim = signer.verify(candidate, tokens.MESSAGE_ID)
-            return _Proof(claim.integer(0) or None, claim.integer(1) or None, "message-id")
-        except TokenError:
-            continue
-    return _Proof(tampered=tampered)
 
 
 __all__ = ["ParsedBounce", "parse_message", "read_bounce"]
