@@ -151,3 +151,21 @@ def test_the_most_specific_code_given_is_used(
     status: str, diagnostic: str, expected: tuple[str, str, str]
 ) -> None:
     assert classify(status, diagnostic) == expected
+
+
+@pytest.mark.parametrize(
+    ("stage", "reason"),
+    [
+        (">>> MAIL From:<news@example.com> SIZE=100\n<<< 550 5.1.1 Unknown user", "rejected"),
+        (">>> RCPT To:<a@example.org>\n<<< 550 5.1.1 Unknown user", "userunknown"),
+        ("SMTP error from remote mail server after MAIL FROM:<news@example.com>:", "rejected"),
+        ("SMTP error from remote mail server after RCPT TO:<a@example.org>:", "userunknown"),
+        ("(in reply to MAIL FROM command)", "rejected"),
+        ("did not like our MAIL FROM:", "rejected"),
+        ("Sent <<< MAIL FROM:<news@example.com>\nReceived >>> 550 5.1.1 Unknown user",
+         "rejected"),
+        ("... while talking to mx.example.org.:\n<<< 554 5.1.1 Unknown user", "blocked"),
+    ],
+)
+def test_the_refused_command_decides_whose_problem_it_is(stage: str, reason: str) -> None:
+    assert classify("", "550 5.1.1 Unknown user", stage)[1] == reason

@@ -148,3 +148,90 @@ Reason: refused by the remote server.
 
 {letter}""")
     assert events_of(raw) == [("zoe@example.org", "soft", "blocked")]
+
+
+def test_sendmail_two_hosts_each_recipient_reads_its_own_session() -> None:
+    assert events_of(families.sendmail_two_hosts()) == [
+        ("gina@example.org", "hard", "userunknown"),
+        ("hugo@example.net", "soft", "blocked"),
+    ]
+
+
+def test_sendmail_v5_reply_lines_name_every_recipient() -> None:
+    assert events_of(families.sendmail_v5()) == [
+        ("jules@nohost.example.net", "hard", "hostunknown"),
+        ("ines@example.org", "hard", "userunknown"),
+    ]
+
+
+def test_the_next_hosts_transcript_does_not_change_a_dead_host() -> None:
+    event = only(families.sendmail_host_unknown_single())
+    assert (event.recipient, event.kind, event.reason, event.status) == (
+        "karl@nohost.example.net", "hard", "hostunknown", "5.1.2")
+
+
+def test_user_unknown_at_data_after_another_hosts_rcpt_stays_a_filter() -> None:
+    raw = samples._crlf(f"""From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.com>
+To: {samples.SENDER}
+Subject: Returned mail: see transcript for details
+Message-ID: <sm-data@mx.example.com>
+
+   ----- Transcript of session follows -----
+... while talking to mx1.example.org.:
+>>> RCPT To:<lola@example.org>
+<<< 450 try later
+... while talking to mx2.example.org.:
+>>> DATA
+<<< 550 Unknown user lola@example.org
+554 5.0.0 Service unavailable
+""")
+    assert events_of(raw) == [("lola@example.org", "soft", "filtered")]
+
+
+@pytest.mark.parametrize(
+    ("builder", "recipient"),
+    [
+        (families.exim_mail_from_refused, "lena@example.org"),
+        (families.sendmail_mail_from_refused, "marc@example.org"),
+        (families.postfix_mail_from_refused, "nina@example.org"),
+    ],
+)
+def test_a_refusal_at_mail_from_is_our_senders_not_the_recipients(
+    builder: object, recipient: str
+) -> None:
+    assert callable(builder)
+    assert events_of(builder()) == [(recipient, "soft", "rejected")]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "553 5.1.8 <news@example.com>... Domain of sender address news@example.com does not "
+        "exist",
+        "550 5.1.7 <news@example.com>: bad sender mailbox",
+        "554 5.7.1 <news@example.com>: Sender address rejected: Access denied",
+        "550 Sender domain example.com is not permitted here",
+        "550 5.7.1 Unknown user (in reply to MAIL FROM command)",
+    ],
+)
+def test_wording_and_codes_that_refuse_the_sender(reply: str) -> None:
+    assert events_of(families.notice_in_words("zoe@example.org", reply)) == [
+        ("zoe@example.org", "soft", "rejected")
+    ]
+
+
+def test_a_refusal_of_our_name_at_the_greeting_is_not_a_dead_address() -> None:
+    raw = samples._crlf(f"""From: MAILER-DAEMON@mx.example.com
+To: {samples.SENDER}
+Subject: failure notice
+Message-ID: <qm-helo@mx.example.com>
+
+Hi. This is the qmail-send program at mx.example.com.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<zoe@example.org>:
+Connected to 192.0.2.30 but my name was rejected.
+Remote host said: 501 5.0.0 Invalid domain name
+""")
+    assert events_of(raw) == [("zoe@example.org", "soft", "blocked")]

@@ -26,7 +26,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from mailer.bounces.model import HARD, SOFT
+from mailer.bounces.model import HARD, SENDER_REFUSED, SOFT
+from mailer.bounces.stage import DATA, GREETING, MAIL, smtp_command
 from mailer.bounces.wording import match_wording
 
 #: Reasons that mean the address itself is dead.
@@ -144,13 +145,6 @@ def kind_of(reason: str, status: str, reply: str = "") -> str:
     return HARD if reason in HARD_REASONS else SOFT
 
 
-_AFTER_DATA: Final = re.compile(
-    r"(?:in reply to|after) (?:the )?(?:end of )?data\b|>>> data\b|smtp command\W*data"
-    r"|data command|while sending (?:the )?(?:message|data)",
-    re.I,
-)
-
-
 _GENERIC: Final = re.compile(r"(?:requested )?(?:mail )?action not taken:? mailbox unavailable"
                              r"|mailbox unavailable", re.I)
 
@@ -161,36 +155,13 @@ def _only_generic_wording(text: str) -> bool:
 
 
 _FILTER_WORDING: Final = re.compile(r"user unknown|unknown user|no such user", re.I)
-_COMMAND: Final = re.compile(r"^\s*>>>\s*([A-Za-z]+)", re.M)
-_RCPT: Final = re.compile(r"rcpt to|rcpt command|after rcpt", re.I)
-
-
-def _refused_at_data(text: str) -> bool:
-    """Whether the "user unknown" answer came to DATA rather than to RCPT TO.
-
-    A session transcript shows the command before the answer (``>>> DATA``);
-    other servers say ``in reply to end of DATA command`` after it.
-    """
-    for match in _FILTER_WORDING.finditer(text):
-        before = text[max(0, match.start() - 400): match.start()]
-        after = text[match.end(): match.end() + 200]
-        commands = _COMMAND.findall(before)
-        if commands:
-            if commands[-1].upper() == "DATA":
-                return True
-            continue
-        if _AFTER_DATA.search(before[-200:] + after):
-            return True
-    return False
 
 
 def classify(status: str, diagnostic: str, stage: str = "") -> tuple[str, str, str]:
     """``(kind, reason, status)`` for one failed recipient.
 
-    ``stage`` is any text that may say which SMTP command the server refused.
-    "User unknown" in answer to the message itself (DATA), not to the
-    address (RCPT), is how some providers refuse senders their user filters
-    out: the address exists, so it is ``filtered``, not dead.
+    ``stage`` is any text that may say which SMTP command the server refused
+    (``bounces.stage``); what the command changes is :func:`_by_stage`'s.
 
     The status returned is the one given or, when the diagnostic's is more
     specific, that one; else one inferred from the reason, so that every
@@ -199,15 +170,7 @@ def classify(status: str, diagnostic: str, stage: str = "") -> tuple[str, str, s
     status = more_specific(status, diagnostic)
     reply = find_reply_code(diagnostic)
     reason, precise = match_wording(diagnostic)
-    if status[2:] in ("1.7", "1.8") and reason not in ("mailboxfull", "toolarge"):
-        reason = "rejected"  # the server refused the sender's address, not ours
-    if (
-        reason == "userunknown"
-        and reason_from_status(status) not in HARD_REASONS
-        and _FILTER_WORDING.search(diagnostic)
-        and _refused_at_data(stage or diagnostic)
-    ):
-        reason = "filtered"
+    reason = _by_stage(reason, status, reply, diagnostic, smtp_command(stage or diagnostic))
     temporary = status.startswith("4") or (not status and reply.startswith("4"))
     if reason == "userunknown" and temporary and _only_generic_wording(diagnostic):
         # "mailbox unavailable" is merely the standard text of 450 and 550;
@@ -227,6 +190,35 @@ def classify(status: str, diagnostic: str, stage: str = "") -> tuple[str, str, s
     if not status:
         status = _inferred_status(reason, reply)
     return kind_of(reason, status, reply), reason, status
+
+
+def _by_stage(reason: str, status: str, reply: str, diagnostic: str, command: str) -> str:
+    """The reason once the refused command is known.
+
+    - At MAIL FROM, or with a bad-sender code (5.1.7, 5.1.8), the server
+      refused *our* sender before it heard of the recipient: ``rejected``,
+      whatever the words ("user unknown" is then our address), unless they
+      say the message is too large or the mailbox full.
+    - At the greeting nothing is known of the recipient either: words that
+      would declare the address dead say the server ``blocked`` us.
+    - "User unknown" in answer to the message itself (DATA), not to the
+      address (RCPT), is how some providers refuse senders their user
+      filters out: the address exists, so it is ``filtered``, not dead.
+    """
+    if (command == MAIL or status[2:] in ("1.7", "1.8")) and reason not in (
+        "mailboxfull", "toolarge"
+    ):
+        return SENDER_REFUSED
+    if command == GREETING and kind_of(reason, status, reply) == HARD:
+        return "blocked"
+    if (
+        command == DATA
+        and reason == "userunknown"
+        and reason_from_status(status) not in HARD_REASONS
+        and _FILTER_WORDING.search(diagnostic)
+    ):
+        return "filtered"
+    return reason
 
 
 # Wording so vague that a specific status code should overrule it.

@@ -162,35 +162,35 @@ def split_notice(text: str) -> Notice:
 
 
 # A paragraph that vouches for the mail (an antivirus stamp) or warns about it
-# (a disclaimer), written under every message a server sends.
+# (a disclaimer), written under every message a server sends. Matched against
+# lower-cased text, as case-blind alternations are slow.
 _FOOTER: Final = re.compile(
     r"scanned (?:for viruses|by|with)|checked for viruses|virus[- ]free|no virus found"
     r"|believed to be clean|protected by [^\n]{0,40}anti-?virus|disclaimer"
     r"|(?:is|are|may (?:be|contain)) (?:strictly )?(?:confidential|privileged)"
     r"|intended (?:solely |only )?for the (?:use of the )?(?:named |intended )?"
-    r"(?:recipient|addressee|individual)",
-    re.I,
+    r"(?:recipient|addressee|individual)"
 )
 # What a paragraph says when it is a server's answer, footer words or not.
 _ANSWER: Final = re.compile(
     r"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b|detected|infected|contains? a virus"
-    r"|found a virus|rejected|refused|blocked",
-    re.I,
+    r"|found a virus|rejected|refused|blocked"
 )
-_SIGNATURE: Final = re.compile(r"^-- $", re.M)
 
 
 def _without_footers(text: str) -> str:
-    """The text without its signature and its footer paragraphs."""
-    signature = _SIGNATURE.search(text)
-    if signature is not None:
-        text = text[: signature.start()]
-    if _FOOTER.search(text) is None:
+    """The text without its signature (after a "-- " line) and its footer paragraphs."""
+    signature = text.find("\n-- \n")
+    if signature != -1:
+        text = text[: signature + 1]
+    if _FOOTER.search(text.lower()) is None:
         return text
     paragraphs = re.split(r"\n[ \t]*\n", text)
-    return "\n\n".join(
-        p for p in paragraphs if not (_FOOTER.search(p) and not _ANSWER.search(p))
-    )
+    return "\n\n".join(p for p in paragraphs if not _is_footer(p.lower()))
+
+
+def _is_footer(paragraph: str) -> bool:
+    return bool(_FOOTER.search(paragraph)) and not _ANSWER.search(paragraph)
 
 
 _HEADER_LINE: Final = re.compile(r"[A-Za-z][A-Za-z0-9\-]*:[ \t]")
@@ -228,7 +228,7 @@ def mentions(lines: Sequence[str], excluded: set[str]) -> list[Mention]:
         # Most lines explain nothing: the sentence of each address is looked at
         # only on a line (or after one) that has words of explanation.
         previous = lines[index - 1] if index else ""
-        explaining = bool(_EXPLAINING.search(line) or _EXPLAINING.search(previous[-120:]))
+        explaining = _EXPLAINING.search(f"{previous[-120:]}\n{line}".lower()) is not None
         for match in ADDRESS.finditer(line):
             address = normalise(match.group(1))
             if address in excluded:
@@ -245,7 +245,7 @@ def mentions(lines: Sequence[str], excluded: set[str]) -> list[Mention]:
             strong = bool(
                 (alone and _ALONE_AFTER.match(line, end))
                 or (_RECIPIENT_PREFIX.search(near) and not _HEADER_TO.match(line, 0, start))
-                or line.startswith("...", end)
+                or line.startswith(("...", ">..."), end)
                 or (alone and _LINE_START_AFTER.match(line, end))
             )
             found.append(Mention(address=address, line=index, strong=strong))
@@ -259,7 +259,6 @@ _EXPLAINING: Final = re.compile(
     r" (?:\w+ ){0,2}send\b|\bquestions?\b|for (?:more )?(?:information|help|assistance"
     r"|details)|help ?desk|\be\.g\.|for (?:example|instance)|such as|(?:of|in) the form"
     r"|looks? like",
-    re.I,
 )
 _SENTENCE_END: Final = re.compile(r"[.!?]\s+(?=[A-Z(\"'])")
 
@@ -276,17 +275,23 @@ def _explains(previous: str, line: str, start: int) -> bool:
     ends = list(_SENTENCE_END.finditer(before))
     if ends:
         before = before[ends[-1].end():]
-    return _EXPLAINING.search(before) is not None
+    return _EXPLAINING.search(before.lower()) is not None
 
 
 def _block(lines: Sequence[str], start: int, stops: set[int], own: int = -1) -> str:
-    """The lines from ``start`` to the next recipient line (not ``own``) or a blank gap."""
+    """The lines from ``start`` to the next recipient line (not ``own``) or a blank gap.
+
+    A transcript's session with the next host ("... while talking to") is
+    another recipient's: the block ends there too.
+    """
     out = [lines[start].strip()]
     blank = 0
     for index in range(start + 1, min(len(lines), start + 12)):
         if index in stops and index != own:
             break
         text = lines[index].strip()
+        if text.startswith(("... while talking to", "while talking to")):
+            break
         if not text:
             blank += 1
             if blank >= 2 or (blank == 1 and len(out) > 1):

@@ -274,12 +274,10 @@ def _add_context(findings: list[Finding], notice: str) -> None:
     for finding in findings:
         if finding.kind:
             continue
-        precise = precise_reason(finding.diagnostic)
-        if precise and precise != "userunknown":
-            continue  # nothing to add; the SMTP stage matters only for "user unknown"
         context = context_for(finding.recipient, notice)
+        # The refused SMTP command may be said anywhere near the answer.
         finding.stage = f"{finding.diagnostic}\n{context}\n{notice[:4000] if single else ''}"
-        if precise:
+        if precise_reason(finding.diagnostic):
             continue
         vague = reason_from_text(finding.diagnostic)
         # A report's Diagnostic-Code is the server's own answer: trust it. A
