@@ -235,3 +235,25 @@ Connected to 192.0.2.30 but my name was rejected.
 Remote host said: 501 5.0.0 Invalid domain name
 """)
     assert events_of(raw) == [("zoe@example.org", "soft", "blocked")]
+
+
+def test_a_quoted_local_part_is_read_with_its_quotes() -> None:
+    event = only(families.quoted_local_part())
+    assert (event.recipient, event.kind) == ('"olga petit"@example.org', "hard")
+
+
+def test_a_local_part_with_two_dots_is_read_and_auto_submitted_keeps_it_a_bounce() -> None:
+    assert events_of(families.exim_double_dot()) == [
+        ("paul..martin@example.net", "hard", "userunknown")
+    ]
+
+
+def test_a_bounce_marked_auto_replied_whose_recipient_is_unreadable_stays_a_bounce() -> None:
+    raw = families.exim_double_dot().replace(b"paul..martin@example.net", b"paul@[192.0.2.9]")
+    assert [(e.recipient, e.kind) for e in read_bounce(raw).events] == [("", "unknown")]
+
+
+def test_an_auto_reply_from_the_null_sender_is_still_an_auto_reply() -> None:
+    raw = samples.vacation().replace(b"Subject: Out of Office: November letter",
+                                     b"Subject: Re: November letter\r\nReturn-Path: <>")
+    assert events_of(raw) == [("quinn@example.org", "auto-reply", "vacation")]

@@ -166,13 +166,22 @@ def _excluded(msg: Part, parts: mime.Parts) -> set[str]:
     return out
 
 
-def _looks_like_bounce(msg: Part, parts: mime.Parts, written: str) -> bool:
+def _says_bounce(msg: Part, parts: mime.Parts) -> bool:
+    """Whether the message presents itself as a bounce: report, sender, subject.
+
+    An empty Return-Path is no sign here: auto-replies are sent with one too
+    (RFC 3834).
+    """
     if parts.delivery_status or mime.header(msg, "x-failed-recipients"):
         return True
     sender = mime.header(msg, "from") + " " + mime.header(msg, "return-path")
-    if _BOUNCE_SENDER.search(sender) or mime.header(msg, "return-path").strip() == "<>":
-        return True
-    if _BOUNCE_SUBJECT.search(mime.header(msg, "subject")):
+    return bool(_BOUNCE_SENDER.search(sender)
+                or _BOUNCE_SUBJECT.search(mime.header(msg, "subject")))
+
+
+def _looks_like_bounce(msg: Part, says_bounce: bool, written: str) -> bool:
+    """Whether the message says it is a bounce, comes from the null sender, or reads like one."""
+    if says_bounce or mime.header(msg, "return-path").strip() == "<>":
         return True
     notice = written[:5000].lower()
     return bool(PERMANENT.search(notice) or DELAY.search(notice))
@@ -206,15 +215,15 @@ def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
     if findings and all(f.action in _NOT_FAILED for f in findings):
         return []  # a success notice (delivered, relayed, expanded): nothing failed
     findings = [f for f in findings if f.action not in _NOT_FAILED]
-    is_bounce = _looks_like_bounce(msg, parts, written)
+    says_bounce = _says_bounce(msg, parts)
     excluded = _excluded(msg, parts)
     # 4. The notice's wording: recipients when nothing else named them, and
     # what went wrong for each.
     if not findings:
-        vacation = auto_reply(msg)
-        if vacation and not _BOUNCE_SENDER.search(mime.header(msg, "from")):
+        vacation = auto_reply(msg, reads_like_bounce=says_bounce)
+        if vacation:
             return [vacation]
-        if not is_bounce:
+        if not _looks_like_bounce(msg, says_bounce, written):
             return []
         failed = addresses_in(mime.header(msg, "x-failed-recipients"))
         from_notice = read_notice(written, excluded)
@@ -234,7 +243,7 @@ def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
     if len(findings) <= _CONTEXT_LIMIT:
         _add_context(findings, written)
     if not findings:
-        vacation = auto_reply(msg)
+        vacation = auto_reply(msg, reads_like_bounce=says_bounce)
         if vacation:
             return [vacation]
     return findings
