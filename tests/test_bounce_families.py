@@ -257,3 +257,17 @@ def test_an_auto_reply_from_the_null_sender_is_still_an_auto_reply() -> None:
     raw = samples.vacation().replace(b"Subject: Out of Office: November letter",
                                      b"Subject: Re: November letter\r\nReturn-Path: <>")
     assert events_of(raw) == [("quinn@example.org", "auto-reply", "vacation")]
+
+
+def test_an_address_verification_report_is_no_failure() -> None:
+    assert [e.kind for e in read_bounce(families.postfix_verify()).events] == ["unknown"]
+
+
+def test_a_success_code_beside_failed_is_still_a_failure() -> None:
+    raw = samples.dsn([("zoe@example.org", "failed", "2.0.0", "550 not permitted to post")])
+    assert [e.kind for e in read_bounce(raw).events] == ["soft"]
+
+
+def test_a_success_code_without_an_action_is_no_failure() -> None:
+    raw = samples.dsn([("zoe@example.org", "", "2.0.0", "250 2.0.0 ok")])
+    assert [e.kind for e in read_bounce(raw).events] == ["unknown"]

@@ -49,7 +49,9 @@ from mailer.tokens import Signer
 # Reading the notice again for each recipient is worth it for the usual few;
 # a report listing hundreds carries its own diagnostics.
 _CONTEXT_LIMIT: Final = 50
-_NOT_FAILED: Final = frozenset({"delivered", "relayed", "expanded"})
+# Actions of a report that say nothing failed: delivery done, passed on,
+# or (an address-verification probe, Postfix's "sendmail -bv") possible.
+_NOT_FAILED: Final = frozenset({"delivered", "relayed", "expanded", "deliverable"})
 _BOUNCE_SENDER: Final = re.compile(
     r"mailer-daemon|postmaster|mail ?delivery|mail administrator|mail system|mdaemon"
     r"|post_master|-admin@|bounce",
@@ -212,9 +214,9 @@ def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
             if looks_like_delivery_status(text):
                 findings += read_delivery_status(text)
     findings = _merge(findings)
-    if findings and all(f.action in _NOT_FAILED for f in findings):
-        return []  # a success notice (delivered, relayed, expanded): nothing failed
-    findings = [f for f in findings if f.action not in _NOT_FAILED]
+    if findings and all(_succeeded(f) for f in findings):
+        return []  # a success notice (delivered, relayed, deliverable): nothing failed
+    findings = [f for f in findings if not _succeeded(f)]
     says_bounce = _says_bounce(msg, parts)
     excluded = _excluded(msg, parts)
     # 4. The notice's wording: recipients when nothing else named them, and
@@ -247,6 +249,17 @@ def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
         if vacation:
             return [vacation]
     return findings
+
+
+def _succeeded(finding: Finding) -> bool:
+    """Whether a report's block says the recipient's mail went (or would go) through.
+
+    A success code (2.x.x) counts when no action says otherwise: some servers
+    put 2.0.0 beside "Action: failed", and the action is then what counts.
+    """
+    if finding.action in _NOT_FAILED:
+        return True
+    return finding.status.startswith("2.") and finding.action not in ("failed", "delayed")
 
 
 def _says_delayed(msg: Part, written: str) -> bool:
