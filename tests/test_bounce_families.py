@@ -271,3 +271,17 @@ def test_a_success_code_beside_failed_is_still_a_failure() -> None:
 def test_a_success_code_without_an_action_is_no_failure() -> None:
     raw = samples.dsn([("zoe@example.org", "", "2.0.0", "250 2.0.0 ok")])
     assert [e.kind for e in read_bounce(raw).events] == ["unknown"]
+
+
+@pytest.mark.parametrize(
+    ("builder", "recipient"),
+    [
+        (families.hotmail_outer_complaint, "xena@example.org"),
+        (families.feedback_headers_on_top, "yann@example.org"),
+    ],
+)
+def test_a_complaint_whose_report_is_on_the_outer_message(
+    builder: object, recipient: str
+) -> None:
+    assert callable(builder)
+    assert events_of(builder()) == [(recipient, "complaint", "feedback")]

@@ -23,7 +23,7 @@ from mailer.bounces.dsn import (
     read_delivery_status,
     read_feedback,
 )
-from mailer.bounces.families import hotmail_complaint, ses_notification
+from mailer.bounces.families import feedback_on_top, hotmail_complaint, ses_notification
 from mailer.bounces.mime import Part
 from mailer.bounces.model import (
     DELAYED,
@@ -196,8 +196,9 @@ def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
         parts.original_headers.append(inline_headers(notice.returned))
     written = notice.written
     # 1. Complaints.
-    for text in parts.feedback:
-        return read_feedback(text, parts.original, parts.original_headers)
+    for text in parts.feedback or [feedback_on_top(msg)]:
+        if text:
+            return read_feedback(text, parts.original, parts.original_headers)
     jmrp = hotmail_complaint(parts.original, msg)
     if jmrp is not None:
         return jmrp
