@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from mailer import tokens
 from mailer.bounces import BounceEvent
-from mailer.bounces.parse import read_bounce
+from mailer.bounces.parse import parse_message, read_bounce
 from tests import bounce_families as families
 from tests import bounce_samples as samples
 
@@ -285,3 +286,85 @@ def test_a_complaint_whose_report_is_on_the_outer_message(
 ) -> None:
     assert callable(builder)
     assert events_of(builder()) == [(recipient, "complaint", "feedback")]
+
+
+def test_a_report_forwarded_as_an_attachment_is_read() -> None:
+    assert events_of(families.forwarded_report()) == [
+        ("quentin@example.org", "hard", "userunknown")
+    ]
+
+
+def test_old_exchange_names_the_recipient_as_smtp_equals() -> None:
+    assert events_of(families.exchange_55()) == [("simon@example.org", "hard", "userunknown")]
+
+
+@pytest.mark.parametrize(
+    ("refused", "kind", "reason"), [(False, "hard", "userunknown"), (True, "soft", "filtered")]
+)
+def test_aol_names_its_member_by_screen_name(refused: bool, kind: str, reason: str) -> None:
+    raw = families.aol_screen_name("Tina Example", refused=refused)
+    assert events_of(raw) == [("tinaexample@aol.com", kind, reason)]
+
+
+def test_a_bare_name_is_an_address_only_in_aols_notices() -> None:
+    raw = families.aol_screen_name().replace(b"MAILER-DAEMON@aol.com", b"MAILER-DAEMON@example.net")
+    assert [e.kind for e in read_bounce(raw).events] == ["unknown"]
+
+
+def test_a_list_post_returned_by_a_notice_naming_nobody_names_nobody() -> None:
+    events = read_bounce(families.no_recipient_notice(families.list_post())).events
+    assert [(e.recipient, e.kind) for e in events] == [("", "unknown")]
+
+
+def test_our_letter_returned_by_a_notice_naming_nobody_names_its_subscriber() -> None:
+    raw = families.no_recipient_notice(families.our_letter("zed@example.org"))
+    assert events_of(raw) == [("zed@example.org", "hard", "userunknown")]
+
+
+def test_a_letter_to_several_people_names_nobody() -> None:
+    letter = families.our_letter("zed@example.org, amy@example.net")
+    events = read_bounce(families.no_recipient_notice(letter)).events
+    assert [(e.recipient, e.kind) for e in events] == [("", "unknown")]
+
+
+def test_the_returned_letters_envelope_header_names_its_recipient_even_on_a_list() -> None:
+    post = families.list_post().replace("To: talk@lists.example.net",
+                                        "To: talk@lists.example.net\nX-Original-To: "
+                                        "zed@example.org")
+    assert [e.recipient for e in read_bounce(families.no_recipient_notice(post)).events] == [
+        "zed@example.org"
+    ]
+
+
+def test_a_list_whose_id_names_the_to_address_is_not_one_person() -> None:
+    post = families.list_post().replace("List-Post: <mailto:talk@lists.example.net>\n", "")
+    post = post.replace("Precedence: list\n", "")
+    events = read_bounce(families.no_recipient_notice(post)).events
+    assert [(e.recipient, e.kind) for e in events] == [("", "unknown")]
+
+
+def test_a_forwarded_report_proves_the_letter_its_own_copy_names() -> None:
+    signer = tokens.Signer("test-secret")
+    message_id = f"<{signer.message_id(5, 77, 'ab12')}@example.com>"
+    inner = samples.dsn(
+        [("quentin@example.org", "failed", "5.1.1", "550 5.1.1 user unknown")],
+        attach=samples.original("quentin@example.org", message_id), boundary="INNER",
+    ).decode("utf-8").replace("\r\n", "\n")
+    raw = samples._crlf(f"""From: Help Desk <helpdesk@example.net>
+To: {samples.SENDER}
+Subject: FW: Undelivered Mail Returned to Sender
+Message-ID: <fwd-proof@example.net>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="OUTER"
+
+--OUTER
+Content-Type: message/rfc822
+
+{inner}
+--OUTER--
+""")
+    parsed = parse_message(raw, return_path="bounces@example.com", signer=signer)
+    assert parsed.proof == "message-id"
+    assert [(e.recipient, e.kind, e.subscriber) for e in parsed.events] == [
+        ("quentin@example.org", "hard", 77)
+    ]

@@ -37,6 +37,8 @@ def normalise(address: str) -> str:
     address = address.strip().strip("<>")
     if not (address.startswith('"') and '"@' in address):
         address = address.strip("'\"")
+    if address[:5].lower() == "smtp=":
+        address = address[5:]  # old Exchange: "SMTP=user@host; on <date>"
     return address.rstrip(".").lower()
 
 

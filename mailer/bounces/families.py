@@ -45,6 +45,34 @@ def hotmail_complaint(originals: list[Part], msg: Part) -> list[Finding] | None:
     return None
 
 
+# AOL's old notices: a line ending in ":" that introduces the recipients,
+# then each member's screen name alone on an indented line.
+_AOL_INTRO: Final = re.compile(
+    r"(?:recipients?|delivered to|screen ?names?)\b[^\n]*:[ \t]*$", re.I | re.M
+)
+_SCREEN_NAME: Final = re.compile(r"[ \t]+([A-Za-z][A-Za-z0-9 ]{2,15}?)[ \t]*")
+
+
+def aol_screen_names(msg: Part, written: str) -> list[str]:
+    """The members an AOL notice names by screen name alone, as their aol.com addresses.
+
+    An AOL address is the screen name without its spaces; the notice is
+    AOL's only when it comes from aol.com.
+    """
+    if not first_address(mime.header(msg, "from")).endswith("@aol.com"):
+        return []
+    intro = _AOL_INTRO.search(written)
+    if intro is None:
+        return []
+    names: list[str] = []
+    for line in written[intro.end():].lstrip("\r\n").split("\n")[:50]:
+        match = _SCREEN_NAME.fullmatch(line)
+        if match is None:
+            break
+        names.append(match.group(1).replace(" ", "").lower() + "@aol.com")
+    return names
+
+
 #: The fields of an RFC 5965 feedback report.
 _FEEDBACK_FIELDS: Final = (
     "feedback-type", "user-agent", "version", "original-mail-from", "original-rcpt-to",

@@ -95,6 +95,9 @@ class Parts:
     delivery_status: list[str] = field(default_factory=list)  # message/delivery-status
     feedback: list[str] = field(default_factory=list)  # message/feedback-report
     original: list[Part] = field(default_factory=list)  # returned message(s), headers only
+    #: The same returned messages whole, as bytes: a notice forwarded as an
+    #: attachment is read from them.
+    original_raw: list[bytes] = field(default_factory=list)
     original_headers: list[str] = field(default_factory=list)  # text/rfc822-headers
 
 
@@ -328,7 +331,9 @@ def _visit(part: Part, parts: Parts, depth: int) -> None:
     elif ctype == "message/feedback-report":
         parts.feedback.append(payload_text(part))
     elif ctype in ("message/rfc822", "message/global"):
-        parts.original.append(load(body_bytes(part), headers_only=True))
+        raw = body_bytes(part)
+        parts.original.append(load(raw, headers_only=True))
+        parts.original_raw.append(raw)
     elif ctype in ("text/rfc822-headers", "message/rfc822-headers", "text/global-headers"):
         parts.original_headers.append(payload_text(part))
     elif part.children:

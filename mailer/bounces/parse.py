@@ -19,13 +19,18 @@ from mailer.bounces.classify import classify, find_status, kind_of
 from mailer.bounces.dsn import (
     auto_reply,
     looks_like_delivery_status,
-    original_recipients,
     read_delivery_status,
     read_feedback,
 )
-from mailer.bounces.families import feedback_on_top, hotmail_complaint, ses_notification
+from mailer.bounces.families import (
+    aol_screen_names,
+    feedback_on_top,
+    hotmail_complaint,
+    ses_notification,
+)
 from mailer.bounces.mime import Part
 from mailer.bounces.model import (
+    AUTO_REPLY,
     DELAYED,
     UNKNOWN,
     BounceEvent,
@@ -43,6 +48,7 @@ from mailer.bounces.notice import (
     strip_boilerplate,
 )
 from mailer.bounces.proof import VERP_HEADERS, prove
+from mailer.bounces.returned import returned_heads, returned_recipients
 from mailer.bounces.wording import precise_reason, reason_from_text
 from mailer.tokens import Signer
 
@@ -189,67 +195,98 @@ def _looks_like_bounce(msg: Part, says_bounce: bool, written: str) -> bool:
     return bool(PERMANENT.search(notice) or DELAY.search(notice))
 
 
-def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
+def _findings(msg: Part, parts: mime.Parts, depth: int = 0) -> list[Finding]:
+    """Every recipient the message reports on, from the most reliable reader on."""
     notice_parts = parts.notice or parts.html
     notice = split_notice("\n".join(notice_parts))
     if notice.returned:
         parts.original_headers.append(inline_headers(notice.returned))
-    written = notice.written
-    # 1. Complaints.
+    machine = _machine_readable(msg, parts, notice_parts)
+    if machine is not None:
+        return machine
+    findings = _reported(parts, notice_parts)
+    if findings is None:
+        return []  # a success notice (delivered, relayed, deliverable): nothing failed
+    if not findings:
+        says_bounce = _says_bounce(msg, parts)
+        vacation = auto_reply(msg, reads_like_bounce=says_bounce)
+        if vacation:
+            return [vacation]
+        if not _looks_like_bounce(msg, says_bounce, notice.written):
+            return []
+        excluded = _excluded(msg, parts)
+        findings = _named_by_notice(msg, notice.written, excluded)
+        if not findings and depth < _MAX_NESTING:
+            nested = _nested_report(parts, depth)
+            if nested:
+                return nested
+        if not findings:
+            heads = returned_heads(parts.original, parts.original_headers)
+            findings = [Finding(recipient=r) for r in returned_recipients(heads, excluded)]
+        if _says_delayed(msg, notice.written):
+            for finding in findings:
+                finding.action = finding.action or DELAYED
+    findings = findings[:MAX_RECIPIENTS]
+    if len(findings) <= _CONTEXT_LIMIT:
+        _add_context(findings, notice.written)
+    return findings
+
+
+def _machine_readable(msg: Part, parts: mime.Parts, notice: list[str]) -> list[Finding] | None:
+    """Complaints (ARF, Microsoft's JMRP) and a provider's own format (Amazon SES)."""
     for text in parts.feedback or [feedback_on_top(msg)]:
         if text:
             return read_feedback(text, parts.original, parts.original_headers)
     jmrp = hotmail_complaint(parts.original, msg)
     if jmrp is not None:
         return jmrp
-    # 2. A provider's machine format.
-    ses = ses_notification(notice_parts)
-    if ses is not None:
-        return ses
-    # 3. The standard report.
+    return ses_notification(notice)
+
+
+def _reported(parts: mime.Parts, notice: list[str]) -> list[Finding] | None:
+    """The failed recipients of a standard report; ``None`` when it reports only success."""
     findings: list[Finding] = []
     for text in parts.delivery_status:
         findings += read_delivery_status(text)
     if not findings:
-        for text in notice_parts:
+        for text in notice:
             if looks_like_delivery_status(text):
                 findings += read_delivery_status(text)
     findings = _merge(findings)
     if findings and all(_succeeded(f) for f in findings):
-        return []  # a success notice (delivered, relayed, deliverable): nothing failed
-    findings = [f for f in findings if not _succeeded(f)]
-    says_bounce = _says_bounce(msg, parts)
-    excluded = _excluded(msg, parts)
-    # 4. The notice's wording: recipients when nothing else named them, and
-    # what went wrong for each.
-    if not findings:
-        vacation = auto_reply(msg, reads_like_bounce=says_bounce)
-        if vacation:
-            return [vacation]
-        if not _looks_like_bounce(msg, says_bounce, written):
-            return []
-        failed = addresses_in(mime.header(msg, "x-failed-recipients"))
-        from_notice = read_notice(written, excluded)
-        if failed:
-            known = {f.recipient: f for f in from_notice}
-            findings = [known.get(r) or Finding(recipient=r) for r in failed]
-        else:
-            findings = from_notice
-        if not findings:
-            findings = [Finding(recipient=r) for r in original_recipients(
-                parts.original, parts.original_headers) if r not in excluded]
-        delayed = _says_delayed(msg, written)
-        for finding in findings:
-            if delayed and not finding.action:
-                finding.action = DELAYED
-    findings = findings[:MAX_RECIPIENTS]
-    if len(findings) <= _CONTEXT_LIMIT:
-        _add_context(findings, written)
-    if not findings:
-        vacation = auto_reply(msg, reads_like_bounce=says_bounce)
-        if vacation:
-            return [vacation]
-    return findings
+        return None
+    return [f for f in findings if not _succeeded(f)]
+
+
+def _named_by_notice(msg: Part, written: str, excluded: set[str]) -> list[Finding]:
+    """Recipients the notice names: X-Failed-Recipients, its wording, AOL's screen names."""
+    failed = addresses_in(mime.header(msg, "x-failed-recipients"))
+    from_notice = read_notice(written, excluded)
+    if failed:
+        known = {f.recipient: f for f in from_notice}
+        return [known.get(r) or Finding(recipient=r) for r in failed]
+    if from_notice:
+        return from_notice
+    return [Finding(recipient=r) for r in aol_screen_names(msg, written)]
+
+
+#: A notice forwarded inside a notice is read; one inside that too, no further.
+_MAX_NESTING: Final = 2
+# An attached message that is itself a report, by its type or its sender.
+_REPORT_TYPES: Final = ("multipart/report", "message/delivery-status")
+
+
+def _nested_report(parts: mime.Parts, depth: int) -> list[Finding]:
+    """What a report attached to a message that names nobody says (a forwarded bounce)."""
+    for head, raw in zip(parts.original, parts.original_raw, strict=False):
+        sender = mime.header(head, "from") + " " + mime.header(head, "return-path")
+        if head.content_type not in _REPORT_TYPES and not _BOUNCE_SENDER.search(sender):
+            continue
+        inner = mime.load(raw)
+        found = _findings(inner, mime.split(inner), depth + 1)
+        if any(f.kind != AUTO_REPLY for f in found):
+            return found
+    return []
 
 
 def _succeeded(finding: Finding) -> bool:

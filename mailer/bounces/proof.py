@@ -36,6 +36,8 @@ class TokenProof:
     tampered: bool = False
 
 
+#: Of a message attached whole, the head read for tokens.
+_NESTED_TEXT: Final = 20_000
 #: Text of a message read for tokens: enough for the headers of a returned letter
 #: however long the notice in front of it.
 _TOKEN_TEXT: Final = 200_000
@@ -80,6 +82,8 @@ def prove(
     quoted += [mime.header(original, "message-id") for original in parts.original]
     quoted += parts.original_headers + parts.feedback + parts.delivery_status
     quoted += parts.notice + parts.html
+    # A report forwarded as an attachment quotes the letter inside itself.
+    quoted += [raw[:_NESTED_TEXT].decode("latin-1") for raw in parts.original_raw]
     text = "\n".join(quoted)[:_TOKEN_TEXT]
     for candidate in tokens.tokens_in(text):
         try:

@@ -59,7 +59,9 @@ _RULES: Final[list[tuple[str, str]]] = [
     ("requireptr", r"\bptr\b|reverse (?:dns|lookup|hostname|address)|no rdns|\brdns\b"
      r"|cannot find your hostname|ip name lookup failed|does not resolve to"),
     ("filtered", r"\b5\d\d\s*:?\s+:\s*user unknown|refused due to recipient preferences"
-     r"|rejected by (?:the )?recipient'?s? (?:filter|preferences)"),
+     r"|rejected by (?:the )?recipient'?s? (?:filter|preferences)"
+     r"|(?:not accepting|does not accept|will not accept) (?:any )?(?:e-?mail|mail|messages)"
+     r" from"),
     # The address is dead.
     ("userunknown", r"recipient address rejected: access denied|invalid (?:final )?delivery userid"
      r"|not listed in (?:the )?(?:domino|public|address|directory)|user .* not listed"
@@ -93,6 +95,7 @@ _RULES: Final[list[tuple[str, str]]] = [
      r"|recipient|address)|unrouteable address|does not exist|doesn'?t exist|not exist"
      r"|no mail ?box|mail-?box not|not our user|is not a known user|user not local"
      r"|bad destination (?:mailbox|address)|bad[_ ]recipient"
+     r"|screen ?names? (?:was |were |is |are )?(?:not found|unknown|invalid)"
      r"|no (?:valid )?(?:user|recipient|account)s? (?:here|by that name|with that)"
      r"|cannot be found|could(?:n'?t| not) be found|never logged|not recognized"
      r"|not recognised|dosn'?t have|not have an account|unknown or illegal alias"
