@@ -38,9 +38,7 @@ from mailer.bounces.model import (
     ParsedBounce,
 )
 from mailer.bounces.notice import (
-    DELAY,
     MAX_RECIPIENTS,
-    PERMANENT,
     context_for,
     inline_headers,
     read_notice,
@@ -49,6 +47,7 @@ from mailer.bounces.notice import (
 )
 from mailer.bounces.proof import VERP_HEADERS, prove
 from mailer.bounces.returned import returned_heads, returned_recipients
+from mailer.bounces.triage import from_mail_system, looks_like_bounce, says_bounce, says_delayed
 from mailer.bounces.wording import precise_reason, reason_from_text
 from mailer.tokens import Signer
 
@@ -58,21 +57,6 @@ _CONTEXT_LIMIT: Final = 50
 # Actions of a report that say nothing failed: delivery done, passed on,
 # or (an address-verification probe, Postfix's "sendmail -bv") possible.
 _NOT_FAILED: Final = frozenset({"delivered", "relayed", "expanded", "deliverable"})
-_BOUNCE_SENDER: Final = re.compile(
-    r"mailer-daemon|postmaster|mail ?delivery|mail administrator|mail system|mdaemon"
-    r"|post_master|-admin@|bounce",
-    re.I,
-)
-_BOUNCE_SUBJECT: Final = re.compile(
-    r"undeliver|undelivered|delivery (?:status|failure|failed|notification|problem)"
-    r"|returned mail|mail delivery|failure notice|non.?delivery|could not be delivered"
-    r"|delivery has failed|not delivered|mail system error|rejected|failed|error|bounce"
-    r"|returning message|warning|delayed|not member|loop|unzustellbar|nicht zustellbar"
-    r"|non remis|no entregado|エラー|不達|返送",
-    re.I,
-)
-
-
 def parse_message(
     raw: bytes, *, return_path: str = "", signer: Signer | None = None, envelope_to: str = ""
 ) -> ParsedBounce:
@@ -174,27 +158,6 @@ def _excluded(msg: Part, parts: mime.Parts) -> set[str]:
     return out
 
 
-def _says_bounce(msg: Part, parts: mime.Parts) -> bool:
-    """Whether the message presents itself as a bounce: report, sender, subject.
-
-    An empty Return-Path is no sign here: auto-replies are sent with one too
-    (RFC 3834).
-    """
-    if parts.delivery_status or mime.header(msg, "x-failed-recipients"):
-        return True
-    sender = mime.header(msg, "from") + " " + mime.header(msg, "return-path")
-    return bool(_BOUNCE_SENDER.search(sender)
-                or _BOUNCE_SUBJECT.search(mime.header(msg, "subject")))
-
-
-def _looks_like_bounce(msg: Part, says_bounce: bool, written: str) -> bool:
-    """Whether the message says it is a bounce, comes from the null sender, or reads like one."""
-    if says_bounce or mime.header(msg, "return-path").strip() == "<>":
-        return True
-    notice = written[:5000].lower()
-    return bool(PERMANENT.search(notice) or DELAY.search(notice))
-
-
 def _findings(msg: Part, parts: mime.Parts, depth: int = 0) -> list[Finding]:
     """Every recipient the message reports on, from the most reliable reader on."""
     notice_parts = parts.notice or parts.html
@@ -208,11 +171,11 @@ def _findings(msg: Part, parts: mime.Parts, depth: int = 0) -> list[Finding]:
     if findings is None:
         return []  # a success notice (delivered, relayed, deliverable): nothing failed
     if not findings:
-        says_bounce = _says_bounce(msg, parts)
-        vacation = auto_reply(msg, reads_like_bounce=says_bounce)
+        bounce_like = says_bounce(msg, parts)
+        vacation = auto_reply(msg, reads_like_bounce=bounce_like)
         if vacation:
             return [vacation]
-        if not _looks_like_bounce(msg, says_bounce, notice.written):
+        if not looks_like_bounce(msg, bounce_like, notice.written):
             return []
         excluded = _excluded(msg, parts)
         findings = _named_by_notice(msg, notice.written, excluded)
@@ -223,7 +186,7 @@ def _findings(msg: Part, parts: mime.Parts, depth: int = 0) -> list[Finding]:
         if not findings:
             heads = returned_heads(parts.original, parts.original_headers)
             findings = [Finding(recipient=r) for r in returned_recipients(heads, excluded)]
-        if _says_delayed(msg, notice.written):
+        if says_delayed(msg, notice.written):
             for finding in findings:
                 finding.action = finding.action or DELAYED
     findings = findings[:MAX_RECIPIENTS]
@@ -279,8 +242,7 @@ _REPORT_TYPES: Final = ("multipart/report", "message/delivery-status")
 def _nested_report(parts: mime.Parts, depth: int) -> list[Finding]:
     """What a report attached to a message that names nobody says (a forwarded bounce)."""
     for head, raw in zip(parts.original, parts.original_raw, strict=False):
-        sender = mime.header(head, "from") + " " + mime.header(head, "return-path")
-        if head.content_type not in _REPORT_TYPES and not _BOUNCE_SENDER.search(sender):
+        if head.content_type not in _REPORT_TYPES and not from_mail_system(head):
             continue
         inner = mime.load(raw)
         found = _findings(inner, mime.split(inner), depth + 1)
@@ -298,12 +260,6 @@ def _succeeded(finding: Finding) -> bool:
     if finding.action in _NOT_FAILED:
         return True
     return finding.status.startswith("2.") and finding.action not in ("failed", "delayed")
-
-
-def _says_delayed(msg: Part, written: str) -> bool:
-    """Whether the notice as a whole reports a delay rather than a failure."""
-    text = (mime.header(msg, "subject") + "\n" + written[:5000]).lower()
-    return bool(DELAY.search(text)) and not PERMANENT.search(strip_boilerplate(text))
 
 
 def _merge(findings: list[Finding]) -> list[Finding]:
