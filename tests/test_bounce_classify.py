@@ -125,6 +125,12 @@ def test_status_is_found_in_the_text_or_inferred() -> None:
         ("550 該当ユーザーがいません", "hard", "userunknown"),
         ("552 メールボックスがいっぱいです", "soft", "mailboxfull"),
         ("552 メールボックスの容量が超過しています", "soft", "mailboxfull"),
+        # Chinese, Korean, Russian.
+        ("550 收件人不存在", "hard", "userunknown"),
+        ("552 邮箱空间不足", "soft", "mailboxfull"),
+        ("550 존재하지 않는 사용자입니다", "hard", "userunknown"),
+        ("550 пользователь не найден", "hard", "userunknown"),
+        ("552 почтовый ящик переполнен", "soft", "mailboxfull"),
     ],
 )
 def test_wording_families(diagnostic: str, kind: str, reason: str) -> None:

@@ -368,3 +368,25 @@ Content-Type: message/rfc822
     assert [(e.recipient, e.kind, e.subscriber) for e in parsed.events] == [
         ("quentin@example.org", "hard", 77)
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "recipient", "kind", "reason"),
+    [
+        ("netscape", "alice@example.org", "hard", "userunknown"),
+        ("iplanet_quota", "alice@example.org", "soft", "mailboxfull"),
+        ("imail", "alice@example.org", "hard", "userunknown"),
+        ("smtpsvc", "alice@nohost.example.org", "soft", "networkerror"),
+        ("yahoo_old", "alice@example.org", "soft", "suspended"),
+        ("eudora", "alice@example.org", "hard", "userunknown"),
+        ("groupwise", "alice@example.org", "hard", "userunknown"),
+        ("exim3", "alice@example.org", "hard", "userunknown"),
+        ("chinese", "alice@example.cn", "hard", "userunknown"),
+        ("russian", "alice@example.ru", "hard", "userunknown"),
+        ("simple_warning", "alice@example.org", "delayed", "expired"),
+    ],
+)
+def test_plain_notices_of_older_servers_and_other_languages(
+    name: str, recipient: str, kind: str, reason: str
+) -> None:
+    assert events_of(families.old_server_notice(name)) == [(recipient, kind, reason)]

@@ -41,7 +41,8 @@ _RULES: Final[list[tuple[str, str]]] = [
      r"|mailfolder is full|user.{0,20} is over|mailbox size limit|full mailbox"
      r"|would exceed|storage (?:limit|quota|allocation)|too many messages in (?:the )?mailbox"
      r"|mailbox (?:has )?exceeded"
-     # German, French, Spanish, Portuguese, Italian, Dutch, Japanese.
+     # German, French, Spanish, Portuguese, Italian, Dutch, Japanese, then
+     # Chinese, Korean and Russian.
      r"|(?:post|e-?mail-?)fach (?:ist )?(?:voll|(?:ü|ue)berf(?:ü|ue)llt)|mailbox (?:ist )?voll"
      r"|speicher(?:platz)? (?:ist )?(?:voll|ersch(?:ö|oe)pft)|quota (?:(?:ü|ue)berschritten)"
      r"|bo(?:î|i)te (?:aux lettres |mail |e-?mail |de r(?:é|e)ception )?(?:est )?pleine"
@@ -52,7 +53,10 @@ _RULES: Final[list[tuple[str, str]]] = [
      r"|cota (?:excedida|esgotada)"
      r"|casella (?:di posta )?(?:(?:è|e'|e) )?piena|quota (?:superata|esaurita)"
      r"|mailbox (?:is )?vol\b|postvak (?:is )?vol"
-     r"|一杯|いっぱい|満杯|容量"),
+     r"|一杯|いっぱい|満杯|容量"
+     r"|(?:邮箱|信箱|郵箱)(?:空间|空間|容量)?(?:已满|已滿|不足|满了)|空间不足"
+     r"|(?:사서함|메일함)이? (?:가득|꽉)|용량 초과"
+     r"|(?:почтовый )?ящик (?:переполнен|заполнен)|превышен(?:а)? (?:квота|размер ящика)"),
     ("norelaying", r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)"
      r"|not (?:permitted|allowed) to relay|unable to relay|we do not relay"
      r"|relay not permitted|no relaying|relaying mail to .* not allowed|not a gateway"),
@@ -66,7 +70,7 @@ _RULES: Final[list[tuple[str, str]]] = [
     ("userunknown", r"recipient address rejected: access denied|invalid (?:final )?delivery userid"
      r"|not listed in (?:the )?(?:domino|public|address|directory)|user .* not listed"
      r"|inactive (?:e-?mail )?address|not an active (?:e-?mail )?address|no longer valid"),
-    ("hostunknown", r"account or domain may not exist"
+    ("hostunknown", r"account or domain may not exist|域名不存在|домен не (?:найден|существует)"
      r"|domain (?:is )?(?:not reachable|unreachable)"
      r"|domaine (?:inconnu|introuvable|inexistant|n.existe pas)"
      r"|dom(?:i|í)nio (?:desconocido|desconhecido|inexistente|no existe|n(?:ã|a)o existe)"
@@ -102,7 +106,8 @@ _RULES: Final[list[tuple[str, str]]] = [
      r"|user doesn'?t|i have no one by that name|sorry, no mailbox"
      r"|no one by that name|undeliverable address|invalid address|bad address"
      r"|mailbox unavailable|recipient .* (?:not|no longer) (?:valid|available)"
-     # German, French, Spanish, Portuguese, Italian, Dutch, Japanese.
+     # German, French, Spanish, Portuguese, Italian, Dutch, Japanese, then
+     # Chinese, Korean and Russian.
      r"|benutzer (?:ist )?unbekannt|unbekannte[rn]? (?:benutzer|empf(?:ä|ae)nger|e-?mail-?adresse"
      r"|adresse)|empf(?:ä|ae)nger (?:ist )?unbekannt|(?:e-?mail-?)?adresse (?:ist )?unbekannt"
      r"|(?:benutzer|empf(?:ä|ae)nger|postfach|adresse|konto|mailbox) (?:existiert nicht"
@@ -121,7 +126,11 @@ _RULES: Final[list[tuple[str, str]]] = [
      r"|utente (?:sconosciuto|inesistente|non esiste)|indirizzo (?:sconosciuto|inesistente)"
      r"|gebruiker (?:is )?onbekend|onbekende (?:gebruiker|ontvanger)"
      r"|宛先不明|見つかりません|存在しません|存在しない(?:ユーザ|アドレス|メールアドレス)"
-     r"|該当(?:する)?ユーザ(?:ー)?(?:が|は)?(?:いません|ありません)"),
+     r"|該当(?:する)?ユーザ(?:ー)?(?:が|は)?(?:いません|ありません)"
+     r"|(?:用户|用戶|收件人|收信人|邮箱|郵箱|帐号|账号|账户|帳號|地址)(?:名)?(?:不存在|无效|無效)"
+     r"|(?:존재하지 않는|없는) (?:사용자|계정|주소|수신자)|사용자(?:가|를)? (?:없|찾을 수 없)"
+     r"|пользовател[ьяи] (?:не найден|не существует)|нет такого (?:пользователя|адресата|ящика)"
+     r"|адресат(?:а)? (?:не найден|не существует)|(?:ящик|адрес) не существует"),
     # Every other cause is soft.
     ("virusdetected", r"virus|malware|infected"),
     ("securityerror", r"\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework"
