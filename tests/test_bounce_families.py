@@ -7,6 +7,8 @@ reader without the catch-all, so that an error in it fails here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from mailer import tokens
@@ -14,6 +16,9 @@ from mailer.bounces import BounceEvent
 from mailer.bounces.parse import parse_message, read_bounce
 from tests import bounce_families as families
 from tests import bounce_samples as samples
+
+#: A sample builder called with its defaults.
+Builder = Callable[[], bytes]
 
 
 def events_of(raw: bytes) -> list[tuple[str, str, str]]:
@@ -31,10 +36,8 @@ def only(raw: bytes) -> BounceEvent:
 @pytest.mark.parametrize(
     "builder", [samples.exim, samples.postfix_dsn_user_unknown, samples.qmail, samples.arf]
 )
-def test_old_mac_line_ends_are_read_like_any_other(builder: object) -> None:
-    assert callable(builder)
+def test_old_mac_line_ends_are_read_like_any_other(builder: Builder) -> None:
     raw = builder()
-    assert isinstance(raw, bytes)
     assert events_of(families.carriage_returns_only(raw)) == events_of(raw)
 
 
@@ -46,9 +49,8 @@ def test_old_mac_line_ends_are_read_like_any_other(builder: object) -> None:
     ],
 )
 def test_google_address_not_found_is_a_dead_address_whatever_try_again_says(
-    builder: object, recipient: str
+    builder: Builder, recipient: str
 ) -> None:
-    assert callable(builder)
     event = only(builder())
     assert (event.recipient, event.kind, event.reason) == (recipient, "hard", "userunknown")
     assert event.status == "5.1.1"
@@ -198,9 +200,8 @@ Message-ID: <sm-data@mx.example.com>
     ],
 )
 def test_a_refusal_at_mail_from_is_our_senders_not_the_recipients(
-    builder: object, recipient: str
+    builder: Builder, recipient: str
 ) -> None:
-    assert callable(builder)
     assert events_of(builder()) == [(recipient, "soft", "rejected")]
 
 
@@ -282,9 +283,8 @@ def test_a_success_code_without_an_action_is_no_failure() -> None:
     ],
 )
 def test_a_complaint_whose_report_is_on_the_outer_message(
-    builder: object, recipient: str
+    builder: Builder, recipient: str
 ) -> None:
-    assert callable(builder)
     assert events_of(builder()) == [(recipient, "complaint", "feedback")]
 
 
