@@ -15,6 +15,8 @@ from mailer import tokens
 from mailer.bounces import BounceEvent
 from mailer.bounces.parse import parse_message, read_bounce
 from tests import bounce_families as families
+from tests import bounce_old_servers as old_servers
+from tests import bounce_returned as returned
 from tests import bounce_samples as samples
 
 #: A sample builder called with its defaults.
@@ -278,8 +280,8 @@ def test_a_success_code_without_an_action_is_no_failure() -> None:
 @pytest.mark.parametrize(
     ("builder", "recipient"),
     [
-        (families.hotmail_outer_complaint, "xena@example.org"),
-        (families.feedback_headers_on_top, "yann@example.org"),
+        (returned.hotmail_outer_complaint, "xena@example.org"),
+        (returned.feedback_headers_on_top, "yann@example.org"),
     ],
 )
 def test_a_complaint_whose_report_is_on_the_outer_message(
@@ -312,34 +314,34 @@ def test_a_bare_name_is_an_address_only_in_aols_notices() -> None:
 
 
 def test_a_list_post_returned_by_a_notice_naming_nobody_names_nobody() -> None:
-    events = read_bounce(families.no_recipient_notice(families.list_post())).events
+    events = read_bounce(returned.no_recipient_notice(returned.list_post())).events
     assert [(e.recipient, e.kind) for e in events] == [("", "unknown")]
 
 
 def test_our_letter_returned_by_a_notice_naming_nobody_names_its_subscriber() -> None:
-    raw = families.no_recipient_notice(families.our_letter("zed@example.org"))
+    raw = returned.no_recipient_notice(returned.our_letter("zed@example.org"))
     assert events_of(raw) == [("zed@example.org", "hard", "userunknown")]
 
 
 def test_a_letter_to_several_people_names_nobody() -> None:
-    letter = families.our_letter("zed@example.org, amy@example.net")
-    events = read_bounce(families.no_recipient_notice(letter)).events
+    letter = returned.our_letter("zed@example.org, amy@example.net")
+    events = read_bounce(returned.no_recipient_notice(letter)).events
     assert [(e.recipient, e.kind) for e in events] == [("", "unknown")]
 
 
 def test_the_returned_letters_envelope_header_names_its_recipient_even_on_a_list() -> None:
-    post = families.list_post().replace("To: talk@lists.example.net",
+    post = returned.list_post().replace("To: talk@lists.example.net",
                                         "To: talk@lists.example.net\nX-Original-To: "
                                         "zed@example.org")
-    assert [e.recipient for e in read_bounce(families.no_recipient_notice(post)).events] == [
+    assert [e.recipient for e in read_bounce(returned.no_recipient_notice(post)).events] == [
         "zed@example.org"
     ]
 
 
 def test_a_list_whose_id_names_the_to_address_is_not_one_person() -> None:
-    post = families.list_post().replace("List-Post: <mailto:talk@lists.example.net>\n", "")
+    post = returned.list_post().replace("List-Post: <mailto:talk@lists.example.net>\n", "")
     post = post.replace("Precedence: list\n", "")
-    events = read_bounce(families.no_recipient_notice(post)).events
+    events = read_bounce(returned.no_recipient_notice(post)).events
     assert [(e.recipient, e.kind) for e in events] == [("", "unknown")]
 
 
@@ -389,4 +391,4 @@ Content-Type: message/rfc822
 def test_plain_notices_of_older_servers_and_other_languages(
     name: str, recipient: str, kind: str, reason: str
 ) -> None:
-    assert events_of(families.old_server_notice(name)) == [(recipient, kind, reason)]
+    assert events_of(old_servers.old_server_notice(name)) == [(recipient, kind, reason)]

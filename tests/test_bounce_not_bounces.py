@@ -11,22 +11,22 @@ from __future__ import annotations
 import pytest
 
 from mailer.bounces.parse import read_bounce
-from tests import bounce_families as families
+from tests import bounce_not_bounces as not_bounces
 from tests import bounce_samples as samples
 
 
-@pytest.mark.parametrize("raw", families.ordinary_messages())
+@pytest.mark.parametrize("raw", not_bounces.ordinary_messages())
 def test_an_ordinary_message_gives_no_failure(raw: bytes) -> None:
     assert [(e.recipient, e.kind) for e in read_bounce(raw).events] == [("", "unknown")]
 
 
-@pytest.mark.parametrize("raw", [*families.auto_replies(), samples.vacation()])
+@pytest.mark.parametrize("raw", [*not_bounces.auto_replies(), samples.vacation()])
 def test_an_auto_reply_gives_no_failure(raw: bytes) -> None:
     kinds = {e.kind for e in read_bounce(raw).events}
     assert kinds <= {"auto-reply", "unknown"}, kinds
 
 
-@pytest.mark.parametrize("raw", [*families.ordinary_messages(), *families.auto_replies()])
+@pytest.mark.parametrize("raw", [*not_bounces.ordinary_messages(), *not_bounces.auto_replies()])
 def test_neither_gives_a_failure_when_sent_from_the_null_sender(raw: bytes) -> None:
     # An empty Return-Path makes a message read as a notice; still no hard bounce.
     raw = raw.replace(b"\r\n\r\n", b"\r\nReturn-Path: <>\r\n\r\n", 1)
