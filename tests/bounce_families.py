@@ -1,4 +1,4 @@
-"""More families of bounce, complaint and auto-reply messages, built for the tests.
+"""More families of bounce notices, built for the tests.
 
 Like :mod:`tests.bounce_samples`, each builder writes one family the way its
 software does (from the formats' documentation and the servers' published

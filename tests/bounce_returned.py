@@ -45,8 +45,16 @@ Hello, here is our November letter.
 """
 
 
-def no_recipient_notice(attached: str) -> bytes:
-    """A notice that names nobody, the letter it returns attached."""
+def no_recipient_notice(
+    attached: str,
+    *,
+    text: str = "Your message could not be delivered: the mailbox is unavailable.",
+    content_type: str = "message/rfc822",
+) -> bytes:
+    """A notice (by default one that names nobody) and the letter it returns attached.
+
+    Some servers attach the letter as ``text/plain`` rather than as a message.
+    """
     return _crlf(f"""From: Mail Delivery System <MAILER-DAEMON@mx.example.com>
 To: {SENDER}
 Subject: Undeliverable message
@@ -57,10 +65,10 @@ Content-Type: multipart/mixed; boundary="N"
 --N
 Content-Type: text/plain
 
-Your message could not be delivered: the mailbox is unavailable.
+{text}
 
 --N
-Content-Type: message/rfc822
+Content-Type: {content_type}
 
 {attached}
 --N--

@@ -175,3 +175,9 @@ def test_the_most_specific_code_given_is_used(
 )
 def test_the_refused_command_decides_whose_problem_it_is(stage: str, reason: str) -> None:
     assert classify("", "550 5.1.1 Unknown user", stage)[1] == reason
+
+
+def test_a_session_whose_command_line_is_missing_is_no_greeting_refusal() -> None:
+    stage = "... while talking to mx.example.org.:\n<<< 550 <a@example.org>... User unknown"
+    assert classify("", "550 <a@example.org>... User unknown", stage)[:2] == (
+        "hard", "userunknown")

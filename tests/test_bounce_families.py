@@ -392,3 +392,13 @@ def test_plain_notices_of_older_servers_and_other_languages(
     name: str, recipient: str, kind: str, reason: str
 ) -> None:
     assert events_of(old_servers.old_server_notice(name)) == [(recipient, kind, reason)]
+
+
+def test_a_letter_returned_as_a_text_part_is_not_the_servers_answer() -> None:
+    letter = samples.original("zoe@example.org").replace(
+        "Return-Path: <news@example.com>\n", "").replace(
+        "Hello, here is our November letter.", "Our shop's mailbox is full of offers.")
+    raw = returned.no_recipient_notice(
+        letter, text="Your message could not be delivered to the following recipient:\n\n"
+        "    zoe@example.org", content_type="text/plain")
+    assert events_of(raw) == [("zoe@example.org", "soft", "undefined")]

@@ -152,13 +152,39 @@ class Notice:
 _RETURNED: Final = 20_000
 
 
-def split_notice(text: str) -> Notice:
-    """The notice's own words and the inline copy of the letter it returns."""
-    body = unquote(text[:MAX_NOTICE])
+def split_notice(texts: list[str]) -> Notice:
+    """The notice's own words and the inline copy of the letter it returns.
+
+    ``texts`` are the message's text parts in order. A later part that
+    starts with a header block is the returned letter sent as text (some
+    servers attach it as ``text/plain``), whatever header comes first.
+    """
+    for index, text in enumerate(texts[1:], start=1):
+        if _starts_with_headers(text):
+            written, returned = "\n".join(texts[:index]), "\n".join(texts[index:])
+            break
+    else:
+        written, returned = "\n".join(texts), ""
+    body = unquote(written[:MAX_NOTICE])
     match = _CUT.search(body)
-    if match is None:
-        return Notice(_without_footers(body), "")
-    return Notice(_without_footers(body[: match.start()]), body[match.start():][:_RETURNED])
+    if match is not None:
+        body, returned = body[: match.start()], body[match.start():] + "\n" + returned
+    return Notice(_without_footers(body), returned[:_RETURNED])
+
+
+_HEADER_START: Final = re.compile(
+    r"(?:[A-Za-z][A-Za-z0-9\-]*:[ \t]*\S[^\n]*\n(?:[ \t][^\n]*\n)*){3}"
+)
+# Fields of a message (not of a report, whose parts also start with fields).
+_MESSAGE_FIELD: Final = re.compile(
+    r"^(?:from|to|subject|date|message-id|received|return-path):", re.I | re.M
+)
+
+
+def _starts_with_headers(text: str) -> bool:
+    """Whether a text begins with a message's header block (three fields or more)."""
+    head = _HEADER_START.match(text.lstrip("\r\n")[:4000].replace("\r\n", "\n"))
+    return head is not None and _MESSAGE_FIELD.search(head.group(0)) is not None
 
 
 # A paragraph that vouches for the mail (an antivirus stamp) or warns about it

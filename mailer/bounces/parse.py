@@ -161,7 +161,7 @@ def _excluded(msg: Part, parts: mime.Parts) -> set[str]:
 def _findings(msg: Part, parts: mime.Parts, depth: int = 0) -> list[Finding]:
     """Every recipient the message reports on, from the most reliable reader on."""
     notice_parts = parts.notice or parts.html
-    notice = split_notice("\n".join(notice_parts))
+    notice = split_notice(notice_parts)
     if notice.returned:
         parts.original_headers.append(inline_headers(notice.returned))
     machine = _machine_readable(msg, parts, notice_parts)

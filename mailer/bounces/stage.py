@@ -73,6 +73,17 @@ def smtp_command(text: str) -> str:
     return _COMMANDS.get(word, "")
 
 
+def _greeting(text: str, reply: re.Match[str], session: bool) -> str:
+    """GREETING for a refusal that opens a session, unless it names an address.
+
+    A transcript that leaves out the command line is no greeting refusal
+    when the answer is about an address.
+    """
+    end = text.find("\n", reply.end())
+    line = text[reply.end(): end if end != -1 else len(text)]
+    return GREETING if session and "@" not in line else ""
+
+
 def _transcript_command(text: str) -> str:
     """The last command sent before the first permanent refusal, in that refusal's session.
 
@@ -88,7 +99,7 @@ def _transcript_command(text: str) -> str:
         if sent:
             command = sent
         elif reply in ("4", "5"):
-            refused = _COMMANDS.get(command, "") if command else GREETING if session else ""
+            refused = _COMMANDS.get(command, "") if command else _greeting(text, line, session)
             if reply == "5" and refused:
                 return refused
             temporary = temporary or refused
