@@ -402,3 +402,36 @@ def test_a_letter_returned_as_a_text_part_is_not_the_servers_answer() -> None:
         letter, text="Your message could not be delivered to the following recipient:\n\n"
         "    zoe@example.org", content_type="text/plain")
     assert events_of(raw) == [("zoe@example.org", "soft", "undefined")]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Could not contact the mail server for <zoe@example.org>: 550 5.1.1 user unknown",
+        "It looks like <zoe@example.org> does not exist: 550 5.1.1 user unknown",
+        "The recipient in question, <zoe@example.org>, is unknown: 550 5.1.1",
+    ],
+)
+def test_a_sentence_that_reports_keeps_its_recipient(sentence: str) -> None:
+    raw = samples._crlf(f"""From: MAILER-DAEMON@mx.example.com
+To: {samples.SENDER}
+Subject: Undelivered Mail
+Message-ID: <report-sentence@mx.example.com>
+
+{sentence}
+""")
+    assert events_of(raw) == [("zoe@example.org", "hard", "userunknown")]
+
+
+def test_a_person_forwarding_a_report_under_a_subject_of_their_own() -> None:
+    raw = families.forwarded_report().replace(
+        b"Subject: FW: Undelivered Mail Returned to Sender", b"Subject: Fwd: what is this?")
+    assert events_of(raw) == [("quentin@example.org", "hard", "userunknown")]
+
+
+def test_a_person_forwarding_our_letter_as_an_attachment_reports_nothing() -> None:
+    raw = returned.no_recipient_notice(
+        returned.our_letter("zed@example.org"), text="Look at this!").replace(
+        b"Subject: Undeliverable message", b"Subject: Fwd: November letter").replace(
+        b"Mail Delivery System <MAILER-DAEMON@mx.example.com>", b"Tom <tom@example.net>")
+    assert [(e.recipient, e.kind) for e in read_bounce(raw).events] == [("", "unknown")]

@@ -254,7 +254,7 @@ def mentions(lines: Sequence[str], excluded: set[str]) -> list[Mention]:
         # Most lines explain nothing: the sentence of each address is looked at
         # only on a line (or after one) that has words of explanation.
         previous = lines[index - 1] if index else ""
-        explaining = _EXPLAINING.search(f"{previous[-120:]}\n{line}".lower()) is not None
+        explaining = _ADVICE_WORDS.search(f"{previous[-120:]}\n{line}".lower()) is not None
         for match in ADDRESS.finditer(line):
             address = normalise(match.group(1))
             if address in excluded:
@@ -280,11 +280,22 @@ def mentions(lines: Sequence[str], excluded: set[str]) -> list[Mention]:
 
 # Words of a sentence that tells people where to write or what an address
 # looks like: the address it quotes is not a recipient.
+#
+# Advice only: "please contact", "you can write to", a sentence or clause that
+# starts with "Contact" or "Send"; never a report's "could not contact the
+# server for".
 _EXPLAINING: Final = re.compile(
-    r"\bcontact|\bwrite to|\breply to|(?:please|you (?:can|may|should|could)|kindly)"
-    r" (?:\w+ ){0,2}send\b|\bquestions?\b|for (?:more )?(?:information|help|assistance"
-    r"|details)|help ?desk|\be\.g\.|for (?:example|instance)|such as|(?:of|in) the form"
-    r"|looks? like",
+    r"(?:^|[,;])\s*(?:contact|write|send|reply)\b"
+    r"|(?:please|kindly|you (?:can|may|should|could|might)) (?:\w+ ){0,2}"
+    r"(?:contact|write|send|reply|mail|reach)\b"
+    r"|for (?:more |further )?(?:information|help|assistance|details|questions)"
+    r"|help ?desk|\be\.g\.|for (?:example|instance)|such as|(?:of|in) the form"
+)
+# Words without which no sentence is advice: a line without any is not looked
+# at address by address.
+_ADVICE_WORDS: Final = re.compile(
+    r"contact|write|send|reply|mail|reach|information|help|assistance|details|questions"
+    r"|e\.g\.|example|instance|such as|the form"
 )
 _SENTENCE_END: Final = re.compile(r"[.!?]\s+(?=[A-Z(\"'])")
 

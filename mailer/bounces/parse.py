@@ -176,14 +176,13 @@ def _findings(msg: Part, parts: mime.Parts, depth: int = 0) -> list[Finding]:
         if vacation:
             return [vacation]
         if not looks_like_bounce(msg, bounce_like, notice.written):
-            return []
+            return _nested_report(parts, depth)  # a person may forward one
         excluded = _excluded(msg, parts)
         findings = _named_by_notice(msg, notice.written, excluded)
-        if not findings and depth < _MAX_NESTING:
+        if not findings:
             nested = _nested_report(parts, depth)
             if nested:
                 return nested
-        if not findings:
             heads = returned_heads(parts.original, parts.original_headers)
             findings = [Finding(recipient=r) for r in returned_recipients(heads, excluded)]
         if says_delayed(msg, notice.written):
@@ -241,6 +240,8 @@ _REPORT_TYPES: Final = ("multipart/report", "message/delivery-status")
 
 def _nested_report(parts: mime.Parts, depth: int) -> list[Finding]:
     """What a report attached to a message that names nobody says (a forwarded bounce)."""
+    if depth >= _MAX_NESTING:
+        return []
     for head, raw in zip(parts.original, parts.original_raw, strict=False):
         if head.content_type not in _REPORT_TYPES and not from_mail_system(head):
             continue

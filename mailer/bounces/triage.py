@@ -33,9 +33,11 @@ _BOUNCE_SUBJECT: Final = re.compile(
     r"|non remis|no entregado|エラー|不達|返送",
     re.I,
 )
-# "Re:" and its translations (group 1), "Fwd:" and its (group 2).
+# "Re:" and its translations (group 1), "Fwd:" and its (group 2), after a
+# tag a list or a ticket system may put first ("[Ticket #4711] Re:").
 _PREFIX: Final = re.compile(
-    r"\s*(?:(re|aw|sv|vs|antw|ref|rif|odp)|(fwd?|tr|wg|rv|enc|doorst))\s*(?:\[\d+\])?\s*:",
+    r"\s*(?:\[[^\]\n]{0,60}\]\s*)?"
+    r"(?:(re|aw|sv|vs|antw|ref|rif|odp)|(fwd?|tr|wg|rv|enc|doorst))\s*(?:\[\d+\])?\s*:",
     re.I,
 )
 # The subject of a bounce a person forwards: what only a mail system writes.
