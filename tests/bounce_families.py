@@ -12,18 +12,12 @@ from __future__ import annotations
 
 from tests.bounce_samples import DATE, SENDER, _crlf, dsn, original
 
-
-def google_address_not_found(address: str = "amelie@example.org") -> bytes:
-    """Google Workspace's "Address not found" report, as it sends it now.
-
-    The notice tells the sender to "try again" after checking for typos; the
-    remote server's answer is the 550 5.1.1 "does not exist".
-    """
-    return _crlf(f"""From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>
-To: {SENDER}
+#: Google's report as it sends it now: a notice in text and HTML, the report, the letter.
+_GOOGLE_NOT_FOUND = """From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>
+To: {sender}
 Subject: Delivery Status Notification (Failure)
 Message-ID: <gws-1@mx.google.com>
-Date: {DATE}
+Date: {date}
 X-Failed-Recipients: {address}
 Auto-Submitted: auto-replied
 MIME-Version: 1.0
@@ -67,7 +61,7 @@ Content-Type: message/delivery-status
 
 Reporting-MTA: dns; googlemail.com
 Received-From-MTA: dns; news.example.com
-Arrival-Date: {DATE}
+Arrival-Date: {date}
 
 Final-Recipient: rfc822; {address}
 Action: failed
@@ -77,14 +71,24 @@ Diagnostic-Code: smtp; 550-5.1.1 The email account that you tried to reach does 
  Please try 550-5.1.1 double-checking the recipient's email address for typos or
  550-5.1.1 unnecessary spaces. Learn more at 550 5.1.1
  https://support.google.com/mail/?p=NoSuchUser a1-20020a05.123 - gsmtp
-Last-Attempt-Date: {DATE}
+Last-Attempt-Date: {date}
 
 --G1
 Content-Type: message/rfc822
 
-{original(address)}
+{original}
 --G1--
-""")
+"""
+
+
+def google_address_not_found(address: str = "amelie@example.org") -> bytes:
+    """Google Workspace's "Address not found" report, as it sends it now.
+
+    The notice tells the sender to "try again" after checking for typos; the
+    remote server's answer is the 550 5.1.1 "does not exist".
+    """
+    return _crlf(_GOOGLE_NOT_FOUND.format(
+        address=address, sender=SENDER, date=DATE, original=original(address)))
 
 
 def gmail_plain_no_such_user(address: str = "bruno@example.org") -> bytes:
