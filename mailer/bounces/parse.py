@@ -57,6 +57,8 @@ _CONTEXT_LIMIT: Final = 50
 # Actions of a report that say nothing failed: delivery done, passed on,
 # or (an address-verification probe, Postfix's "sendmail -bv") possible.
 _NOT_FAILED: Final = frozenset({"delivered", "relayed", "expanded", "deliverable"})
+
+
 def parse_message(
     raw: bytes, *, return_path: str = "", signer: Signer | None = None, envelope_to: str = ""
 ) -> ParsedBounce:
