@@ -151,13 +151,22 @@ _AUTO_SUBJECT: Final = re.compile(
 )
 
 
-def auto_reply(msg: Part) -> Finding | None:
-    """An auto-reply event for the message's sender, if it is a vacation message."""
-    hit = any(
-        re.search(pattern, mime.header(msg, name), re.I) for name, pattern in _AUTO_HEADERS
-    )
-    if not hit and not _AUTO_SUBJECT.search(mime.header(msg, "subject")):
-        return None
+def auto_reply(msg: Part, *, reads_like_bounce: bool = False) -> Finding | None:
+    """An auto-reply event for the message's sender, if it is a vacation message.
+
+    Mail systems mark their bounces as automatic too (Exim writes
+    ``Auto-Submitted: auto-replied``): a message that ``reads_like_bounce``
+    (by its sender or subject) is an auto-reply only by an auto-reply's own
+    subject, never by those headers alone.
+    """
+    if not _AUTO_SUBJECT.search(mime.header(msg, "subject")):
+        if reads_like_bounce:
+            return None
+        hit = any(
+            re.search(pattern, mime.header(msg, name), re.I) for name, pattern in _AUTO_HEADERS
+        )
+        if not hit:
+            return None
     sender = first_address(mime.header(msg, "from")) or first_address(
         mime.header(msg, "sender")
     )
