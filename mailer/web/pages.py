@@ -10,52 +10,27 @@ from __future__ import annotations
 
 from typing import Any
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from mailer.config import Config
-from mailer.errors import TemplateError
-from mailer.resources import default_templates
-
-
-def template_environment(config: Config) -> jinja2.Environment:
-    """The page templates: the user's folder first, then the shipped defaults."""
-    loader = jinja2.ChoiceLoader(
-        [
-            jinja2.FileSystemLoader(str(config.templates_path)),
-            jinja2.FileSystemLoader(str(default_templates())),
-        ]
-    )
-    return ImmutableSandboxedEnvironment(
-        loader=loader,
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+from mailer.resources import page_environment, render_page
 
 
 class Pages:
     """Renders ``web/<name>`` templates into responses."""
 
     def __init__(self, config: Config) -> None:
-        self.env = template_environment(config)
+        self.env = page_environment(config.templates_path)
         self.base_url = config.web.base_url.rstrip("/")
         self.organization = config.sender.organization
 
     def render(self, template_name: str, **context: Any) -> str:
         """The text of template ``web/<template_name>`` with ``context``."""
-        try:
-            template = self.env.get_template(f"web/{template_name}")
-            return template.render(
-                base_url=self.base_url, organization=self.organization, **context
-            )
-        except jinja2.TemplateError as exc:
-            where = getattr(exc, "filename", None) or f"web/{template_name}"
-            line = getattr(exc, "lineno", None)
-            raise TemplateError(f"page template failed: {exc}", path=where, line=line) from None
+        return render_page(
+            self.env, f"web/{template_name}",
+            base_url=self.base_url, organization=self.organization, **context,
+        )
 
     def page(self, template_name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
         """An HTML page."""
