@@ -17,6 +17,7 @@ from mailer.web import create_app
 from mailer.web.limits import SubscribeLimits
 from tests import web_helpers
 from tests.clocks import FakeClock
+from tests.report_world import World, mixed_campaign
 from tests.smtp_sink import LETTER, Faults, SmtpSink, sink_environment
 from tests.web_helpers import Web, web_config
 
@@ -138,3 +139,14 @@ async def web(tmp_path: Path, db_path: Path, store: Store) -> AsyncIterator[Web]
     async with httpx.AsyncClient(transport=transport, base_url=web_helpers.BASE) as client:
         yield Web(app, client, config, store, signer, limit_clock)
     app.state.web.stores.close_all()
+
+
+@pytest.fixture
+def mixed_world(
+    store: Store, invoke: Invoke, tmp_path: Path, fake_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[World]:
+    """Campaign 1 with mixed outcomes, its bounces and leavers (``tests/report_world.py``)."""
+    made = mixed_campaign(store, invoke, tmp_path, fake_clock, monkeypatch)
+    yield made
+    made.sink.stop()

@@ -61,6 +61,14 @@ class App:
         if target.parent == _where(db).parent and target.name.startswith(db.name + ".campaign-"):
             raise UsageError(f"{path}: refusing to write over a campaign's journal")
 
+    def page_output(self, output: Path | None, default: str) -> Path:
+        """Where a page goes: ``output``, else ``default`` in the current folder; checked
+        with ``check_output`` (``-``, standard output, needs no check)."""
+        target = output or Path(default)
+        if str(target) != "-":
+            self.check_output(target)
+        return target
+
     def store(self, *, create: bool = False) -> Store:
         """The database, opened once per command and closed when it ends."""
         if self._store is None:
@@ -183,6 +191,29 @@ def output_option(func: Any) -> Any:
         type=click.Path(dir_okay=False, path_type=Path),
         help="Write to this file instead of standard output.",
     )(func)
+
+
+def page_option(default: str) -> Callable[[Any], Any]:
+    """The ``-o/--output FILE`` option of commands that make an HTML page (a report)."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+        help=f"Write the page to this file (default: {default} in the current folder; "
+        "- for standard output).",
+    )
+
+
+def write_page(output: Path, page: str) -> None:
+    """Write a page to ``output`` (``-``: standard output) and say where it went.
+
+    The path was checked (``App.page_output``) before the page was made.
+    """
+    if str(output) == "-":
+        click.echo(page, nl=False)
+        return
+    output.write_text(page, encoding="utf-8")
+    echo(f"wrote {output}", err=True)
 
 
 def delivery_options(func: Any) -> Any:

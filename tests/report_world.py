@@ -1,0 +1,157 @@
+"""A campaign with mixed outcomes, made the way they happen, for the report tests.
+
+Fourteen members on two lists get a letter (in German for the three who
+read it) through a real SMTP sink that refuses one address (550) and defers
+two (451); five minutes later one of those two gets through. An hour on,
+bounces come back through the bounce code: a hard bounce to a VERP address,
+a soft one, a complaint quoting the letter's Message-ID, and a report with
+no token that proves nothing. Then two people leave: one by the letter's
+one-click link (the event names the campaign), one by a page that names
+none (put down to the campaign by time), and one is removed by an admin
+(no letter's doing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from email import message_from_bytes
+from pathlib import Path
+
+from click.testing import Result
+
+from mailer import membership
+from mailer.contacts.addresses import normalize_address
+from mailer.store import Store
+from mailer.store.lists import create_list
+from mailer.store.models import Consent
+from mailer.store.subscribers import find_subscriber
+from tests import bounce_samples as samples
+from tests.clocks import FakeClock
+from tests.smtp_sink import Faults, SmtpSink, sink_environment
+
+#: ``mailer --db <db> ARGS`` (conftest's ``invoke`` fixture).
+Invoke = Callable[..., Result]
+RETURN_PATH = "bounces@lists.example.org"
+CONFIG = (
+    '[sender]\nfrom = "Union News <news@lists.example.org>"\n'
+    f'[bounces]\nreturn_path = "{RETURN_PATH}"\n'
+)
+LETTER = """---
+subject: "Spring meeting: $5 dues & <agenda>"
+---
+
+Dear {{ subscriber.name or "member" }},
+
+the spring meeting is on Saturday.
+"""
+GERMAN = """---
+subject: "Frühjahrstreffen"
+---
+
+Liebe Mitglieder,
+
+das Frühjahrstreffen ist am Samstag.
+"""
+ORG = [f"o{n}@example.org" for n in range(6)]
+NET = [f"n{n}@example.net" for n in range(4)]
+COM = [f"c{n}@example.com" for n in range(2)]
+EDU = [f"e{n}@example.edu" for n in range(2)]
+GERMAN_READERS = {ORG[0], ORG[1], COM[0]}
+REFUSED, STILL_DEFERRED, LATE = NET[1], NET[3], NET[2]
+HARD, SOFT, COMPLAINED, UNVERIFIED = ORG[4], ORG[3], ORG[5], ORG[0]
+LEFT_BY_LINK, LEFT_BY_PAGE, REMOVED = ORG[1], ORG[2], COM[1]
+
+
+@dataclass
+class World:
+    """The campaign's database, its sink, and where the test's files are."""
+
+    store: Store
+    sink: SmtpSink
+    folder: Path
+
+
+def _join(store: Store, list_name: str, emails: list[str], *, public: bool = False) -> None:
+    mailing_list = create_list(store, list_name, public=public)
+    for email in emails:
+        membership.add(
+            store, mailing_list, normalize_address(email), name=email.split("@")[0],
+            consent=Consent(method="test"), confirmed=True,
+            language="de" if email in GERMAN_READERS else "",
+        )
+
+
+def _ok(result: Result) -> None:
+    assert result.exit_code == 0, result.output
+
+
+def _ingest(invoke: Invoke, folder: Path, name: str, message: bytes) -> None:
+    path = folder / f"{name}.eml"
+    path.write_bytes(message)
+    _ok(invoke("bounces", "ingest", str(path)))
+
+
+def _letter_to(sink: SmtpSink, email: str) -> tuple[str, bytes]:
+    """The envelope sender (a VERP address) and the letter the sink took for ``email``."""
+    found = next(r for r in sink.received if r.rcpt_to == email)
+    return found.mail_from, found.data
+
+
+def _bounces(world: World, invoke: Invoke) -> None:
+    verp, letter = _letter_to(world.sink, HARD)
+    _ingest(invoke, world.folder, "hard", samples.dsn(
+        [(HARD, "failed", "5.1.1", "550 5.1.1 user unknown")], to=verp, attach=letter.decode(),
+        message_id="<hard@mx.example.org>", extra_headers=f"Delivered-To: {verp}\n"))
+    verp, letter = _letter_to(world.sink, SOFT)
+    _ingest(invoke, world.folder, "soft", samples.dsn(
+        [(SOFT, "failed", "5.2.2", "552 5.2.2 mailbox full")], to=verp, attach=letter.decode(),
+        message_id="<soft@mx.example.org>", extra_headers=f"Delivered-To: {verp}\n"))
+    _, letter = _letter_to(world.sink, COMPLAINED)
+    message_id = str(message_from_bytes(letter)["Message-ID"])
+    _ingest(invoke, world.folder, "complaint", samples.arf(COMPLAINED, message_id=message_id))
+    _ingest(invoke, world.folder, "stranger", samples.dsn(
+        [(UNVERIFIED, "failed", "5.1.1", "550 5.1.1 user unknown")], to=RETURN_PATH,
+        message_id="<forged@mx.example.org>"))
+
+
+def _leave(world: World, email: str, method: str, campaign: int | None) -> None:
+    """``email`` leaves every list, as the web page, the mailbox or an admin does it."""
+    person = find_subscriber(world.store, email)
+    assert person is not None
+    membership.leave(world.store, person.id, None, method=method, campaign=campaign)
+
+
+def mixed_campaign(
+    store: Store, invoke: Invoke, folder: Path, clock: FakeClock, monkeypatch: object
+) -> World:
+    """Make campaign 1 as the module's docstring tells; the sink is running on return."""
+    setenv = monkeypatch.setenv  # type: ignore[attr-defined]
+    (folder / "mailer.toml").write_text(CONFIG, encoding="utf-8")
+    setenv("MAILER_CONFIG", str(folder / "mailer.toml"))
+    _join(store, "members", ORG + NET + COM, public=True)  # so the letter is archived
+    _join(store, "friends", EDU)
+    (folder / "spring.md").write_text(LETTER, encoding="utf-8")
+    (folder / "spring.de.md").write_text(GERMAN, encoding="utf-8")
+    sink = SmtpSink(Faults(reject={REFUSED}, defer={LATE, STILL_DEFERRED}))
+    sink.start()
+    for name, value in sink_environment(sink.port).items():
+        setenv(name, value)
+    world = World(store, sink, folder)
+    try:
+        _ok(invoke("send", str(folder / "spring.md"), "--list", "members", "--list", "friends",
+                   "--yes"))
+        clock.advance(minutes=5)
+        sink.faults.defer.discard(LATE)
+        _ok(invoke("campaigns", "resume", "1"))
+        clock.advance(hours=1)
+        _bounces(world, invoke)
+    except BaseException:
+        sink.stop()
+        raise
+    clock.advance(hours=1)
+    _leave(world, LEFT_BY_LINK, "one-click", 1)
+    _leave(world, LEFT_BY_PAGE, "web", None)
+    _leave(world, REMOVED, "cli", None)
+    return world
+

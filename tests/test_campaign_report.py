@@ -1,0 +1,183 @@
+"""``mailer campaigns report``: the figures of a campaign with known outcomes, and its page.
+
+The campaign is made by real sends to an SMTP sink and real bounces through
+the bounce code (``tests/report_world.py``); its report must give exactly
+the numbers that world was built to have.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mailer.config import load_config
+from mailer.reports.campaign import CampaignReport, buckets, campaign_report, time_unit
+from mailer.reports.rates import percent
+from mailer.store import Store
+from mailer.store.reports import Deferral, DomainOutcome, ReasonCount
+from tests.clocks import FakeClock
+from tests.conftest import Invoke
+from tests.report_world import LETTER, World
+
+
+@pytest.fixture
+def report(mixed_world: World, db_path: Path) -> CampaignReport:
+    return campaign_report(load_config(None, db=db_path), mixed_world.store, 1)
+
+
+def test_outcomes_by_domain_count_each_state_and_the_proven_bounces(
+    report: CampaignReport,
+) -> None:
+    assert report.domains == [
+        DomainOutcome("example.org", 6, sent=6, deferred=0, failed=0, pending=0, hard=1,
+                      complaints=1),
+        DomainOutcome("example.net", 4, sent=2, deferred=1, failed=1, pending=0, hard=1,
+                      complaints=0),
+        DomainOutcome("example.com", 2, sent=2, deferred=0, failed=0, pending=0, hard=0,
+                      complaints=0),
+        DomainOutcome("example.edu", 2, sent=2, deferred=0, failed=0, pending=0, hard=0,
+                      complaints=0),
+    ]
+
+
+def test_the_timeline_counts_messages_per_minute_with_quiet_minutes_as_zero(
+    report: CampaignReport,
+) -> None:
+    assert report.unit == "minute"
+    assert report.timeline == [
+        ("2026-12-01T09:00", 11), ("2026-12-01T09:01", 0), ("2026-12-01T09:02", 0),
+        ("2026-12-01T09:03", 0), ("2026-12-01T09:04", 0), ("2026-12-01T09:05", 1),
+    ]
+
+
+def test_bounce_reasons_count_proven_reports_and_leave_the_unproven_out(
+    report: CampaignReport,
+) -> None:
+    # The relay's own 550 and the VERP notice are both hard, user unknown.
+    assert report.reasons == [ReasonCount("hard", "userunknown", 2),
+                              ReasonCount("soft", "mailboxfull", 1)]
+    assert report.detail.unverified_reports == 1
+
+
+def test_deferrals_by_domain_and_code_and_the_ones_taken_later(report: CampaignReport) -> None:
+    assert report.deferrals == [Deferral("example.net", 451, waiting=1, expired=0)]
+    assert report.sent_after_retries == 1
+
+
+def test_rates_and_unsubscribes_put_down_to_the_campaign(report: CampaignReport) -> None:
+    rates = report.rates
+    assert rates is not None
+    outcome = rates.outcome
+    assert (outcome.recipients, outcome.tried, outcome.sent) == (14, 14, 12)
+    assert (outcome.hard, outcome.complaints) == (2, 1)
+    # One left by the letter's link, one by a page naming no letter; the admin's removal
+    # and the complaint's leaving are not unsubscribes of the letter.
+    assert (rates.unsubscribes.named, rates.unsubscribes.by_time) == (1, 1)
+    assert [percent(r) for r in (rates.delivered, rates.hard_bounces, rates.complaints,
+                                 rates.unsubscribed)] == ["85.71%", "14.29%", "8.33%", "16.67%"]
+
+
+def test_the_letter_s_recipients_per_language_and_list(report: CampaignReport) -> None:
+    assert [(s.language, s.recipients) for s in report.languages] == [("", 11), ("de", 3)]
+    assert report.detail.lists == {"members": 12, "friends": 2}
+
+
+def test_the_size_of_a_message_is_that_of_one_the_relay_took(
+    report: CampaignReport, mixed_world: World
+) -> None:
+    """Measured for the first reader of each edition; the sink has the message sent to them
+    (tokens and Message-IDs differ, their lengths do not)."""
+    assert [s.language for s in report.sizes] == ["", "de"]
+    taken = {r.rcpt_to: len(r.data) for r in mixed_world.sink.received}
+    assert abs(report.sizes[0].size - taken["o2@example.org"]) <= 8
+    assert abs(report.sizes[1].size - taken["o0@example.org"]) <= 8
+    assert not any(s.clipped for s in report.sizes)
+
+
+def test_the_time_unit_follows_the_span_of_the_sending() -> None:
+    start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+    def after(**span: float) -> str:
+        return time_unit(start, start + timedelta(**span))
+
+    assert [after(hours=2), after(hours=3), after(days=4), after(days=5), after(days=181)] == [
+        "minute", "hour", "hour", "day", "week"]
+    assert buckets("week", datetime(2026, 12, 3, tzinfo=UTC), datetime(2026, 12, 15, tzinfo=UTC)
+                   ) == ["2026-11-30", "2026-12-07", "2026-12-14"]
+
+
+def _cells(page: str, section: str) -> list[list[str]]:
+    """The rows of ``section``'s table as the page shows them."""
+    part = page.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", part.split("<tbody>", 1)[1], re.S)
+    return [re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row) for row in rows]
+
+
+def test_the_page_has_a_chart_and_the_same_numbers_in_a_table_for_each_figure(
+    mixed_world: World, invoke: Invoke, tmp_path: Path
+) -> None:
+    result = invoke("campaigns", "report", "1")
+    assert result.exit_code == 0, result.output
+    assert "wrote campaign-1-report.html" in result.output
+    page = (tmp_path / "campaign-1-report.html").read_text(encoding="utf-8")
+    for section in ("timeline", "domains", "reasons", "deferrals", "rates", "languages", "lists"):
+        part = page.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
+        assert part.count('<svg class="chart" role="img"') == 1, section
+        assert "<table>" in part, section
+    assert _cells(page, "domains")[1] == ["example.net", "4", "2", "1", "1", "0", "1", "0"]
+    assert _cells(page, "rates")[1:3] == [["hard bounces", "2", "14 tried", "14.29%"],
+                                         ["complaints", "1", "12 delivered", "8.33%"]]
+    assert _cells(page, "deferrals") == [["example.net", "451", "1", "0"]]
+    assert "Spring meeting: $5 dues &amp; &lt;agenda&gt;" in page
+    assert "<agenda>" not in page
+
+
+def test_the_page_loads_nothing_and_links_only_to_the_letter_s_archive(
+    mixed_world: World, invoke: Invoke, tmp_path: Path
+) -> None:
+    page = invoke("campaigns", "report", "1", "-o", "-").stdout
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page.lower()
+    assert not re.search(r"\bsrc\s*=", page, re.I), "nothing is loaded from a source"
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//|@import", page, re.I)
+    assert "default-src 'none'" in page
+    links = re.findall(r"<(\w+)[^>]*\bhref\s*=\s*\"((?:https?:)?//[^\"]*)\"", page, re.I)
+    assert links == [("a", "http://127.0.0.1:8025/archive/1")]
+    # Inside the charts, ids are each chart's own and every reference stays in the page.
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))
+    assert all(ref in ids for ref in re.findall(r'url\(#([^)]+)\)', page))
+
+
+def test_a_campaign_not_started_says_so_instead_of_drawing_empty_charts(
+    store: Store, invoke: Invoke, tmp_path: Path, fake_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAILER_SECRET_KEY", "test-secret")
+    (tmp_path / "spring.md").write_text(LETTER, encoding="utf-8")
+    for args in (("lists", "create", "members"),
+                 ("subscribers", "add", "ann@example.org", "--list", "members"),
+                 ("send", str(tmp_path / "spring.md"), "--list", "members", "--yes",
+                  "--at", "2026-12-24 18:00", "--tz", "UTC")):
+        assert invoke(*args).exit_code == 0
+    result = invoke("campaigns", "report", "1", "-o", "-")
+    assert result.exit_code == 0, result.output
+    page = result.stdout
+    assert "<svg" not in page
+    assert "Nothing has been sent yet: the campaign is scheduled for 2026-12-24T18:00:00Z" in page
+    for section in ("timeline", "domains", "reasons", "deferrals", "rates"):
+        assert f'<section id="{section}">' not in page
+    assert "Its recipients are counted when it starts." in page
+    assert _cells(page, "size")[0][0] == "the original"  # the letter is measured all the same
+
+
+def test_the_report_refuses_to_write_over_the_database_and_knows_no_unknown_campaign(
+    mixed_world: World, invoke: Invoke, db_path: Path
+) -> None:
+    refused = invoke("campaigns", "report", "1", "-o", str(db_path))
+    assert refused.exit_code == 2 and "refusing to write over the database" in refused.output
+    unknown = invoke("campaigns", "report", "42")
+    assert unknown.exit_code == 1 and "no campaign 42" in unknown.output
