@@ -9,10 +9,17 @@ no token that proves nothing. Then two people leave: one by the letter's
 one-click link (the event names the campaign), one by a page that names
 none (put down to the campaign by time), and one is removed by an admin
 (no letter's doing).
+
+``two_weeks_later`` goes on: a quiet list is made, and two weeks on three
+people join ``friends``, campaign 2 goes to the five friends, one leaves by
+its link, another by a page that names no letter (campaign 2 was their
+last, the day before), and a member whose last letter was campaign 1, two
+weeks before, leaves the same way (no campaign's doing: too long after).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -61,6 +68,7 @@ GERMAN_READERS = {ORG[0], ORG[1], COM[0]}
 REFUSED, STILL_DEFERRED, LATE = NET[1], NET[3], NET[2]
 HARD, SOFT, COMPLAINED, UNVERIFIED = ORG[4], ORG[3], ORG[5], ORG[0]
 LEFT_BY_LINK, LEFT_BY_PAGE, REMOVED = ORG[1], ORG[2], COM[1]
+AUTUMN = '---\nsubject: "Autumn $ale"\n---\n\nDear {{ subscriber.name }},\n\nthe autumn fair.\n'
 
 
 @dataclass
@@ -155,3 +163,31 @@ def mixed_campaign(
     _leave(world, REMOVED, "cli", None)
     return world
 
+
+def two_weeks_later(world: World, invoke: Invoke, clock: FakeClock) -> None:
+    """Go on from ``mixed_campaign`` as the module's docstring tells."""
+    create_list(world.store, "quiet")
+    clock.advance(weeks=2)
+    for n in range(3):
+        _ok(invoke("subscribers", "add", f"f{n}@example.edu", "--list", "friends"))
+    (world.folder / "autumn.md").write_text(AUTUMN, encoding="utf-8")
+    _ok(invoke("send", str(world.folder / "autumn.md"), "--list", "friends", "--yes"))
+    clock.advance(days=1)
+    _leave(world, EDU[0], "one-click", 2)
+    _leave(world, EDU[1], "web", None)
+    _leave(world, ORG[0], "web", None)
+
+
+def table_cells(page: str, section: str) -> list[list[str]]:
+    """The rows of the table in a report's ``section`` as the page shows them."""
+    part = page.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", part.split("<tbody>", 1)[1], re.S)
+    return [re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row) for row in rows]
+
+
+def written_report(invoke: Invoke, folder: Path, name: str, *args: str) -> str:
+    """Run a report command that writes ``name`` into the current ``folder``, and read it."""
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {name}" in result.output
+    return (folder / name).read_text(encoding="utf-8")

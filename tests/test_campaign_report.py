@@ -20,7 +20,7 @@ from mailer.store import Store
 from mailer.store.reports import Deferral, DomainOutcome, ReasonCount
 from tests.clocks import FakeClock
 from tests.conftest import Invoke
-from tests.report_world import LETTER, World
+from tests.report_world import LETTER, World, table_cells, written_report
 
 
 @pytest.fixture
@@ -109,28 +109,18 @@ def test_the_time_unit_follows_the_span_of_the_sending() -> None:
                    ) == ["2026-11-30", "2026-12-07", "2026-12-14"]
 
 
-def _cells(page: str, section: str) -> list[list[str]]:
-    """The rows of ``section``'s table as the page shows them."""
-    part = page.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
-    rows = re.findall(r"<tr>(.*?)</tr>", part.split("<tbody>", 1)[1], re.S)
-    return [re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row) for row in rows]
-
-
 def test_the_page_has_a_chart_and_the_same_numbers_in_a_table_for_each_figure(
     mixed_world: World, invoke: Invoke, tmp_path: Path
 ) -> None:
-    result = invoke("campaigns", "report", "1")
-    assert result.exit_code == 0, result.output
-    assert "wrote campaign-1-report.html" in result.output
-    page = (tmp_path / "campaign-1-report.html").read_text(encoding="utf-8")
+    page = written_report(invoke, tmp_path, "campaign-1-report.html", "campaigns", "report", "1")
     for section in ("timeline", "domains", "reasons", "deferrals", "rates", "languages", "lists"):
         part = page.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
         assert part.count('<svg class="chart" role="img"') == 1, section
         assert "<table>" in part, section
-    assert _cells(page, "domains")[1] == ["example.net", "4", "2", "1", "1", "0", "1", "0"]
-    assert _cells(page, "rates")[1:3] == [["hard bounces", "2", "14 tried", "14.29%"],
+    assert table_cells(page, "domains")[1] == ["example.net", "4", "2", "1", "1", "0", "1", "0"]
+    assert table_cells(page, "rates")[1:3] == [["hard bounces", "2", "14 tried", "14.29%"],
                                          ["complaints", "1", "12 delivered", "8.33%"]]
-    assert _cells(page, "deferrals") == [["example.net", "451", "1", "0"]]
+    assert table_cells(page, "deferrals") == [["example.net", "451", "1", "0"]]
     assert "Spring meeting: $5 dues &amp; &lt;agenda&gt;" in page
     assert "<agenda>" not in page
 
@@ -171,7 +161,7 @@ def test_a_campaign_not_started_says_so_instead_of_drawing_empty_charts(
     for section in ("timeline", "domains", "reasons", "deferrals", "rates"):
         assert f'<section id="{section}">' not in page
     assert "Its recipients are counted when it starts." in page
-    assert _cells(page, "size")[0][0] == "the original"  # the letter is measured all the same
+    assert table_cells(page, "size")[0][0] == "the original"  # the letter is measured all the same
 
 
 def test_the_report_refuses_to_write_over_the_database_and_knows_no_unknown_campaign(

@@ -1,7 +1,8 @@
-"""The campaign report in a real browser (headless Chromium, Debian's package).
+"""The reports in a real browser (headless Chromium, Debian's package).
 
 The report of a campaign with mixed outcomes (see ``tests/report_world.py``)
-is written by ``mailer campaigns report`` and opened from its file: every
+is written by ``mailer campaigns report``, and the lists' report of the
+weeks around it by ``mailer report``; each is opened from its file: every
 chart must be drawn, at a desktop width and a phone's, and the page must
 ask the network for nothing. Screenshots go to ``tests/artifacts/``.
 """
@@ -14,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.browser import chromium_page, needs_chromium, screenshot
+from tests.clocks import FakeClock
 from tests.conftest import Invoke
-from tests.report_world import World
+from tests.report_world import World, two_weeks_later
 
 if TYPE_CHECKING:
     from playwright.sync_api import ConsoleMessage, Page
@@ -99,3 +101,23 @@ def test_on_a_phone_the_page_does_not_scroll_sideways_and_each_chart_shows(
     assert traffic.urls == [report.as_uri()]
     assert traffic.problems == []
 
+
+def test_the_lists_report_draws_each_list_and_the_rates_and_asks_for_nothing(
+    mixed_world: World, invoke: Invoke, fake_clock: FakeClock
+) -> None:
+    two_weeks_later(mixed_world, invoke, fake_clock)
+    result = invoke("report", "--weeks", "4", "-o", str(mixed_world.folder / "lists.html"))
+    assert result.exit_code == 0, result.output
+    page_file = mixed_world.folder / "lists.html"
+    with chromium_page(width=1280) as page:
+        traffic = Traffic(page)
+        page.goto(page_file.as_uri(), wait_until="load")
+        for section in ("list-1", "list-2", "campaigns"):  # friends, members: by name
+            chart = drawn(page, section)
+            assert not chart.get("missing"), f"{section} has no chart"
+            assert chart["width"] > 300 and chart["height"] > 80, (section, chart)
+            assert chart["shapes"] >= 3, (section, chart)
+        assert drawn(page, "list-3").get("missing"), "the quiet list draws no chart"
+        screenshot(page, "list-report")
+    assert traffic.urls == [page_file.as_uri()]
+    assert traffic.problems == []

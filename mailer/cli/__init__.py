@@ -7,6 +7,7 @@ import mailer.cli.campaigns
 import mailer.cli.init
 import mailer.cli.letters
 import mailer.cli.lists
+import mailer.cli.report
 import mailer.cli.send
 import mailer.cli.serve
 import mailer.cli.subscribers

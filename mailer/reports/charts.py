@@ -152,6 +152,31 @@ def over_time(name: str, title: str, labels: Sequence[str], values: Sequence[int
     return _draw(name, title, 2.8, paint)
 
 
+def ups_and_downs(
+    name: str, title: str, weeks: Sequence[str], gains: Series, losses: Sequence[Series]
+) -> str:
+    """Bars per week: ``gains`` above the line, ``losses`` stacked below it."""
+
+    def paint(figure: Figure) -> None:
+        axes = figure.add_subplot()
+        columns = range(len(weeks))
+        axes.bar(columns, gains.values, color=gains.color, label=gains.name, width=0.8)
+        bottom = [0.0] * len(weeks)
+        for each in losses:
+            down = [-value for value in each.values]
+            axes.bar(columns, down, bottom=bottom, color=each.color, label=each.name, width=0.8)
+            bottom = [a + b for a, b in zip(bottom, down, strict=True)]
+        axes.axhline(0, color=BLACK, linewidth=0.8)
+        step = max(1, math.ceil(len(weeks) / TICKS))
+        ticks = list(range(0, len(weeks), step))
+        axes.set_xticks(ticks, [weeks[i] for i in ticks], rotation=30, ha="right")
+        axes.set_ylabel("members per week")
+        _integer_axis(axes.yaxis)
+        figure.legend(loc="outside lower center", ncols=1 + len(losses), frameon=False)
+
+    return _draw(name, title, 3.0, paint)
+
+
 @dataclass(frozen=True)
 class Panel:
     """One rate's bars (fractions, None where there is none) and its reference lines."""

@@ -1,0 +1,84 @@
+"""``mailer report``: the lists' weeks and the campaigns' rates, over weeks made with a fake clock.
+
+The weeks are those of ``tests/report_world.py``: campaign 1 in the week of
+30 November, campaign 2 and its leavers in the week of 14 December.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mailer.reports.growth import ListReport, list_report
+from mailer.reports.rates import percent
+from tests.clocks import FakeClock
+from tests.conftest import Invoke
+from tests.report_world import World, table_cells, two_weeks_later, written_report
+
+WEEKS = ["2026-11-23", "2026-11-30", "2026-12-07", "2026-12-14"]
+
+
+@pytest.fixture
+def weeks(mixed_world: World, invoke: Invoke, fake_clock: FakeClock) -> World:
+    two_weeks_later(mixed_world, invoke, fake_clock)
+    return mixed_world
+
+
+@pytest.fixture
+def report(weeks: World) -> ListReport:
+    return list_report(weeks.store, 4)
+
+
+def test_each_list_s_joins_and_losses_per_week(report: ListReport) -> None:
+    assert report.weeks == WEEKS
+    members, friends, quiet = sorted(report.lists, key=lambda each: ["members", "friends",
+                                                                     "quiet"].index(each.name))
+    assert (members.joined, members.left, members.bounced, members.complained) == (
+        [0, 12, 0, 0], [0, 3, 0, 1], [0, 2, 0, 0], [0, 1, 0, 0])
+    assert members.net == [0, 6, 0, -1]
+    assert members.members == 5
+    assert (friends.joined, friends.left, friends.bounced, friends.complained) == (
+        [0, 2, 0, 3], [0, 0, 0, 2], [0, 0, 0, 0], [0, 0, 0, 0])
+    assert friends.members == 3
+    assert quiet.quiet and quiet.members == 0
+
+
+def test_rates_per_campaign_with_unsubscribes_by_link_and_by_time(report: ListReport) -> None:
+    first, second = report.campaigns
+    assert (first.outcome.id, first.outcome.sent, first.unsubscribes.total) == (1, 12, 2)
+    assert (second.outcome.id, second.outcome.recipients, second.outcome.sent) == (2, 5, 5)
+    # One by the letter's link, one by a page the day after; the member who left two weeks
+    # after campaign 1 is put down to no campaign.
+    assert (second.unsubscribes.named, second.unsubscribes.by_time) == (1, 1)
+    assert [percent(r.unsubscribed) for r in report.campaigns] == ["16.67%", "40%"]
+    assert [percent(r.hard_bounces) for r in report.campaigns] == ["14.29%", "0%"]
+
+
+def test_fewer_weeks_leave_the_older_campaign_and_joins_out(weeks: World) -> None:
+    recent = list_report(weeks.store, 1)
+    assert recent.weeks == ["2026-12-14"]
+    assert [rates.outcome.id for rates in recent.campaigns] == [2]
+    assert {each.name: each.joined for each in recent.lists}["friends"] == [3]
+
+
+def test_the_page_draws_each_active_list_and_the_rates_and_loads_nothing(
+    weeks: World, invoke: Invoke, tmp_path: Path
+) -> None:
+    page = written_report(invoke, tmp_path, "list-report.html", "report", "--weeks", "4")
+    assert page.count('<svg class="chart" role="img"') == 3  # members, friends, the rates
+    assert "Nobody joined or left in these weeks." in page  # quiet
+    assert "<script" not in page.lower()
+    assert not re.search(r"\b(src|href)\s*=\s*\"(?!#)", page, re.I), "only links inside the page"
+    assert "2: Autumn $ale" in page  # in the table, and as text in the chart
+    # The lists in the order of their names: friends, members, quiet.
+    assert '<section id="list-1">\n<h2>friends: ' in page
+    assert table_cells(page, "list-1")[-1] == ["2026-12-14", "3", "2", "0", "0", "1"]
+
+
+def test_without_lists_or_campaigns_the_page_says_so(invoke: Invoke) -> None:
+    page = invoke("report", "-o", "-").stdout
+    assert "There are no lists yet." in page
+    assert "No campaign started in these weeks." in page
+    assert "<svg" not in page
