@@ -425,3 +425,17 @@ def test_letters_render_html_shows_the_images_inline(tmp_path: Path, invoke: Inv
     assert result.exit_code == 0, result.output
     assert "data:image/png;base64," in result.stdout
     assert "cid:" not in result.stdout
+
+
+def test_without_a_database_images_link_is_no_cause_for_a_warning(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mailer.cli import cli
+
+    front = "list: members\nimages: link\n---\n\n"
+    path = write_letter(tmp_path, LETTER.replace("---\n\n", front, 1))
+    no_database = str(tmp_path / "none.db")
+    result = CliRunner().invoke(cli, ["--db", no_database, "letters", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "embedded logo.png" in result.output  # a preview carries the image
+    assert "not public" not in result.output

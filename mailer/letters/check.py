@@ -202,7 +202,8 @@ def _file_report(compiled: CompiledEditions) -> tuple[list[FileSummary], int, li
             "[letters] attachments_warn_mb): every recipient downloads them; put large files "
             "on a web page and link to them instead (images: link does that for images)"
         )
-    private = [each.name for each in compiled.lists if not each.public]
+    # A list only named in the letter (no database yet, id 0) is neither public nor private.
+    private = [each.name for each in compiled.lists if each.id and not each.public]
     if links_images and private:
         warnings.append(
             f"images: link, but list {', '.join(private)} is not public, so its letters are "
