@@ -133,6 +133,12 @@ class TemplatesConfig:
 
 
 @dataclass(frozen=True)
+class LettersConfig:
+    attachments_max_mb: float = 10.0
+    attachments_warn_mb: float = 2.0
+
+
+@dataclass(frozen=True)
 class ImportConfig:
     check_deliverability: bool = False
     batch_size: int = 5000
@@ -153,6 +159,7 @@ class Config:
     imap: ImapConfig = field(default_factory=ImapConfig)
     web: WebConfig = field(default_factory=WebConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    letters: LettersConfig = field(default_factory=LettersConfig)
     import_: ImportConfig = field(default_factory=ImportConfig)
 
     @property
@@ -189,6 +196,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "imap": ImapConfig,
     "web": WebConfig,
     "templates": TemplatesConfig,
+    "letters": LettersConfig,
     "import": ImportConfig,
 }
 _FILE_KEY_ALIASES = {("sender", "from"): "from_address"}
@@ -217,6 +225,8 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("web", "request_timeout"): (0.1, 600),
     ("web", "keepalive_timeout"): (1, 600),
     ("web", "max_connections"): (1, 100_000),
+    ("letters", "attachments_max_mb"): (0, 1000),
+    ("letters", "attachments_warn_mb"): (0, 1000),
     ("import", "batch_size"): (1, 1_000_000),
 }
 #: Settings that take one of a few words.
@@ -410,6 +420,11 @@ def _check_all(sections: dict[str, Any], found: Path | None) -> None:
             raise ConfigError(f"smtp.relays[{index}].weight must be at least 1", path=found)
     if sections["sending"].retry_max < sections["sending"].retry_first:
         raise ConfigError("sending.retry_max must not be below sending.retry_first", path=found)
+    letters = sections["letters"]
+    if letters.attachments_warn_mb > letters.attachments_max_mb:
+        raise ConfigError(
+            "letters.attachments_warn_mb must not be above letters.attachments_max_mb", path=found
+        )
     check_base_url(sections["web"].base_url, found)
     if sections["sending"].timezone:
         try:

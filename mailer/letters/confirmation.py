@@ -95,6 +95,6 @@ def build_confirmation(
     return OutgoingMessage(
         recipient=rcpt,
         message_id=message_id.strip("<>"),
-        data=data,
+        parts=(data,),
         smtputf8=smtputf8 or sender_utf8,
     )
