@@ -38,9 +38,11 @@ docs: $(BIN)/mailer
 
 # Extract the texts mailer writes itself (babel.cfg says where) into mailer/locale/mailer.pot,
 # and bring each language's catalogue in step: new texts to translate, changed ones fuzzy.
+# Locations name the file only, so that editing code does not touch every catalogue.
 messages: $(BIN)/mailer
 	$(BIN)/pybabel extract -F babel.cfg -o mailer/locale/mailer.pot --project mailer \
-		--copyright-holder "the mailer authors" --no-wrap --sort-by-file -c Translators: .
+		--copyright-holder "the mailer authors" --no-wrap --sort-by-file --add-location file \
+		-c Translators: .
 	$(BIN)/pybabel update -i mailer/locale/mailer.pot -d mailer/locale -D mailer \
 		--no-wrap --ignore-obsolete
 

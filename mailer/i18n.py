@@ -15,7 +15,11 @@ code and templates. Choosing a catalogue is never an error.
 
 Dates are formatted by Babel from CLDR data, which knows far more languages
 than there are catalogues: the date line of a letter in Italian reads
-"1 dicembre 2026" even without an Italian catalogue.
+"1 dicembre 2026" even without an Italian catalogue. So are the names of
+languages in the subscribe form's menu, each in its own language.
+
+``N_`` marks a text that is kept as data (the reason in a ``TokenError``) so
+that extraction finds it; whoever shows it translates it then.
 """
 
 from __future__ import annotations
@@ -47,6 +51,11 @@ LOCALE_DIR = shipped("locale")
 #: The CLDR locale for dates in English when no region is said: "1 December 2026",
 #: the order most of the world reads, rather than the United States' "December 1, 2026".
 _WORLD_ENGLISH = "en_001"
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogues where it is written; it is translated later."""
+    return message
 
 
 @functools.cache
@@ -116,3 +125,13 @@ def long_date(value: Any, language: str = "") -> str:
     if not isinstance(value, dt.date):
         return str(value)
     return str(format_date(value, "long", locale=locale_of(language)))
+
+
+@functools.lru_cache(maxsize=64)
+def language_name(tag: str) -> str:
+    """A language's name in that language, as a language menu shows it ("Español")."""
+    try:
+        name = Locale.parse(tag, sep="-").get_display_name() or tag
+    except (UnknownLocaleError, ValueError):
+        return tag
+    return name[:1].upper() + name[1:]
