@@ -22,6 +22,7 @@ from typing import Literal, overload
 from mailer import clock
 from mailer.config import Config
 from mailer.errors import ConfigError, TokenError
+from mailer.i18n import N_
 
 UNSUBSCRIBE = "u"
 CONFIRM = "c"
@@ -53,7 +54,7 @@ class Claim:
         try:
             return int(self.fields[index])
         except (IndexError, ValueError):
-            raise TokenError("token does not carry the expected fields") from None
+            raise TokenError(N_("token does not carry the expected fields")) from None
 
 
 class Signer:
@@ -88,16 +89,16 @@ class Signer:
             payload = _b32decode(payload_text)
             signature = _b32decode(signature_text)
         except (ValueError, TypeError):
-            raise TokenError("the link is damaged (token cannot be read)") from None
+            raise TokenError(N_("the link is damaged (token cannot be read)")) from None
         if not hmac.compare_digest(signature, self._signature(payload)):
-            raise TokenError("the link is not valid (signature does not match)")
+            raise TokenError(N_("the link is not valid (signature does not match)"))
         parts = payload.decode("utf-8", "replace").split(":")
         if parts[0] != purpose:
-            raise TokenError("the link is meant for something else")
+            raise TokenError(N_("the link is meant for something else"))
         fields = parts[1:]
         if fields and fields[-1].startswith("e") and fields[-1][1:].isdigit():
             if clock.now().timestamp() > int(fields[-1][1:]):
-                raise TokenError("the link has expired")
+                raise TokenError(N_("the link has expired"))
             fields = fields[:-1]
         return Claim(purpose=purpose, fields=tuple(fields))
 
@@ -108,19 +109,22 @@ class Signer:
         return self.sign(UNSUBSCRIBE, subscriber_id, list_id, campaign_id or 0)
 
     def confirm(
-        self, subscriber_id: int, list_id: int, valid_for: timedelta, *, bound_to: str = ""
+        self, subscriber_id: int, list_id: int, valid_for: timedelta, *, bound_to: str = "",
+        language: str = "",
     ) -> str:
         """Token for a double opt-in confirmation link; expires.
 
         ``bound_to`` is a digest of what the ids stood for when the link was
         made, for the receiver to compare, so that the ids can never come to
         name someone else. The time it was issued goes in too: a link older
-        than the person's last unsubscribe must not bring them back.
+        than the person's last unsubscribe must not bring them back. So does
+        ``language``, the tag of the form that asked (when it offered one).
         """
         issued = int(clock.now().timestamp())
-        return self.sign(
-            CONFIRM, subscriber_id, list_id, bound_to, f"t{issued}", expires=clock.now() + valid_for
-        )
+        fields: list[str | int] = [subscriber_id, list_id, bound_to, f"t{issued}"]
+        if language:
+            fields.append(f"l{language}")
+        return self.sign(CONFIRM, *fields, expires=clock.now() + valid_for)
 
     def verp(self, campaign_id: int, subscriber_id: int) -> str:
         """Token for the local part of a VERP return path."""

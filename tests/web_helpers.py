@@ -74,6 +74,8 @@ class Web:
         public: bool = True,
         double_optin: bool = True,
         title: str = "",
+        language: str = "",
+        languages: tuple[str, ...] = (),
     ) -> MailingList:
         return create_list(
             self.store,
@@ -81,16 +83,19 @@ class Web:
             title=title or name.title(),
             public=public,
             double_optin=double_optin,
+            language=language,
+            languages=languages,
         )
 
-    def subscribe(self, mailing_list: MailingList, email_address: str) -> int:
-        """A confirmed subscriber added by an admin; returns its id."""
+    def subscribe(self, mailing_list: MailingList, email_address: str, language: str = "") -> int:
+        """A confirmed subscriber added by an admin (reading ``language``); returns its id."""
         outcome = membership.add(
             self.store,
             mailing_list,
             normalize_address(email_address),
             consent=Consent("cli"),
             confirmed=True,
+            language=language,
         )
         assert outcome.subscriber is not None
         return outcome.subscriber.id

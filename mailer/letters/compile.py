@@ -395,12 +395,12 @@ def compile_letter(
 ) -> CompiledLetter:
     """Do once what is the same for every recipient of ``letter``.
 
-    ``language`` is the language the letter is in (its Content-Language), when
-    known; ``files`` are the files it brings along (``letters.files``), without
-    which its local links stay as written; ``images`` overrides the letter's own
-    ``images:`` (the archive links them).
+    ``language`` is the letter's (its Content-Language; the layout's words
+    follow it); ``files`` are the files it brings along (``letters.files``),
+    without which its local links stay as written; ``images`` overrides the
+    letter's own ``images:`` (the archive links them).
     """
-    html_env, text_env = environments(config, templates)
+    html_env, text_env = environments(config, templates, language or letter.language)
     check_body_syntax(html_env, letter)
     for key in ("preheader", "from", "reply_to", "organization", "author"):
         refuse_leftover_syntax(key, str(letter.meta.get(key) or ""), letter)

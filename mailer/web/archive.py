@@ -8,7 +8,8 @@ the list's subscribe page, which is what a reader of the archive wants anyway.
 The letter's attachments and images, kept with its campaign, are served under
 ``/archive/{campaign}/files/{name}``, and its page shows and links them there.
 A campaign is archived once it is done, or while it is sending once at least
-one message went out.
+one message went out. A letter's page speaks its list's default language; the
+index and the feed, which belong to no list, the visitor's.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from starlette.routing import Route
 from mailer import clock, tokens
 from mailer.config import Config
 from mailer.errors import MailerError
+from mailer.i18n import translations
 from mailer.letters.compile import compile_letter, sample_recipient
 from mailer.letters.files import FileSummary, LetterFile, kept_files
 from mailer.letters.multipart import ascii_filename
@@ -37,6 +39,7 @@ from mailer.store import Store, campaigns
 from mailer.store.campaigns import ArchivedLetter, CampaignFile
 from mailer.store.models import Recipient
 from mailer.web.context import context_of
+from mailer.web.pages import visitor_language
 from mailer.web.security import ARCHIVE_CSP
 
 SAMPLE_ADDRESS = "subscriber@example.org"
@@ -108,8 +111,15 @@ async def archive_index(request: Request) -> Response:
     """GET /archive/: every archived letter, newest first."""
     web = context_of(request)
     letters = await web.stores.run(campaigns.archived)
-    response = web.pages.page("archive_index.html.j2", title="Archive", letters=letters)
+    language = visitor_language(request)
+    response = web.pages.page(
+        "archive_index.html.j2",
+        language=language,
+        title=translations(language).gettext("Archive"),
+        letters=letters,
+    )
     response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Vary"] = "Accept-Language"
     return response
 
 
@@ -132,17 +142,25 @@ async def archive_letter(request: Request) -> Response:
     campaign_id = int(request.path_params["campaign"])
     letter = await web.stores.run(lambda store: campaigns.archived_one(store, campaign_id))
     if letter is None:
+        language = visitor_language(request)
+        _ = translations(language).gettext
         return web.pages.message(
-            "Not found", "There is no archived letter at this address.", status=404
+            _("Not found"), _("There is no archived letter at this address."),
+            language=language, status=404,
         )
+    language = letter.mailing_list.language
     try:
         body = await _body(request, letter)
     except MailerError:
         return web.pages.message(
-            letter.subject, "This letter cannot be shown in the archive.", status=500
+            letter.subject,
+            translations(language).gettext("This letter cannot be shown in the archive."),
+            language=language,
+            status=500,
         )
     response = web.pages.page(
-        "archive_letter.html.j2", letter=letter, body=body.html, attachments=body.attachments
+        "archive_letter.html.j2", language=language, letter=letter, body=body.html,
+        attachments=body.attachments,
     )
     response.headers["Content-Security-Policy"] = ARCHIVE_CSP
     response.headers["Cache-Control"] = "public, max-age=300"
@@ -200,11 +218,13 @@ async def archive_feed(request: Request) -> Response:
             body = ArchivedBody("")
         entries.append((letter, body.html, body.attachments))
     updated = letters[0].sent_at if letters else clock.iso(datetime(2000, 1, 1, tzinfo=UTC))
-    text = web.pages.render("feed.atom.j2", entries=entries, updated=updated)
+    text = web.pages.render(
+        "feed.atom.j2", language=visitor_language(request), entries=entries, updated=updated
+    )
     return Response(
         text,
         media_type="application/atom+xml; charset=utf-8",
-        headers={"Cache-Control": "public, max-age=300"},
+        headers={"Cache-Control": "public, max-age=300", "Vary": "Accept-Language"},
     )
 
 
