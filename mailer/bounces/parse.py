@@ -356,12 +356,9 @@ def _proof(
     quoted += parts.original_headers + parts.feedback + parts.delivery_status
     quoted += parts.notice + parts.html
     text = "\n".join(quoted)[:_TOKEN_TEXT]
-    for candidate in tokens.tokens_in(text):
-        try:
-            claim = signer.verify(candidate, tokens.MESSAGE_ID)
-            return _Proof(claim.integer(0) or None, claim.integer(1) or None, "message-id")
-        except TokenError:
-            continue
+    quoted_id = tokens.quoted_message_id(signer, text)
+    if quoted_id is not None:
+        return _Proof(quoted_id.integer(0) or None, quoted_id.integer(1) or None, "message-id")
     return _Proof(tampered=tampered)
 
 
