@@ -27,7 +27,7 @@ from mailer.config import Config
 from mailer.dispatch.run import send_one
 from mailer.errors import MailerError, StoreError, TokenError
 from mailer.tokens import Signer
-from mailer.web import archive, subscribe, unsubscribe
+from mailer.web import archive, hooks, subscribe, unsubscribe
 from mailer.web.context import Deliver, WebContext, context_of
 from mailer.web.limits import SubscribeLimits
 from mailer.web.pages import Pages, plain_error
@@ -122,11 +122,19 @@ def create_app(
     signer: Signer,
     deliver_message: Deliver = send_one,
     limits: SubscribeLimits | None = None,
+    provider_hooks: hooks.Hooks | None = None,
 ) -> Starlette:
-    """The web app on the database at ``store_path``, signing with ``signer``."""
+    """The web app on the database at ``store_path``, signing with ``signer``.
+
+    ``provider_hooks`` defaults to the providers ``config`` turns on, reaching
+    them over the network and checking SNS's certificates against the
+    system's CAs (``hooks.hooks_for``).
+    """
     stores = StorePool(store_path, busy_timeout=config.database.busy_timeout)
-    # Open (and check the schema of) the database now, so a wrong path fails at start.
+    # Open (and check the schema of) the database now, so a wrong path fails at start;
+    # a provider's key that cannot be read fails here too.
     stores.get()
+    provider_hooks = provider_hooks or hooks.hooks_for(config)
     web = WebContext(
         config=config,
         signer=signer,
@@ -147,6 +155,7 @@ def create_app(
         *unsubscribe.routes(),
         *subscribe.routes(),
         *archive.routes(),
+        *hooks.routes(),
     ]
     app = Starlette(
         routes=routes,
@@ -165,4 +174,5 @@ def create_app(
     router.redirect_slashes = False
     app.state.web = web
     app.state.archive = archive.ArchiveRenderer(config)
+    app.state.hooks = provider_hooks
     return app
