@@ -170,6 +170,7 @@ _SIGNED = {
     "SubscriptionConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token",
                                  "TopicArn", "Type"),
 }
+_SIGNED["UnsubscribeConfirmation"] = _SIGNED["SubscriptionConfirmation"]
 
 
 def sns_message(
@@ -192,7 +193,7 @@ def sns_message(
     }
     if subject is not None:
         data["Subject"] = subject
-    if kind == "SubscriptionConfirmation":
+    if kind != "Notification":
         data["SubscribeURL"] = subscribe_url
         data["Token"] = "2336412f37fb687f5d51e6e2425"
     signed = "".join(
@@ -246,11 +247,11 @@ def sendgrid_headers(body: bytes, timestamp: str = "1796115600") -> dict[str, st
 
 
 def mailgun_body(
-    event: dict[str, Any], *, timestamp: float, token: str = "a8ce0edb2dd8301d",
+    event: dict[str, Any], *, timestamp: float | str, token: str = "a8ce0edb2dd8301d",
     key: str = MAILGUN_KEY,
 ) -> bytes:
     """A Mailgun webhook request body signed with ``key`` at ``timestamp`` (Unix seconds)."""
-    stamp = str(int(timestamp))
+    stamp = timestamp if isinstance(timestamp, str) else str(int(timestamp))
     digest = hmac.new(key.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
     return json.dumps({
         "signature": {"timestamp": stamp, "token": token, "signature": digest},

@@ -105,6 +105,21 @@ async def test_postmark_same_bounce_twice_is_stored_once(hook_web: Web) -> None:
     assert len(bounce_rows(hook_web)) == 1
 
 
+async def test_postmark_auto_reply_is_kept_and_a_delivery_ignored(hook_web: Web) -> None:
+    letter_to_ann(hook_web)
+    auto = _postmark_bounce("AutoResponder", details="I am away until Monday")
+    delivery = json.dumps({"RecordType": "Delivery", "Email": ANN}).encode()
+    for body in (auto, delivery):
+        response = await hook_web.client.post("/hooks/postmark", content=body,
+                                              headers=postmark_auth())
+        assert response.status_code == 200
+    assert response.json() == {"stored": 0, "duplicates": 0, "ignored": 1}
+    assert [(r["kind"], r["reason"]) for r in bounce_rows(hook_web)] == [
+        ("auto-reply", "vacation")
+    ]
+    assert hook_web.status(ANN) == "active"
+
+
 @pytest.mark.parametrize(
     "body",
     [b"{", json.dumps({"RecordType": "Bounce", "Type": "HardBounce"}).encode(), b'"text"'],
@@ -194,6 +209,18 @@ async def test_mailgun_request_outside_the_window_is_refused(
         assert response.status_code == 401
         assert "s off" in response.json()["error"]
     assert bounce_rows(hook_web) == []
+
+
+async def test_mailgun_signature_without_its_fields_or_a_numeric_time_is_refused(
+    hook_web: Web, fake_clock: FakeClock
+) -> None:
+    body = json.loads(mailgun_body(_mailgun_failed(), timestamp=fake_clock().timestamp()))
+    del body["signature"]["token"]
+    assert (await hook_web.client.post("/hooks/mailgun", json=body)).status_code == 401
+    odd = mailgun_body(_mailgun_failed(), timestamp="soon")
+    response = await hook_web.client.post("/hooks/mailgun", content=odd)
+    assert response.status_code == 401
+    assert "not a number" in response.json()["error"]
 
 
 async def test_mailgun_malformed_is_400_and_frees_its_token(

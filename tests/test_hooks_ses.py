@@ -8,6 +8,7 @@ are fetched from ``Network``, a dictionary in the test process.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from mailer.config import load_config
 from mailer.errors import ConfigError
 from mailer.web.hooks import hooks_for
+from tests.clocks import FakeClock
 from tests.provider_helpers import (
     ANN,
     CERT_URL,
@@ -295,3 +297,35 @@ def test_a_ca_file_without_certificates_stops_the_start(tmp_path: Path, db_path:
         hooks_for(load_config(env=env, db=db_path))
     with pytest.raises(ConfigError, match="cannot read"):
         hooks_for(load_config(env={**env, "MAILER_WEBHOOKS_SES_CA_FILE": "missing.pem"}))
+
+
+async def test_an_unsubscribe_confirmation_is_acknowledged(
+    hook_web: Web, network: Network
+) -> None:
+    body = sns_message("You have unsubscribed", kind="UnsubscribeConfirmation")
+    response = await hook_web.client.post(HOOK, content=body)
+    assert response.json() == {"unsubscribed": TOPIC}
+    assert network.fetched == [CERT_URL]
+
+
+async def test_an_unknown_signature_version_proves_nothing(hook_web: Web) -> None:
+    data = json.loads(sns_message(_user_unknown()))
+    data["SignatureVersion"] = "3"
+    response = await hook_web.client.post(HOOK, content=json.dumps(data))
+    assert response.status_code == 401
+    data["SignatureVersion"], data["Signature"] = "1", "not base64!"
+    assert (await hook_web.client.post(HOOK, content=json.dumps(data))).status_code == 400
+
+
+async def test_a_kept_certificate_is_not_trusted_past_its_validity(
+    hook_web: Web, network: Network, fake_clock: FakeClock
+) -> None:
+    letter_to_ann(hook_web)
+    first = sns_message(_user_unknown(feedback_id="f-1"))
+    assert (await hook_web.client.post(HOOK, content=first)).status_code == 200
+    fake_clock.now = datetime(2041, 1, 1, tzinfo=UTC)  # the test certificates end in 2040
+    later = sns_message(_user_unknown(feedback_id="f-2"))
+    response = await hook_web.client.post(HOOK, content=later)
+    assert response.status_code == 401
+    assert network.fetched == [CERT_URL, CERT_URL]
+    assert len(bounce_rows(hook_web)) == 1
