@@ -126,13 +126,12 @@ def create_app(
 ) -> Starlette:
     """The web app on the database at ``store_path``, signing with ``signer``.
 
-    ``provider_hooks`` defaults to the providers ``config`` turns on, reaching
-    them over the network and checking SNS's certificates against the
-    system's CAs (``hooks.hooks_for``).
+    ``provider_hooks`` defaults to the providers ``config`` turns on, reached
+    over the network, SNS's certificates checked against the system's CAs.
     """
     stores = StorePool(store_path, busy_timeout=config.database.busy_timeout)
-    # Open (and check the schema of) the database now, so a wrong path fails at start;
-    # a provider's key that cannot be read fails here too.
+    # Open (and check the schema of) the database now, so a wrong path fails at start,
+    # as does a provider's key that cannot be read.
     stores.get()
     provider_hooks = provider_hooks or hooks.hooks_for(config)
     web = WebContext(
