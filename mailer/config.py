@@ -32,6 +32,9 @@ SECRET_ENV = {
     "smtp.password": "MAILER_SMTP_PASSWORD",
     "imap.password": "MAILER_IMAP_PASSWORD",
     "web.secret_key": "MAILER_SECRET_KEY",
+    "webhooks.postmark_password": "MAILER_WEBHOOKS_POSTMARK_PASSWORD",
+    "webhooks.mailgun_key": "MAILER_WEBHOOKS_MAILGUN_KEY",
+    "webhooks.sendgrid_public_key": "MAILER_WEBHOOKS_SENDGRID_PUBLIC_KEY",
 }
 #: Short names kept for convenience beside the generic ``MAILER_<SECTION>_<KEY>``.
 #: Like ``--db``, a relative ``MAILER_DB`` is relative to the current folder.
@@ -128,6 +131,23 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class WebhooksConfig:
+    """The providers whose reports ``mailer serve`` takes; each is off until configured."""
+
+    #: The SNS topic SES publishes to (``arn:aws:sns:REGION:ACCOUNT:NAME``); "": SES is off.
+    ses_topic_arn: str = ""
+    #: CA certificates the SNS signing certificate must chain to ("": the system's).
+    ses_ca_file: str = ""
+    postmark_user: str = "postmark"
+    postmark_password: str = ""
+    mailgun_key: str = ""
+    #: SendGrid's verification key: base64 DER, as its settings page shows it.
+    sendgrid_public_key: str = ""
+    #: Requests per minute one client address may make to the hooks (0: no limit).
+    rate_limit: int = 600
+
+
+@dataclass(frozen=True)
 class TemplatesConfig:
     path: str = ""
 
@@ -158,6 +178,7 @@ class Config:
     bounces: BouncesConfig = field(default_factory=BouncesConfig)
     imap: ImapConfig = field(default_factory=ImapConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     letters: LettersConfig = field(default_factory=LettersConfig)
     import_: ImportConfig = field(default_factory=ImportConfig)
@@ -195,6 +216,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "bounces": BouncesConfig,
     "imap": ImapConfig,
     "web": WebConfig,
+    "webhooks": WebhooksConfig,
     "templates": TemplatesConfig,
     "letters": LettersConfig,
     "import": ImportConfig,
@@ -227,6 +249,7 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("web", "max_connections"): (1, 100_000),
     ("letters", "attachments_max_mb"): (0, 1000),
     ("letters", "attachments_warn_mb"): (0, 1000),
+    ("webhooks", "rate_limit"): (0, 1_000_000),
     ("import", "batch_size"): (1, 1_000_000),
 }
 #: Settings that take one of a few words.
@@ -235,6 +258,9 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("imap", "tls"): ("implicit", "starttls"),
 }
 
+
+#: An SNS topic's ARN: partition, region, account and name.
+_TOPIC_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
 
 #: What ``web.base_url`` may be: it goes into headers between angle brackets, so only
 #: URI characters, and no query or fragment (paths are appended to it).
@@ -426,6 +452,13 @@ def _check_all(sections: dict[str, Any], found: Path | None) -> None:
             "letters.attachments_warn_mb must not be above letters.attachments_max_mb", path=found
         )
     check_base_url(sections["web"].base_url, found)
+    topic = sections["webhooks"].ses_topic_arn
+    if topic and not _TOPIC_ARN.fullmatch(topic):
+        raise ConfigError(
+            f"webhooks.ses_topic_arn {topic!r} is not an SNS topic's ARN "
+            "(arn:aws:sns:REGION:ACCOUNT:NAME)",
+            path=found,
+        )
     if sections["sending"].timezone:
         try:
             zones.zone(sections["sending"].timezone)

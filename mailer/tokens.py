@@ -159,6 +159,20 @@ def tokens_in(text: str, *, limit: int = 50) -> list[str]:
     return list(found)
 
 
+def quoted_message_id(signer: Signer, text: str) -> Claim | None:
+    """The first signed Message-ID of ours quoted in ``text`` that verifies, or None.
+
+    A report that quotes the original letter (its headers, a copy of it, a
+    provider's account of it) names the campaign and the subscriber this way.
+    """
+    for candidate in tokens_in(text):
+        try:
+            return signer.verify(candidate, MESSAGE_ID)
+        except TokenError:
+            continue
+    return None
+
+
 @overload
 def signer_for(config: Config, *, missing: Literal["error", "throwaway"]) -> Signer: ...
 @overload

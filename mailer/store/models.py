@@ -62,6 +62,7 @@ class Proof(StrEnum):
     SMTP = "smtp"
     ADDRESS = "address"
     MAILTO = "mailto"
+    PROVIDER = "provider"  # an email service provider's signed report (a webhook)
 
 
 def _columns(cls: Any, row: sqlite3.Row, **states: type[StrEnum]) -> dict[str, Any]:

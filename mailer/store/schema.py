@@ -14,9 +14,12 @@ table's CHECK constraints change, the SQL rebuild is written out, because
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import sqlite_utils
+
+from mailer.errors import StoreError
 
 
 def _expired_column(db: sqlite_utils.Database) -> None:
@@ -30,6 +33,42 @@ def _expired_column(db: sqlite_utils.Database) -> None:
         "UPDATE deliveries SET expired = 1, last_text = substr(last_text, 10) "
         "WHERE state = 'failed' AND last_text LIKE 'expired: %'"
     )
+
+
+def _remake_table(db: sqlite_utils.Database, table: str, old: str, new: str) -> None:
+    """Make ``table`` anew from its own CREATE statement with ``old`` replaced by ``new``.
+
+    SQLite cannot change a CHECK constraint in place (and ``transform`` drops
+    them): the table is created under another name from the stored statement,
+    the rows copied, the old table dropped, the new one renamed and its
+    indexes made again from their stored statements.
+    """
+    create = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()[0]
+    if old not in create:
+        raise StoreError(f"cannot remake {table}: its schema does not hold {old!r}")
+    indexes = [row[0] for row in db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        (table,),
+    )]
+    columns = ", ".join(f'"{row[1]}"' for row in db.execute(f'PRAGMA table_info("{table}")'))
+    remade = re.sub(r'^CREATE TABLE\s+("?)\w+\1', f"CREATE TABLE {table}_new", create, count=1)
+    db.execute(remade.replace(old, new, 1))
+    db.execute(f'INSERT INTO {table}_new ({columns}) SELECT {columns} FROM "{table}"')
+    db.execute(f'DROP TABLE "{table}"')
+    db.execute(f'ALTER TABLE {table}_new RENAME TO "{table}"')
+    for index in indexes:
+        db.execute(index)
+
+
+def _provider_proof(db: sqlite_utils.Database) -> None:
+    """6: a report an email service provider signed proves itself: proof ``provider``.
+
+    A webhook whose signature or credentials verified is the provider's word
+    for what became of a letter; the ``proof`` CHECK constraint widens for it.
+    """
+    _remake_table(db, "bounces", "'address', 'mailto')", "'address', 'mailto', 'provider')")
 
 
 Migration = str | Callable[[sqlite_utils.Database], None]
@@ -262,4 +301,5 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE lists ADD COLUMN welcome_campaign_id INTEGER
         REFERENCES campaigns (id) ON DELETE SET NULL;
     """,
+    _provider_proof,
 ]

@@ -29,7 +29,7 @@ from mailer.dispatch.run import send_one
 from mailer.errors import MailerError, StoreError, TokenError
 from mailer.i18n import N_, translations
 from mailer.tokens import Signer
-from mailer.web import archive, subscribe, unsubscribe
+from mailer.web import archive, hooks, subscribe, unsubscribe
 from mailer.web.context import Deliver, WebContext, context_of
 from mailer.web.limits import SubscribeLimits
 from mailer.web.pages import Pages, plain_error, visitor_language
@@ -144,11 +144,18 @@ def create_app(
     signer: Signer,
     deliver_message: Deliver = send_one,
     limits: SubscribeLimits | None = None,
+    provider_hooks: hooks.Hooks | None = None,
 ) -> Starlette:
-    """The web app on the database at ``store_path``, signing with ``signer``."""
+    """The web app on the database at ``store_path``, signing with ``signer``.
+
+    ``provider_hooks`` defaults to the providers ``config`` turns on, reached
+    over the network, SNS's certificates checked against the system's CAs.
+    """
     stores = StorePool(store_path, busy_timeout=config.database.busy_timeout)
-    # Open (and check the schema of) the database now, so a wrong path fails at start.
+    # Open (and check the schema of) the database now, so a wrong path fails at start,
+    # as does a provider's key that cannot be read.
     stores.get()
+    provider_hooks = provider_hooks or hooks.hooks_for(config)
     web = WebContext(
         config=config,
         signer=signer,
@@ -169,6 +176,7 @@ def create_app(
         *unsubscribe.routes(),
         *subscribe.routes(),
         *archive.routes(),
+        *hooks.routes(),
     ]
     app = Starlette(
         routes=routes,
@@ -187,4 +195,5 @@ def create_app(
     router.redirect_slashes = False
     app.state.web = web
     app.state.archive = archive.ArchiveRenderer(config)
+    app.state.hooks = provider_hooks
     return app
