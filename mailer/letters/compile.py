@@ -70,6 +70,10 @@ class MessageBuilder(Protocol):
 
     subject: str
 
+    def build(self, recipient: Recipient) -> OutgoingMessage:
+        """The complete message for one recipient."""
+        ...
+
     def build_rendered(self, recipient: Recipient) -> tuple[OutgoingMessage, str, str]:
         """The message, and the HTML and text that went into it."""
         ...
