@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from mailer.web import create_app
 from mailer.web.limits import SubscribeLimits
 from tests import web_helpers
 from tests.clocks import FakeClock
+from tests.imap_server import Imap, run_dovecot
 from tests.smtp_sink import LETTER, Faults, SmtpSink, sink_environment
 from tests.web_helpers import Web, web_config
 
@@ -138,3 +141,15 @@ async def web(tmp_path: Path, db_path: Path, store: Store) -> AsyncIterator[Web]
     async with httpx.AsyncClient(transport=transport, base_url=web_helpers.BASE) as client:
         yield Web(app, client, config, store, signer, limit_clock)
     app.state.web.stores.close_all()
+
+
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[Imap]:
+    """A real IMAP server (``tests/imap_server.py``), shared by a module's tests."""
+    # Not under pytest's tmp_path: its folders are private to root, and
+    # Dovecot's own processes (auth, mail) run as other users.
+    root = Path(tempfile.mkdtemp(prefix="mailer-dovecot-"))
+    try:
+        yield from run_dovecot(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
