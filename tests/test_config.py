@@ -88,6 +88,12 @@ def test_secret_in_file_is_refused(tmp_path: Path) -> None:
         ("[web]\nconfirm_days = 100000000\n", "web.confirm_days"),
         ('[[smtp.relays]]\nhost = "a"\nweight = 0\n', "weight"),
         ('[[smtp.relays]]\nhost = "a"\nport = 0\n', "smtp.port"),
+        ('[replies]\naddress = "replies+x@lists.example.org"\n', "may not hold '\\+'"),
+        ('[replies]\naddress = "Replies <replies@lists.example.org>"\n', "plain address"),
+        ('[replies]\nforward_to = "coordinator"\n', "replies.forward_to"),
+        ("[replies]\nmax_attachment_mb = 0\n", "replies.max_attachment_mb"),
+        ('[inbound]\ndomain = "lists example.org"\n', "inbound.domain"),
+        ("[inbound]\nmax_size = 0\n", "inbound.max_size"),
     ],
 )
 def test_bad_file_gets_one_line_error_naming_it(tmp_path: Path, text: str, message: str) -> None:

@@ -33,6 +33,7 @@ from mailer.letters.mime import (
 from mailer.letters.plaintext import markdown_to_text, rewrap
 from mailer.letters.sender import (
     checked_feedback_id,
+    replies_mailbox,
     reply_address,
     sender_of,
     unsubscribe_links,
@@ -201,6 +202,8 @@ class _Headers:
 
     from_header: str
     reply_to: str
+    #: (display name, address) of the tokened Reply-To, when replies are gathered.
+    replies: tuple[str, str]
     domain: str
     organization: str
     archive_url: str
@@ -211,9 +214,11 @@ class _Headers:
 def _headers(
     letter: Letter, config: Config, mailing_list: MailingList | None, campaign_id: int | None
 ) -> _Headers:
-    from_header = format_address(*sender_of(letter, config))[0]
-    domain = ascii_domain(sender_of(letter, config)[1].rpartition("@")[2])
-    reply = reply_address(letter, config)
+    from_name, from_addr = sender_of(letter, config)
+    from_header = format_address(from_name, from_addr)[0]
+    domain = ascii_domain(from_addr.rpartition("@")[2])
+    replies = replies_mailbox(letter, config)
+    reply = None if replies else reply_address(letter, config)
     organization = str(letter.meta.get("organization") or config.sender.organization)
     reject_line_breaks("organization", organization)
     # Only a public list's letters are in the archive; a private list's link would be a 404.
@@ -238,6 +243,7 @@ def _headers(
     return _Headers(
         from_header=from_header,
         reply_to=format_address(*reply)[0] if reply else "",
+        replies=(from_name, replies),
         domain=domain,
         organization=organization,
         archive_url=archive_url,
@@ -342,6 +348,8 @@ def compile_letter(
         identify=signer.message_id,
         language=language or letter.language,
         subject_varies=subject is not None,
+        replies=headers.replies,
+        reply_token=signer.reply,
     )
     base = _base_context(letter, config, mailing_list, headers)
     layouts = (
