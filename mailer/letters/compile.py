@@ -315,6 +315,34 @@ def _sources(
     return html_source, text_source
 
 
+def _frame(
+    headers: _Headers,
+    subject: str,
+    campaign_id: int | None,
+    signer: Signer,
+    language: str,
+    *,
+    subject_varies: bool,
+) -> MessageFrame:
+    """The letter's constant headers, encoded once, with the signers of its per-message ones."""
+    return MessageFrame(
+        from_header=headers.from_header,
+        subject=subject,
+        domain=headers.domain,
+        reply_to=headers.reply_to,
+        list_id=headers.list_id,
+        organization=headers.organization,
+        feedback_id=headers.feedback_id,
+        archive_url=headers.archive_url,
+        campaign_id=campaign_id,
+        identify=signer.message_id,
+        language=language,
+        subject_varies=subject_varies,
+        replies=headers.replies,
+        reply_token=signer.reply,
+    )
+
+
 def compile_letter(
     letter: Letter,
     *,
@@ -335,22 +363,8 @@ def compile_letter(
         refuse_leftover_syntax(key, str(letter.meta.get(key) or ""), letter)
     subject = subject_template(text_env, letter)
     headers = _headers(letter, config, mailing_list, campaign_id)
-    frame = MessageFrame(
-        from_header=headers.from_header,
-        subject=letter.subject,
-        domain=headers.domain,
-        reply_to=headers.reply_to,
-        list_id=headers.list_id,
-        organization=headers.organization,
-        feedback_id=headers.feedback_id,
-        archive_url=headers.archive_url,
-        campaign_id=campaign_id,
-        identify=signer.message_id,
-        language=language or letter.language,
-        subject_varies=subject is not None,
-        replies=headers.replies,
-        reply_token=signer.reply,
-    )
+    frame = _frame(headers, letter.subject, campaign_id, signer, language or letter.language,
+                   subject_varies=subject is not None)
     base = _base_context(letter, config, mailing_list, headers)
     layouts = (
         load_layout(html_env, f"{letter.template}.html.j2", letter),

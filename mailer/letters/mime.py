@@ -240,6 +240,18 @@ def _tokened_reply_to(name: str, address: str) -> tuple[bytes, bytes]:
     return f"Reply-To: {opening}{local}+".encode(), f"@{domain}>\r\n".encode("ascii")
 
 
+def _part_openers(boundary: str) -> tuple[bytes, bytes, bytes]:
+    """What opens the text part, the HTML part, and what closes the message."""
+    part = 'Content-Type: text/{kind}; charset="utf-8"\r\n'
+    part += "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    rule = f"--{boundary}\r\n"
+    return (
+        ("\r\n" + rule + part.format(kind="plain")).encode("ascii"),
+        ("\r\n" + rule + part.format(kind="html")).encode("ascii"),
+        f"\r\n--{boundary}--\r\n".encode("ascii"),
+    )
+
+
 class MessageFrame:
     """The constant parts of every message of one letter, encoded once.
 
@@ -265,13 +277,9 @@ class MessageFrame:
         reply_token: Callable[[int, int], str] | None = None,
     ) -> None:
         """``subject_varies``: each message gets its own Subject (``build(subject=...)``),
-        so the constant head leaves it out; ``language`` is the Content-Language.
-
-        ``replies`` is a (display name, address) whose address each message's
-        Reply-To carries with a token after a ``+``: ``reply_token(campaign,
-        subscriber)``. Everything but the token is encoded here, once; it takes
-        the place of a constant ``reply_to``.
-        """
+        so the constant head leaves it out; ``language`` is the Content-Language;
+        ``replies`` (name, address) makes each Reply-To that address plus ``+`` and
+        ``reply_token(campaign, subscriber)``, in place of a constant ``reply_to``."""
         self.domain = ascii_domain(domain)
         self.subject_varies = subject_varies
         self._campaign = campaign_id or 0
@@ -306,12 +314,7 @@ class MessageFrame:
         # A sender address with a non-ASCII local part stays UTF-8 (RFC 6532): every
         # message of the letter then needs SMTPUTF8, whoever receives it.
         self._head_utf8 = not (self._head + self._reply_open).isascii()
-        part = 'Content-Type: text/{kind}; charset="utf-8"\r\n'
-        part += "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-        rule = f"--{self.boundary}\r\n"
-        self._text_open = ("\r\n" + rule + part.format(kind="plain")).encode("ascii")
-        self._html_open = ("\r\n" + rule + part.format(kind="html")).encode("ascii")
-        self._close = f"\r\n--{self.boundary}--\r\n".encode("ascii")
+        self._text_open, self._html_open, self._close = _part_openers(self.boundary)
         self._qp = LineCachedQP()
         self._date_second = -1
         self._date_header = b""
