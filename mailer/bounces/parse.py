@@ -34,7 +34,10 @@ from mailer.bounces.dsn import (
 from mailer.bounces.families import hotmail_complaint, ses_notification
 from mailer.bounces.mime import Part
 from mailer.bounces.model import (
+    COMPLAINT,
     DELAYED,
+    HARD,
+    SOFT,
     UNKNOWN,
     BounceEvent,
     Finding,
@@ -126,6 +129,42 @@ def read_bounce(
         proof=proof.how,
         tampered=proof.tampered,
     )
+
+
+#: Kinds of event that say a delivery failed (or a complaint was made).
+_FAILURES: Final = frozenset({HARD, SOFT, DELAYED, COMPLAINT})
+
+
+#: How a person's answer or forward begins its subject (Re:, AW:, SV:, Fwd:, WG:, ...).
+_ANSWER_SUBJECT: Final = re.compile(
+    r"^\s*(?:re|aw|sv|vs|antw|ref|rif|fwd?|wg|tr|rv)\s*(?:\[\d+\])?\s*:", re.I
+)
+
+
+def is_failure_notice(raw: bytes) -> bool:
+    """Whether this is a bounce or a complaint, and so no answer a person wrote.
+
+    A report (RFC 3464 delivery status, RFC 5965 feedback, ``X-Failed-Recipients``)
+    or a provider's machine format is one outright. A notice in words is one
+    when it looks like a mail system's (its sender, an empty return path, or
+    a subject such as "Undeliverable" that is no answer's "Re: ...") and the
+    reader finds a failed recipient in it: the wording alone would take a
+    member's answer that quotes an error message for a bounce.
+    """
+    msg = mime.load(raw)
+    parts = mime.split(msg)
+    if parts.delivery_status or parts.feedback or mime.header(msg, "x-failed-recipients"):
+        return True
+    if hotmail_complaint(parts.original, msg) or ses_notification(parts.notice or parts.html):
+        return True
+    subject = mime.header(msg, "subject")
+    return_path = mime.header(msg, "return-path")
+    from_system = (
+        bool(_BOUNCE_SENDER.search(mime.header(msg, "from") + " " + return_path))
+        or return_path.strip() == "<>"
+        or bool(_BOUNCE_SUBJECT.search(subject) and not _ANSWER_SUBJECT.match(subject))
+    )
+    return from_system and any(event.kind in _FAILURES for event in parse_message(raw).events)
 
 
 def _addressed_to(msg: Part) -> tuple[str, ...]:
@@ -365,4 +404,4 @@ def _proof(
     return _Proof(tampered=tampered)
 
 
-__all__ = ["ParsedBounce", "parse_message", "read_bounce"]
+__all__ = ["ParsedBounce", "is_failure_notice", "parse_message", "read_bounce"]
