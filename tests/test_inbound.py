@@ -15,6 +15,9 @@ from mailer.config import BouncesConfig, Config, RepliesConfig, SenderConfig
 from mailer.inbound import files
 from mailer.inbound.message import content_of
 from mailer.inbound.routes import RouteKind, router_for
+from mailer.store import open_store
+from mailer.store.lists import get_list
+from mailer.store.posts import of_list
 from tests import bounce_samples
 from tests.inbound_samples import (
     COORDINATOR,
@@ -301,6 +304,31 @@ def test_inbound_ls_shows_the_newest_first_and_filters(sent: Circular, tmp_path:
     ]
     code, output = sent.cli("inbound", "ls", "--route", "reply")
     assert code == 0 and "verified" in output and "unknown recipient" not in output
+
+
+def test_forgetting_a_member_erases_their_replies_and_files(sent: Circular) -> None:
+    assert sent.pipe(message(sent.reply_to, photo=PHOTO), sent.reply_to).returncode == 0
+    post = message("members@lists.example.org", sender="ana@union.example",
+                   message_id="<post-2@union.example>")
+    assert sent.pipe(post, "members@lists.example.org").returncode == 0
+    folder = sent.db.parent / "replies" / "1"
+    assert folder.is_dir()
+    code, output = sent.cli("subscribers", "forget", "ana@union.example", "--yes")
+    assert code == 0, output
+    assert _json(sent, "replies", "ls") == []
+    assert not folder.exists()
+    with open_store(sent.db) as store:
+        assert of_list(store, get_list(store, "members").id) == []
+    # The log keeps the lines, but no address of hers: not the one she wrote from either.
+    assert [e["sender"] for e in _json(sent, "inbound", "ls")] == ["", ""]
+
+
+def test_a_persons_export_holds_their_replies(sent: Circular) -> None:
+    assert sent.pipe(message(sent.reply_to), sent.reply_to).returncode == 0
+    code, output = sent.cli("subscribers", "export", "--email", "ana@union.example")
+    assert code == 0, output
+    [reply] = json.loads(output)["replies"]
+    assert reply["subject"] == "Re: Call for solidarity"
 
 
 # -- reading what people send -----------------------------------------------------------
