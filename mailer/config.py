@@ -118,6 +118,28 @@ class ImapConfig:
 
 
 @dataclass(frozen=True)
+class InboundConfig:
+    #: The domain of the lists' posting addresses (``<list>@<domain>``); "" for
+    #: the domain of ``[sender] from``.
+    domain: str = ""
+    #: Megabytes: a larger message is dropped (bounces excepted), never stored.
+    max_size: float = 10.0
+
+
+@dataclass(frozen=True)
+class RepliesConfig:
+    #: ``replies@lists.example.org``: every letter's Reply-To becomes
+    #: ``replies+<token>@lists.example.org`` ("" leaves Reply-To alone).
+    address: str = ""
+    #: Where attachments and the messages themselves are kept ("": ``replies/``
+    #: beside the database).
+    folder: str = ""
+    max_attachment_mb: float = 10.0
+    #: The coordinator's address each reply is forwarded to ("": not forwarded).
+    forward_to: str = ""
+
+
+@dataclass(frozen=True)
 class WebConfig:
     base_url: str = "http://127.0.0.1:8025"
     host: str = "127.0.0.1"
@@ -177,6 +199,8 @@ class Config:
     sending: SendingConfig = field(default_factory=SendingConfig)
     bounces: BouncesConfig = field(default_factory=BouncesConfig)
     imap: ImapConfig = field(default_factory=ImapConfig)
+    inbound: InboundConfig = field(default_factory=InboundConfig)
+    replies: RepliesConfig = field(default_factory=RepliesConfig)
     web: WebConfig = field(default_factory=WebConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
@@ -202,6 +226,14 @@ class Config:
         return self.resolve(self.outbox.path)
 
     @property
+    def replies_path(self) -> Path:
+        """The folder of the replies' messages and attachments: ``replies/`` beside the
+        database unless ``[replies] folder`` says otherwise."""
+        if self.replies.folder:
+            return self.resolve(self.replies.folder)
+        return self.db_path.parent / "replies"
+
+    @property
     def templates_path(self) -> Path:
         """Where the user's template overrides live (may not exist)."""
         return self.resolve(self.templates.path or "templates")
@@ -215,6 +247,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "sending": SendingConfig,
     "bounces": BouncesConfig,
     "imap": ImapConfig,
+    "inbound": InboundConfig,
+    "replies": RepliesConfig,
     "web": WebConfig,
     "webhooks": WebhooksConfig,
     "templates": TemplatesConfig,
@@ -241,6 +275,8 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("bounces", "decay_days"): (1, 3650),
     ("bounces", "match_days"): (1, 365),
     ("imap", "port"): (1, 65535),
+    ("inbound", "max_size"): (0.001, 1024),
+    ("replies", "max_attachment_mb"): (0.001, 1024),
     ("web", "port"): (0, 65535),
     ("web", "confirm_days"): (1, 365),
     ("web", "subscribe_limit"): (0, 1_000_000),
@@ -294,6 +330,36 @@ def _check(section: str, values: Any, path: Path | None) -> None:
         if (section, name) in _CHOICES and value not in _CHOICES[(section, name)]:
             words = ", ".join(_CHOICES[(section, name)])
             raise ConfigError(f"{section}.{name} must be one of {words}, not {value!r}", path=path)
+
+
+#: A plain ``local@domain`` as the settings that name one of our mailboxes take it.
+_MAILBOX = re.compile(r"[^\s@<>()\[\],;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+")
+_DOMAIN = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+")
+
+
+def _check_addresses(sections: dict[str, Any], found: Path | None) -> None:
+    """The mailbox and domain settings of the intake: plain, and a replies address
+    without ``+`` (its token is added after one)."""
+    replies, inbound = sections["replies"], sections["inbound"]
+    for name in ("address", "forward_to"):
+        value = getattr(replies, name)
+        if value and not _MAILBOX.fullmatch(value):
+            raise ConfigError(
+                f"replies.{name} {value!r} must be a plain address such as "
+                "replies@lists.example.org (no name, no angle brackets)",
+                path=found,
+            )
+    if "+" in replies.address.rpartition("@")[0]:
+        raise ConfigError(
+            f"replies.address {replies.address!r} may not hold '+': each letter's "
+            "Reply-To adds '+<token>' to it",
+            path=found,
+        )
+    if inbound.domain and not _DOMAIN.fullmatch(inbound.domain):
+        raise ConfigError(
+            f"inbound.domain {inbound.domain!r} must be a domain such as lists.example.org",
+            path=found,
+        )
 
 
 def _coerce(value: Any, kind: Any, where: str, path: Path | None) -> Any:
@@ -459,6 +525,7 @@ def _check_all(sections: dict[str, Any], found: Path | None) -> None:
             "(arn:aws:sns:REGION:ACCOUNT:NAME)",
             path=found,
         )
+    _check_addresses(sections, found)
     if sections["sending"].timezone:
         try:
             zones.zone(sections["sending"].timezone)

@@ -66,6 +66,14 @@ class CampaignNotFound(NotFoundError):
         super().__init__(f"no campaign {campaign_id} (see `mailer campaigns ls`)")
 
 
+class ReplyNotFound(NotFoundError):
+    """No reply has this id."""
+
+    def __init__(self, reply_id: int) -> None:
+        self.reply_id = reply_id
+        super().__init__(f"no reply {reply_id} (see `mailer replies ls`)")
+
+
 class NothingStored(NotFoundError):
     """Nothing at all is held about this address (to forget or to hand out)."""
 

@@ -23,16 +23,27 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from mailer import clock
 from mailer.config import Config
 from mailer.contacts.addresses import Address, address_key
 from mailer.errors import InputError, NothingStored
+from mailer.inbound import files
 from mailer.languages import normalize_tag
 from mailer.letters.confirmation import build_confirmation
 from mailer.letters.mime import OutgoingMessage
-from mailer.store import bounces, deliveries, subscribers, subscriptions, suppressions
+from mailer.store import (
+    bounces,
+    deliveries,
+    inbound,
+    posts,
+    replies,
+    subscribers,
+    subscriptions,
+    suppressions,
+)
 from mailer.store.database import Store
 from mailer.store.events import record_event
 from mailer.store.lists import find_list_by_id
@@ -394,23 +405,37 @@ def block(store: Store, email: str, *, reason: str = "blocked by an admin") -> S
     return subscriber
 
 
-def forget(store: Store, email: str) -> None:
+def forget(store: Store, email: str, *, replies_folder: Path) -> None:
     """Erase a person (GDPR): delete their data, keep only a hash that suppresses them.
 
     Works for an address that was never a subscriber too (blocked, or met in
     a bounce or complaint): what names it goes, the hash stays. Bounce events
     are kept for the campaigns' counts, with the address and diagnostic
-    replaced by a placeholder. ``NothingStored`` when nothing is held.
+    replaced by a placeholder. Their replies (the ones proved theirs and the
+    ones sent from the address) are deleted with their files under
+    ``replies_folder``, their posts deleted, and the address blanked in the
+    intake's log. ``NothingStored`` when nothing is held.
     """
     key = address_key(email)
     with store.transaction() as conn:
         subscriber = find_subscriber(conn, email)
         subscriber_id = subscriber.id if subscriber is not None else None
         reports = bounces.about(conn, subscriber_id, key)
-        if subscriber is None and not reports and not suppressions.is_listed(conn, key):
+        answers = replies.about(conn, subscriber_id, key)
+        if (
+            subscriber is None
+            and not reports
+            and not answers
+            and not suppressions.is_listed(conn, key)
+        ):
             raise NothingStored(email)
         suppressions.forget(conn, key)
         bounces.unname(conn, [report.id for report in reports])
+        replies.delete(conn, [answer.id for answer in answers])
+        posts.delete_from(conn, key)
+        inbound.unname(conn, key, [(answer.message_id, answer.recipient) for answer in answers])
         if subscriber_id is not None:
             deliveries.delete_of(conn, subscriber_id)
             subscribers.delete(conn, subscriber_id)
+    # Once the rows are gone for good: a failed transaction keeps its files too.
+    files.remove(replies_folder, [answer.folder for answer in answers])

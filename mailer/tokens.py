@@ -1,4 +1,4 @@
-"""Signed tokens for unsubscribe links, confirmation links and VERP addresses.
+"""Signed tokens for unsubscribe links, confirmation links, VERP and replies addresses.
 
 A token is ``<payload>-<signature>``, both lower-case base32 without padding:
 safe in a URL path and in the local part of an address, and unharmed by mail
@@ -29,6 +29,7 @@ CONFIRM = "c"
 VERP = "v"
 CSRF = "x"
 MESSAGE_ID = "i"
+REPLY = "r"
 
 _SIGNATURE_BYTES = 10
 
@@ -130,6 +131,15 @@ class Signer:
         """Token for the local part of a VERP return path."""
         return self.sign(VERP, campaign_id, subscriber_id)
 
+    def reply(self, campaign_id: int, subscriber_id: int) -> str:
+        """Token for the local part of a letter's Reply-To (``replies+<token>@...``).
+
+        An answer sent to it proves which letter and which member it answers,
+        whatever address the member writes from. It never expires: members
+        answer old circulars too.
+        """
+        return self.sign(REPLY, campaign_id, subscriber_id)
+
     def message_id(self, campaign_id: int, subscriber_id: int, nonce: str) -> str:
         """The left part of a letter's Message-ID: campaign and subscriber, signed.
 
@@ -202,13 +212,15 @@ def signer_for(
 
 
 def verp_address(return_path: str, token: str) -> str:
-    """``bounces@example.org`` + token → ``bounces+<token>@example.org``."""
+    """``bounces@example.org`` + token → ``bounces+<token>@example.org`` (also the
+    replies address: ``replies+<token>@...``)."""
     local, _, domain = return_path.rpartition("@")
     return f"{local}+{token}@{domain}"
 
 
 def verp_token(address: str, return_path: str) -> str | None:
-    """The token inside a VERP address made from ``return_path``, or None."""
+    """The token inside a VERP address made from ``return_path`` (or any other base
+    address, such as the replies address), or None."""
     local, _, domain = address.strip().strip("<>").rpartition("@")
     base_local, _, base_domain = return_path.rpartition("@")
     if domain.lower() != base_domain.lower():

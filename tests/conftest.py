@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from mailer.web.hooks import hooks_for
 from mailer.web.limits import SubscribeLimits
 from tests import provider_helpers, web_helpers
 from tests.clocks import FakeClock
+from tests.imap_server import Imap, run_dovecot
 from tests.provider_helpers import Network, pki
 from tests.smtp_sink import LETTER, Faults, SmtpSink, sink_environment
 from tests.web_helpers import Web, web_config
@@ -184,3 +187,13 @@ async def hook_web(
     )
     async for served in _serve(config, db_path, store, network=network):
         yield served
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[Imap]:
+    """A real IMAP server (``tests/imap_server.py``), shared by a module's tests."""
+    # Not under pytest's tmp_path: its folders are private to root, and
+    # Dovecot's own processes (auth, mail) run as other users.
+    root = Path(tempfile.mkdtemp(prefix="mailer-dovecot-"))
+    try:
+        yield from run_dovecot(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

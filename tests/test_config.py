@@ -111,6 +111,12 @@ def test_the_providers_secrets_come_from_the_environment() -> None:
         ('[webhooks]\nses_topic_arn = "bounces"\n', "webhooks.ses_topic_arn .* not an SNS"),
         ('[webhooks]\nses_topic_arn = "arn:aws:sqs:eu-west-1:123456789012:q"\n', "ses_topic"),
         ("[webhooks]\nrate_limit = -1\n", "webhooks.rate_limit"),
+        ('[replies]\naddress = "replies+x@lists.example.org"\n', "may not hold '\\+'"),
+        ('[replies]\naddress = "Replies <replies@lists.example.org>"\n', "plain address"),
+        ('[replies]\nforward_to = "coordinator"\n', "replies.forward_to"),
+        ("[replies]\nmax_attachment_mb = 0\n", "replies.max_attachment_mb"),
+        ('[inbound]\ndomain = "lists example.org"\n', "inbound.domain"),
+        ("[inbound]\nmax_size = 0\n", "inbound.max_size"),
     ],
 )
 def test_bad_file_gets_one_line_error_naming_it(tmp_path: Path, text: str, message: str) -> None:

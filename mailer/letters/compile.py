@@ -38,6 +38,7 @@ from mailer.letters.mime import (
 from mailer.letters.plaintext import markdown_to_text, rewrap
 from mailer.letters.sender import (
     checked_feedback_id,
+    replies_mailbox,
     reply_address,
     sender_of,
     unsubscribe_links,
@@ -226,14 +227,18 @@ class _Headers:
     archive_url: str
     list_id: str
     feedback_id: str
+    #: (display name, address) of the tokened Reply-To, when replies are gathered.
+    replies: tuple[str, str]
 
 
 def _headers(
     letter: Letter, config: Config, mailing_list: MailingList | None, campaign_id: int | None
 ) -> _Headers:
-    from_header = format_address(*sender_of(letter, config))[0]
-    domain = ascii_domain(sender_of(letter, config)[1].rpartition("@")[2])
-    reply = reply_address(letter, config)
+    from_name, from_addr = sender_of(letter, config)
+    from_header = format_address(from_name, from_addr)[0]
+    domain = ascii_domain(from_addr.rpartition("@")[2])
+    replies = replies_mailbox(letter, config)
+    reply = None if replies else reply_address(letter, config)
     organization = str(letter.meta.get("organization") or config.sender.organization)
     reject_line_breaks("organization", organization)
     # Only a public list's letters are in the archive; a private list's link would be a 404.
@@ -263,6 +268,7 @@ def _headers(
         archive_url=archive_url,
         list_id=list_id,
         feedback_id=feedback_id,
+        replies=(from_name, replies),
     )
 
 
@@ -364,6 +370,7 @@ def _frame(
         subject_varies=subject_varies,
         attachments=attachments,
         images=images,
+        reply_token=signer.reply,
     )
 
 

@@ -4,7 +4,8 @@
 campaign builds one message per recipient, so everything that is the same
 for every recipient is encoded once into a ``MessageFrame`` and only the
 recipient's own parts (To, Date, Message-ID, List-Unsubscribe, the two
-bodies) are filled in per message. Bodies are quoted-printable through
+bodies, and a Reply-To whose token names the reader when replies are
+gathered) are filled in per message. Bodies are quoted-printable through
 ``binascii`` (C speed), so no line is ever longer than 76 octets. Files
 (attachments, the images the HTML shows) are encoded in base64 once per
 letter; a message refers to those bytes instead of copying them
@@ -248,6 +249,21 @@ class LineCachedQP:
         return CRLF.join([hit if (hit := get(line)) is not None else miss(line) for line in lines])
 
 
+def _tokened_reply_to(name: str, address: str) -> tuple[bytes, bytes]:
+    """The Reply-To line of a replies address, in the two pieces around its token.
+
+    ``("News", "replies@x.org")`` gives ``Reply-To: News\r\n <replies+`` and
+    ``@x.org>\r\n``: the line is folded before the bracket whatever the
+    name, so that the token's length never decides where a line breaks.
+    """
+    if not address:
+        return b"", b""
+    local, _, domain = mail_address(address)[0].rpartition("@")
+    phrase = encode_phrase(clean_display_name(name))
+    opening = f"{phrase}\r\n <" if phrase else "<"
+    return f"Reply-To: {opening}{local}+".encode(), f"@{domain}>\r\n".encode("ascii")
+
+
 class MessageFrame:
     """The constant parts of every message of one letter, encoded once.
 
@@ -271,10 +287,14 @@ class MessageFrame:
         subject_varies: bool = False,
         attachments: Sequence[FilePart] = (),
         images: Sequence[FilePart] = (),
+        replies: tuple[str, str] = ("", ""),
+        reply_token: Callable[[int, int], str] | None = None,
     ) -> None:
         """``subject_varies``: each message gets its own Subject (``build(subject=...)``),
         so the constant head leaves it out; ``language`` is the Content-Language;
-        ``attachments`` and ``images`` (those the HTML shows) are the files it carries."""
+        ``attachments`` and ``images`` (those the HTML shows) are the files it carries;
+        ``replies`` (name, address) makes each Reply-To that address plus ``+`` and
+        ``reply_token(campaign, subscriber)``, in place of a constant ``reply_to``."""
         self.domain = ascii_domain(domain)
         self.subject_varies = subject_varies
         self._campaign = campaign_id or 0
@@ -284,8 +304,10 @@ class MessageFrame:
         self._nonce = secrets.token_hex(4)
         self._prefix = f"m{self._campaign}.{self._nonce}."
         self._counter = itertools.count(1)
+        self._reply_token = reply_token if replies[1] else None
+        self._reply_open, self._reply_close = _tokened_reply_to(*replies)
         head = [header("From", from_header)]
-        if reply_to:
+        if reply_to and self._reply_token is None:
             head.append(header("Reply-To", reply_to))
         if not subject_varies:
             head.append(header("Subject", encode_unstructured(subject)))
@@ -306,7 +328,7 @@ class MessageFrame:
         self._head = b"".join(head)
         # A sender address with a non-ASCII local part stays UTF-8 (RFC 6532): every
         # message of the letter then needs SMTPUTF8, whoever receives it.
-        self._head_utf8 = not self._head.isascii()
+        self._head_utf8 = not (self._head + self._reply_open).isascii()
         self._qp = LineCachedQP()
         self._date_second = -1
         self._date_header = b""
@@ -353,10 +375,15 @@ class MessageFrame:
         own_subject = (
             header("Subject", encode_unstructured(subject)) if self.subject_varies else b""
         )
+        reply_to = b""
+        if self._reply_token is not None:
+            token = self._reply_token(self._campaign, subscriber_id or 0)
+            reply_to = self._reply_open + token.encode("ascii") + self._reply_close
         parts = (
             b"To: ",
             to_header.encode("utf-8"),
             CRLF,
+            reply_to,
             own_subject,
             self._date(),
             b"Message-ID: <",
