@@ -7,6 +7,7 @@ the repository, where people edit them. This finds either.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,15 @@ def default_templates() -> Path:
     return shipped("templates")
 
 
-def page_environment(user_templates: Path) -> jinja2.Environment:
+def page_environment(
+    user_templates: Path, *, extensions: Sequence[str | type[jinja2.ext.Extension]] = ()
+) -> jinja2.Environment:
     """The templates of the pages mailer makes itself (the web app's, the reports).
 
     A file of the same name under ``user_templates`` wins over the one mailer
     ships. Sandboxed, autoescaped, and strict about undefined names, like
-    the letters' environments.
+    the letters' environments. The web app adds its translation
+    ``extensions``; the reports, written in English, need none.
     """
     loader = jinja2.ChoiceLoader(
         [
@@ -50,6 +54,7 @@ def page_environment(user_templates: Path) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=list(extensions),
     )
 
 

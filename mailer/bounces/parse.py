@@ -31,7 +31,10 @@ from mailer.bounces.families import (
 from mailer.bounces.mime import Part
 from mailer.bounces.model import (
     AUTO_REPLY,
+    COMPLAINT,
     DELAYED,
+    HARD,
+    SOFT,
     UNKNOWN,
     BounceEvent,
     Finding,
@@ -111,6 +114,32 @@ def read_bounce(
         proof=proof.how,
         tampered=proof.tampered,
     )
+
+
+#: Kinds of event that say a delivery failed (or a complaint was made).
+_FAILURES: Final = frozenset({HARD, SOFT, DELAYED, COMPLAINT})
+
+
+def is_failure_notice(raw: bytes) -> bool:
+    """Whether this is a bounce or a complaint, and so no answer a person wrote.
+
+    A report (RFC 3464 delivery status, RFC 5965 feedback, ``X-Failed-Recipients``)
+    or a provider's machine format is one outright. A notice in words is one
+    when it looks like a mail system's (its sender, an empty return path, or
+    a subject such as "Undeliverable" that is no answer's "Re: ...") and the
+    reader finds a failed recipient in it: the wording alone would take a
+    member's answer that quotes an error message for a bounce.
+    """
+    msg = mime.load(raw)
+    parts = mime.split(msg)
+    if parts.delivery_status or parts.feedback or mime.header(msg, "x-failed-recipients"):
+        return True
+    if hotmail_complaint(parts.original, msg) or ses_notification(parts.notice or parts.html):
+        return True
+    from_system = (
+        says_bounce(msg, parts) or mime.header(msg, "return-path").strip() == "<>"
+    )
+    return from_system and any(event.kind in _FAILURES for event in parse_message(raw).events)
 
 
 def _addressed_to(msg: Part) -> tuple[str, ...]:
@@ -315,4 +344,4 @@ def _add_context(findings: list[Finding], notice: str) -> None:
             finding.status = find_status(finding.diagnostic)
 
 
-__all__ = ["ParsedBounce", "parse_message", "read_bounce"]
+__all__ = ["ParsedBounce", "is_failure_notice", "parse_message", "read_bounce"]

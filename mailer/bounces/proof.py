@@ -85,10 +85,9 @@ def prove(
     # A report forwarded as an attachment quotes the letter inside itself.
     quoted += [raw[:_NESTED_TEXT].decode("latin-1") for raw in parts.original_raw]
     text = "\n".join(quoted)[:_TOKEN_TEXT]
-    for candidate in tokens.tokens_in(text):
-        try:
-            claim = signer.verify(candidate, tokens.MESSAGE_ID)
-            return TokenProof(claim.integer(0) or None, claim.integer(1) or None, "message-id")
-        except TokenError:
-            continue
+    quoted_id = tokens.quoted_message_id(signer, text)
+    if quoted_id is not None:
+        return TokenProof(
+            quoted_id.integer(0) or None, quoted_id.integer(1) or None, "message-id"
+        )
     return TokenProof(tampered=tampered)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import mailer.cli.bounces
 import mailer.cli.campaigns
+import mailer.cli.inbound
 import mailer.cli.init
 import mailer.cli.letters
 import mailer.cli.lists
+import mailer.cli.replies
 import mailer.cli.report
 import mailer.cli.send
 import mailer.cli.serve
