@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes
+from email.utils import parseaddr
 from pathlib import Path
 
 from click.testing import Result
@@ -43,6 +44,7 @@ RETURN_PATH = "bounces@lists.example.org"
 CONFIG = (
     '[sender]\nfrom = "Union News <news@lists.example.org>"\n'
     f'[bounces]\nreturn_path = "{RETURN_PATH}"\n'
+    '[replies]\naddress = "replies@lists.example.org"\n'
 )
 LETTER = """---
 subject: "Spring meeting: $5 dues & <agenda>"
@@ -121,6 +123,29 @@ def _bounces(world: World, invoke: Invoke) -> None:
     _ingest(invoke, world.folder, "stranger", samples.dsn(
         [(UNVERIFIED, "failed", "5.1.1", "550 5.1.1 user unknown")], to=RETURN_PATH,
         message_id="<forged@mx.example.org>"))
+
+
+def answered(world: World, invoke: Invoke) -> None:
+    """Two members answer campaign 1 (one of them twice), each to the letter's own replies
+    address, and a stranger writes to the plain one (a reply that proves nothing)."""
+    for n, email in enumerate((COM[0], EDU[0], COM[0])):
+        _, letter = _letter_to(world.sink, email)
+        reply_to = parseaddr(str(message_from_bytes(letter)["Reply-To"]))[1]
+        assert reply_to.startswith("replies+"), reply_to
+        _receive(invoke, world.folder, reply_to, _answer(email, n))
+    _receive(invoke, world.folder, "replies@lists.example.org", _answer("who@example.biz", 9))
+
+
+def _answer(sender: str, n: int) -> bytes:
+    return (f"From: {sender}\r\nTo: replies@lists.example.org\r\nSubject: Re: Spring meeting"
+            f"\r\nMessage-ID: <answer-{n}@example>\r\nDate: Tue, 01 Dec 2026 10:00:00 +0000"
+            "\r\n\r\nWe will be there.\r\n").encode()
+
+
+def _receive(invoke: Invoke, folder: Path, to: str, message: bytes) -> None:
+    path = folder / "answer.eml"
+    path.write_bytes(message)
+    _ok(invoke("inbound", "receive", str(path), "--to", to))
 
 
 def _leave(world: World, email: str, method: str, campaign: int | None) -> None:

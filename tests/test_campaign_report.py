@@ -20,7 +20,7 @@ from mailer.store import Store
 from mailer.store.reports import Deferral, DomainOutcome, ReasonCount
 from tests.clocks import FakeClock
 from tests.conftest import Invoke
-from tests.report_world import LETTER, World, table_cells, written_report
+from tests.report_world import LETTER, World, answered, table_cells, written_report
 
 
 @pytest.fixture
@@ -97,6 +97,16 @@ def test_the_size_of_a_message_is_that_of_one_the_relay_took(
     assert not any(s.clipped for s in report.sizes)
 
 
+def test_the_replies_gathered_under_the_campaign_and_who_wrote_them(
+    mixed_world: World, invoke: Invoke, db_path: Path
+) -> None:
+    answered(mixed_world, invoke)
+    report = campaign_report(load_config(None, db=db_path), mixed_world.store, 1)
+    assert report.replies == (3, 2)  # the stranger's proves no campaign
+    page = invoke("campaigns", "report", "1", "-o", "-").stdout
+    assert "<dt>replies</dt><dd>3 from 2 (mailer replies ls --campaign 1)</dd>" in page
+
+
 def test_the_time_unit_follows_the_span_of_the_sending() -> None:
     start = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
@@ -113,7 +123,8 @@ def test_the_page_has_a_chart_and_the_same_numbers_in_a_table_for_each_figure(
     mixed_world: World, invoke: Invoke, tmp_path: Path
 ) -> None:
     page = written_report(invoke, tmp_path, "campaign-1-report.html", "campaigns", "report", "1")
-    for section in ("timeline", "domains", "reasons", "deferrals", "rates", "languages", "lists"):
+    for section in ("timeline", "domains", "reasons", "deferrals", "rates", "size", "languages",
+                    "lists"):
         part = page.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
         assert part.count('<svg class="chart" role="img"') == 1, section
         assert "<table>" in part, section
@@ -142,26 +153,47 @@ def test_the_page_loads_nothing_and_links_only_to_the_letter_s_archive(
     assert all(ref in ids for ref in re.findall(r'url\(#([^)]+)\)', page))
 
 
+def _scheduled(
+    invoke: Invoke, folder: Path, letter: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Campaign 1: ``letter`` to one member of ``members``, scheduled for Christmas Eve."""
+    monkeypatch.setenv("MAILER_SECRET_KEY", "test-secret")
+    (folder / "spring.md").write_text(letter, encoding="utf-8")
+    for args in (("lists", "create", "members"),
+                 ("subscribers", "add", "ann@example.org", "--list", "members"),
+                 ("send", str(folder / "spring.md"), "--list", "members", "--yes",
+                  "--at", "2026-12-24 18:00", "--tz", "UTC")):
+        assert invoke(*args).exit_code == 0
+
+
 def test_a_campaign_not_started_says_so_instead_of_drawing_empty_charts(
     store: Store, invoke: Invoke, tmp_path: Path, fake_clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("MAILER_SECRET_KEY", "test-secret")
-    (tmp_path / "spring.md").write_text(LETTER, encoding="utf-8")
-    for args in (("lists", "create", "members"),
-                 ("subscribers", "add", "ann@example.org", "--list", "members"),
-                 ("send", str(tmp_path / "spring.md"), "--list", "members", "--yes",
-                  "--at", "2026-12-24 18:00", "--tz", "UTC")):
-        assert invoke(*args).exit_code == 0
+    _scheduled(invoke, tmp_path, LETTER, monkeypatch)
     result = invoke("campaigns", "report", "1", "-o", "-")
     assert result.exit_code == 0, result.output
     page = result.stdout
-    assert "<svg" not in page
+    assert page.count("<svg") == 1, "only the letter's size is drawn"
     assert "Nothing has been sent yet: the campaign is scheduled for 2026-12-24T18:00:00Z" in page
     for section in ("timeline", "domains", "reasons", "deferrals", "rates"):
         assert f'<section id="{section}">' not in page
     assert "Its recipients are counted when it starts." in page
     assert table_cells(page, "size")[0][0] == "the original"  # the letter is measured all the same
+
+
+def test_a_letter_s_attachment_counts_in_its_size_and_past_100_kb_gmail_clips_it(
+    store: Store, invoke: Invoke, tmp_path: Path, db_path: Path, fake_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "motion.pdf").write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 480)  # 120 KB
+    attached = LETTER.replace("---\n\n", "attachments: motion.pdf\n---\n\n", 1)
+    _scheduled(invoke, tmp_path, attached, monkeypatch)
+    (size,) = campaign_report(load_config(None, db=db_path), store, 1).sizes
+    assert size.size > 120 * 1024 * 4 // 3 and size.clipped  # base64: four bytes for three
+    page = invoke("campaigns", "report", "1", "-o", "-").stdout
+    assert table_cells(page, "size")[0][-1] == "over 100 KB: Gmail clips it"
+    assert "100 KB: Gmail clips a longer one" in page  # the chart's line, in its legend
 
 
 def test_the_report_refuses_to_write_over_the_database_and_knows_no_unknown_campaign(

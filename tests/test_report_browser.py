@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 pytestmark = needs_chromium
 
 #: The sections of the campaign report that draw a chart for this campaign.
-CHARTS = ["timeline", "domains", "reasons", "deferrals", "rates", "languages", "lists"]
+CHARTS = ["timeline", "domains", "reasons", "deferrals", "rates", "size", "languages",
+          "lists"]
 
 
 @pytest.fixture

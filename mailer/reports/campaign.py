@@ -78,6 +78,8 @@ class CampaignReport:
     sizes_note: str
     #: The letter's page in the web archive, when it is there (a public list's, sent).
     archive_url: str = ""
+    #: Replies gathered under the campaign, and how many people wrote them.
+    replies: tuple[int, int] = (0, 0)
 
     @property
     def empty(self) -> bool:
@@ -106,6 +108,7 @@ def campaign_report(config: Config, store: Store, campaign_id: int) -> CampaignR
         sizes=sizes,
         sizes_note=note,
         archive_url=_archive_url(config, store, campaign_id),
+        replies=reports.replies_to(store, campaign_id),
     )
 
 

@@ -28,6 +28,7 @@ from mailer.reports.rates import (
     HARD_BOUNCE_LINES,
     LINES_NOTE,
     UNSUBSCRIBE_WINDOW_DAYS,
+    Reference,
     percent,
 )
 
@@ -61,6 +62,10 @@ def _facts(report: CampaignReport) -> list[tuple[str, str]]:
             facts.append((key.replace("_at", "").replace("_", " "), f"{value} (UTC)"))
     if d.seconds is not None:
         facts.append(("seconds", f"{d.seconds:,}"))
+    replies, people = report.replies
+    if replies:
+        facts.append(("replies", f"{number(replies)} from {number(people)} "
+                                 f"(mailer replies ls --campaign {d.id})"))
     return facts
 
 
@@ -179,13 +184,22 @@ def _rates(report: CampaignReport) -> Section:
                    table("Rates", ["measure", "people", "of", "rate"], rows), notes=notes)
 
 
+#: The line a message's size is read against, in KB.
+CLIPPED_LINE = Reference(SIZE_LIMIT / 1024, f"{SIZE_LIMIT // 1024} KB: Gmail clips a longer one")
+
+
 def _sizes(report: CampaignReport) -> Section:
     title = "Size of one message"
     if not report.sizes:
         return Section("size", title, empty=report.sizes_note)
-    rows = [[s.language or "the original", s.size, f"{s.size / 1024:.1f} KB",
-             "over 100 KB: Gmail clips it" if s.clipped else ""] for s in report.sizes]
-    return Section("size", title, table=table(
+    labels = [s.language or "the original" for s in report.sizes]
+    svg = charts.bars("size", title, labels,
+                      [Series("one message", [s.size / 1024 for s in report.sizes], BLUE)],
+                      unit="KB", lines=[CLIPPED_LINE])
+    rows = [[label, s.size, f"{s.size / 1024:.1f} KB",
+             "over 100 KB: Gmail clips it" if s.clipped else ""]
+            for label, s in zip(labels, report.sizes, strict=True)]
+    return Section("size", title, chart(svg), table=table(
         "One message of each edition, as sent", ["edition", "bytes", "size", ""], rows),
         notes=[f"Gmail shows a message of more than {SIZE_LIMIT // 1024} KB cut short."])
 

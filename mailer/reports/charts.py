@@ -102,9 +102,10 @@ def _draw(name: str, description: str, height: float, paint: Any) -> str:
     return to_svg(figure, name, description)
 
 
-def _references(axes: Axes, references: Sequence[Reference]) -> None:
+def _references(axes: Axes, references: Sequence[Reference], scale: float = 100) -> None:
+    """The lines a chart is read against, across its bars (a rate's at ``value`` percent)."""
     for (color, style), line in zip(_LINE_STYLES, references, strict=False):
-        axes.axvline(line.value * 100, color=color, linestyle=style, linewidth=1.2,
+        axes.axvline(line.value * scale, color=color, linestyle=style, linewidth=1.2,
                      label=line.label)
 
 
@@ -115,8 +116,10 @@ def bars(
     series: Sequence[Series],
     *,
     unit: str,
+    lines: Sequence[Reference] = (),
 ) -> str:
-    """Horizontal bars, one row per label (the first at the top), the series stacked."""
+    """Horizontal bars, one row per label (the first at the top), the series stacked, and
+    ``lines`` to read them against (in the bars' unit)."""
 
     def paint(figure: Figure) -> None:
         axes = figure.add_subplot()
@@ -130,8 +133,10 @@ def bars(
         axes.invert_yaxis()
         axes.set_xlabel(unit)
         _integer_axis(axes.xaxis)
-        if len(series) > 1:
-            figure.legend(loc="outside lower center", ncols=len(series), frameon=False)
+        _references(axes, lines, scale=1)
+        if len(series) > 1 or lines:
+            figure.legend(loc="outside lower center", ncols=len(series) + len(lines),
+                          frameon=False)
 
     return _draw(name, title, 0.9 + ROW * len(labels), paint)
 

@@ -141,6 +141,16 @@ def sent_after_retries(store: Store, campaign_id: int) -> int:
     return int(row[0]) if row else 0
 
 
+def replies_to(store: Store, campaign_id: int) -> tuple[int, int]:
+    """The replies stored under a campaign (its signed replies address proved them), and
+    how many people wrote them."""
+    row = store.one(
+        "SELECT count(*), count(DISTINCT subscriber_id) FROM replies WHERE campaign_id = ?",
+        (campaign_id,),
+    )
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
 def reader_languages(store: Store, campaign_id: int) -> dict[tuple[int | None, str], int]:
     """A campaign's recipients by the list they got it through and the language they read
     ("" when not known): what ``dispatch.plan.language_shares`` turns into editions."""
