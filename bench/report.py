@@ -17,6 +17,7 @@ In the same run it measures, as child processes, the best of ``--rounds``:
 - ``mailer campaigns report 1 -o report.html`` (what a user waits for);
 - the baseline: ``mailer campaigns show 1`` on the same database (the same
   process start and configuration, and the campaign's counters);
+- ``mailer report`` (the lists' weeks, all N members having joined this week);
 
 and, in this process, the report's two halves: gathering the figures
 (``campaign_report``: the SQL, the letter built again per edition) and the
@@ -223,10 +224,12 @@ def main() -> None:
         report = best(["campaigns", "report", str(campaign_id), "-o", "report.html"], folder,
                       env, args.rounds)
         show = best(["campaigns", "show", str(campaign_id)], folder, env, args.rounds)
+        lists_report = best(["report", "-o", "list-report.html"], folder, env, args.rounds)
         gather, page, size = halves(folder, campaign_id, args.rounds)
         print(f"campaigns report: {report} (best of {args.rounds}, a child process)")
         print(f"campaigns show (baseline): {show}; the report takes {report.wall / show.wall:.1f}x "
               f"by the wall clock, {report.cpu / show.cpu:.1f}x in CPU time")
+        print(f"mailer report (the lists' weeks; {args.recipients:,} joins): {lists_report}")
         print(f"in process, CPU time: figures gathered in {gather:.2f} s, page drawn in "
               f"{page:.2f} s; the page is {size / 1024:.0f} KB")
 

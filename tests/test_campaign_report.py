@@ -19,8 +19,9 @@ from mailer.reports.rates import percent
 from mailer.store import Store
 from mailer.store.reports import Deferral, DomainOutcome, ReasonCount
 from tests.clocks import FakeClock
-from tests.conftest import Invoke
+from tests.conftest import Invoke, MailList
 from tests.report_world import LETTER, World, answered, table_cells, written_report
+from tests.smtp_sink import SmtpSink
 
 
 @pytest.fixture
@@ -41,6 +42,26 @@ def test_outcomes_by_domain_count_each_state_and_the_proven_bounces(
         DomainOutcome("example.edu", 2, sent=2, deferred=0, failed=0, pending=0, hard=0,
                       complaints=0),
     ]
+
+
+def test_past_ten_domains_the_rest_are_added_up_as_one(
+    store: Store, invoke: Invoke, tmp_path: Path, db_path: Path, sink: SmtpSink,
+    mail_list: MailList,
+) -> None:
+    # Thirteen domains: d00.example has 13 members, d01 12, and so on down to d12 with one.
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("email\n" + "".join(
+        f"m{n}@d{d:02d}.example\n" for d in range(13) for n in range(13 - d)), encoding="utf-8")
+    for args in (("lists", "create", "news"),
+                 ("subscribers", "import", str(contacts), "--list", "news")):
+        assert invoke(*args).exit_code == 0
+    sink.faults.defer |= {"m0@d11.example", "m0@d12.example"}
+    mail_list("news")
+    domains = campaign_report(load_config(None, db=db_path), store, 1).domains
+    assert [row.domain for row in domains] == [
+        *(f"d{d:02d}.example" for d in range(10)), "other domains (3)"]
+    assert domains[-1] == DomainOutcome("other domains (3)", 6, sent=4, deferred=2, failed=0,
+                                        pending=0, hard=0, complaints=0)
 
 
 def test_the_timeline_counts_messages_per_minute_with_quiet_minutes_as_zero(
