@@ -63,6 +63,25 @@ def test_fewer_weeks_leave_the_older_campaign_and_joins_out(weeks: World) -> Non
     assert {each.name: each.joined for each in recent.lists}["friends"] == [3]
 
 
+def test_named_lists_show_alone_with_the_campaigns_that_went_to_them(weeks: World) -> None:
+    members = list_report(weeks.store, 4, ["members"])
+    assert [each.name for each in members.lists] == ["members"]
+    assert [rates.outcome.id for rates in members.campaigns] == [1]  # campaign 2: friends only
+    both = list_report(weeks.store, 4, ["quiet", "friends", "quiet"])
+    assert [each.name for each in both.lists] == ["quiet", "friends"]
+    assert [rates.outcome.id for rates in both.campaigns] == [1, 2]
+
+
+def test_an_unknown_list_is_one_line_naming_it_and_writes_nothing(
+    weeks: World, invoke: Invoke, tmp_path: Path
+) -> None:
+    result = invoke("report", "--list", "frends")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: no list named 'frends' (did you mean 'friends'?)"]
+    assert not (tmp_path / "list-report.html").exists()
+
+
 def test_the_page_draws_each_active_list_and_the_rates_and_loads_nothing(
     weeks: World, invoke: Invoke, tmp_path: Path
 ) -> None:

@@ -16,10 +16,15 @@ from mailer.reports.growth_page import list_page
     "--weeks", type=click.IntRange(1, 520), default=WEEKS, show_default=True,
     help="How many weeks back the report goes (this week included).",
 )
+@click.option(
+    "--list", "names", multiple=True, metavar="NAME",
+    help="Only this list and the campaigns that went to it (repeat for several; "
+    "default: every list).",
+)
 @page_option("list-report.html")
 @pass_app
-def report(app: App, weeks: int, output: Path | None) -> None:
+def report(app: App, weeks: int, names: tuple[str, ...], output: Path | None) -> None:
     """Write the lists' report: one HTML file with each list's joins, leaves, bounces and
     complaints per week, and the rates of the campaigns started in those weeks."""
     target = app.page_output(output, "list-report.html")
-    write_page(target, list_page(app.config, list_report(app.store(), weeks)))
+    write_page(target, list_page(app.config, list_report(app.store(), weeks, names)))

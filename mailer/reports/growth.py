@@ -16,6 +16,7 @@ The campaigns are those started in the same weeks, with the rates of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -72,8 +73,11 @@ def first_monday(now: datetime, weeks: int) -> datetime:
     return monday.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(weeks=weeks - 1)
 
 
-def list_report(store: Store, weeks: int = WEEKS) -> ListReport:
-    """Gather the lists' report over the last ``weeks`` weeks (this one included)."""
+def list_report(store: Store, weeks: int = WEEKS, names: Sequence[str] = ()) -> ListReport:
+    """Gather the lists' report over the last ``weeks`` weeks (this one included): of every
+    list, or of the lists ``names`` names and the campaigns that went to any of them
+    (``ListNotFound`` for a list that does not exist)."""
+    chosen = [lists.get_list(store, name) for name in dict.fromkeys(names)] if names else None
     now = clock.now()
     start = first_monday(now, weeks)
     since = clock.iso(start)
@@ -91,11 +95,13 @@ def list_report(store: Store, weeks: int = WEEKS) -> ListReport:
             each.name, lists.summary(store, each).counts["sendable"], weekly(joined, each.id),
             weekly(left, each.id), weekly(bounced, each.id), weekly(complained, each.id),
         )
-        for each in lists.all_lists(store)
+        for each in (lists.all_lists(store) if chosen is None else chosen)
     ]
     unsubscribes = unsubscribes_of(store, since)
+    outcomes = reports.campaign_outcomes(
+        store, since=since, list_ids=None if chosen is None else [each.id for each in chosen])
     campaigns = [Rates(outcome, unsubscribes.get(outcome.id, Unsubscribes()))
-                 for outcome in reports.campaign_outcomes(store, since=since)]
+                 for outcome in outcomes]
     return ListReport(clock.now_iso(), names, found, campaigns)
 
 

@@ -17,6 +17,7 @@ Timestamps are the store's UTC text; a week starts on Monday.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailer.store.database import Store
@@ -182,9 +183,11 @@ class CampaignOutcome:
 
 
 def campaign_outcomes(
-    store: Store, *, campaign_id: int | None = None, since: str | None = None
+    store: Store, *, campaign_id: int | None = None, since: str | None = None,
+    list_ids: Sequence[int] | None = None,
 ) -> list[CampaignOutcome]:
-    """Started campaigns (one, or those started at or after ``since``), oldest first."""
+    """Started campaigns (one, or those started at or after ``since``; with ``list_ids``,
+    those that went to any of these lists), oldest first."""
     sql = (
         "SELECT c.id, c.subject, c.kind, c.state, c.started_at, c.recipients, "
         "(SELECT count(*) FROM deliveries d WHERE d.campaign_id = c.id AND d.attempts > 0), "
@@ -202,6 +205,10 @@ def campaign_outcomes(
     if since is not None:
         sql += " AND c.started_at >= ?"
         params.append(since)
+    if list_ids is not None:
+        sql += (" AND EXISTS (SELECT 1 FROM campaign_lists l WHERE l.campaign_id = c.id "
+                f"AND l.list_id IN ({', '.join('?' * len(list_ids)) or 'NULL'}))")
+        params.extend(list_ids)
     rows = store.all(sql + " ORDER BY c.started_at, c.id", params)
     return [CampaignOutcome(*tuple(r)) for r in rows]
 
