@@ -10,7 +10,8 @@ by the planner, as ``mailer send`` does). Then it writes the outcomes a
 send over 50 minutes might leave, through the store's own writes: most
 taken by the relay, some refused (5xx), some deferred (4xx, a few given
 up), a few never tried; proven hard and soft bounces, delays and
-complaints; a few unverified reports.
+complaints (these as a provider's reports that name no campaign); a few
+unverified reports.
 
 In the same run it measures, as child processes, the best of ``--rounds``:
 
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +50,16 @@ from mailer.dispatch.plan import create_campaign, plan_send  # noqa: E402
 from mailer.letters.editions import load_editions  # noqa: E402
 from mailer.reports.campaign import campaign_report  # noqa: E402
 from mailer.reports.campaign_page import campaign_page  # noqa: E402
-from mailer.store import Store, bounces, deliveries, lists, open_store, subscribers  # noqa: E402
-from mailer.store.models import Proof  # noqa: E402
+from mailer.store import (  # noqa: E402
+    Store,
+    bounces,
+    campaigns,
+    deliveries,
+    lists,
+    open_store,
+    subscribers,
+)
+from mailer.store.models import CampaignState, Proof  # noqa: E402
 
 #: The large providers and their share of the recipients; the rest go to small domains.
 LARGE = [("gmail.com", 30), ("yahoo.com", 8), ("outlook.com", 8), ("hotmail.com", 5),
@@ -95,13 +105,18 @@ def make_campaign(store: Store, folder: Path) -> int:
         (folder / f"spring.{tag}.md").write_text(text, encoding="utf-8")
     members = lists.get_list(store, "members")
     plan = plan_send(store, load_editions(folder / "spring.md"), [members], "")
-    return create_campaign(store, plan).id
+    campaign_id = create_campaign(store, plan).id
+    campaigns.set_state(store, campaign_id, CampaignState.SENDING)
+    return campaign_id
 
 
-def outcome(number: int, subscriber_id: int, campaign_id: int) -> tuple[object, ...] | None:
-    """What became of recipient ``number`` (``record_outcomes``' parameters), None: untried."""
-    minute = number * SENT_OVER_MINUTES // 100_000
-    at = f"2026-11-30T09:{minute:02d}:{number % 60:02d}Z"
+def outcome(
+    number: int, subscriber_id: int, campaign_id: int, start: datetime
+) -> tuple[object, ...] | None:
+    """What became of recipient ``number`` (``record_outcomes``' parameters) in a send
+    that began at ``start``; None: never tried."""
+    at = clock.iso(start + timedelta(minutes=number * SENT_OVER_MINUTES // 100_000,
+                                     seconds=number % 60))
     roll = number % 1000
     if roll < 10:
         return None  # 1%: never tried (the send was stopped)
@@ -134,15 +149,15 @@ def recipients(store: Store, campaign_id: int) -> list[tuple[int, str]]:
     return found
 
 
-def record(store: Store, campaign_id: int) -> int:
-    """The readers' languages, every recipient's outcome, then the reports that came back;
-    how many recipients."""
+def record(store: Store, campaign_id: int, start: datetime) -> int:
+    """The readers' languages, every recipient's outcome, then the reports that came back
+    (now, after the send); how many recipients."""
     rows = recipients(store, campaign_id)
     with store.transaction() as conn:
         for sid, email in rows:
             if int(email[6:13]) % 10 < 3:
                 subscribers.set_language(conn, sid, "de" if int(email[6:13]) % 10 < 2 else "es")
-        found = [outcome(int(email[6:13]), sid, campaign_id) for sid, email in rows]
+        found = [outcome(int(email[6:13]), sid, campaign_id, start) for sid, email in rows]
         deliveries.record_outcomes(conn, [row for row in found if row is not None])
         for sid, email in rows:
             number = int(email[6:13])
@@ -150,9 +165,12 @@ def record(store: Store, campaign_id: int) -> int:
                 continue
             for every, kind, reason, proof in REPORTS:
                 if number % every == 0:
+                    # A provider's report names the person; the letter only if it quotes
+                    # our Message-ID, which these do not: the report puts them down to it.
+                    named = None if proof is Proof.PROVIDER else campaign_id
                     bounces.insert(conn, bounces.NewBounce(
                         f"<{kind}-{number}@bench>", email, kind, "5.0.0", reason, "", "bench",
-                        sid, campaign_id, proof))
+                        sid, named, proof))
     return len(rows)
 
 
@@ -216,8 +234,13 @@ def main() -> None:
         started = time.perf_counter()
         make_database(folder, args.recipients, env, domain_of)
         store = open_store(folder / "mailer.db")
+        # The send began two hours ago and took 50 minutes; the reports came since.
+        start = clock.now().replace(second=0, microsecond=0) - timedelta(hours=2)
+        clock.set_clock(lambda: start)
         campaign_id = make_campaign(store, folder)
-        count = record(store, campaign_id)
+        clock.set_clock(None)
+        count = record(store, campaign_id, start)
+        campaigns.set_state(store, campaign_id, CampaignState.DONE)
         store.close()
         print(f"made a campaign of {count:,} deliveries in {time.perf_counter() - started:.1f} s "
               f"({clock.now_iso()})")

@@ -7,6 +7,7 @@ the numbers that world was built to have.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,13 +16,16 @@ import pytest
 
 from mailer.config import load_config
 from mailer.reports.campaign import CampaignReport, buckets, campaign_report, time_unit
-from mailer.reports.rates import percent
-from mailer.store import Store
+from mailer.reports.growth import list_report
+from mailer.reports.rates import Rates, Unsubscribes, percent
+from mailer.store import Store, reports
 from mailer.store.reports import Deferral, DomainOutcome, ReasonCount
 from tests.clocks import FakeClock
 from tests.conftest import Invoke, MailList
+from tests.provider_helpers import ANN, letter_to_ann, postmark_auth
 from tests.report_world import LETTER, World, answered, table_cells, written_report
 from tests.smtp_sink import SmtpSink
+from tests.web_helpers import Web
 
 
 @pytest.fixture
@@ -224,3 +228,37 @@ def test_the_report_refuses_to_write_over_the_database_and_knows_no_unknown_camp
     assert refused.exit_code == 2 and "refusing to write over the database" in refused.output
     unknown = invoke("campaigns", "report", "42")
     assert unknown.exit_code == 1 and "no campaign 42" in unknown.output
+
+
+async def _complaint_to(web: Web, event_id: int) -> None:
+    """Postmark's word that Ann reported a letter as spam (it quotes no Message-ID of ours)."""
+    body = json.dumps({"RecordType": "SpamComplaint", "ID": event_id, "Type": "SpamComplaint",
+                       "Email": ANN}).encode()
+    response = await web.client.post("/hooks/postmark", content=body, headers=postmark_auth())
+    assert response.status_code == 200, response.text
+
+
+async def test_a_provider_s_complaint_counts_for_the_last_letter_and_the_list_s_week(
+    hook_web: Web, fake_clock: FakeClock
+) -> None:
+    """A report that proves itself by the provider's signature but names no letter is put
+    down to the last letter the relay took for that person in the 7 days before."""
+    _, campaign, _ = letter_to_ann(hook_web)
+    fake_clock.advance(days=6)
+    await _complaint_to(hook_web, 7)
+    (outcome,) = reports.campaign_outcomes(hook_web.store, campaign_id=campaign)
+    assert (outcome.sent, outcome.complaints) == (1, 1)
+    assert Rates(outcome, Unsubscribes()).complaints == 1.0
+    assert reports.outcomes_by_domain(hook_web.store, campaign)[0].complaints == 1
+    (news,) = list_report(hook_web.store, 2).lists
+    assert (news.name, news.joined, news.complained) == ("news", [1, 0], [0, 1])
+
+
+async def test_a_provider_s_report_long_after_the_last_letter_counts_for_none(
+    hook_web: Web, fake_clock: FakeClock
+) -> None:
+    _, campaign, _ = letter_to_ann(hook_web)
+    fake_clock.advance(days=8)
+    await _complaint_to(hook_web, 8)
+    (outcome,) = reports.campaign_outcomes(hook_web.store, campaign_id=campaign)
+    assert (outcome.sent, outcome.complaints) == (1, 0)

@@ -51,7 +51,7 @@ LINES_NOTE = (
     "fewer than 5% hard bounces, and 2% is mailer's own line for a list to look at."
 )
 #: Days after a letter in which a leave that names no campaign is put down to it.
-UNSUBSCRIBE_WINDOW_DAYS = 7
+UNSUBSCRIBE_WINDOW_DAYS = reports.LAST_LETTER_DAYS
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Unsubscribes:
 def unsubscribes_of(store: Store, since: str) -> dict[int, Unsubscribes]:
     """Unsubscribes since ``since``, by the campaign they are put down to."""
     named = reports.unsubscribes_named(store, since)
-    by_time = reports.unsubscribes_after(store, since, UNSUBSCRIBE_WINDOW_DAYS)
+    by_time = reports.unsubscribes_after(store, since)
     return {
         campaign: Unsubscribes(named.get(campaign, 0), by_time.get(campaign, 0))
         for campaign in sorted(named.keys() | by_time.keys())

@@ -11,6 +11,11 @@ once here and used by every query that needs them:
   name them (the relay's own refusal and a later notice, say).
 - **The domain** of an address is what follows its last ``@`` (a quoted
   local part may hold one), in lower case.
+- **The letter** a leaving or a proven report that names no campaign is put
+  down to is the last one the relay took for that person in the
+  ``LAST_LETTER_DAYS`` before it (``last_letter``): an unsubscribe from
+  before events named their campaign, or a provider's report that quoted no
+  Message-ID of ours.
 
 Timestamps are the store's UTC text; a week starts on Monday.
 """
@@ -31,6 +36,8 @@ PROVEN_COMPLAINT = "(b.kind = 'complaint' AND b.proof != '' AND b.reason != 'not
 _WHO = "coalesce(b.subscriber_id, b.recipient)"
 #: How a person left a list by a letter's own means: its link, its page, its mailbox.
 LETTER_METHODS = ("one-click", "web", "mailto")
+#: Days before a leaving or a report in which a letter is the one it is put down to.
+LAST_LETTER_DAYS = 7
 #: Timestamp prefixes that make each time unit's buckets (``2026-12-01T09:05``...).
 _PREFIX = {"minute": 16, "hour": 13, "day": 10}
 
@@ -43,6 +50,35 @@ def domain_of(column: str) -> str:
 def week_of(column: str) -> str:
     """SQL for the Monday (``YYYY-MM-DD``) of the week of the timestamp in ``column``."""
     return f"date({column}, 'weekday 0', '-6 days')"
+
+
+def last_letter(who: str, at: str) -> str:
+    """SQL for the campaign whose letter the relay last took for subscriber ``who`` in the
+    ``LAST_LETTER_DAYS`` up to the time ``at`` (SQL expressions both), NULL for none.
+
+    It goes through the campaigns started by then (``CROSS JOIN`` keeps SQLite to that
+    order), each looked up by the deliveries' primary key, so it stays cheap however many
+    deliveries are kept.
+    """
+    return (
+        "(SELECT d.campaign_id FROM campaigns lc CROSS JOIN deliveries d "
+        f"WHERE d.campaign_id = lc.id AND d.subscriber_id = {who} "
+        f"AND lc.started_at <= {at} AND d.state = 'sent' "
+        f"AND d.sent_at <= {at} AND d.sent_at >= strftime('%Y-%m-%dT%H:%M:%SZ', {at}, "
+        f"'-{LAST_LETTER_DAYS} days') ORDER BY d.sent_at DESC, d.campaign_id DESC LIMIT 1)"
+    )
+
+
+def bounces_of(campaign: str) -> str:
+    """SQL for a campaign's ``bounces`` rows as ``b`` (``FROM`` it, then ``AND`` more): those
+    that name it, and the proven ones that name no campaign and are put down to it
+    (``last_letter``). ``campaign`` is a numbered parameter (``?1``: it is used twice) or
+    a column (``c.id``)."""
+    return (
+        f"(SELECT b.*, coalesce(b.campaign_id, {last_letter('b.subscriber_id', 'b.received_at')}"
+        f") AS counted FROM bounces b WHERE b.campaign_id = {campaign} OR (b.campaign_id IS NULL "
+        f"AND b.proof != '' AND b.subscriber_id IS NOT NULL)) b WHERE b.counted = {campaign}"
+    )
 
 
 def sent_by_time(store: Store, campaign_id: int, unit: str) -> list[tuple[str, int]]:
@@ -80,8 +116,8 @@ def outcomes_by_domain(store: Store, campaign_id: int) -> list[DomainOutcome]:
         "sum(d.state = 'pending'), coalesce(sum(r.hard), 0), coalesce(sum(r.complained), 0) "
         "FROM deliveries d LEFT JOIN ("
         f"  SELECT b.subscriber_id, max({PROVEN_HARD}) AS hard, "
-        f"  max({PROVEN_COMPLAINT}) AS complained FROM bounces b "
-        "  WHERE b.campaign_id = ?1 AND b.subscriber_id IS NOT NULL GROUP BY b.subscriber_id"
+        f"  max({PROVEN_COMPLAINT}) AS complained FROM {bounces_of('?1')} "
+        "  AND b.subscriber_id IS NOT NULL GROUP BY b.subscriber_id"
         ") r ON r.subscriber_id = d.subscriber_id "
         "WHERE d.campaign_id = ?1 GROUP BY domain ORDER BY recipients DESC, domain",
         (campaign_id,),
@@ -101,7 +137,7 @@ class ReasonCount:
 def bounce_reasons(store: Store, campaign_id: int) -> list[ReasonCount]:
     """A campaign's proven hard, soft and delay reports by reason, the most common first."""
     rows = store.all(
-        "SELECT b.kind, b.reason, count(*) AS n FROM bounces b WHERE b.campaign_id = ? "
+        f"SELECT b.kind, b.reason, count(*) AS n FROM {bounces_of('?1')} "
         "AND b.proof != '' AND b.kind IN ('hard', 'soft', 'delayed') "
         "GROUP BY b.kind, b.reason ORDER BY n DESC, b.kind, b.reason",
         (campaign_id,),
@@ -192,10 +228,8 @@ def campaign_outcomes(
         "SELECT c.id, c.subject, c.kind, c.state, c.started_at, c.recipients, "
         "(SELECT count(*) FROM deliveries d WHERE d.campaign_id = c.id AND d.attempts > 0), "
         "(SELECT count(*) FROM deliveries d WHERE d.campaign_id = c.id AND d.state = 'sent'), "
-        f"(SELECT count(DISTINCT {_WHO}) FROM bounces b WHERE b.campaign_id = c.id "
-        f"AND {PROVEN_HARD}), "
-        f"(SELECT count(DISTINCT {_WHO}) FROM bounces b WHERE b.campaign_id = c.id "
-        f"AND {PROVEN_COMPLAINT}) "
+        f"(SELECT count(DISTINCT {_WHO}) FROM {bounces_of('c.id')} AND {PROVEN_HARD}), "
+        f"(SELECT count(DISTINCT {_WHO}) FROM {bounces_of('c.id')} AND {PROVEN_COMPLAINT}) "
         "FROM campaigns c WHERE c.started_at IS NOT NULL"
     )
     params: list[object] = []
@@ -233,19 +267,16 @@ def unsubscribes_named(store: Store, since: str) -> dict[int, int]:
     return {int(r[0]): int(r[1]) for r in rows}
 
 
-def unsubscribes_after(store: Store, since: str, window_days: int) -> dict[int, int]:
+def unsubscribes_after(store: Store, since: str) -> dict[int, int]:
     """People who left by a letter's means since ``since`` in an event that names no
-    campaign, by the last campaign the relay took a letter of to them in the
-    ``window_days`` before; those sent nothing in that window count nowhere."""
+    campaign, by the campaign it is put down to (``last_letter``); those sent nothing in
+    that window count nowhere."""
     rows = store.all(
         "SELECT campaign_id, count(DISTINCT subscriber_id) FROM ("
-        "  SELECT l.subscriber_id, l.at, d.campaign_id, max(d.sent_at) "
-        f"  FROM ({_LEFT}) l JOIN deliveries d ON d.subscriber_id = l.subscriber_id "
-        "  AND d.state = 'sent' AND d.sent_at <= l.at "
-        "  AND d.sent_at >= strftime('%Y-%m-%dT%H:%M:%SZ', l.at, ?) "
-        "  WHERE l.campaign IS NULL GROUP BY l.subscriber_id, l.at"
-        ") GROUP BY campaign_id",
-        (since, f"-{window_days} days"),
+        f"  SELECT l.subscriber_id, {last_letter('l.subscriber_id', 'l.at')} AS campaign_id "
+        f"  FROM ({_LEFT}) l WHERE l.campaign IS NULL"
+        ") WHERE campaign_id IS NOT NULL GROUP BY campaign_id",
+        (since,),
     )
     return {int(r[0]): int(r[1]) for r in rows}
 
