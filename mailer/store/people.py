@@ -33,6 +33,7 @@ class ExportRow(NamedTuple):
     consent_at: str | None
     consent_method: str | None
     consent_source: str | None
+    language: str
 
 
 def for_export(store: Store, list_id: int | None) -> Iterator[ExportRow]:
@@ -42,13 +43,14 @@ def for_export(store: Store, list_id: int | None) -> Iterator[ExportRow]:
     if list_id is None:
         sql = (
             "SELECT email, name, status, attributes, created_at, updated_at, NULL, NULL, NULL, "
-            "NULL FROM subscribers ORDER BY id"
+            "NULL, language FROM subscribers ORDER BY id"
         )
         params = ()
     else:
         sql = (
             "SELECT p.email, p.name, p.status, p.attributes, p.created_at, p.updated_at, "
-            "s.status, s.consent_at, s.consent_method, s.consent_source FROM subscribers p "
+            "s.status, s.consent_at, s.consent_method, s.consent_source, p.language "
+            "FROM subscribers p "
             "JOIN subscriptions s ON s.subscriber_id = p.id AND s.list_id = ? ORDER BY p.id"
         )
         params = (list_id,)
