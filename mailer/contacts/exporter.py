@@ -121,7 +121,7 @@ def export_person(store: Store, email: str) -> dict[str, Any]:
     """
     key = address_key(email)
     with store.snapshot():
-        named = suppressions.naming(store, key)
+        named = [asdict(entry) for entry in suppressions.naming(store, key)]
         subscriber = find_subscriber(store, email)
         subscriber_id = subscriber.id if subscriber is not None else None
         reports = [asdict(b) for b in bounces.about(store, subscriber_id, key)]

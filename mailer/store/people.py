@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from mailer.contacts.addresses import address_key
-from mailer.store import bounces, subscriptions
+from mailer.store import bounces, subscriptions, suppressions
 from mailer.store.database import Store
 from mailer.store.events import history
-from mailer.store.models import Event, StoredBounce, Subscription
+from mailer.store.models import Event, StoredBounce, Subscription, Suppression
 from mailer.store.subscribers import get_subscriber
 
 
@@ -95,6 +95,8 @@ class Person:
     subscriptions: list[Subscription]
     history: list[Event]
     reports: list[StoredBounce]
+    #: The suppressions that keep them from being mailed: their address, or their domain.
+    suppressions: list[Suppression]
 
 
 def describe(store: Store, email: str) -> Person:
@@ -113,4 +115,5 @@ def describe(store: Store, email: str) -> Person:
         subscriptions=subscriptions.of_subscriber(store, found.id),
         history=history(store.conn, found.id),
         reports=bounces.about(store, found.id, address_key(found.email)),
+        suppressions=suppressions.naming(store, address_key(found.email)),
     )
