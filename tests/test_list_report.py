@@ -13,6 +13,7 @@ import pytest
 
 from mailer.reports.growth import ListReport, list_report
 from mailer.reports.rates import percent
+from mailer.store import Store
 from tests.clocks import FakeClock
 from tests.conftest import Invoke
 from tests.report_world import World, table_cells, two_weeks_later, written_report
@@ -101,3 +102,24 @@ def test_without_lists_or_campaigns_the_page_says_so(invoke: Invoke) -> None:
     assert "There are no lists yet." in page
     assert "No campaign started in these weeks." in page
     assert "<svg" not in page
+
+
+def test_people_from_an_export_that_says_when_they_consented_join_in_those_weeks(
+    store: Store, invoke: Invoke, tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    """A Mailchimp audience keeps each person's confirm time (else the opt-in time); the
+    week of the import counts only the one whose time it does not say."""
+    contacts = tmp_path / "subscribed_members_export_1a2b3c.csv"
+    contacts.write_text(
+        '"Email Address","First Name",OPTIN_TIME,CONFIRM_TIME\n'
+        'ines@example.org,Inês,"2026-11-10 10:11:12","2026-11-11 08:00:00"\n'
+        'otto@example.org,Otto,"2026-11-25 23:59:59",\n'
+        "pia@example.org,Pia,,\n", encoding="utf-8")
+    for args in (("lists", "create", "news"),
+                 ("subscribers", "import", str(contacts), "--list", "news")):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+    (news,) = list_report(store, 4).lists
+    assert list_report(store, 4).weeks == ["2026-11-09", "2026-11-16", "2026-11-23",
+                                           "2026-11-30"]
+    assert news.joined == [1, 0, 1, 1]
