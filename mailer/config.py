@@ -455,6 +455,11 @@ def _check_all(sections: dict[str, Any], found: Path | None) -> None:
 _DNS_NAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*")
 
 
+def is_dns_name(value: str) -> bool:
+    """Whether ``value`` can stand as a DKIM domain or selector (ASCII labels, 253 at most)."""
+    return bool(_DNS_NAME.fullmatch(value)) and len(value) <= 253
+
+
 def _check_dkim(dkim: DkimConfig, found: Path | None) -> None:
     """The ``[dkim]`` settings that belong together are set together; names are DNS names.
 
@@ -467,7 +472,7 @@ def _check_dkim(dkim: DkimConfig, found: Path | None) -> None:
         return
     for name in ("domain", "selector", "selector_ed25519"):
         value = getattr(dkim, name)
-        if value and (not _DNS_NAME.fullmatch(value) or len(value) > 253):
+        if value and not is_dns_name(value):
             raise ConfigError(
                 f"dkim.{name} {value!r} must be a DNS name in ASCII (an international "
                 "domain in its xn-- form)",

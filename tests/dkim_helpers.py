@@ -4,6 +4,7 @@ server holding the key's record: see ``dns_server.run_with_zones``)."""
 
 from __future__ import annotations
 
+import base64
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,28 @@ from tests.dns_server import private_network_problem, run_with_zones, txt
 
 OPENDKIM_TESTMSG = shutil.which("opendkim-testmsg") or "/usr/sbin/opendkim-testmsg"
 DOMAIN = "example.org"
+
+#: A multipart/mixed message with a base64 attachment, as a letter with a file looks.
+ATTACHMENT = base64.encodebytes(bytes(range(256)) * 8).replace(b"\n", b"\r\n")
+MIXED = (
+    b"From: News <news@example.org>\r\n"
+    b"To: member@example.com\r\n"
+    b"Subject: The agenda, attached\r\n"
+    b"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
+    b"Message-ID: <m2.mixed@example.org>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="=_b1"\r\n'
+    b"\r\n"
+    b"--=_b1\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"The agenda is attached.\r\n"
+    b"--=_b1\r\n"
+    b'Content-Type: application/pdf; name="agenda.pdf"\r\n'
+    b'Content-Disposition: attachment; filename="agenda.pdf"\r\n'
+    b"Content-Transfer-Encoding: base64\r\n"
+    b"\r\n" + ATTACHMENT + b"--=_b1--\r\n"
+)
 
 
 def new_key(algorithm: str, selector: str, domain: str = DOMAIN) -> DkimKey:

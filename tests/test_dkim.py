@@ -10,7 +10,6 @@ with both (two signatures, RFC 8463).
 
 from __future__ import annotations
 
-import base64
 import re
 from pathlib import Path
 
@@ -27,7 +26,13 @@ from mailer.letters.source import load_letter
 from mailer.store.models import Recipient
 from mailer.tokens import Signer
 from tests.clocks import FakeClock
-from tests.dkim_helpers import dkimpy_results, new_key, opendkim_verdicts, without_signature
+from tests.dkim_helpers import (
+    MIXED,
+    dkimpy_results,
+    new_key,
+    opendkim_verdicts,
+    without_signature,
+)
 
 LETTER = """---
 subject: "Einladung zur Jahresversammlung – Straße, Ärger und Öffnungszeiten, ein Betreff, der über mehrere Zeilen gefaltet werden muss"
@@ -61,27 +66,6 @@ FOLDED = (
     b"trailing blank lines follow\r\n"
     b"\r\n"
     b"\r\n"
-)
-
-ATTACHMENT = base64.encodebytes(bytes(range(256)) * 8).replace(b"\n", b"\r\n")
-MIXED = (
-    b"From: News <news@example.org>\r\n"
-    b"To: member@example.com\r\n"
-    b"Subject: The agenda, attached\r\n"
-    b"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
-    b"Message-ID: <m2.mixed@example.org>\r\n"
-    b"MIME-Version: 1.0\r\n"
-    b'Content-Type: multipart/mixed; boundary="=_b1"\r\n'
-    b"\r\n"
-    b"--=_b1\r\n"
-    b"Content-Type: text/plain; charset=utf-8\r\n"
-    b"\r\n"
-    b"The agenda is attached.\r\n"
-    b"--=_b1\r\n"
-    b'Content-Type: application/pdf; name="agenda.pdf"\r\n'
-    b'Content-Disposition: attachment; filename="agenda.pdf"\r\n'
-    b"Content-Transfer-Encoding: base64\r\n"
-    b"\r\n" + ATTACHMENT + b"--=_b1--\r\n"
 )
 
 UTF8_HEADERS = (

@@ -25,8 +25,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from mailer.config import Config
-from mailer.errors import ConfigError, ConflictError
+from mailer.config import Config, is_dns_name
+from mailer.errors import ConfigError, ConflictError, UsageError
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
@@ -186,6 +186,20 @@ def check_key(key: PrivateKey, algorithm: str, setting: str, where: str) -> None
             f"an RSA key of {key.key_size} bits; receivers ignore signatures made with "
             f"fewer than {MIN_RSA_BITS} (RFC 8301): make one of {DEFAULT_RSA_BITS}",
         )
+
+
+def new_key_file(domain: str, selector: str, kind: str, path: Path) -> DkimKey:
+    """A new key of ``kind`` (``rsa``, ``ed25519``) for ``<selector>._domainkey.<domain>``,
+    written to ``path`` (a new file of mode 0600)."""
+    for option, value in (("--domain", domain), ("--selector", selector)):
+        if not is_dns_name(value):
+            raise UsageError(
+                f"{option} {value!r} must be a DNS name in ASCII (an international domain "
+                "in its xn-- form)"
+            )
+    key = DkimKey(ALGORITHMS[kind], domain.lower(), selector, generate(kind))
+    write_key(path, key.private_key)
+    return key
 
 
 def generate(kind: str, *, bits: int = DEFAULT_RSA_BITS) -> PrivateKey:
