@@ -48,7 +48,7 @@ def new_key(algorithm: str, selector: str, domain: str = DOMAIN) -> DkimKey:
 
 def key_file(folder: Path, key: DkimKey) -> Path:
     """``key`` written to a new file of mode 0600, as ``mailer dkim keygen`` writes it."""
-    path = folder / f"{key.selector}.key"
+    path = folder / f"{key.domain}-{key.selector}.key"
     write_key(path, key.private_key)
     return path
 

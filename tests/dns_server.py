@@ -8,8 +8,9 @@
 Each zone is a list of zone-file lines relative to its origin (an SOA and an
 NS record are added); ``txt(value)`` writes a TXT value of any length as
 strings of at most 255 octets. The ``dns_server`` fixture in conftest starts
-servers like this and stops them after the test, and skips the test (saying
-why) when NSD is not installed: it comes from the Debian package ``nsd``,
+servers like this and stops them after the test; ``serving`` does the same
+for a ``with`` block (a fixture of wider scope). Both skip the test, saying
+why, when NSD is not installed: it comes from the Debian package ``nsd``,
 listed in .ci/apt-packages.
 
 Programs that only ask the system's resolver (``/etc/resolv.conf``, port 53),
@@ -29,17 +30,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import dns.exception
 import dns.message
 import dns.query
 import dns.rdatatype
+import pytest
 
 from tests.processes import stop_process
 
 NSD = shutil.which("nsd") or "/usr/sbin/nsd"
+NSD_MISSING = "nsd is not installed (Debian package nsd, listed in .ci/apt-packages)"
 #: How long a server may take to answer its first query before the test fails.
 START_SECONDS = 20.0
 
@@ -49,6 +52,19 @@ Zones = Mapping[str, Sequence[str]]
 def nsd_available() -> bool:
     """Whether NSD is installed (Debian's ``nsd`` package)."""
     return Path(NSD).exists()
+
+
+@contextlib.contextmanager
+def serving(folder: Path, zones: Zones) -> Iterator[DnsServer]:
+    """A running server for the ``with`` block; the test is skipped when NSD is missing."""
+    if not nsd_available():
+        pytest.skip(NSD_MISSING)
+    server = DnsServer(folder, zones)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def txt(value: str) -> str:
@@ -185,7 +201,7 @@ def _unshare() -> list[str]:
 def private_network_problem() -> str | None:
     """Why ``run_with_zones`` cannot work here (None when it can)."""
     if not nsd_available():
-        return "nsd is not installed (Debian package nsd)"
+        return NSD_MISSING
     if not shutil.which("unshare") or not shutil.which("ip"):
         return "unshare or ip is not installed (util-linux, iproute2)"
     probe = subprocess.run([*_unshare(), "true"], capture_output=True)

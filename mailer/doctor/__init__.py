@@ -1,0 +1,1 @@
+"""Checking the sending setup against what mailbox providers require."""
