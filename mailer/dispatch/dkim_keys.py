@@ -96,6 +96,35 @@ def public_key_bytes(key: PrivateKey) -> bytes:
     )
 
 
+def record_tags(text: str) -> dict[str, str]:
+    """A DKIM key record's tags (RFC 6376 3.6.1: ``v``, ``k``, ``p``, ``t`` ...), white
+    space inside values removed, as verifiers read them."""
+    tags: dict[str, str] = {}
+    for part in text.split(";"):
+        name, equals, value = part.partition("=")
+        if equals:
+            tags.setdefault(name.strip().lower(), "".join(value.split()))
+    return tags
+
+
+def publishes(key: DkimKey, tags: dict[str, str]) -> bool:
+    """Whether a record with these tags holds ``key``'s public half (and says its kind)."""
+    if tags.get("k", "rsa").lower() != KEY_TYPES[key.algorithm]:
+        return False
+    try:
+        published = base64.b64decode(tags.get("p", ""), validate=True)
+    except ValueError:
+        return False
+    if isinstance(key.private_key, ed25519.Ed25519PrivateKey):
+        return published == key.public_key
+    try:
+        found = serialization.load_der_public_key(published)
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    own = key.private_key.public_key()
+    return isinstance(found, rsa.RSAPublicKey) and found.public_numbers() == own.public_numbers()
+
+
 def txt_strings(value: str) -> list[str]:
     """A TXT record's text cut into strings of at most 255 octets, as zone files need."""
     return [value[i : i + TXT_STRING] for i in range(0, len(value), TXT_STRING)] or [""]
