@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import mailer.cli.bounces
 import mailer.cli.campaigns
+import mailer.cli.dkim
+import mailer.cli.doctor
 import mailer.cli.inbound
 import mailer.cli.init
 import mailer.cli.letters

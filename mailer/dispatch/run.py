@@ -21,12 +21,15 @@ from typing import Any, Protocol
 from mailer import clock, tokens
 from mailer.config import Config
 from mailer.dispatch import schedule
+from mailer.dispatch.dkim import DkimSigner
+from mailer.dispatch.dkim_keys import load_keys
 from mailer.dispatch.plan import LanguageShare, SendPlan, campaign_editions
 from mailer.dispatch.schedule import Started
 from mailer.dispatch.sender import Progress, Sender, SendPolicy, Sleep
 from mailer.dispatch.status import settle_journal
 from mailer.dispatch.transports.base import Reply, Transport
 from mailer.dispatch.transports.outbox import OutboxTransport
+from mailer.dispatch.transports.signing import SigningTransport
 from mailer.dispatch.transports.smtp import SmtpTransport
 from mailer.errors import (
     ConflictError,
@@ -51,11 +54,16 @@ PROGRESS_EVERY = 500
 
 
 def make_transport(config: Config) -> Transport:
-    """SMTP when a host or relays are configured, else the Maildir outbox."""
+    """SMTP when a host or relays are configured, else the Maildir outbox; DKIM-signing
+    every message when ``[dkim]`` is set (its keys read, and checked, now)."""
+    transport: Transport
     if config.smtp.host or config.smtp.relays:
         helo = sender_of(None, config)[1].rpartition("@")[2]
-        return SmtpTransport(config.smtp, helo=helo)
-    return OutboxTransport(config.outbox_path)
+        transport = SmtpTransport(config.smtp, helo=helo)
+    else:
+        transport = OutboxTransport(config.outbox_path)
+    keys = load_keys(config)
+    return SigningTransport(transport, DkimSigner(keys)) if keys else transport
 
 
 def send_policy(
