@@ -126,6 +126,13 @@ class InboundConfig:
     domain: str = ""
     #: Megabytes: a larger message is dropped (bounces excepted), never stored.
     max_size: float = 10.0
+    #: The authserv-id of the receiving MTA's ``Authentication-Results`` ("": none
+    #: is trusted, so no post is accepted on its authentication alone).
+    authserv_id: str = ""
+    #: Days a held post waits for a decision before it is discarded.
+    held_days: int = 14
+    #: The DNS server DMARC policies are asked of, ``HOST:PORT`` ("": the system's).
+    resolver: str = ""
 
 
 @dataclass(frozen=True)
@@ -307,6 +314,7 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("bounces", "match_days"): (1, 365),
     ("imap", "port"): (1, 65535),
     ("inbound", "max_size"): (0.001, 1024),
+    ("inbound", "held_days"): (1, 3650),
     ("replies", "max_attachment_mb"): (0.001, 1024),
     ("web", "port"): (0, 65535),
     ("web", "confirm_days"): (1, 365),
@@ -390,6 +398,12 @@ def _check_addresses(sections: dict[str, Any], found: Path | None) -> None:
     if inbound.domain and not _DOMAIN.fullmatch(inbound.domain):
         raise ConfigError(
             f"inbound.domain {inbound.domain!r} must be a domain such as lists.example.org",
+            path=found,
+        )
+    if any(ch.isspace() or ch in ";\\\"" for ch in inbound.authserv_id):
+        raise ConfigError(
+            f"inbound.authserv_id {inbound.authserv_id!r} must be one word, the name the "
+            "receiving mail server writes first in its Authentication-Results (mx.example.org)",
             path=found,
         )
 

@@ -10,6 +10,7 @@ import mailer.cli.inbound
 import mailer.cli.init
 import mailer.cli.letters
 import mailer.cli.lists
+import mailer.cli.posting
 import mailer.cli.replies
 import mailer.cli.send
 import mailer.cli.serve
