@@ -11,6 +11,9 @@ top, the sender's signature and a Received of the way below).
 from __future__ import annotations
 
 import email.policy
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -55,9 +58,22 @@ class Federation(Circular):
         return super().outbox_to(address) if self.outbox.exists() else []
 
     def ok(self, *args: str) -> str:
+        """``mailer ARGS`` in this process; its output (it must succeed)."""
         code, output = self.cli(*args)
         assert code == 0, output
         return output
+
+    def run(self, *args: str) -> str:
+        """``mailer ARGS`` as a process of its own (beside a browser's event loop, say)."""
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+        done = subprocess.run(
+            [sys.executable, "-m", "mailer", "--db", str(self.db), "--config",
+             str(self.config), *args],
+            capture_output=True, timeout=120, check=False,
+            env={**clean, "MAILER_SECRET_KEY": SECRET}, text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
 
 def federation(tmp_path: Path, config_extra: str = "", *posting: str) -> Federation:
