@@ -109,8 +109,13 @@ def post(
     subject: str = "Resolution of the assembly",
     message_id: str = "<post-1@union.example>",
     headers: dict[str, str] | None = None,
+    arrived: bool = True,
 ) -> bytes:
-    """A post with text, HTML and a PDF; ``results`` our server's Authentication-Results."""
+    """A post with text, HTML and a PDF; ``results`` our server's Authentication-Results.
+
+    ``arrived``: as our mail server hands it on (its Received on top); else as the
+    poster's mail program sends it, for a real server to take.
+    """
     mail = EmailMessage()
     mail["From"] = sender
     mail["To"] = LIST_ADDRESS
@@ -128,6 +133,8 @@ def post(
     mail.add_attachment(RESOLUTION, maintype="application", subtype="pdf",
                         filename="resolution.pdf")
     raw = mail.as_bytes(policy=email.policy.SMTP)
+    if not arrived:
+        return raw
     top = (
         "Received: from mail.union.example (mail.union.example [192.0.2.7])\r\n"
         "\tby mx.lists.example.org (Postfix) with ESMTPS id 4Q1;\r\n"
