@@ -287,3 +287,35 @@ def test_a_wrapped_post_rides_whole_as_an_attached_message(
     assert "Received" not in original and "DKIM-Signature" not in original
     data = email.message_from_bytes(copy.as_bytes(), policy=email.policy.default)
     assert not data.defects
+
+
+def test_answers_go_where_the_list_says(tmp_path: Path) -> None:
+    fed = federation(tmp_path, "", "--posting", "announce", "--dmarc", "none",
+                     "--reply-to", "list")
+    assert fed.pipe(post(results=trusted_results()), LIST_ADDRESS).returncode == 0
+    fed.ok("campaigns", "run")
+    fed.ok("lists", "update", "members", "--reply-to", "Board@Federation.example")
+    second = post(results=trusted_results(), message_id="<post-2@union.example>")
+    assert fed.pipe(second, LIST_ADDRESS).returncode == 0
+    fed.ok("campaigns", "run")
+    replies = sorted(str(m["Reply-To"]) for m in fed.outbox_to(MEMBERS[0]))
+    assert replies == ["Board@federation.example", LIST_ADDRESS]
+    shown = fed.ok("lists", "show", "members")
+    assert "posting       announce" in shown and "Board@federation.example" in shown
+
+
+def test_bad_posting_settings_are_refused_in_one_line(announce: Federation) -> None:
+    code, output = announce.cli("lists", "update", "members", "--reply-to", "not an address")
+    assert code != 0 and "Traceback" not in output and len(output.strip().splitlines()) == 1
+    code, output = announce.cli("lists", "update", "members", "--subject-prefix", "x" * 41)
+    assert code != 0 and "at most 40" in output
+    assert "reply_to      poster" in announce.ok("lists", "show", "members")
+
+
+def test_a_post_to_a_list_without_members_is_done_at_once(tmp_path: Path) -> None:
+    fed = federation(tmp_path, "", "--posting", "announce", "--dmarc", "none")
+    for member in MEMBERS:
+        fed.ok("subscribers", "unsubscribe", member, "--list", "members")
+    assert fed.pipe(post(results=trusted_results()), LIST_ADDRESS).returncode == 0
+    [campaign] = json.loads(fed.ok("campaigns", "ls", "--json"))
+    assert (campaign["kind"], campaign["state"], campaign["recipients"]) == ("post", "done", 0)

@@ -20,7 +20,7 @@ from mailer.posting.rewrite import PostBuilder, list_address_of
 from mailer.store import campaigns, posts
 from mailer.store.database import Store
 from mailer.store.lists import find_list_by_id, posting_policy
-from mailer.store.models import Campaign, MailingList, Post, Recipient
+from mailer.store.models import Campaign, CampaignState, MailingList, Post, Recipient
 from mailer.tokens import Signer
 
 
@@ -37,7 +37,9 @@ def queue_post(store: Store, post: Post, mailing_list: MailingList) -> Campaign:
             kind="post",
         )
         posts.set_campaign(conn, post.id, campaign.id)
-    return campaign
+        if campaign.recipients == 0:  # nothing of it would ever be due
+            campaigns.set_state(store, campaign.id, CampaignState.DONE)
+    return campaigns.get(store, campaign.id)
 
 
 def expire_held(config: Config, store: Store) -> int:

@@ -152,7 +152,8 @@ def _dress(
     elif post.dmarc == "munge":
         del message["From"]
         message["From"] = _address_header(via, list_address)
-    reply_to = _reply_to(policy, poster, list_address, bool(post.dmarc))
+    own = str(message.get("Reply-To", "")) if post.dmarc != "wrap" else ""
+    reply_to = _reply_to(policy, own or poster, list_address, bool(post.dmarc))
     if reply_to:
         del message["Reply-To"]
         message["Reply-To"] = reply_to
@@ -181,8 +182,8 @@ def _address_header(name: str, address: str) -> str:
 
 
 def _reply_to(policy: PostingPolicy, poster: str, list_address: str, rewritten: bool) -> str:
-    """Where answers go: the poster (said outright once From is the list's), the list,
-    or an address."""
+    """Where answers go: the poster (their own Reply-To, or their address, said outright
+    once From is the list's), the list, or an address."""
     if policy.reply_to == "list":
         return list_address
     if policy.reply_to == "poster":
