@@ -400,6 +400,17 @@ def _check_addresses(sections: dict[str, Any], found: Path | None) -> None:
             f"inbound.domain {inbound.domain!r} must be a domain such as lists.example.org",
             path=found,
         )
+    if inbound.resolver:
+        from mailer.dns import BadResolver, parse_nameserver  # dnspython only when asked
+
+        try:
+            parse_nameserver(inbound.resolver)
+        except BadResolver:
+            raise ConfigError(
+                f"inbound.resolver {inbound.resolver!r} must name a DNS server by its address, "
+                "ADDRESS[:PORT] (e.g. 127.0.0.1:5353)",
+                path=found,
+            ) from None
     if any(ch.isspace() or ch in ";\\\"" for ch in inbound.authserv_id):
         raise ConfigError(
             f"inbound.authserv_id {inbound.authserv_id!r} must be one word, the name the "

@@ -173,11 +173,9 @@ def create_app(
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/style.css", stylesheet, methods=["GET"]),
-        *unsubscribe.routes(),
-        *subscribe.routes(),
+        *unsubscribe.routes(), *subscribe.routes(), *moderation.routes(),
         *archive.routes(),
         *hooks.routes(),
-        *moderation.routes(),
     ]
     app = Starlette(
         routes=routes,
