@@ -37,9 +37,7 @@ from mailer.letters.mime import (
     OutgoingMessage,
     clean_display_name,
     encode_phrase,
-    format_address,
     mail_address,
-    phrase_and_angle,
 )
 from mailer.store.models import MailingList, Post, PostingPolicy, Recipient
 
@@ -93,6 +91,8 @@ class PostBuilder:
             _replace_body(part, marker)
         data = message.as_bytes(policy=_POLICY)
         self._pieces = _cut(data, markers)
+        #: A header left in UTF-8 (an address that cannot be encoded) needs SMTPUTF8.
+        self._head_utf8 = not data.partition(b"\r\n\r\n")[0].isascii()
 
     def build(self, recipient: Recipient) -> OutgoingMessage:
         """The member's message: the list's headers, their unsubscribe link, the footers."""
@@ -103,10 +103,9 @@ class PostBuilder:
             parts.append(piece)
             if n < len(self._texts):
                 parts.append(_encode(self._with_footer(n, url)))
-        head_utf8 = not parts[1].partition(b"\r\n\r\n")[0].isascii()
         return OutgoingMessage(
             recipient=rcpt, message_id=self.message_id, parts=tuple(parts),
-            smtputf8=utf8 or head_utf8,
+            smtputf8=utf8 or self._head_utf8,
         )
 
     def _with_footer(self, n: int, url: str) -> str:
@@ -165,8 +164,9 @@ def _dress(
     if "Date" not in message:
         message["Date"] = format_datetime(clock.now().replace(microsecond=0))
     domain = list_address.rpartition("@")[2]
+    # Unfolded: the message's policy folds every header when it is serialised.
     title = encode_phrase(clean_display_name(mailing_list.display_title))
-    message["List-Id"] = phrase_and_angle(title, f"{mailing_list.name}.{domain}")
+    message["List-Id"] = f"{title} <{mailing_list.name}.{domain}>".strip()
     message["List-Post"] = f"<mailto:{list_address}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Precedence"] = "list"
@@ -178,7 +178,12 @@ def _poster(post: Post) -> str:
 
 
 def _address_header(name: str, address: str) -> str:
-    return format_address(name, address)[0]
+    """``Name <address>`` on one line (the message's policy encodes and folds it)."""
+    name = clean_display_name(name)
+    if not name:
+        return address
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}" <{address}>'
 
 
 def _reply_to(policy: PostingPolicy, poster: str, list_address: str, rewritten: bool) -> str:
