@@ -52,6 +52,7 @@ bench: $(BIN)/mailer
 	$(BIN)/python bench/send.py
 	$(BIN)/python bench/bounces.py
 	$(BIN)/python bench/report.py
+	$(BIN)/python bench/post.py
 
 clean:
 	rm -rf $(VENV) demo build dist .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

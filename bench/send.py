@@ -1,6 +1,7 @@
 """Benchmark: ``mailer send`` against a local SMTP sink, beside a raw aiosmtplib baseline.
 
     python bench/send.py [--recipients 20000] [--connections 16] [--sink auto|smtp-sink|aiosmtpd]
+                         [--dkim rsa] [--dkim ed25519]
 
 Creates a fresh database in a temporary folder, imports N subscribers,
 starts a local sink (Postfix's ``smtp-sink`` when installed, which accepts
@@ -14,7 +15,10 @@ which then limits both figures), and in the same run measures:
   sending the same number of pre-rendered messages.
 
 It prints both rates, their ratio and the peak RSS. Use ``--recipients
-200000`` for the memory figure. A benchmark, not a test: the figures depend
+200000`` for the memory figure. ``--dkim rsa`` (or ``ed25519``, or both)
+also sends the same letter DKIM-signed, each on a database of its own, in
+the same run as the unsigned send, and prints each signed rate against the
+unsigned one. A benchmark, not a test: the figures depend
 on the machine.
 """
 
@@ -97,6 +101,21 @@ def make_database(
         ["subscribers", "import", str(contacts), "--list", "members"],
     ):
         subprocess.run([*mailer, *args], cwd=folder, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def dkim_environment(folder: Path, algorithm: str) -> dict[str, str]:
+    """A new key of ``algorithm`` (``rsa``, 2048 bits, or ``ed25519``) and the settings
+    that make ``mailer send`` sign with it."""
+    from mailer.dispatch.dkim_keys import generate, write_key
+
+    key_file = folder / f"dkim-{algorithm}.key"
+    write_key(key_file, generate(algorithm))
+    return {
+        "MAILER_DKIM_DOMAIN": "example.org",
+        "MAILER_DKIM_SELECTOR": "bench",
+        "MAILER_DKIM_KEY_FILE": str(key_file),
+        "MAILER_DKIM_ALGORITHM": f"{algorithm}-sha256",
+    }
 
 
 def run_mailer(folder: Path, env: dict[str, str], connections: int) -> dict[str, float]:
@@ -203,6 +222,10 @@ def main() -> None:
     parser.add_argument("--recipients", type=at_least_one, default=20_000)
     parser.add_argument("--connections", type=at_least_one, default=16)
     parser.add_argument("--sink", choices=["auto", "smtp-sink", "aiosmtpd"], default="auto")
+    parser.add_argument(
+        "--dkim", action="append", choices=["rsa", "ed25519"], default=[],
+        help="Also send DKIM-signed with this algorithm (repeatable).",
+    )
     parser.add_argument("--skip-baseline", action="store_true", help="Only run mailer send.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder.")
     args = parser.parse_args()
@@ -222,18 +245,12 @@ def main() -> None:
             f"sink: {kind} on 127.0.0.1:{port}; recipients: {args.recipients:,}; "
             f"connections: {args.connections}"
         )
-        started = time.monotonic()
-        make_database(folder, args.recipients, env)
-        print(f"import: {time.monotonic() - started:.1f} s")
-        mailer = run_mailer(folder, env, args.connections)
-        rate = mailer["sent"] / max(mailer["seconds"], 0.01)  # the summary rounds to 0.01 s
-        wall_rate = mailer["sent"] / mailer["wall"]
-        print(
-            f"mailer send: {int(mailer['sent']):,} sent, {int(mailer['failed'])} failed, "
-            f"{int(mailer['deferred'])} deferred; delivery {mailer['seconds']:.2f} s = "
-            f"{rate:,.0f} msg/s (whole command {mailer['wall']:.2f} s = {wall_rate:,.0f} msg/s)"
-        )
-        print(f"mailer send peak RSS: {mailer['rss_mb']:.1f} MB")
+        rates = {}
+        for variant in ["unsigned", *dict.fromkeys(args.dkim)]:
+            rates[variant] = send_once(folder / variant, env, variant, args)
+        for variant, rate in rates.items():
+            if variant != "unsigned":
+                print(f"ratio {variant}-signed/unsigned: {rate / rates['unsigned']:.2f}")
         if not args.skip_baseline:
             seconds = asyncio.run(baseline(port, args.recipients, args.connections))
             base_rate = args.recipients / seconds
@@ -241,10 +258,7 @@ def main() -> None:
                 f"baseline (raw aiosmtplib, {args.connections} connections, pre-rendered): "
                 f"{seconds:.2f} s = {base_rate:,.0f} msg/s"
             )
-            print(
-                f"ratio mailer/baseline: {rate / base_rate:.2f} "
-                f"(whole command: {wall_rate / base_rate:.2f})"
-            )
+            print(f"ratio mailer/baseline: {rates['unsigned'] / base_rate:.2f}")
     finally:
         sink.terminate()
         sink.wait()
@@ -252,6 +266,26 @@ def main() -> None:
             print(f"kept {folder}")
         else:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def send_once(folder: Path, env: dict[str, str], variant: str, args: argparse.Namespace) -> float:
+    """One ``mailer send`` on a database of its own; its delivery rate (messages a second)."""
+    folder.mkdir()
+    if variant != "unsigned":
+        env = {**env, **dkim_environment(folder, variant)}
+    started = time.monotonic()
+    make_database(folder, args.recipients, env)
+    print(f"{variant}: import {time.monotonic() - started:.1f} s")
+    mailer = run_mailer(folder, env, args.connections)
+    rate = mailer["sent"] / max(mailer["seconds"], 0.01)  # the summary rounds to 0.01 s
+    wall_rate = mailer["sent"] / mailer["wall"]
+    print(
+        f"{variant}: mailer send: {int(mailer['sent']):,} sent, {int(mailer['failed'])} failed, "
+        f"{int(mailer['deferred'])} deferred; delivery {mailer['seconds']:.2f} s = "
+        f"{rate:,.0f} msg/s (whole command {mailer['wall']:.2f} s = {wall_rate:,.0f} msg/s); "
+        f"peak RSS {mailer['rss_mb']:.1f} MB"
+    )
+    return rate
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@ Read once, at the edge, into frozen dataclasses that are passed down; nothing
 else in mailer reads files or the environment for settings. Every value in
 every section can be overridden by ``MAILER_<SECTION>_<KEY>`` (for instance
 ``MAILER_SMTP_PORT``); a few common ones have short names (``MAILER_DB``).
-Secrets (SMTP and IMAP passwords, the signing key) come only from the
-environment: a secret written into the file is refused rather than used, so
-it never ends up in a repository by accident.
+Secrets (SMTP and IMAP passwords, the signing key, a DKIM private key given
+as text) come only from the environment: a secret written into the file is
+refused rather than used, so it never ends up in a repository by accident.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ SECRET_ENV = {
     "webhooks.postmark_password": "MAILER_WEBHOOKS_POSTMARK_PASSWORD",
     "webhooks.mailgun_key": "MAILER_WEBHOOKS_MAILGUN_KEY",
     "webhooks.sendgrid_public_key": "MAILER_WEBHOOKS_SENDGRID_PUBLIC_KEY",
+    "dkim.private_key": "MAILER_DKIM_PRIVATE_KEY",
+    "dkim.private_key_ed25519": "MAILER_DKIM_PRIVATE_KEY_ED25519",
 }
 #: Short names kept for convenience beside the generic ``MAILER_<SECTION>_<KEY>``.
 #: Like ``--db``, a relative ``MAILER_DB`` is relative to the current folder.
@@ -124,6 +126,13 @@ class InboundConfig:
     domain: str = ""
     #: Megabytes: a larger message is dropped (bounces excepted), never stored.
     max_size: float = 10.0
+    #: The authserv-id of the receiving MTA's ``Authentication-Results`` ("": none
+    #: is trusted, so no post is accepted on its authentication alone).
+    authserv_id: str = ""
+    #: Days a held post waits for a decision before it is discarded.
+    held_days: int = 14
+    #: The DNS server DMARC policies are asked of, ``HOST:PORT`` ("": the system's).
+    resolver: str = ""
 
 
 @dataclass(frozen=True)
@@ -170,6 +179,33 @@ class WebhooksConfig:
 
 
 @dataclass(frozen=True)
+class DkimConfig:
+    """Who signs: the d= domain, and one key (RSA or Ed25519), optionally with a second,
+    Ed25519 key beside an RSA one (RFC 8463: two signatures on every message)."""
+
+    domain: str = ""
+    selector: str = ""
+    key_file: str = ""
+    #: The key as PEM text, from ``MAILER_DKIM_PRIVATE_KEY`` only (instead of ``key_file``).
+    private_key: str = ""
+    #: What ``selector``'s key signs with: ``rsa-sha256`` or ``ed25519-sha256``.
+    algorithm: str = "rsa-sha256"
+    selector_ed25519: str = ""
+    key_file_ed25519: str = ""
+    private_key_ed25519: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether mailer signs its messages (``domain`` set; the rest is then required)."""
+        return bool(self.domain)
+
+    @property
+    def dual(self) -> bool:
+        """Whether an Ed25519 signature goes beside the RSA one."""
+        return bool(self.selector_ed25519)
+
+
+@dataclass(frozen=True)
 class TemplatesConfig:
     path: str = ""
 
@@ -203,6 +239,7 @@ class Config:
     replies: RepliesConfig = field(default_factory=RepliesConfig)
     web: WebConfig = field(default_factory=WebConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    dkim: DkimConfig = field(default_factory=DkimConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     letters: LettersConfig = field(default_factory=LettersConfig)
     import_: ImportConfig = field(default_factory=ImportConfig)
@@ -251,6 +288,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "replies": RepliesConfig,
     "web": WebConfig,
     "webhooks": WebhooksConfig,
+    "dkim": DkimConfig,
     "templates": TemplatesConfig,
     "letters": LettersConfig,
     "import": ImportConfig,
@@ -276,6 +314,7 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("bounces", "match_days"): (1, 365),
     ("imap", "port"): (1, 65535),
     ("inbound", "max_size"): (0.001, 1024),
+    ("inbound", "held_days"): (1, 3650),
     ("replies", "max_attachment_mb"): (0.001, 1024),
     ("web", "port"): (0, 65535),
     ("web", "confirm_days"): (1, 365),
@@ -292,6 +331,7 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("smtp", "tls"): ("starttls", "implicit", "none"),
     ("imap", "tls"): ("implicit", "starttls"),
+    ("dkim", "algorithm"): ("rsa-sha256", "ed25519-sha256"),
 }
 
 
@@ -358,6 +398,23 @@ def _check_addresses(sections: dict[str, Any], found: Path | None) -> None:
     if inbound.domain and not _DOMAIN.fullmatch(inbound.domain):
         raise ConfigError(
             f"inbound.domain {inbound.domain!r} must be a domain such as lists.example.org",
+            path=found,
+        )
+    if inbound.resolver:
+        from mailer.dns import BadResolver, parse_nameserver  # dnspython only when asked
+
+        try:
+            parse_nameserver(inbound.resolver)
+        except BadResolver:
+            raise ConfigError(
+                f"inbound.resolver {inbound.resolver!r} must name a DNS server by its address, "
+                "ADDRESS[:PORT] (e.g. 127.0.0.1:5353)",
+                path=found,
+            ) from None
+    if any(ch.isspace() or ch in ";\\\"" for ch in inbound.authserv_id):
+        raise ConfigError(
+            f"inbound.authserv_id {inbound.authserv_id!r} must be one word, the name the "
+            "receiving mail server writes first in its Authentication-Results (mx.example.org)",
             path=found,
         )
 
@@ -526,8 +583,65 @@ def _check_all(sections: dict[str, Any], found: Path | None) -> None:
             path=found,
         )
     _check_addresses(sections, found)
+    _check_dkim(sections["dkim"], found)
     if sections["sending"].timezone:
         try:
             zones.zone(sections["sending"].timezone)
         except zones.UnknownZone as exc:
             raise ConfigError(f"sending.timezone: {exc}", path=found) from None
+
+
+#: A DKIM domain or selector: dot-separated LDH labels, in ASCII (RFC 6376 3.1, 3.5).
+_DNS_NAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*")
+
+
+def is_dns_name(value: str) -> bool:
+    """Whether ``value`` can stand as a DKIM domain or selector (ASCII labels, 253 at most)."""
+    return bool(_DNS_NAME.fullmatch(value)) and len(value) <= 253
+
+
+def _check_dkim(dkim: DkimConfig, found: Path | None) -> None:
+    """The ``[dkim]`` settings that belong together are set together; names are DNS names.
+
+    The keys themselves are read where they are used (``dispatch.dkim_keys``):
+    reading key files is no job of the configuration.
+    """
+    if not dkim.enabled:
+        if dkim.selector or dkim.key_file or dkim.private_key or dkim.selector_ed25519:
+            raise ConfigError("dkim: set dkim.domain (the d= of the signature) too", path=found)
+        return
+    for name in ("domain", "selector", "selector_ed25519"):
+        value = getattr(dkim, name)
+        if value and not is_dns_name(value):
+            raise ConfigError(
+                f"dkim.{name} {value!r} must be a DNS name in ASCII (an international "
+                "domain in its xn-- form)",
+                path=found,
+            )
+    _check_dkim_key(dkim.selector, dkim.key_file, dkim.private_key, "", found)
+    if dkim.dual or dkim.key_file_ed25519 or dkim.private_key_ed25519:
+        if dkim.algorithm != "rsa-sha256":
+            raise ConfigError(
+                "dkim.selector_ed25519 adds an Ed25519 signature beside the RSA one; with "
+                'algorithm = "ed25519-sha256" set selector and key_file only',
+                path=found,
+            )
+        _check_dkim_key(
+            dkim.selector_ed25519, dkim.key_file_ed25519, dkim.private_key_ed25519,
+            "_ed25519", found,
+        )
+
+
+def _check_dkim_key(
+    selector: str, key_file: str, private_key: str, suffix: str, found: Path | None
+) -> None:
+    """A selector with exactly one source for its key: a file or the environment."""
+    env = f"MAILER_DKIM_PRIVATE_KEY{suffix.upper()}"
+    if not selector:
+        raise ConfigError(f"dkim: set dkim.selector{suffix}", path=found)
+    if not key_file and not private_key:
+        raise ConfigError(f"dkim: set dkim.key_file{suffix} or {env}", path=found)
+    if key_file and private_key:
+        raise ConfigError(
+            f"dkim: both dkim.key_file{suffix} and {env} are set; keep one", path=found
+        )

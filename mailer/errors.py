@@ -74,6 +74,14 @@ class ReplyNotFound(NotFoundError):
         super().__init__(f"no reply {reply_id} (see `mailer replies ls`)")
 
 
+class PostNotFound(NotFoundError):
+    """No post has this id (or none that still waits for a decision)."""
+
+    def __init__(self, post_id: int, reason: str = "") -> None:
+        self.post_id = post_id
+        super().__init__(reason or f"no post {post_id} (see `mailer held ls`)")
+
+
 class NothingStored(NotFoundError):
     """Nothing at all is held about this address (to forget or to hand out)."""
 

@@ -40,6 +40,7 @@ from mailer.store import (
     inbound,
     posts,
     replies,
+    roles,
     subscribers,
     subscriptions,
     suppressions,
@@ -487,6 +488,7 @@ def forget(store: Store, email: str, *, replies_folder: Path) -> None:
         bounces.unname(conn, [report.id for report in reports])
         replies.delete(conn, [answer.id for answer in answers])
         posts.delete_from(conn, key)
+        roles.delete_from(conn, key)
         inbound.unname(conn, key, [(answer.message_id, answer.recipient) for answer in answers])
         if subscriber_id is not None:
             deliveries.delete_of(conn, subscriber_id)

@@ -30,6 +30,8 @@ VERP = "v"
 CSRF = "x"
 MESSAGE_ID = "i"
 REPLY = "r"
+MODERATE = "m"
+CONFIRM_POST = "p"
 
 _SIGNATURE_BYTES = 10
 
@@ -149,6 +151,18 @@ class Signer:
         Message-ID unique.
         """
         return self.sign(MESSAGE_ID, campaign_id, subscriber_id, nonce)
+
+    def moderate(self, post_id: int, moderator: str, valid_for: timedelta) -> str:
+        """Token for a moderator's page of a held post; expires with the post.
+
+        ``moderator`` (a digest of their address) says who the link was mailed
+        to, for the record of who decided.
+        """
+        return self.sign(MODERATE, post_id, moderator, expires=clock.now() + valid_for)
+
+    def confirm_post(self, post_id: int, valid_for: timedelta) -> str:
+        """Token for the link a poster confirms their post with; expires with the post."""
+        return self.sign(CONFIRM_POST, post_id, expires=clock.now() + valid_for)
 
 
 #: What a token looks like inside text (a Message-ID, a VERP address, a quoted header):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,6 +23,7 @@ from mailer.web.hooks import hooks_for
 from mailer.web.limits import SubscribeLimits
 from tests import provider_helpers, web_helpers
 from tests.clocks import FakeClock
+from tests.dns_server import DnsServer, Zones, serving
 from tests.imap_server import Imap, run_dovecot
 from tests.provider_helpers import Network, pki
 from tests.report_world import World, mixed_campaign
@@ -118,6 +121,19 @@ def spring_letter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "spring.md"
     path.write_text(LETTER, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def dns_server(tmp_path: Path) -> Iterator[Callable[[Zones], DnsServer]]:
+    """``dns_server(ZONES)`` starts a real DNS server (NSD) on loopback serving ZONES
+    (``tests.dns_server``); every one started is stopped after the test."""
+    numbers = itertools.count(1)
+    with contextlib.ExitStack() as stack:
+
+        def start(zones: Zones) -> DnsServer:
+            return stack.enter_context(serving(tmp_path / f"dns-{next(numbers)}", zones))
+
+        yield start
 
 
 @pytest.fixture

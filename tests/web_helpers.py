@@ -32,6 +32,7 @@ from mailer.store.lists import create_list
 from mailer.store.models import Consent, MailingList
 from mailer.tokens import Signer
 from tests.clocks import FakeClock
+from tests.processes import stop_process
 
 SECRET = "test-secret-key"
 BASE = "http://testserver"
@@ -262,13 +263,7 @@ class Server:
     log: Path
 
     def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 20)
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import mailer.cli.bounces
 import mailer.cli.campaigns
+import mailer.cli.dkim
+import mailer.cli.doctor
 import mailer.cli.inbound
 import mailer.cli.init
 import mailer.cli.letters
 import mailer.cli.lists
+import mailer.cli.posting
 import mailer.cli.replies
 import mailer.cli.report
 import mailer.cli.send

@@ -186,14 +186,20 @@ def json_option(func: Any) -> Any:
     )
 
 
-def output_option(func: Any) -> Any:
-    """The ``-o/--output FILE`` option of commands that write a document."""
-    return click.option(
-        "-o",
-        "--output",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Write to this file instead of standard output.",
-    )(func)
+def output_option(
+    func: Callable[..., Any] | None = None,
+    *,
+    help: str = "Write to this file instead of standard output.",
+) -> Callable[..., Any]:
+    """The ``-o/--output FILE`` option of commands that write a document (or a key):
+    ``@output_option``, or ``@output_option(help=...)`` to say what is written."""
+
+    def add(command: Callable[..., Any]) -> Callable[..., Any]:
+        return click.option(
+            "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help=help
+        )(command)
+
+    return add if func is None else add(func)
 
 
 @contextlib.contextmanager

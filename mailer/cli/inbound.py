@@ -58,7 +58,8 @@ def receive(
 
     FILE is one message; - reads one message from standard input (for an MTA
     pipe). Replies to a circular are stored under their campaign (and
-    forwarded to [replies] forward_to), posts to a list's address are held,
+    forwarded to [replies] forward_to), posts to a list's address are judged by
+    its posting policy (sent to its members, held for a moderator, or answered),
     bounces and requests to leave go to the bounce code, and the rest
     (unknown addresses, loops, auto-replies, bounces to other addresses,
     messages over [inbound] max_size) is dropped and logged.
@@ -98,7 +99,7 @@ def _print_report(report: IntakeReport, as_json: bool) -> None:
         return
     echo(
         f"{report.messages} message(s): {report.replies} reply(ies) "
-        f"({report.unverified} unverified), {report.posts} post(s) held, "
+        f"({report.unverified} unverified), {report.posts} post(s) to lists, "
         f"{report.bounces} to the bounce code, {report.duplicates} already seen"
     )
     if report.forwarded:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,15 +21,18 @@ from mailer.cli.app import (
 from mailer.dispatch.welcome import remove_welcome, set_welcome
 from mailer.errors import UsageError
 from mailer.letters.editions import load_editions
+from mailer.posting.policy import change_policy
 from mailer.store.lists import (
     ListChanges,
     all_lists,
     create_list,
     get_list,
+    posting_policy,
     remove_list,
     summary,
     update_list,
 )
+from mailer.store.models import DmarcAction, OnRefused, Posting, Verify
 
 
 def language_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -45,6 +49,31 @@ def language_options(command: Callable[..., None]) -> Callable[..., None]:
         metavar="TAG",
         help="The list's default language (e.g. es): who reads none on offer gets it.",
     )(command)
+
+
+def posting_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The posting settings of ``lists update`` (docs/inbound.md)."""
+    options = [
+        click.option("--subject-prefix", default=None, metavar="TEXT",
+                     help='Put before the subject of each post, e.g. "[members]" ("" for none).'),
+        click.option("--reply-to", default=None, metavar="poster|list|ADDRESS",
+                     help="Where answers to a post go (default: poster)."),
+        click.option("--dmarc", type=click.Choice([a.value for a in DmarcAction]), default=None,
+                     help="A poster whose domain's DMARC says quarantine or reject: From the "
+                     "list (munge, default), the post attached (wrap), or as it came (none)."),
+        click.option("--verify", type=click.Choice([v.value for v in Verify]), default=None,
+                     help="How a poster proves the From address: the mail server's "
+                     "Authentication-Results, a link mailed back, or either."),
+        click.option("--on-refused", type=click.Choice([o.value for o in OnRefused]),
+                     default=None, help="A post the policy refuses: held for a moderator, "
+                     "or rejected with a polite answer."),
+        click.option("--posting", type=click.Choice([p.value for p in Posting]), default=None,
+                     help="Who may post by mail: nobody (closed), the posters (announce), "
+                     "members and posters, anyone (open)."),
+    ]
+    for option in options:
+        command = option(command)
+    return command
 
 
 @cli.group()
@@ -115,6 +144,7 @@ def create(
     help="A letter (with its translations) sent to each new member once.",
 )
 @click.option("--no-welcome", is_flag=True, help="Send new members no welcome letter.")
+@posting_options
 @pass_app
 def update(
     app: App,
@@ -127,6 +157,12 @@ def update(
     languages: str | None,
     welcome_letter: Path | None,
     no_welcome: bool,
+    posting: str | None,
+    on_refused: str | None,
+    verify: str | None,
+    dmarc: str | None,
+    reply_to: str | None,
+    subject_prefix: str | None,
 ) -> None:
     """Change the settings of the list NAME; what is not given stays as it is."""
     if welcome_letter is not None and no_welcome:
@@ -152,6 +188,12 @@ def update(
     elif no_welcome:
         remove_welcome(app.store(), updated)
         echo(f"list {updated.name} sends no welcome letter")
+    settings = {"posting": posting, "on_refused": on_refused, "verify": verify, "dmarc": dmarc,
+                "reply_to": reply_to, "subject_prefix": subject_prefix}
+    if any(value is not None for value in settings.values()):
+        policy = change_policy(app.store(), updated.id, settings)
+        echo(f"posting to {updated.name}: {policy.posting} (refused: {policy.on_refused}, "
+             f"verify: {policy.verify}, dmarc: {policy.dmarc}, reply-to: {policy.reply_to})")
     echo(f"updated list {updated.name}")
 
 
@@ -189,6 +231,9 @@ def show(app: App, name: str, as_json: bool) -> None:
         echo(f"{'languages':13} {', '.join(found.languages)}")
     for key, count in found.counts.items():
         echo(f"{key:13} {count}")
+    policy = posting_policy(store, get_list(store, name).id)
+    for key, value in dataclasses.asdict(policy).items():
+        echo(f"{key:13} {value}")
 
 
 @lists.command("rm")

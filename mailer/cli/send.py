@@ -34,6 +34,8 @@ from mailer.dispatch.plan import (
 from mailer.dispatch.run import RunResult
 from mailer.dispatch.schedule import SendTime
 from mailer.dispatch.transports.base import Transport
+from mailer.doctor.findings import Status
+from mailer.doctor.preflight import preflight
 from mailer.errors import TransportError, UsageError
 from mailer.letters.editions import Editions, load_editions
 from mailer.store.lists import get_list
@@ -127,12 +129,22 @@ def send(
     tokens.signer_for(app.config, missing="error")  # no key: say so before asking anything
     transport = runner.make_transport(app.config)  # a bad relay setting stops us here, not later
     runner.check_first(app.config, store, plan)
+    _warn_about_setup(app)
     campaign = _confirmed_campaign(app, plan, yes=yes, again=again, when=when)
     if when is not None:
         _show_scheduled(app, campaign, plan, as_json)
         return
     echo(f"campaign {campaign.id}: {campaign.recipients} recipients", err=as_json)
     _deliver(app, campaign.id, transport, concurrency=concurrency, rate=rate, as_json=as_json)
+
+
+def _warn_about_setup(app: App) -> None:
+    """What the configuration alone shows mailbox providers will hold against the letter
+    (``mailer doctor`` checks DNS too); said before asking, sent all the same."""
+    for finding in preflight(app.config):
+        if finding.status is not Status.PASS:
+            echo(f"warning: {finding.check}: {finding.found}", err=True)
+            echo(f"  fix: {finding.fix} (and see `mailer doctor`)", err=True)
 
 
 def _send_time(

@@ -21,12 +21,15 @@ from typing import Any, Protocol
 from mailer import clock, tokens
 from mailer.config import Config
 from mailer.dispatch import schedule
+from mailer.dispatch.dkim import DkimSigner
+from mailer.dispatch.dkim_keys import load_keys
 from mailer.dispatch.plan import LanguageShare, SendPlan, campaign_editions
 from mailer.dispatch.schedule import Started
-from mailer.dispatch.sender import Progress, Sender, SendPolicy, Sleep
+from mailer.dispatch.sender import Builder, Progress, Sender, SendPolicy, Sleep
 from mailer.dispatch.status import settle_journal
 from mailer.dispatch.transports.base import Reply, Transport
 from mailer.dispatch.transports.outbox import OutboxTransport
+from mailer.dispatch.transports.signing import SigningTransport
 from mailer.dispatch.transports.smtp import SmtpTransport
 from mailer.errors import (
     ConflictError,
@@ -38,6 +41,7 @@ from mailer.errors import (
 from mailer.letters.editions import CompiledEditions, Editions
 from mailer.letters.mime import OutgoingMessage
 from mailer.letters.sender import sender_of
+from mailer.posting.distribute import expire_held, post_builder
 from mailer.store import Store, campaigns, deliveries
 from mailer.store.lists import find_list_by_id
 from mailer.store.models import Campaign, CampaignState, MailingList, Recipient
@@ -51,11 +55,16 @@ PROGRESS_EVERY = 500
 
 
 def make_transport(config: Config) -> Transport:
-    """SMTP when a host or relays are configured, else the Maildir outbox."""
+    """SMTP when a host or relays are configured, else the Maildir outbox; DKIM-signing
+    every message when ``[dkim]`` is set (its keys read, and checked, now)."""
+    transport: Transport
     if config.smtp.host or config.smtp.relays:
         helo = sender_of(None, config)[1].rpartition("@")[2]
-        return SmtpTransport(config.smtp, helo=helo)
-    return OutboxTransport(config.outbox_path)
+        transport = SmtpTransport(config.smtp, helo=helo)
+    else:
+        transport = OutboxTransport(config.outbox_path)
+    keys = load_keys(config)
+    return SigningTransport(transport, DkimSigner(keys)) if keys else transport
 
 
 def send_policy(
@@ -201,21 +210,27 @@ def _sender(
     policy: SendPolicy,
     sleep: Sleep,
 ) -> Sender:
-    """A sender for the campaign's letter as stored, each edition compiled once."""
+    """A sender for the campaign's letter as stored, each edition compiled once (or for
+    the post a campaign of kind ``post`` sends)."""
     signer = tokens.signer_for(config, missing="error")
-    editions = campaign_editions(store, campaign)
-    lists = campaign_lists(store, campaign)
-    compiled = CompiledEditions(
-        editions, config=config, lists=lists, signer=signer, campaign_id=campaign.id
-    )
-    compiled.compile_all()  # a letter that cannot compile stops here, failing nobody
+    builder: Builder
+    if campaign.kind == "post":
+        builder, envelope_from = post_builder(config, store, campaign, signer), None
+    else:
+        editions = campaign_editions(store, campaign)
+        compiled = CompiledEditions(
+            editions, config=config, lists=campaign_lists(store, campaign), signer=signer,
+            campaign_id=campaign.id,
+        )
+        compiled.compile_all()  # a letter that cannot compile stops here, failing nobody
+        builder, envelope_from = compiled, editions.original
     return Sender(
         store,
         campaign.id,
-        compiled,
+        builder,
         transport or make_transport(config),
         policy=policy,
-        envelope_from=sender_of(editions.original, config)[1],
+        envelope_from=sender_of(envelope_from, config)[1],
         return_path=config.bounces.return_path,
         signer=signer,
         list_id=campaign.list_id,
@@ -297,8 +312,9 @@ def run_due(
     that process delivers it, so it is no failure of this run. A campaign
     that cannot be started or resumed (no relay, a letter that fails) is
     reported and the others still get their turn; only Ctrl-C (or ``stop``)
-    ends the whole run.
+    ends the whole run. Posts held past ``[inbound] held_days`` are discarded first.
     """
+    expire_held(config, store)
     for campaign_id in campaigns.scheduled_due(store, clock.now_iso()):
         if stop is not None and stop.is_set():
             return []

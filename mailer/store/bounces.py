@@ -150,3 +150,26 @@ def unname(conn: sqlite3.Connection, bounce_ids: list[int]) -> None:
         "UPDATE bounces SET recipient = 'forgotten-' || id, diagnostic = '' WHERE id = ?",
         [(bounce_id,) for bounce_id in bounce_ids],
     )
+
+
+@dataclass(frozen=True)
+class Complaints:
+    """Messages sent and complaints about them since a moment, for a complaint rate."""
+
+    campaigns: int
+    sent: int
+    complaints: int
+
+
+def complaints_since(store: Store, since: str) -> Complaints:
+    """How many campaigns there are at all, and the messages sent and the complaints
+    received (those that proved which letter they are about) since ``since``."""
+    row = store.one(
+        "SELECT (SELECT count(*) FROM campaigns), "
+        "(SELECT count(*) FROM deliveries WHERE state = 'sent' AND sent_at >= ?), "
+        "(SELECT count(*) FROM bounces WHERE kind = 'complaint' AND proof != '' "
+        "AND received_at >= ?)",
+        (since, since),
+    )
+    assert row is not None
+    return Complaints(int(row[0]), int(row[1]), int(row[2]))

@@ -31,9 +31,10 @@ def create(
     files: Sequence[CampaignFile] = (),
     scheduled_at: str | None = None,
     scheduled_zone: str = "",
+    kind: str = "letter",
 ) -> Campaign:
     """Record a campaign to ``lists`` with its letter's files and snapshot its recipients,
-    all in one transaction.
+    all in one transaction (``kind`` ``post`` for a post to a list).
 
     A campaign with ``scheduled_at`` (UTC, as ``clock.iso`` writes it) is
     ``scheduled`` and snapshots nobody yet: ``start_scheduled`` does, when
@@ -44,8 +45,8 @@ def create(
     with store.transaction() as conn:
         cursor = conn.execute(
             "INSERT INTO campaigns (list_id, list_name, subject, letter_path, letter_source, "
-            "letter_hash, segment, state, created_at, scheduled_at, scheduled_zone) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "letter_hash, segment, state, created_at, scheduled_at, scheduled_zone, kind) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 first.id,
                 first.name,
@@ -58,6 +59,7 @@ def create(
                 clock.now_iso(),
                 scheduled_at,
                 scheduled_zone,
+                kind,
             ),
         )
         campaign_id = int(cursor.lastrowid or 0)

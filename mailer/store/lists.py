@@ -12,7 +12,7 @@ from mailer.errors import ConflictError, InputError, ListNotFound
 from mailer.languages import normalize_tag
 from mailer.store import deliveries, subscriptions
 from mailer.store.database import Store
-from mailer.store.models import MailingList
+from mailer.store.models import MailingList, PostingPolicy
 
 # Dot-separated words: the name becomes the left part of the RFC 2919 List-Id.
 _NAME = re.compile(r"(?=.{1,64}\Z)[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*")
@@ -137,6 +137,27 @@ def update_list(store: Store, name: str, changes: ListChanges) -> MailingList:
             {**values, "id": current.id},
         )
     return get_list(store, name)
+
+
+def posting_policy(conn: sqlite3.Connection | Store, list_id: int) -> PostingPolicy:
+    """The list's posting settings (a removed list's: closed)."""
+    row = conn.execute(
+        "SELECT posting, on_refused, verify, dmarc, reply_to, subject_prefix FROM lists "
+        "WHERE id = ?",
+        (list_id,),
+    ).fetchone()
+    return PostingPolicy.from_row(row) if row is not None else PostingPolicy()
+
+
+def set_posting_policy(store: Store, list_id: int, policy: PostingPolicy) -> None:
+    """Store the list's posting settings."""
+    with store.transaction() as conn:
+        conn.execute(
+            "UPDATE lists SET posting = ?, on_refused = ?, verify = ?, dmarc = ?, reply_to = ?, "
+            "subject_prefix = ? WHERE id = ?",
+            (policy.posting, policy.on_refused, policy.verify, policy.dmarc, policy.reply_to,
+             policy.subject_prefix, list_id),
+        )
 
 
 def get_list(store: Store, name: str) -> MailingList:

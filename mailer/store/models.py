@@ -311,6 +311,8 @@ class PostStatus(StrEnum):
     """A message to a list's posting address: held for a decision, or decided."""
 
     HELD = "held"
+    #: Waiting for the poster to confirm it through the link mailed back to them.
+    UNCONFIRMED = "unconfirmed"
     APPROVED = "approved"
     REJECTED = "rejected"
     DISCARDED = "discarded"
@@ -360,10 +362,81 @@ class Post:
     status: PostStatus
     reason: str
     decided_at: str | None
+    #: The campaign that sent it to the list, once accepted.
+    campaign_id: int | None = None
+    #: How it was accepted: ``dmarc``, ``dkim``, ``confirmed``, ``moderator``.
+    proof: str = ""
+    #: What was done for the poster's DMARC policy: ``munge``, ``wrap`` or "".
+    dmarc: str = ""
+    #: The reason given to the poster with a rejection.
+    note: str = ""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Post:
         return cls(**_columns(cls, row, status=PostStatus))
+
+
+class Posting(StrEnum):
+    """Who may post to a list by mail without moderation."""
+
+    CLOSED = "closed"  # nobody
+    ANNOUNCE = "announce"  # its posters
+    MEMBERS = "members"  # its confirmed members and its posters
+    OPEN = "open"  # anyone
+
+
+class OnRefused(StrEnum):
+    """What becomes of a post the policy does not allow."""
+
+    HOLD = "hold"
+    REJECT = "reject"
+
+
+class Verify(StrEnum):
+    """How a poster proves the From address is theirs."""
+
+    AUTH_RESULTS = "auth-results"  # the receiving MTA's DMARC or aligned DKIM pass
+    CONFIRM = "confirm"  # a signed link mailed back to the From address
+    BOTH = "both"  # either one
+
+
+class DmarcAction(StrEnum):
+    """What a post from a domain whose DMARC policy is quarantine or reject becomes."""
+
+    MUNGE = "munge"  # From the list, in the poster's name; Reply-To the poster
+    WRAP = "wrap"  # the post attached whole to a message from the list
+    NONE = "none"  # sent as it came
+
+
+@dataclass(frozen=True)
+class PostingPolicy:
+    """A list's posting settings (``lists update --posting ...``)."""
+
+    posting: Posting = Posting.CLOSED
+    on_refused: OnRefused = OnRefused.HOLD
+    verify: Verify = Verify.AUTH_RESULTS
+    dmarc: DmarcAction = DmarcAction.MUNGE
+    #: ``poster``, ``list`` or an address.
+    reply_to: str = "poster"
+    subject_prefix: str = ""
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> PostingPolicy:
+        return cls(
+            posting=Posting(row["posting"]),
+            on_refused=OnRefused(row["on_refused"]),
+            verify=Verify(row["verify"]),
+            dmarc=DmarcAction(row["dmarc"]),
+            reply_to=row["reply_to"],
+            subject_prefix=row["subject_prefix"],
+        )
+
+
+class ListRole(StrEnum):
+    """Who a list names besides its members."""
+
+    POSTER = "poster"
+    MODERATOR = "moderator"
 
 
 @dataclass(frozen=True)

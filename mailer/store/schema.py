@@ -71,6 +71,53 @@ def _provider_proof(db: sqlite_utils.Database) -> None:
     _remake_table(db, "bounces", "'address', 'mailto')", "'address', 'mailto', 'provider')")
 
 
+def _posting(db: sqlite_utils.Database) -> None:
+    """8: posting to a list by mail.
+
+    A list says who may post (``posting``: closed, announce, members, open),
+    what becomes of a post it refuses (``on_refused``: held or rejected), how
+    a poster proves the From address (``verify``), what is done for a poster
+    whose domain's DMARC policy would have the post refused (``dmarc``), where
+    answers go (``reply_to``) and a ``subject_prefix``. ``list_roles`` names a
+    list's posters and moderators. An accepted post is a campaign of kind
+    ``post``; the post names it, says how it was accepted (``proof``) and what
+    was done for DMARC; a post may wait for its poster's confirmation
+    (``unconfirmed``). Both tables are made anew for their CHECK constraints,
+    and keep the ids they have handed out (``sqlite_sequence``).
+    """
+    sequence = dict(db.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
+    _remake_table(db, "campaigns", "CHECK (kind IN ('letter', 'welcome'))",
+                  "CHECK (kind IN ('letter', 'welcome', 'post'))")
+    _remake_table(db, "posts", "CHECK (status IN ('held', 'approved'",
+                  "CHECK (status IN ('held', 'unconfirmed', 'approved'")
+    for table in ("campaigns", "posts"):
+        now = db.execute("SELECT MAX(seq) FROM sqlite_sequence WHERE name = ?", (table,))
+        highest = max(sequence.get(table) or 0, now.fetchone()[0] or 0)
+        db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
+        if highest:
+            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, highest))
+    lists = db.table("lists")
+    for column, default in (
+        ("posting", "closed"), ("on_refused", "hold"), ("verify", "auth-results"),
+        ("dmarc", "munge"), ("reply_to", "poster"), ("subject_prefix", ""),
+    ):
+        lists.add_column(column, str, not_null_default=default)
+    posts = db.table("posts")
+    posts.add_column("campaign_id", int)
+    for column in ("proof", "dmarc", "note"):
+        posts.add_column(column, str, not_null_default="")
+    db.execute(
+        "CREATE TABLE list_roles ("
+        " list_id INTEGER NOT NULL REFERENCES lists (id) ON DELETE CASCADE,"
+        " role TEXT NOT NULL CHECK (role IN ('poster', 'moderator')),"
+        " email TEXT NOT NULL,"
+        " email_key TEXT NOT NULL,"
+        " added_at TEXT NOT NULL,"
+        " PRIMARY KEY (list_id, role, email_key)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX posts_campaign ON posts (campaign_id) WHERE campaign_id IS NOT NULL")
+
+
 Migration = str | Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[Migration] = [
@@ -375,4 +422,5 @@ MIGRATIONS: list[Migration] = [
         PRIMARY KEY (reply_id, position)
     ) WITHOUT ROWID;
     """,
+    _posting,
 ]

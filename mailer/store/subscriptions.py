@@ -151,6 +151,16 @@ def on_list(conn: sqlite3.Connection | Store, list_id: int, subscriber_id: int) 
     return row is not None and row["status"] != SubscriptionStatus.UNSUBSCRIBED
 
 
+def confirmed_member(conn: sqlite3.Connection | Store, list_id: int, email: str) -> bool:
+    """Whether the address is a confirmed member of the list (as its key compares)."""
+    row = conn.execute(
+        "SELECT 1 FROM subscriptions s JOIN subscribers p ON p.id = s.subscriber_id "
+        "WHERE s.list_id = ? AND s.status = 'confirmed' AND p.email_key = mailer_address_key(?)",
+        (list_id, email),
+    ).fetchone()
+    return row is not None
+
+
 def of_subscriber(conn: sqlite3.Connection | Store, subscriber_id: int) -> list[Subscription]:
     """Each list a subscriber belongs to, with the subscription's status and consent proof."""
     rows = conn.execute(

@@ -29,7 +29,7 @@ from mailer.dispatch.run import send_one
 from mailer.errors import MailerError, StoreError, TokenError
 from mailer.i18n import N_, translations
 from mailer.tokens import Signer
-from mailer.web import archive, hooks, subscribe, unsubscribe
+from mailer.web import archive, hooks, moderation, subscribe, unsubscribe
 from mailer.web.context import Deliver, WebContext, context_of
 from mailer.web.limits import SubscribeLimits
 from mailer.web.pages import Pages, plain_error, visitor_language
@@ -173,8 +173,7 @@ def create_app(
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/style.css", stylesheet, methods=["GET"]),
-        *unsubscribe.routes(),
-        *subscribe.routes(),
+        *unsubscribe.routes(), *subscribe.routes(), *moderation.routes(),
         *archive.routes(),
         *hooks.routes(),
     ]

@@ -1,0 +1,120 @@
+"""With ``[dkim]`` set, every message mailer sends arrives signed: a campaign's letters
+(over SMTP), a test send, a welcome letter and a confirmation (into the outbox)."""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mailer.dispatch.dkim_keys import DkimKey
+from mailer.store import Store
+from mailer.tokens import Signer
+from mailer.web import create_app
+from tests.conftest import SECRET, Invoke
+from tests.dkim_helpers import dkimpy_results, key_file, new_key
+from tests.smtp_sink import SmtpSink, populate
+from tests.web_helpers import BASE, csrf_of, web_config
+from tests.web_helpers import SECRET as WEB_SECRET
+
+RSA = new_key("rsa-sha256", "rsa2026")
+ED25519 = new_key("ed25519-sha256", "ed2026")
+KEYS = [RSA, ED25519]
+
+
+@pytest.fixture
+def signing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """``[dkim]`` set in the environment: an RSA and an Ed25519 key, two signatures."""
+    (tmp_path / "keys").mkdir()
+    env = {
+        "MAILER_DKIM_DOMAIN": "example.org",
+        "MAILER_DKIM_SELECTOR": RSA.selector,
+        "MAILER_DKIM_KEY_FILE": str(key_file(tmp_path / "keys", RSA)),
+        "MAILER_DKIM_SELECTOR_ED25519": ED25519.selector,
+        "MAILER_DKIM_KEY_FILE_ED25519": str(key_file(tmp_path / "keys", ED25519)),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def outbox_messages(path: Path) -> list[bytes]:
+    """The messages in a Maildir as written, without the envelope lines the outbox adds."""
+    box = mailbox.Maildir(str(path), create=False)
+    found = []
+    for key in sorted(box.keys()):
+        with box.get_file(key) as handle:
+            data = handle.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        found.append(data.split(b"\r\n", 2)[2])  # Return-Path, Delivered-To
+    return found
+
+
+def all_verify(messages: list[bytes], keys: list[DkimKey] = KEYS) -> bool:
+    return bool(messages) and all(dkimpy_results(m, keys) == [True, True] for m in messages)
+
+
+def test_every_letter_of_a_campaign_arrives_signed_twice(
+    invoke: Invoke, store: Store, sink: SmtpSink, spring_letter: Path, signing: dict[str, str]
+) -> None:
+    populate(store, "members", 6)
+    result = invoke("send", str(spring_letter), "--list", "members", "--yes")
+    assert result.exit_code == 0, result.output
+    received = [item.data for item in sink.handler.received]
+    assert len(received) == 6
+    assert all_verify(received)
+
+
+def test_a_wrong_key_in_dns_fails_them(
+    invoke: Invoke, store: Store, sink: SmtpSink, spring_letter: Path, signing: dict[str, str]
+) -> None:
+    """The check above can fail: published under another key, the same letters do not verify."""
+    populate(store, "members", 1)
+    assert invoke("send", str(spring_letter), "--list", "members", "--yes").exit_code == 0
+    other = new_key("rsa-sha256", RSA.selector)
+    [message] = [item.data for item in sink.handler.received]
+    assert dkimpy_results(message, [other, ED25519]) == [False, True]
+
+
+def test_a_test_send_is_signed(
+    invoke: Invoke, store: Store, tmp_path: Path, spring_letter: Path, signing: dict[str, str]
+) -> None:
+    populate(store, "members", 2)
+    result = invoke("send", str(spring_letter), "--list", "members", "--test", "me@example.net")
+    assert result.exit_code == 0, result.output
+    assert all_verify(outbox_messages(tmp_path / "outbox"))
+
+
+def test_a_welcome_letter_is_signed(
+    invoke: Invoke, tmp_path: Path, signing: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
+    welcome = tmp_path / "welcome.md"
+    welcome.write_text("---\nsubject: Welcome\n---\n\nWelcome, {{ subscriber.email }}.\n")
+    assert invoke("lists", "create", "members").exit_code == 0
+    assert invoke("lists", "update", "members", "--welcome", str(welcome)).exit_code == 0
+    added = invoke("subscribers", "add", "ana@example.org", "--list", "members", "--welcome")
+    assert added.exit_code == 0, added.output
+    [message] = outbox_messages(tmp_path / "outbox")
+    assert b"Welcome, ana@example.org." in message
+    assert all_verify([message])
+
+
+async def test_a_confirmation_is_signed(
+    tmp_path: Path, db_path: Path, store: Store, signing: dict[str, str]
+) -> None:
+    config = web_config(tmp_path, db_path, **signing)
+    app = create_app(config, store_path=db_path, signer=Signer(WEB_SECRET))
+    from mailer.store.lists import create_list
+
+    create_list(store, "news", title="News", public=True, double_optin=True)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        csrf = csrf_of((await client.get("/s/news")).text)
+        answer = await client.post("/s/news", data={"email": "ann@example.org", "csrf": csrf})
+    app.state.web.stores.close_all()
+    assert answer.status_code == 200, answer.text
+    [message] = outbox_messages(tmp_path / "outbox")
+    assert b"Subject: Confirm your subscription" in message
+    assert all_verify([message])

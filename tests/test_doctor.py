@@ -1,0 +1,285 @@
+"""``mailer doctor`` against a real DNS server on loopback, and a real ``mailer serve``.
+
+One NSD serves a zone per setup: ``good.example`` has everything right, and
+each of the others one thing wrong (no SPF, SPF over 10 look-ups, another
+DKIM key published, DMARC p=reject with nothing aligned, no MX). The relay
+``smtp.provider.example`` is authorised by ``provider.example``'s SPF.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from mailer.cli import cli
+from mailer.dns import DnsTimeout, Nameserver, Resolver
+from tests.dkim_helpers import key_file, new_key
+from tests.dns_server import DnsServer, free_port, serving, txt
+from tests.web_helpers import Server, start_server
+
+RSA = new_key("rsa-sha256", "s2026", domain="good.example")
+ED25519 = new_key("ed25519-sha256", "e2026", domain="good.example")
+OTHER = new_key("rsa-sha256", "s2026", domain="wrongkey.example")
+ESP = new_key("rsa-sha256", "s2026", domain="esp.example")
+
+PROVIDER = [
+    f"_spf IN TXT {txt('v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all')}",
+    "smtp IN A 192.0.2.10",
+    "smtp IN AAAA 2001:db8::10",
+    "elsewhere IN A 198.51.100.7",
+    "mx IN A 192.0.2.25",
+    *(f"i{n} IN TXT {txt(f'v=spf1 ip4:203.0.113.{n} -all')}" for n in range(1, 12)),
+]
+
+
+def _domain(spf: str | None, *, key: str = "", dmarc: str = "v=DMARC1; p=quarantine",
+            mx: bool = True) -> list[str]:
+    lines = [f"@ IN TXT {txt(spf)}"] if spf else []
+    if mx:
+        lines.append("@ IN MX 10 mx.provider.example.")
+    if key:
+        lines.append(key)
+    if dmarc:
+        lines.append(f"_dmarc IN TXT {txt(dmarc)}")
+    return lines
+
+
+def _key(key: Any) -> str:
+    return f"{key.selector}._domainkey IN TXT {txt(key.record_value)}"
+
+
+SPF = "v=spf1 include:_spf.provider.example ~all"
+TOO_MANY = "v=spf1 " + " ".join(f"include:i{n}.provider.example" for n in range(1, 12)) + " -all"
+ZONES = {
+    "provider.example": PROVIDER,
+    "good.example": [*_domain(SPF, key=_key(RSA)), _key(ED25519)],
+    "nospf.example": _domain(None),
+    "toomany.example": _domain(TOO_MANY),
+    "wrongkey.example": _domain(SPF, key=_key(new_key("rsa-sha256", "s2026"))),
+    "unaligned.example": _domain(SPF, dmarc="v=DMARC1; p=reject"),
+    "esp.example": [*_domain(SPF, dmarc=""), "bounce IN TXT " + txt(SPF),
+                    "bounce IN MX 10 mx.provider.example.", _key(ESP)],
+    "nomx.example": _domain(SPF, mx=False),
+    "orgdmarc.example": [*_domain(None, dmarc="v=DMARC1; p=none; sp=reject"),
+                         f"lists IN TXT {txt(SPF)}", "lists IN MX 10 mx.provider.example."],
+}
+
+
+@pytest.fixture(scope="module")
+def dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+    with serving(tmp_path_factory.mktemp("dns"), ZONES) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``mailer serve`` on a loopback port: the unsubscribe server the letters point at."""
+    folder = tmp_path_factory.mktemp("serve")
+    db = folder / "mailer.db"
+    assert CliRunner().invoke(cli, ["--db", str(db), "init"]).exit_code == 0
+    server = start_server(folder, db)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, Path]:
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    return {name: key_file(folder, key) for name, key in
+            (("good", RSA), ("ed", ED25519), ("other", OTHER), ("esp", ESP))}
+
+
+def setup(domain: str, keys: dict[str, Path], base_url: str, **more: str) -> dict[str, str]:
+    """The settings of a list at ``domain`` sending through smtp.provider.example."""
+    return {
+        "MAILER_SENDER_FROM_ADDRESS": f"News <news@{domain}>",
+        "MAILER_BOUNCES_RETURN_PATH": f"bounces@{domain}",
+        "MAILER_BOUNCES_UNSUBSCRIBE_ADDRESS": f"unsubscribe@{domain}",
+        "MAILER_SMTP_HOST": "smtp.provider.example",
+        "MAILER_DKIM_DOMAIN": domain,
+        "MAILER_DKIM_SELECTOR": "s2026",
+        "MAILER_DKIM_KEY_FILE": str(keys["good"]),
+        "MAILER_WEB_BASE_URL": base_url,
+        **more,
+    }
+
+
+def doctor(tmp_path: Path, dns: DnsServer, env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(
+        cli, ["--db", str(tmp_path / "none.db"), "doctor", "--resolver", dns.nameserver, *args],
+        env=env,
+    )
+
+
+def lines(result: Result, status: str, check: str) -> list[str]:
+    return [line for line in result.output.splitlines()
+            if line.startswith(f"{status} ") and f" {check}: " in line]
+
+
+def test_a_good_setup_passes(
+    tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path]
+) -> None:
+    env = setup("good.example", keys, serve.base, MAILER_DKIM_SELECTOR_ED25519="e2026",
+                MAILER_DKIM_KEY_FILE_ED25519=str(keys["ed"]))
+    result = doctor(tmp_path, dns, env)
+    assert result.exit_code == 0, result.output
+    assert not any(line.startswith("fail") for line in result.output.splitlines())
+    assert lines(result, "pass", "SPF")[0].endswith("(1 of 10 DNS look-ups)")
+    [relay] = lines(result, "pass", "SPF relay")
+    assert "192.0.2.10: pass" in relay and "2001:db8::10: pass" in relay
+    assert len(lines(result, "pass", "DKIM key")) == 2
+    assert "policy quarantine" in lines(result, "pass", "DMARC")[0]
+    assert len(lines(result, "pass", "alignment")) == 2
+    assert len(lines(result, "pass", "mail for bounces")) == 1
+    assert len(lines(result, "pass", "mail for requests to leave")) == 1
+    assert lines(result, "pass", "web") == [f"pass         web: {serve.base}/healthz answers"]
+    # The test's server is plain HTTP on loopback: a warning, not a failure.
+    assert "not HTTPS" in lines(result, "warn", "web.base_url")[0]
+    rules = result.output.split("bulk-sender rules:")[1]
+    assert "pass         SPF or DKIM passes, aligned with the From domain: SPF and DKIM" in rules
+    assert "warn         one-click unsubscribe over HTTPS (RFC 8058)" in rules
+
+
+def test_json_gives_the_same_lines_as_data(
+    tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path]
+) -> None:
+    text = doctor(tmp_path, dns, setup("good.example", keys, serve.base))
+    data = json.loads(doctor(tmp_path, dns, setup("good.example", keys, serve.base),
+                             "--json").output)
+    assert data["ok"] is True
+    shown = [line.split(":", 1)[0].split(None, 1) for line in text.output.splitlines()
+             if line[:1].isalpha() and not line.startswith("Gmail")]
+    checks = [[c["status"], c["check"]] for c in data["checks"]]
+    assert [s for s in shown if s[1] in {c[1] for c in checks}][: len(checks)] == checks
+    assert {rule["status"] for rule in data["rules"]} <= {"pass", "warn", "cannot know"}
+
+
+@pytest.mark.parametrize(
+    ("domain", "check", "found", "fix"),
+    [
+        ("nospf.example", "SPF", "nospf.example publishes no SPF record",
+         "fix: publish a TXT record at nospf.example"),
+        ("toomany.example", "SPF", "11 DNS look-ups, over the limit of 10",
+         "at most 10 look-ups are left"),
+        ("wrongkey.example", "DKIM key",
+         "s2026._domainkey.wrongkey.example holds another public key",
+         "the record `mailer dkim record` prints"),
+        ("nomx.example", "mail for bounces",
+         "nomx.example has neither an MX nor an address record",
+         "fix: publish an MX record for nomx.example"),
+    ],
+)
+def test_a_broken_zone_fails_the_check_it_breaks(
+    tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path],
+    domain: str, check: str, found: str, fix: str,
+) -> None:
+    result = doctor(tmp_path, dns, setup(domain, keys, serve.base))
+    assert result.exit_code == 1
+    [line] = lines(result, "fail", check)
+    assert found in line
+    assert fix in result.output
+    assert "failed (see the fixes above)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_dmarc_reject_with_nothing_aligned_fails(
+    tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path]
+) -> None:
+    env = setup("unaligned.example", keys, serve.base,
+                MAILER_BOUNCES_RETURN_PATH="bounces@bounce.esp.example",
+                MAILER_DKIM_DOMAIN="esp.example", MAILER_DKIM_KEY_FILE=str(keys["esp"]))
+    result = doctor(tmp_path, dns, env)
+    assert result.exit_code == 1
+    assert "policy reject" in lines(result, "pass", "DMARC")[0]
+    assert lines(result, "pass", "SPF relay") and lines(result, "pass", "DKIM key")
+    failed = lines(result, "fail", "alignment")
+    assert len(failed) == 2
+    assert all("with policy reject receivers reject these letters" in line for line in failed)
+    assert "fail         SPF or DKIM passes, aligned with the From domain" in result.output
+
+
+def test_dmarc_of_the_organisational_domain_applies_to_a_subdomain(
+    tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path]
+) -> None:
+    env = setup("lists.orgdmarc.example", keys, serve.base)
+    result = doctor(tmp_path, dns, env, "--json")
+    dmarc = [c for c in json.loads(result.stdout)["checks"] if c["check"] == "DMARC"]
+    assert dmarc[0]["status"] == "pass"
+    assert "at _dmarc.orgdmarc.example, policy reject" in dmarc[0]["found"]
+
+
+def test_a_relay_spf_does_not_name_fails(
+    tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path]
+) -> None:
+    env = setup("good.example", keys, serve.base, MAILER_SMTP_HOST="elsewhere.provider.example")
+    result = doctor(tmp_path, dns, env)
+    assert result.exit_code == 1
+    [line] = lines(result, "fail", "SPF relay")
+    assert "does not authorise the relay elsewhere.provider.example" in line
+    assert "(198.51.100.7: softfail)" in line
+
+
+def test_a_loopback_relay_cannot_be_checked_and_says_why(
+    tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path]
+) -> None:
+    env = setup("good.example", keys, serve.base, MAILER_SMTP_HOST="127.0.0.1",
+                MAILER_SMTP_TLS="none")
+    result = doctor(tmp_path, dns, env)
+    assert result.exit_code == 0, result.output
+    [line] = lines(result, "cannot know", "SPF relay")
+    assert "this machine's MTA" in line and "public address" in line
+    assert "cannot know  TLS for the mail: the local MTA delivers" in result.output
+
+
+def test_without_dkim_mailer_warns_and_spf_alone_can_carry_dmarc(
+    tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path]
+) -> None:
+    env = {k: v for k, v in setup("good.example", keys, serve.base).items() if "DKIM" not in k}
+    result = doctor(tmp_path, dns, env)
+    assert result.exit_code == 0, result.output
+    assert lines(result, "warn", "DKIM")
+    assert "SPF or DKIM passes, aligned with the From domain: SPF (see above)" in result.output
+
+
+def test_a_server_that_does_not_answer_fails_the_web_check(
+    tmp_path: Path, dns: DnsServer, keys: dict[str, Path]
+) -> None:
+    result = doctor(tmp_path, dns, setup("good.example", keys, f"http://127.0.0.1:{free_port()}"))
+    assert result.exit_code == 1
+    [line] = lines(result, "fail", "web")
+    assert "/healthz does not answer" in line
+
+
+def test_dns_that_refuses_to_answer_fails_each_check_in_one_line(
+    tmp_path: Path, serve: Server, keys: dict[str, Path]
+) -> None:
+    """A server that holds other zones (not a resolver) refuses the questions."""
+    with serving(tmp_path / "other-dns", {"elsewhere.example": []}) as other:
+        result = doctor(tmp_path, other, setup("good.example", keys, serve.base))
+    assert result.exit_code == 1
+    [spf] = lines(result, "fail", "SPF")
+    assert f"could not look up TXT good.example: the DNS server {other.nameserver} failed" in spf
+    assert "fix: check the resolver (or --resolver)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_server_that_never_answers_times_out_once() -> None:
+    silent = Resolver(Nameserver("127.0.0.1", free_port()), timeout=0.1, lifetime=0.3)
+    with pytest.raises(DnsTimeout, match=r"DNS TXT example.org: no answer from the DNS serv"):
+        silent.txt("example.org")
+    with pytest.raises(DnsTimeout, match=r"DNS MX example.org: .* did not answer an earlier"):
+        silent.mx("example.org")
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:notaport", "[::1]x", "dns.example.org:53"])
+def test_a_resolver_that_is_no_server_is_bad_usage(tmp_path: Path, value: str) -> None:
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "x.db"), "doctor",
+                                      "--resolver", value])
+    assert result.exit_code == 2
+    assert f"--resolver {value!r}" in result.output
