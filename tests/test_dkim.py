@@ -10,16 +10,24 @@ with both (two signatures, RFC 8463).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 import pytest
+from aiosmtplib.protocol import LINE_ENDINGS_REGEX
 from dkim.canonicalization import Relaxed
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mailer.config import load_config
-from mailer.dispatch.dkim import DkimSigner, relaxed_body, relaxed_header
+from mailer.dispatch.dkim import (
+    DkimSigner,
+    body_hash,
+    relaxed_body,
+    relaxed_header,
+    with_crlf,
+)
 from mailer.dispatch.dkim_keys import DkimKey
 from mailer.letters.compile import compile_letter
 from mailer.letters.source import load_letter
@@ -81,6 +89,8 @@ UTF8_HEADERS = (
 ).encode()
 
 BARE_LF = MIXED.replace(b"\r\n", b"\n")
+#: A text part with a lone CR and a lone LF, as an attribute with a line break can leave.
+LONE_CR = FOLDED.replace(b"trailing blank lines follow", b"a line\rbroken\nthen")
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +117,7 @@ def letter(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 def messages(letter: bytes) -> dict[str, bytes]:
     return {
         "letter": letter, "folded": FOLDED, "mixed": MIXED, "utf8": UTF8_HEADERS,
-        "bare-lf": BARE_LF,
+        "bare-lf": BARE_LF, "lone-cr": LONE_CR,
     }
 
 
@@ -123,7 +133,7 @@ def signer_for(keys: dict[str, DkimKey], algorithms: str) -> DkimSigner:
 
 
 @pytest.mark.parametrize("algorithms", ALGORITHMS)
-@pytest.mark.parametrize("name", ["letter", "folded", "mixed", "utf8", "bare-lf"])
+@pytest.mark.parametrize("name", ["letter", "folded", "mixed", "utf8", "bare-lf", "lone-cr"])
 def test_dkimpy_verifies_every_signature(
     keys: dict[str, DkimKey], messages: dict[str, bytes], name: str, algorithms: str
 ) -> None:
@@ -220,11 +230,22 @@ _NAMES = st.sampled_from([b"Subject", b"SUBJECT ", b"List-Unsubscribe\t", b"x-Y"
 
 
 @given(st.lists(_BODY_PIECES, max_size=60).map(b"".join))
-def test_relaxed_body_is_what_dkimpy_computes(body: bytes) -> None:
-    assert relaxed_body(body) == Relaxed.canonicalize_body(body)
+def test_relaxed_body_and_its_hash_are_what_dkimpy_computes(body: bytes) -> None:
+    theirs = Relaxed.canonicalize_body(body)
+    assert relaxed_body(body) == theirs
+    assert body_hash(body) == hashlib.sha256(theirs).digest()
 
 
 @given(_NAMES, st.lists(_VALUE_PIECES, max_size=30).map(b"".join))
 def test_relaxed_header_is_what_dkimpy_computes(name: bytes, value: bytes) -> None:
     [(theirs_name, theirs_value)] = Relaxed.canonicalize_headers([(name, value)])
     assert relaxed_header(name, value) + b"\r\n" == theirs_name + b":" + theirs_value
+
+
+@given(st.lists(st.sampled_from([b"a", b" ", b"\r", b"\n", b"\r\n", b"\n\r"]), max_size=40)
+       .map(b"".join))
+def test_line_ends_are_signed_as_an_smtp_client_sends_them(data: bytes) -> None:
+    """aiosmtplib makes a lone CR or LF a CRLF and ends the last line: what is signed
+    must be what it sends, or the receiver's body hash differs."""
+    sent = LINE_ENDINGS_REGEX.sub(b"\r\n", data)
+    assert with_crlf(data) == (sent if sent.endswith(b"\r\n") else sent + b"\r\n")
