@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint system-deps bench docs clean
+.PHONY: demo test lint system-deps bench docs messages clean
 
 $(BIN)/mailer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ test: $(BIN)/mailer system-deps lint
 # Regenerate the parts of docs/ made from the code (the CLI reference, the settings).
 docs: $(BIN)/mailer
 	$(BIN)/cog -r docs/cli.md docs/configuration.md
+
+# Extract the texts mailer writes itself (babel.cfg says where) into mailer/locale/mailer.pot,
+# and bring each language's catalogue in step: new texts to translate, changed ones fuzzy.
+# Locations name the file only, so that editing code does not touch every catalogue.
+messages: $(BIN)/mailer
+	$(BIN)/pybabel extract -F babel.cfg -o mailer/locale/mailer.pot --project mailer \
+		--copyright-holder "the mailer authors" --no-wrap --sort-by-file --add-location file \
+		-c Translators: .
+	$(BIN)/pybabel update -i mailer/locale/mailer.pot -d mailer/locale -D mailer \
+		--no-wrap --ignore-obsolete
 
 bench: $(BIN)/mailer
 	$(BIN)/python bench/import.py --rows 1000000

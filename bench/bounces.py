@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mailer.bounces import parse_message  # noqa: E402
-from mailer.bounces.classify import forget_wordings  # noqa: E402
+from mailer.bounces.wording import forget_wordings  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

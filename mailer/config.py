@@ -34,6 +34,9 @@ SECRET_ENV = {
     "web.secret_key": "MAILER_SECRET_KEY",
     "dkim.private_key": "MAILER_DKIM_PRIVATE_KEY",
     "dkim.private_key_ed25519": "MAILER_DKIM_PRIVATE_KEY_ED25519",
+    "webhooks.postmark_password": "MAILER_WEBHOOKS_POSTMARK_PASSWORD",
+    "webhooks.mailgun_key": "MAILER_WEBHOOKS_MAILGUN_KEY",
+    "webhooks.sendgrid_public_key": "MAILER_WEBHOOKS_SENDGRID_PUBLIC_KEY",
 }
 #: Short names kept for convenience beside the generic ``MAILER_<SECTION>_<KEY>``.
 #: Like ``--db``, a relative ``MAILER_DB`` is relative to the current folder.
@@ -117,6 +120,28 @@ class ImapConfig:
 
 
 @dataclass(frozen=True)
+class InboundConfig:
+    #: The domain of the lists' posting addresses (``<list>@<domain>``); "" for
+    #: the domain of ``[sender] from``.
+    domain: str = ""
+    #: Megabytes: a larger message is dropped (bounces excepted), never stored.
+    max_size: float = 10.0
+
+
+@dataclass(frozen=True)
+class RepliesConfig:
+    #: ``replies@lists.example.org``: every letter's Reply-To becomes
+    #: ``replies+<token>@lists.example.org`` ("" leaves Reply-To alone).
+    address: str = ""
+    #: Where attachments and the messages themselves are kept ("": ``replies/``
+    #: beside the database).
+    folder: str = ""
+    max_attachment_mb: float = 10.0
+    #: The coordinator's address each reply is forwarded to ("": not forwarded).
+    forward_to: str = ""
+
+
+@dataclass(frozen=True)
 class WebConfig:
     base_url: str = "http://127.0.0.1:8025"
     host: str = "127.0.0.1"
@@ -157,8 +182,31 @@ class DkimConfig:
 
 
 @dataclass(frozen=True)
+class WebhooksConfig:
+    """The providers whose reports ``mailer serve`` takes; each is off until configured."""
+
+    #: The SNS topic SES publishes to (``arn:aws:sns:REGION:ACCOUNT:NAME``); "": SES is off.
+    ses_topic_arn: str = ""
+    #: CA certificates the SNS signing certificate must chain to ("": the system's).
+    ses_ca_file: str = ""
+    postmark_user: str = "postmark"
+    postmark_password: str = ""
+    mailgun_key: str = ""
+    #: SendGrid's verification key: base64 DER, as its settings page shows it.
+    sendgrid_public_key: str = ""
+    #: Requests per minute one client address may make to the hooks (0: no limit).
+    rate_limit: int = 600
+
+
+@dataclass(frozen=True)
 class TemplatesConfig:
     path: str = ""
+
+
+@dataclass(frozen=True)
+class LettersConfig:
+    attachments_max_mb: float = 10.0
+    attachments_warn_mb: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -180,9 +228,13 @@ class Config:
     sending: SendingConfig = field(default_factory=SendingConfig)
     bounces: BouncesConfig = field(default_factory=BouncesConfig)
     imap: ImapConfig = field(default_factory=ImapConfig)
+    inbound: InboundConfig = field(default_factory=InboundConfig)
+    replies: RepliesConfig = field(default_factory=RepliesConfig)
     web: WebConfig = field(default_factory=WebConfig)
     dkim: DkimConfig = field(default_factory=DkimConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    letters: LettersConfig = field(default_factory=LettersConfig)
     import_: ImportConfig = field(default_factory=ImportConfig)
 
     @property
@@ -204,6 +256,14 @@ class Config:
         return self.resolve(self.outbox.path)
 
     @property
+    def replies_path(self) -> Path:
+        """The folder of the replies' messages and attachments: ``replies/`` beside the
+        database unless ``[replies] folder`` says otherwise."""
+        if self.replies.folder:
+            return self.resolve(self.replies.folder)
+        return self.db_path.parent / "replies"
+
+    @property
     def templates_path(self) -> Path:
         """Where the user's template overrides live (may not exist)."""
         return self.resolve(self.templates.path or "templates")
@@ -217,9 +277,13 @@ _SECTIONS: dict[str, type[Any]] = {
     "sending": SendingConfig,
     "bounces": BouncesConfig,
     "imap": ImapConfig,
+    "inbound": InboundConfig,
+    "replies": RepliesConfig,
     "web": WebConfig,
     "dkim": DkimConfig,
+    "webhooks": WebhooksConfig,
     "templates": TemplatesConfig,
+    "letters": LettersConfig,
     "import": ImportConfig,
 }
 _FILE_KEY_ALIASES = {("sender", "from"): "from_address"}
@@ -242,12 +306,17 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("bounces", "decay_days"): (1, 3650),
     ("bounces", "match_days"): (1, 365),
     ("imap", "port"): (1, 65535),
+    ("inbound", "max_size"): (0.001, 1024),
+    ("replies", "max_attachment_mb"): (0.001, 1024),
     ("web", "port"): (0, 65535),
     ("web", "confirm_days"): (1, 365),
     ("web", "subscribe_limit"): (0, 1_000_000),
     ("web", "request_timeout"): (0.1, 600),
     ("web", "keepalive_timeout"): (1, 600),
     ("web", "max_connections"): (1, 100_000),
+    ("letters", "attachments_max_mb"): (0, 1000),
+    ("letters", "attachments_warn_mb"): (0, 1000),
+    ("webhooks", "rate_limit"): (0, 1_000_000),
     ("import", "batch_size"): (1, 1_000_000),
 }
 #: Settings that take one of a few words.
@@ -257,6 +326,9 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("dkim", "algorithm"): ("rsa-sha256", "ed25519-sha256"),
 }
 
+
+#: An SNS topic's ARN: partition, region, account and name.
+_TOPIC_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
 
 #: What ``web.base_url`` may be: it goes into headers between angle brackets, so only
 #: URI characters, and no query or fragment (paths are appended to it).
@@ -290,6 +362,36 @@ def _check(section: str, values: Any, path: Path | None) -> None:
         if (section, name) in _CHOICES and value not in _CHOICES[(section, name)]:
             words = ", ".join(_CHOICES[(section, name)])
             raise ConfigError(f"{section}.{name} must be one of {words}, not {value!r}", path=path)
+
+
+#: A plain ``local@domain`` as the settings that name one of our mailboxes take it.
+_MAILBOX = re.compile(r"[^\s@<>()\[\],;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+")
+_DOMAIN = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+")
+
+
+def _check_addresses(sections: dict[str, Any], found: Path | None) -> None:
+    """The mailbox and domain settings of the intake: plain, and a replies address
+    without ``+`` (its token is added after one)."""
+    replies, inbound = sections["replies"], sections["inbound"]
+    for name in ("address", "forward_to"):
+        value = getattr(replies, name)
+        if value and not _MAILBOX.fullmatch(value):
+            raise ConfigError(
+                f"replies.{name} {value!r} must be a plain address such as "
+                "replies@lists.example.org (no name, no angle brackets)",
+                path=found,
+            )
+    if "+" in replies.address.rpartition("@")[0]:
+        raise ConfigError(
+            f"replies.address {replies.address!r} may not hold '+': each letter's "
+            "Reply-To adds '+<token>' to it",
+            path=found,
+        )
+    if inbound.domain and not _DOMAIN.fullmatch(inbound.domain):
+        raise ConfigError(
+            f"inbound.domain {inbound.domain!r} must be a domain such as lists.example.org",
+            path=found,
+        )
 
 
 def _coerce(value: Any, kind: Any, where: str, path: Path | None) -> Any:
@@ -442,8 +544,21 @@ def _check_all(sections: dict[str, Any], found: Path | None) -> None:
             raise ConfigError(f"smtp.relays[{index}].weight must be at least 1", path=found)
     if sections["sending"].retry_max < sections["sending"].retry_first:
         raise ConfigError("sending.retry_max must not be below sending.retry_first", path=found)
+    letters = sections["letters"]
+    if letters.attachments_warn_mb > letters.attachments_max_mb:
+        raise ConfigError(
+            "letters.attachments_warn_mb must not be above letters.attachments_max_mb", path=found
+        )
     check_base_url(sections["web"].base_url, found)
     _check_dkim(sections["dkim"], found)
+    topic = sections["webhooks"].ses_topic_arn
+    if topic and not _TOPIC_ARN.fullmatch(topic):
+        raise ConfigError(
+            f"webhooks.ses_topic_arn {topic!r} is not an SNS topic's ARN "
+            "(arn:aws:sns:REGION:ACCOUNT:NAME)",
+            path=found,
+        )
+    _check_addresses(sections, found)
     if sections["sending"].timezone:
         try:
             zones.zone(sections["sending"].timezone)

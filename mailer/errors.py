@@ -66,6 +66,14 @@ class CampaignNotFound(NotFoundError):
         super().__init__(f"no campaign {campaign_id} (see `mailer campaigns ls`)")
 
 
+class ReplyNotFound(NotFoundError):
+    """No reply has this id."""
+
+    def __init__(self, reply_id: int) -> None:
+        self.reply_id = reply_id
+        super().__init__(f"no reply {reply_id} (see `mailer replies ls`)")
+
+
 class NothingStored(NotFoundError):
     """Nothing at all is held about this address (to forget or to hand out)."""
 
@@ -187,3 +195,28 @@ class RelayFailed(CampaignStopped, TransportError):
 
 class Interrupted(CampaignStopped):
     """Ctrl-C or SIGTERM stopped a run; the journal is saved and the campaign resumable."""
+
+
+class WebhookError(MailerError):
+    """A provider's report was not taken; ``provider`` names whose, ``reason`` says why."""
+
+    def __init__(self, provider: str, reason: str) -> None:
+        self.provider = provider
+        self.reason = reason
+        super().__init__(f"{provider} webhook: {reason}")
+
+
+class Unverified(WebhookError):
+    """Its signature, credentials or freshness do not verify: it proves nothing."""
+
+
+class Refused(WebhookError):
+    """A genuine-looking request mailer will not act on (another SNS topic, a foreign URL)."""
+
+
+class MalformedReport(WebhookError, ValueError):
+    """The request is not what the provider sends (not JSON, fields missing)."""
+
+
+class FetchFailed(WebhookError, ConnectionError):
+    """A certificate or confirmation URL could not be fetched just now: it may pass."""

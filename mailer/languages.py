@@ -90,5 +90,15 @@ def closest(wanted: str, offered: Iterable[str]) -> str | None:
 
 def choose(wanted: str, offered: Iterable[str], default: str = "") -> str | None:
     """The reader's language among ``offered``: theirs or the closest, else the default's."""
+    return choose_first([wanted], offered, default)
+
+
+def choose_first(wanted: Iterable[str], offered: Iterable[str], default: str = "") -> str | None:
+    """The same for a reader of several languages, most wanted first (a browser's list):
+    the first that has one on offer, else the default's."""
     tags = list(offered)
-    return closest(wanted, tags) or closest(default, tags)
+    for tag in wanted:
+        found = closest(tag, tags)
+        if found is not None:
+            return found
+    return closest(default, tags)

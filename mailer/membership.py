@@ -8,6 +8,9 @@
    complained, were blocked or forgotten are left alone even then.
 2. A subscribe form never reveals whether an address is known: these
    functions return what to *do* (mail a confirmation or not), never a text.
+   The language chosen on a form is written in, and becomes the person's
+   language when they are new, or when they had none and confirm a link
+   (which proves the address is theirs); it never replaces another.
 3. A confirmation link is refused when its ids now name someone else, or
    when it is older than the person's last unsubscribe from that list.
 4. Each change is one transaction, and leaves an event in the person's history.
@@ -20,16 +23,27 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from mailer import clock
 from mailer.config import Config
 from mailer.contacts.addresses import Address, address_key
 from mailer.errors import InputError, NothingStored
+from mailer.inbound import files
 from mailer.languages import normalize_tag
 from mailer.letters.confirmation import build_confirmation
 from mailer.letters.mime import OutgoingMessage
-from mailer.store import bounces, deliveries, subscribers, subscriptions, suppressions
+from mailer.store import (
+    bounces,
+    deliveries,
+    inbound,
+    posts,
+    replies,
+    subscribers,
+    subscriptions,
+    suppressions,
+)
 from mailer.store.database import Store
 from mailer.store.events import record_event
 from mailer.store.lists import find_list_by_id
@@ -185,41 +199,65 @@ class Proof:
 
 @dataclass(frozen=True)
 class JoinOutcome:
-    """What a subscribe request led to; ``confirm`` means: mail a confirmation link."""
+    """What a subscribe request led to; ``confirm`` means: mail a confirmation link.
+
+    ``language`` is the language the request was made in: what to write to
+    them in (the confirmation), whatever language they had before.
+    """
 
     action: Literal["subscribed", "confirm", "nothing"]
     subscriber_id: int | None = None
     email: str = ""
+    language: str = ""
 
 
 def request_subscription(
-    store: Store, mailing_list: MailingList, address: Address, name: str, proof: Proof
+    store: Store,
+    mailing_list: MailingList,
+    address: Address,
+    name: str,
+    proof: Proof,
+    *,
+    language: str = "",
 ) -> JoinOutcome:
-    """Handle a subscribe form: subscribe, ask for confirmation, or quietly do nothing."""
+    """Handle a subscribe form: subscribe, ask for confirmation, or quietly do nothing.
+
+    ``language`` is the one chosen on the form (a tag, "" if none was offered):
+    stored for a new subscriber; a known one without a language takes it on
+    confirming (rule 2).
+    """
+    language = normalize_tag(language)
     consent = Consent("web", proof.client, {"stage": "requested", **proof.as_detail()})
-    outcome = add(store, mailing_list, address, name=name, consent=consent, confirmed=False)
+    outcome = add(
+        store, mailing_list, address, name=name, consent=consent, confirmed=False,
+        language=language,
+    )
     subscriber = outcome.subscriber
     if subscriber is None:
-        return JoinOutcome("nothing")
+        return JoinOutcome("nothing", language=language)
     if outcome.outcome in ("added", "subscribed"):
         if mailing_list.double_optin:
-            return _ask_to_confirm(store, mailing_list, subscriber, proof)
-        return JoinOutcome("subscribed", subscriber.id, subscriber.email)
+            return _ask_to_confirm(store, mailing_list, subscriber, proof, language)
+        return JoinOutcome("subscribed", subscriber.id, subscriber.email, language)
     if outcome.outcome == "suppressed":
         # Only an earlier opt-out may be undone, and only by a confirmed link.
         if subscriber.status in _NEVER_FROM_WEB or suppressions.reason_suppressed(
             store, address.key
         ):
-            return JoinOutcome("nothing", subscriber.id)
-        return _ask_to_confirm(store, mailing_list, subscriber, proof)
+            return JoinOutcome("nothing", subscriber.id, language=language)
+        return _ask_to_confirm(store, mailing_list, subscriber, proof, language)
     row = subscriptions.standing(store, mailing_list.id, subscriber.id)
     if row is not None and row["status"] == SubscriptionStatus.UNCONFIRMED:
-        return _ask_to_confirm(store, mailing_list, subscriber, proof)
-    return JoinOutcome("nothing", subscriber.id)
+        return _ask_to_confirm(store, mailing_list, subscriber, proof, language)
+    return JoinOutcome("nothing", subscriber.id, language=language)
 
 
 def _ask_to_confirm(
-    store: Store, mailing_list: MailingList, subscriber: Subscriber, proof: Proof
+    store: Store,
+    mailing_list: MailingList,
+    subscriber: Subscriber,
+    proof: Proof,
+    language: str,
 ) -> JoinOutcome:
     with store.transaction() as conn:
         record_event(
@@ -229,7 +267,7 @@ def _ask_to_confirm(
             {"method": "web", "source": proof.client, "user_agent": proof.user_agent},
             list_id=mailing_list.id,
         )
-    return JoinOutcome("confirm", subscriber.id, subscriber.email)
+    return JoinOutcome("confirm", subscriber.id, subscriber.email, language)
 
 
 def confirmation_message(
@@ -238,14 +276,17 @@ def confirmation_message(
     """The message with the link that confirms ``outcome`` (a request to confirm).
 
     The link is signed, expires after ``[web] confirm_days``, is bound to this
-    address on this list (``confirm_binding``) and knows when it was issued.
+    address on this list (``confirm_binding``), knows when it was issued and
+    carries the language the request was made in.
     """
     assert outcome.subscriber_id is not None
     valid = timedelta(days=config.web.confirm_days)
     binding = confirm_binding(outcome.email, mailing_list.name)
-    token = signer.confirm(outcome.subscriber_id, mailing_list.id, valid, bound_to=binding)
+    token = signer.confirm(
+        outcome.subscriber_id, mailing_list.id, valid, bound_to=binding, language=outcome.language
+    )
     url = f"{config.web.base_url.rstrip('/')}/c/{token}"
-    return build_confirmation(config, mailing_list, outcome.email, url)
+    return build_confirmation(config, mailing_list, outcome.email, url, outcome.language)
 
 
 @dataclass(frozen=True)
@@ -270,8 +311,13 @@ def confirm_subscription(
     *,
     binding: str = "",
     issued_at: int = 0,
+    language: str = "",
 ) -> ConfirmOutcome:
-    """Confirm a subscription from a signed link, storing the consent proof (rule 3)."""
+    """Confirm a subscription from a signed link, storing the consent proof (rule 3).
+
+    ``language`` is the one the link carries (the form's): it becomes the
+    person's language if they have none (rule 2).
+    """
     with store.transaction() as conn:
         subscriber = get_subscriber_by_id(conn, subscriber_id)
         mailing_list = find_list_by_id(store, list_id)
@@ -306,6 +352,8 @@ def confirm_subscription(
         )
         if subscriber.status is SubscriberStatus.UNSUBSCRIBED:
             set_status(conn, subscriber_id, "active", reason="confirmed a web subscription")
+        if language and not subscriber.language:
+            subscribers.set_language(conn, subscriber_id, normalize_tag(language))
         record_event(
             conn, subscriber_id, "confirmed", {"method": "web", "source": proof.client},
             list_id=list_id,
@@ -315,16 +363,21 @@ def confirm_subscription(
 
 @dataclass(frozen=True)
 class Membership:
-    """What an unsubscribe page needs to know: the list, and whether they are still on it."""
+    """What a page behind a link needs to know: the list, whether they are still on it,
+    and the language they read ("" when not known, or when they are gone)."""
 
     mailing_list: MailingList | None
     subscribed: bool
+    language: str = ""
 
 
 def membership(store: Store, subscriber_id: int, list_id: int) -> Membership:
-    """The list named by an unsubscribe token, and whether the subscriber is on it."""
+    """The list named by a link's token, whether the subscriber is on it, their language."""
+    subscriber = get_subscriber_by_id(store, subscriber_id)
     return Membership(
-        find_list_by_id(store, list_id), subscriptions.on_list(store, list_id, subscriber_id)
+        find_list_by_id(store, list_id),
+        subscriptions.on_list(store, list_id, subscriber_id),
+        subscriber.language if subscriber is not None else "",
     )
 
 
@@ -352,23 +405,37 @@ def block(store: Store, email: str, *, reason: str = "blocked by an admin") -> S
     return subscriber
 
 
-def forget(store: Store, email: str) -> None:
+def forget(store: Store, email: str, *, replies_folder: Path) -> None:
     """Erase a person (GDPR): delete their data, keep only a hash that suppresses them.
 
     Works for an address that was never a subscriber too (blocked, or met in
     a bounce or complaint): what names it goes, the hash stays. Bounce events
     are kept for the campaigns' counts, with the address and diagnostic
-    replaced by a placeholder. ``NothingStored`` when nothing is held.
+    replaced by a placeholder. Their replies (the ones proved theirs and the
+    ones sent from the address) are deleted with their files under
+    ``replies_folder``, their posts deleted, and the address blanked in the
+    intake's log. ``NothingStored`` when nothing is held.
     """
     key = address_key(email)
     with store.transaction() as conn:
         subscriber = find_subscriber(conn, email)
         subscriber_id = subscriber.id if subscriber is not None else None
         reports = bounces.about(conn, subscriber_id, key)
-        if subscriber is None and not reports and not suppressions.is_listed(conn, key):
+        answers = replies.about(conn, subscriber_id, key)
+        if (
+            subscriber is None
+            and not reports
+            and not answers
+            and not suppressions.is_listed(conn, key)
+        ):
             raise NothingStored(email)
         suppressions.forget(conn, key)
         bounces.unname(conn, [report.id for report in reports])
+        replies.delete(conn, [answer.id for answer in answers])
+        posts.delete_from(conn, key)
+        inbound.unname(conn, key, [(answer.message_id, answer.recipient) for answer in answers])
         if subscriber_id is not None:
             deliveries.delete_of(conn, subscriber_id)
             subscribers.delete(conn, subscriber_id)
+    # Once the rows are gone for good: a failed transaction keeps its files too.
+    files.remove(replies_folder, [answer.folder for answer in answers])

@@ -1,4 +1,4 @@
-"""Signed tokens for unsubscribe links, confirmation links and VERP addresses.
+"""Signed tokens for unsubscribe links, confirmation links, VERP and replies addresses.
 
 A token is ``<payload>-<signature>``, both lower-case base32 without padding:
 safe in a URL path and in the local part of an address, and unharmed by mail
@@ -22,12 +22,14 @@ from typing import Literal, overload
 from mailer import clock
 from mailer.config import Config
 from mailer.errors import ConfigError, TokenError
+from mailer.i18n import N_
 
 UNSUBSCRIBE = "u"
 CONFIRM = "c"
 VERP = "v"
 CSRF = "x"
 MESSAGE_ID = "i"
+REPLY = "r"
 
 _SIGNATURE_BYTES = 10
 
@@ -53,7 +55,7 @@ class Claim:
         try:
             return int(self.fields[index])
         except (IndexError, ValueError):
-            raise TokenError("token does not carry the expected fields") from None
+            raise TokenError(N_("token does not carry the expected fields")) from None
 
 
 class Signer:
@@ -88,16 +90,16 @@ class Signer:
             payload = _b32decode(payload_text)
             signature = _b32decode(signature_text)
         except (ValueError, TypeError):
-            raise TokenError("the link is damaged (token cannot be read)") from None
+            raise TokenError(N_("the link is damaged (token cannot be read)")) from None
         if not hmac.compare_digest(signature, self._signature(payload)):
-            raise TokenError("the link is not valid (signature does not match)")
+            raise TokenError(N_("the link is not valid (signature does not match)"))
         parts = payload.decode("utf-8", "replace").split(":")
         if parts[0] != purpose:
-            raise TokenError("the link is meant for something else")
+            raise TokenError(N_("the link is meant for something else"))
         fields = parts[1:]
         if fields and fields[-1].startswith("e") and fields[-1][1:].isdigit():
             if clock.now().timestamp() > int(fields[-1][1:]):
-                raise TokenError("the link has expired")
+                raise TokenError(N_("the link has expired"))
             fields = fields[:-1]
         return Claim(purpose=purpose, fields=tuple(fields))
 
@@ -108,23 +110,35 @@ class Signer:
         return self.sign(UNSUBSCRIBE, subscriber_id, list_id, campaign_id or 0)
 
     def confirm(
-        self, subscriber_id: int, list_id: int, valid_for: timedelta, *, bound_to: str = ""
+        self, subscriber_id: int, list_id: int, valid_for: timedelta, *, bound_to: str = "",
+        language: str = "",
     ) -> str:
         """Token for a double opt-in confirmation link; expires.
 
         ``bound_to`` is a digest of what the ids stood for when the link was
         made, for the receiver to compare, so that the ids can never come to
         name someone else. The time it was issued goes in too: a link older
-        than the person's last unsubscribe must not bring them back.
+        than the person's last unsubscribe must not bring them back. So does
+        ``language``, the tag of the form that asked (when it offered one).
         """
         issued = int(clock.now().timestamp())
-        return self.sign(
-            CONFIRM, subscriber_id, list_id, bound_to, f"t{issued}", expires=clock.now() + valid_for
-        )
+        fields: list[str | int] = [subscriber_id, list_id, bound_to, f"t{issued}"]
+        if language:
+            fields.append(f"l{language}")
+        return self.sign(CONFIRM, *fields, expires=clock.now() + valid_for)
 
     def verp(self, campaign_id: int, subscriber_id: int) -> str:
         """Token for the local part of a VERP return path."""
         return self.sign(VERP, campaign_id, subscriber_id)
+
+    def reply(self, campaign_id: int, subscriber_id: int) -> str:
+        """Token for the local part of a letter's Reply-To (``replies+<token>@...``).
+
+        An answer sent to it proves which letter and which member it answers,
+        whatever address the member writes from. It never expires: members
+        answer old circulars too.
+        """
+        return self.sign(REPLY, campaign_id, subscriber_id)
 
     def message_id(self, campaign_id: int, subscriber_id: int, nonce: str) -> str:
         """The left part of a letter's Message-ID: campaign and subscriber, signed.
@@ -153,6 +167,20 @@ def tokens_in(text: str, *, limit: int = 50) -> list[str]:
         if len(found) >= limit:
             break
     return list(found)
+
+
+def quoted_message_id(signer: Signer, text: str) -> Claim | None:
+    """The first signed Message-ID of ours quoted in ``text`` that verifies, or None.
+
+    A report that quotes the original letter (its headers, a copy of it, a
+    provider's account of it) names the campaign and the subscriber this way.
+    """
+    for candidate in tokens_in(text):
+        try:
+            return signer.verify(candidate, MESSAGE_ID)
+        except TokenError:
+            continue
+    return None
 
 
 @overload
@@ -184,13 +212,15 @@ def signer_for(
 
 
 def verp_address(return_path: str, token: str) -> str:
-    """``bounces@example.org`` + token → ``bounces+<token>@example.org``."""
+    """``bounces@example.org`` + token → ``bounces+<token>@example.org`` (also the
+    replies address: ``replies+<token>@...``)."""
     local, _, domain = return_path.rpartition("@")
     return f"{local}+{token}@{domain}"
 
 
 def verp_token(address: str, return_path: str) -> str | None:
-    """The token inside a VERP address made from ``return_path``, or None."""
+    """The token inside a VERP address made from ``return_path`` (or any other base
+    address, such as the replies address), or None."""
     local, _, domain = address.strip().strip("<>").rpartition("@")
     base_local, _, base_domain = return_path.rpartition("@")
     if domain.lower() != base_domain.lower():

@@ -56,16 +56,20 @@ def chromium_page(
     width: int | None = None,
     height: int = 1000,
     images: bool = True,
+    locale: str | None = None,
 ) -> Iterator[Page]:
     """A page in headless Chromium, closed (and its profile removed) on leaving.
 
     ``color_scheme`` is what ``prefers-color-scheme`` answers; ``width`` (with
     ``height``) sets the viewport in CSS pixels, Playwright's 1280×720 when not
-    given; ``images=False`` starts Chromium with images turned off.
+    given; ``images=False`` starts Chromium with images turned off; ``locale``
+    (``es-ES``) is the browser's language, sent as ``Accept-Language``.
     """
     from playwright.sync_api import sync_playwright
 
     options: dict[str, Any] = {"color_scheme": color_scheme}
+    if locale is not None:
+        options["locale"] = locale
     if width is not None:
         options["viewport"] = {"width": width, "height": height}
     args = [*ARGS] if images else [*ARGS, IMAGES_OFF]

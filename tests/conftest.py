@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -13,13 +15,17 @@ from click.testing import CliRunner, Result
 
 from mailer import clock
 from mailer.cli import cli
+from mailer.config import Config
 from mailer.store import Store, open_store
 from mailer.tokens import Signer
 from mailer.web import create_app
+from mailer.web.hooks import hooks_for
 from mailer.web.limits import SubscribeLimits
-from tests import web_helpers
+from tests import provider_helpers, web_helpers
 from tests.clocks import FakeClock
 from tests.dns_server import DnsServer, Zones, serving
+from tests.imap_server import Imap, run_dovecot
+from tests.provider_helpers import Network, pki
 from tests.smtp_sink import LETTER, Faults, SmtpSink, sink_environment
 from tests.web_helpers import Web, web_config
 
@@ -138,19 +144,72 @@ def fake_clock() -> Iterator[FakeClock]:
     clock.set_clock(None)
 
 
-@pytest.fixture
-async def web(tmp_path: Path, db_path: Path, store: Store) -> AsyncIterator[Web]:
-    """The web app on a fresh database, with an HTTP client and a fake clock for its limits."""
-    config = web_config(tmp_path, db_path)
+async def _serve(
+    config: Config, db_path: Path, store: Store, *, network: Network | None = None
+) -> AsyncIterator[Web]:
+    """The app on ``config``, an HTTP client for it, and one fake clock for its limits.
+
+    With ``network``, the providers' hooks fetch from it and trust the test CA.
+    """
     signer = Signer(web_helpers.SECRET)
     limit_clock = FakeClock()
+    provider_hooks = None
+    if network is not None:
+        provider_hooks = hooks_for(
+            config, fetch=network.fetch, anchors=lambda: [pki().root.certificate],
+            clock=limit_clock.monotonic,
+        )
     app = create_app(
         config,
         store_path=db_path,
         signer=signer,
         limits=SubscribeLimits(config.web.subscribe_limit, clock=limit_clock.monotonic),
+        provider_hooks=provider_hooks,
     )
     transport = httpx.ASGITransport(app=app, client=(web_helpers.CLIENT_IP, 40000))
     async with httpx.AsyncClient(transport=transport, base_url=web_helpers.BASE) as client:
         yield Web(app, client, config, store, signer, limit_clock)
     app.state.web.stores.close_all()
+
+
+@pytest.fixture
+async def web(tmp_path: Path, db_path: Path, store: Store) -> AsyncIterator[Web]:
+    """The web app on a fresh database (no provider configured), with an HTTP client."""
+    async for served in _serve(web_config(tmp_path, db_path), db_path, store):
+        yield served
+
+
+@pytest.fixture
+def network() -> Network:
+    """SNS as the hooks reach it: its signing certificate and our topic's confirmation URL."""
+    return Network({
+        provider_helpers.CERT_URL: pki().sns_pem,
+        provider_helpers.SUBSCRIBE_URL: b"<ConfirmSubscriptionResponse/>",
+    })
+
+
+@pytest.fixture
+async def hook_web(
+    tmp_path: Path, db_path: Path, store: Store, network: Network
+) -> AsyncIterator[Web]:
+    """The web app with every provider configured, SNS reached through ``network``."""
+    config = web_config(
+        tmp_path, db_path,
+        MAILER_WEBHOOKS_SES_TOPIC_ARN=provider_helpers.TOPIC,
+        MAILER_WEBHOOKS_POSTMARK_PASSWORD=provider_helpers.POSTMARK_PASSWORD,
+        MAILER_WEBHOOKS_MAILGUN_KEY=provider_helpers.MAILGUN_KEY,
+        MAILER_WEBHOOKS_SENDGRID_PUBLIC_KEY=provider_helpers.sendgrid_public_key(),
+        MAILER_WEBHOOKS_RATE_LIMIT="20",
+    )
+    async for served in _serve(config, db_path, store, network=network):
+        yield served
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[Imap]:
+    """A real IMAP server (``tests/imap_server.py``), shared by a module's tests."""
+    # Not under pytest's tmp_path: its folders are private to root, and
+    # Dovecot's own processes (auth, mail) run as other users.
+    root = Path(tempfile.mkdtemp(prefix="mailer-dovecot-"))
+    try:
+        yield from run_dovecot(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -93,3 +93,10 @@ def test_deeply_nested_json_in_a_notice_keeps_the_message_id() -> None:
     parsed = read_bounce(raw)
     assert parsed.message_id == "<deep@mx.example.net>"
     assert [e.kind for e in parsed.events] == ["unknown"]
+
+
+def test_quotes_and_dots_that_never_close_into_an_address_are_read_in_passing() -> None:
+    for junk in (b'"' * 300_000, b'"' + b"a" * 300_000, b"a." * 150_000, b'"a' * 150_000):
+        raw = _HEAD + b"\r\n<gone@example.org>: 550 5.1.1 user unknown\r\n" + junk + b"@\r\n"
+        event = read_bounce(raw).events[0]
+        assert (event.recipient, event.kind) == ("gone@example.org", "hard")

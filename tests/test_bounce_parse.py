@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailer import tokens
-from mailer.bounces import BounceEvent, parse
+from mailer.bounces import BounceEvent, mime, parse
+from mailer.bounces.dsn import automatic
 from mailer.bounces.notice import MAX_RECIPIENTS
-from mailer.bounces.parse import parse_message, read_bounce
+from mailer.bounces.parse import is_failure_notice, parse_message, read_bounce
 from tests import bounce_samples as samples
 
 
@@ -284,3 +285,52 @@ def test_a_delay_without_a_status_code_gets_a_transient_one() -> None:
     event = only(raw)
     assert event.kind == "delayed"
     assert event.status.startswith("4."), event
+
+
+@pytest.mark.parametrize(
+    "sample",
+    ["postfix_dsn_user_unknown", "exim", "qmail", "courier", "exchange_2010", "gmail",
+     "office365", "arf", "jmrp", "ses_bounce", "ses_complaint", "exim_delay"],
+)
+def test_every_kind_of_bounce_the_reader_knows_is_a_failure_notice(sample: str) -> None:
+    assert is_failure_notice(getattr(samples, sample)())
+
+
+def test_a_vacation_message_is_no_failure_notice_but_a_programs_message() -> None:
+    raw = samples.vacation()
+    read_bounce(raw)  # the reader takes it without raising, so "no" is its own answer
+    assert not is_failure_notice(raw)
+    assert automatic(mime.load(raw, headers_only=True))
+
+
+def _quoting(subject: str) -> bytes:
+    return (
+        f"From: Ana <ana@union.example>\r\nSubject: {subject}\r\n\r\n"
+        "Your letter to our old address failed:\r\n"
+        "> 550 5.1.1 <old@union.example>: Recipient address rejected: User unknown\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("subject", ["Re: Undeliverable: the call", "AW: Mail delivery failed"])
+def test_an_answer_quoting_an_error_is_no_failure_notice(subject: str) -> None:
+    raw = _quoting(subject)
+    assert [e.kind for e in read_bounce(raw).events] == ["unknown"]
+    assert not is_failure_notice(raw)
+
+
+def test_a_bounce_a_person_forwards_is_one() -> None:
+    """A forward under a bounce's own subject carries the bounce: the reader reads it."""
+    raw = _quoting("Fwd: failure notice")
+    assert [e.kind for e in read_bounce(raw).events] == ["hard"]
+    assert is_failure_notice(raw)
+
+
+def test_automatic_names_what_shows_a_program_wrote_it() -> None:
+    def head(extra: str) -> mime.Part:
+        return mime.load(f"From: a@union.example\r\n{extra}\r\n\r\nhi".encode())
+
+    assert automatic(head("Auto-Submitted: auto-generated")).startswith("auto-submitted")
+    assert automatic(head("Precedence: list")) == "precedence: list"
+    assert automatic(head("Subject: Abwesenheitsnotiz")).startswith("subject")
+    assert automatic(head("Auto-Submitted: no")) == ""
+    assert automatic(head("Precedence: first-class")) == ""

@@ -237,3 +237,26 @@ def test_a_not_spam_report_unsubscribes_nobody(store: Store, feed: Ingest) -> No
     assert detail.status == "active"
     assert {s.status for s in detail.subscriptions} == {"confirmed"}
     assert store.one("SELECT 1 FROM suppressions") is None
+
+
+def sender_refused(address: str = "alice@example.org") -> bytes:
+    """A refusal of our sender at MAIL FROM, in words that would otherwise be fatal."""
+    return samples.dsn(
+        [(address, "failed", "5.1.1", "550 5.1.1 Unknown user")],
+        human=f"<{address}>: host mx.example.org[192.0.2.10] said: 550 5.1.1 Unknown user "
+        "(in reply to MAIL FROM command)",
+        message_id=f"<refused-{next(_counter)}@mx.example.org>",
+    )
+
+
+def test_a_refusal_of_our_sender_is_recorded_but_never_scored_nor_disabling(
+    store: Store, feed: Ingest, fake_clock: FakeClock
+) -> None:
+    for _ in range(5):
+        feed(sender_refused())
+        fake_clock.advance(days=1)
+    assert status(store, "alice@example.org") == ("active", 0)
+    rows = store.all("SELECT kind, reason FROM bounces")
+    assert {(r["kind"], r["reason"]) for r in rows} == {("soft", "rejected")}
+    history = describe(store, "alice@example.org").history
+    assert [h.detail["reason"] for h in history if h.kind == "bounce"] == ["rejected"] * 5

@@ -32,6 +32,7 @@ def test_example_config_loads_and_equals_the_defaults() -> None:
     assert from_file.sending == defaults.sending
     assert from_file.bounces == defaults.bounces
     assert from_file.sender == defaults.sender
+    assert from_file.webhooks == defaults.webhooks
 
 
 def test_environment_overrides_file(tmp_path: Path) -> None:
@@ -63,11 +64,30 @@ def test_relative_mailer_db_is_relative_to_the_current_folder(tmp_path: Path) ->
     assert load_config(path, env={"MAILER_DB": "here.db"}).db_path == tmp_path / "here.db"
 
 
-def test_secret_in_file_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "variable"),
+    [
+        ('[smtp]\npassword = "oops"\n', "MAILER_SMTP_PASSWORD"),
+        ('[webhooks]\nmailgun_key = "oops"\n', "MAILER_WEBHOOKS_MAILGUN_KEY"),
+        ('[webhooks]\npostmark_password = "oops"\n', "MAILER_WEBHOOKS_POSTMARK_PASSWORD"),
+        ('[webhooks]\nsendgrid_public_key = "oops"\n', "MAILER_WEBHOOKS_SENDGRID_PUBLIC_KEY"),
+    ],
+)
+def test_secret_in_file_is_refused(tmp_path: Path, text: str, variable: str) -> None:
     path = tmp_path / "mailer.toml"
-    path.write_text('[smtp]\npassword = "oops"\n')
-    with pytest.raises(ConfigError, match="MAILER_SMTP_PASSWORD"):
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=variable):
         load_config(path, env={})
+
+
+def test_the_providers_secrets_come_from_the_environment() -> None:
+    config = load_config(env={
+        "MAILER_WEBHOOKS_MAILGUN_KEY": "key-1",
+        "MAILER_WEBHOOKS_POSTMARK_PASSWORD": "pw",
+        "MAILER_WEBHOOKS_SENDGRID_PUBLIC_KEY": "MFkw",
+    })
+    assert (config.webhooks.mailgun_key, config.webhooks.postmark_password) == ("key-1", "pw")
+    assert config.webhooks.sendgrid_public_key == "MFkw"
 
 
 @pytest.mark.parametrize(
@@ -88,6 +108,15 @@ def test_secret_in_file_is_refused(tmp_path: Path) -> None:
         ("[web]\nconfirm_days = 100000000\n", "web.confirm_days"),
         ('[[smtp.relays]]\nhost = "a"\nweight = 0\n', "weight"),
         ('[[smtp.relays]]\nhost = "a"\nport = 0\n', "smtp.port"),
+        ('[webhooks]\nses_topic_arn = "bounces"\n', "webhooks.ses_topic_arn .* not an SNS"),
+        ('[webhooks]\nses_topic_arn = "arn:aws:sqs:eu-west-1:123456789012:q"\n', "ses_topic"),
+        ("[webhooks]\nrate_limit = -1\n", "webhooks.rate_limit"),
+        ('[replies]\naddress = "replies+x@lists.example.org"\n', "may not hold '\\+'"),
+        ('[replies]\naddress = "Replies <replies@lists.example.org>"\n', "plain address"),
+        ('[replies]\nforward_to = "coordinator"\n', "replies.forward_to"),
+        ("[replies]\nmax_attachment_mb = 0\n", "replies.max_attachment_mb"),
+        ('[inbound]\ndomain = "lists example.org"\n', "inbound.domain"),
+        ("[inbound]\nmax_size = 0\n", "inbound.max_size"),
     ],
 )
 def test_bad_file_gets_one_line_error_naming_it(tmp_path: Path, text: str, message: str) -> None:

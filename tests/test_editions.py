@@ -239,3 +239,81 @@ def test_a_subject_may_greet_each_reader_and_leftover_syntax_is_an_error(
     result = invoke("letters", "check", str(leftover), "--list", "members")
     assert result.exit_code == 1
     assert "preheader: template syntax is left after rendering" in result.output
+
+
+def _send_strike_to_three(
+    invoke: Invoke, strike: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, EmailMessage]:
+    """The strike letter (dated 1 December 2026) sent to readers of es, pt-BR and sw on a
+    list whose default is de."""
+    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
+    strike.write_text(ORIGINAL.replace("language: en\n", "language: en\ndate: 2026-12-01\n"),
+                      encoding="utf-8")
+    # Public (so letters link to the archive), single opt-in (so `add` subscribes at once).
+    assert invoke("lists", "create", "members", "--title", "Dockers", "--public",
+                  "--no-double-optin", "--language", "de", "--languages", "de,es,pt"
+                  ).exit_code == 0
+    for address, language in (("ana@example.org", "es"), ("joao@example.org", "pt-BR"),
+                              ("juma@example.org", "sw")):
+        added = invoke("subscribers", "add", address, "--list", "members",
+                       "--language", language)
+        assert added.exit_code == 0, added.output
+    sent = invoke("send", str(strike), "--list", "members", "--yes")
+    assert sent.exit_code == 0, sent.output
+    return _by_recipient(read_outbox(tmp_path / "outbox"))
+
+
+def _parts(message: EmailMessage) -> tuple[str, str]:
+    html, text = message.get_body(("html",)), message.get_body(("plain",))
+    assert html is not None and text is not None
+    return html.get_content(), " ".join(text.get_content().split())
+
+
+def test_the_layout_speaks_the_language_of_each_readers_edition(
+    invoke: Invoke, strike: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    got = _send_strike_to_three(invoke, strike, tmp_path, monkeypatch)
+    expected = {
+        "ana@example.org": ("es", "1 de diciembre de 2026",
+                            "Recibe esta carta porque la dirección ana@example.org está "
+                            "suscrita a Dockers.", "Darse de baja", "Ver esta carta en la web"),
+        "joao@example.org": ("pt", "1 de dezembro de 2026",
+                             "Você recebe esta carta porque o endereço joao@example.org está "
+                             "inscrito em Dockers.", "Cancelar inscrição", "Ver esta carta na web"),
+        "juma@example.org": ("de", "1. Dezember 2026",
+                             "Sie erhalten diesen Brief, weil juma@example.org bei Dockers "
+                             "angemeldet ist.", "Abmelden", "Diesen Brief im Web lesen"),
+    }
+    for address, (language, date, footer, unsubscribe, online) in expected.items():
+        message = got[address]
+        assert message["Content-Language"] == language
+        html, text = _parts(message)
+        assert f'<html lang="{language}">' in html
+        for part in (html, text):
+            assert date in part
+            assert footer in part
+            assert "You receive this letter" not in part
+        assert f">{unsubscribe}</a>" in html
+        assert f"{unsubscribe}: http" in text
+        assert f">{online}</a>" in html
+        assert f"{online}: http" in text
+
+
+def test_a_sentence_a_catalogue_lacks_stays_english_beside_the_translated_ones(
+    invoke: Invoke, strike: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A layout of one's own may add sentences of its own: English until translated."""
+    from mailer.resources import default_templates
+
+    shipped = (default_templates() / "letter.txt.j2").read_text(encoding="utf-8")
+    own = tmp_path / "templates"
+    own.mkdir()
+    (own / "letter.txt.j2").write_text(
+        shipped
+        + '{% trans %}Printed on recycled electrons.{% endtrans %} {{ _("Unsubscribe") }}\n',
+        encoding="utf-8",
+    )
+    got = _send_strike_to_three(invoke, strike, tmp_path, monkeypatch)
+    _, text = _parts(got["ana@example.org"])
+    assert "Recibe esta carta porque" in text
+    assert text.endswith("Printed on recycled electrons. Darse de baja")

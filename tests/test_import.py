@@ -259,7 +259,7 @@ def test_forgotten_address_is_not_brought_back(
 ) -> None:
     path = write(tmp_path, "email\nAnn@Example.org\n")
     import_csv(store, path, news)
-    membership.forget(store, "ann@example.org")
+    membership.forget(store, "ann@example.org", replies_folder=tmp_path / "replies")
     report = import_csv(store, path, news)
     assert counts(report) == outcome(rows=1, suppressed=1)
     assert find_subscriber(store, "ann@example.org") is None

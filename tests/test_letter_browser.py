@@ -10,12 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from click.testing import CliRunner
+
+from mailer.cli import cli
 from mailer.config import Config, WebConfig
 from mailer.letters.compile import compile_letter, sample_recipient
 from mailer.letters.source import load_letter
 from mailer.store.models import MailingList
 from mailer.tokens import Signer
 from tests.browser import chromium_page, needs_chromium, screenshot
+from tests.sample_files import png
 
 if TYPE_CHECKING:
     from playwright.sync_api import ConsoleMessage, Page, Request
@@ -243,4 +247,37 @@ def test_a_letter_with_an_image_reads_well_with_images_off(tmp_path: Path) -> No
         assert image["left"] >= 0 and image["right"] >= 0, image
         assert 600 <= container_width(page) <= 642, "the layout keeps its width without images"
         screenshot(page, "example-letter-images-off")
+        watch.assert_clean()
+
+
+def test_a_letter_with_an_embedded_image_shows_it(tmp_path: Path) -> None:
+    """The message carries the image as a related part; ``letters render --format html``
+    writes it in as a ``data:`` URL, so the preview shows what a mail client shows."""
+    (tmp_path / "picket.png").write_bytes(png(width=320, height=160))
+    source = (ROOT / "letters" / "example.md").read_text(encoding="utf-8")
+    source = source.replace(
+        "## What this means for you", f"![{ALT}](picket.png)\n\n## What this means for you"
+    )
+    (tmp_path / "with-image.md").write_text(source, encoding="utf-8")
+    preview = tmp_path / "preview.html"
+    result = CliRunner().invoke(
+        cli, ["letters", "render", "with-image.md", "--format", "html", "-o", str(preview)]
+    )
+    assert result.exit_code == 0, result.output
+
+    with chromium_page(width=800) as page:
+        watch = open_letter(page, preview)
+        image: dict[str, Any] = page.evaluate(
+            """(() => {
+                const i = document.querySelector('img');
+                const box = i.getBoundingClientRect();
+                return {alt: i.alt, complete: i.complete, natural: i.naturalWidth,
+                        width: box.width, height: box.height, src: i.src.slice(0, 22)};
+            })()"""
+        )
+        assert image["src"] == "data:image/png;base64,"
+        assert image["complete"] and image["natural"] == 320, image
+        assert image["width"] > 0 and image["height"] > 0, image
+        assert image["alt"] == ALT
+        screenshot(page, "example-letter-embedded-image")
         watch.assert_clean()

@@ -293,7 +293,9 @@ def test_mime_defects_still_reports_a_broken_message() -> None:
     broken = OutgoingMessage(
         recipient="a@example.org",
         message_id="x@example.org",
-        data=b"To: a@example.org\r\nFrom: <a@example.org\r\nContent-Type: multipart/mixed\r\n\r\nx",
+        parts=(
+            b"To: a@example.org\r\nFrom: <a@example.org\r\nContent-Type: multipart/mixed\r\n\r\nx",
+        ),
         smtputf8=False,
     )
     assert any("MIME defect" in warning for warning in mime_defects(broken))

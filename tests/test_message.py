@@ -25,6 +25,7 @@ from mailer.letters.mime import clean_display_name, encode_phrase, encode_unstru
 from mailer.letters.source import parse_letter
 from mailer.store.models import MailingList, Recipient
 from mailer.tokens import UNSUBSCRIBE, Signer
+from tests.messages import all_defects, parse
 
 SIGNER = Signer("test-secret")
 MEMBERS = MailingList(3, "members", "Members of the Union", "", False, True, "")  # public
@@ -55,21 +56,6 @@ def compiled(subject: str = "Strike news", body: str = BODY, **meta: Any) -> Com
     return compile_letter(
         letter, config=CONFIG, mailing_list=MEMBERS, signer=SIGNER, campaign_id=42
     )
-
-
-def parse(data: bytes) -> EmailMessage:
-    message = email.message_from_bytes(data, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
-
-
-def all_defects(message: EmailMessage) -> list[Any]:
-    found: list[Any] = []
-    for part in message.walk():
-        found.extend(part.defects)
-        for name in part:
-            found.extend(getattr(part[name], "defects", ()))
-    return found
 
 
 def header_lines(data: bytes) -> list[bytes]:

@@ -219,7 +219,7 @@ def test_compiled_letter_can_be_rebuilt_from_the_stored_source() -> None:
 # --- packaging --------------------------------------------------------------------------
 
 
-def test_default_templates_ship_inside_the_wheel(tmp_path: Path) -> None:
+def test_default_templates_and_catalogues_ship_inside_the_wheel(tmp_path: Path) -> None:
     pytest.importorskip("hatchling")
     built = subprocess.run(
         [
@@ -244,6 +244,8 @@ def test_default_templates_ship_inside_the_wheel(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "mailer/templates/letter.html.j2" in names
     assert "mailer/templates/letter.txt.j2" in names
+    for language in ("es", "de", "fr", "pt"):
+        assert f"mailer/locale/{language}/LC_MESSAGES/mailer.po" in names
 
     target = tmp_path / "site"
     installed = subprocess.run(
@@ -269,10 +271,12 @@ def test_default_templates_ship_inside_the_wheel(tmp_path: Path) -> None:
         "from mailer.config import Config; from mailer.letters.source import parse_letter;"
         "from mailer.letters.compile import compile_letter; from mailer.tokens import Signer;"
         "from mailer.store.models import Recipient;"
-        "l = parse_letter('---\\nsubject: Hi\\n---\\nHello\\n', Path('x.md'));"
+        "l = parse_letter('---\\nsubject: Hi\\nlanguage: de\\n---\\nHello\\n', Path('x.md'));"
         "c = compile_letter(l, config=Config(), mailing_list=None, signer=Signer('k'));"
-        "print(mailer.__file__); print(r.default_templates());"
-        "print('class=\"container\"' in c.render(Recipient('a@example.org'))[0])"
+        "import mailer.i18n as i;"
+        "print(mailer.__file__); print(r.default_templates()); print(i.LOCALE_DIR);"
+        "html = c.render(Recipient('a@example.org'))[0];"
+        "print('class=\"container\"' in html and '>Abmelden</a>' in html)"
     )
     run = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {probe}"],
@@ -282,9 +286,10 @@ def test_default_templates_ship_inside_the_wheel(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    module_file, templates, rendered = run.stdout.splitlines()
+    module_file, templates, locale, rendered = run.stdout.splitlines()
     assert module_file.startswith(str(target))
     assert templates == str(target / "mailer" / "templates")
+    assert locale == str(target / "mailer" / "locale")
     assert rendered == "True"
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SECRET, Invoke
+from tests.sample_files import pdf, png
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = Path("/usr/share/spamassassin")
@@ -129,3 +130,23 @@ def test_the_example_letter_fires_no_rule_about_how_it_is_built(
     # SpamAssassin's own sub-rule for tiny fonts (it only scores together with missing rDNS).
     assert not re.search(r"font-size:\s{0,5}[0-4]px;", html, re.I)
     assert ('class="preheader"' in html) == preheader
+
+
+def test_a_letter_with_an_attachment_and_an_image_fires_no_rule_about_how_it_is_built(
+    tmp_path: Path, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "resolution.pdf").write_bytes(pdf())
+    (tmp_path / "picket.png").write_bytes(png(width=320, height=160))
+    source = (ROOT / "letters" / "example.md").read_text(encoding="utf-8")
+    source = source.replace("list: members\n", "list: members\nattachments: resolution.pdf\n")
+    source = source.replace(
+        "## What this means for you",
+        "![The picket line at gate 2](picket.png)\n\nThe [resolution](resolution.pdf) is "
+        "attached.\n\n## What this means for you",
+    )
+    message = _sent_letter(tmp_path, invoke, monkeypatch, source)
+    parsed = email.message_from_bytes(message, policy=email.policy.default)
+    assert parsed.get_content_type() == "multipart/mixed"
+    fired = _fired(message, tmp_path)
+    assert "HTML_MESSAGE" in fired, fired
+    assert sorted(set(fired) & set(CONSTRUCTION_RULES)) == []

@@ -173,22 +173,30 @@ def test_the_database_and_its_side_files_are_readable_by_the_owner_only(
             journal.close()
 
 
+def _database_at(version: int, path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """A database as schema ``version`` made it, from its own migrations, with one subscriber.
+
+    The migrations after it come back when the test undoes ``monkeypatch``.
+    """
+    from mailer.store import database
+
+    monkeypatch.setattr(database, "MIGRATIONS", schema.MIGRATIONS[:version])
+    monkeypatch.setattr(database, "SCHEMA_VERSION", version)
+    old = open_store(path, create=True)
+    old.execute(
+        "INSERT INTO subscribers (email, email_key, created_at, updated_at) "
+        "VALUES ('ann@example.org', 'ann@example.org', 'now', 'now')"
+    )
+    return old
+
+
 def test_a_campaign_with_deliveries_survives_the_migration_that_remakes_its_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Remaking ``campaigns`` must not cascade into the deliveries and bounces that name it."""
-    from mailer.store import database
-
     path = tmp_path / "old.db"
-    # A database as schema 4 made it, from its own migrations.
-    monkeypatch.setattr(database, "MIGRATIONS", schema.MIGRATIONS[:4])
-    monkeypatch.setattr(database, "SCHEMA_VERSION", 4)
-    with open_store(path, create=True) as old:
+    with _database_at(4, path, monkeypatch) as old:
         old.execute("INSERT INTO lists (name, created_at) VALUES ('members', 'now')")
-        old.execute(
-            "INSERT INTO subscribers (email, email_key, created_at, updated_at) "
-            "VALUES ('ann@example.org', 'ann@example.org', 'now', 'now')"
-        )
         old.execute(
             "INSERT INTO campaigns (list_id, list_name, subject, letter_source, letter_hash, "
             "state, recipients, created_at) VALUES (1, 'members', 'Hi', 'x', 'h', 'done', 1, 'now')"
@@ -209,3 +217,28 @@ def test_a_campaign_with_deliveries_survives_the_migration_that_remakes_its_tabl
         lists = store.all("SELECT campaign_id, position, list_name FROM campaign_lists")
         assert [tuple(row) for row in lists] == [(1, 0, "members")]
         assert store.one("PRAGMA foreign_keys")[0] == 1  # type: ignore[index]
+
+
+def test_bounces_keep_their_rows_and_take_the_provider_proof_after_schema_6(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 6 remakes ``bounces`` for a wider CHECK: old rows and their proof stay."""
+    path = tmp_path / "old.db"
+    with _database_at(5, path, monkeypatch) as old:
+        old.execute(
+            "INSERT INTO bounces (received_at, message_id, recipient, subscriber_id, kind, proof) "
+            "VALUES ('now', '<b1@example.org>', 'ann@example.org', 1, 'hard', 'verp')"
+        )
+        with pytest.raises(sqlite3.IntegrityError):
+            old.execute("INSERT INTO bounces (received_at, kind, proof) "
+                        "VALUES ('now', 'hard', 'provider')")
+    monkeypatch.undo()
+    with open_store(path) as store:
+        row = store.one("SELECT message_id, subscriber_id, kind, proof FROM bounces")
+        assert row is not None and tuple(row) == ("<b1@example.org>", 1, "hard", "verp")
+        store.execute("INSERT INTO bounces (received_at, message_id, recipient, kind, proof) "
+                      "VALUES ('now', 'ses:feedback-1', 'ann@example.org', 'hard', 'provider')")
+        assert store.one("SELECT count(*) FROM bounces")[0] == 2  # type: ignore[index]
+        with pytest.raises(sqlite3.IntegrityError):  # still once per message, address and kind
+            store.execute("INSERT INTO bounces (received_at, message_id, recipient, kind) "
+                          "VALUES ('now', '<b1@example.org>', 'ann@example.org', 'hard')")

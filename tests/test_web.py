@@ -302,7 +302,9 @@ async def test_private_or_unknown_list_is_a_404_page(web: Web) -> None:
     assert web.status("a@example.org") is None
 
 
-async def test_double_optin_sends_a_confirmation_and_waits(web: Web) -> None:
+async def test_double_optin_sends_a_confirmation_and_waits(
+    web: Web, fake_clock: FakeClock
+) -> None:
     news = web.make_list()
     csrf = await web.form_token("/s/news")
     response = await web.client.post(

@@ -2,8 +2,9 @@
 
 subscribe → read the confirmation from the outbox → confirm → receive a letter
 → follow its unsubscribe link → unsubscribe, checking the database after each
-step. Screenshots of every page go to ``tests/artifacts/web/`` for a person to
-look at. Skipped when Debian's ``chromium`` (or the ``playwright`` driver) is
+step; and the subscribe and unsubscribe pages in a browser that reads another
+language. Screenshots of every page go to ``tests/artifacts/web/`` for a person
+to look at. Skipped when Debian's ``chromium`` (or the ``playwright`` driver) is
 not installed; ``make system-deps`` installs the browser.
 """
 
@@ -164,3 +165,59 @@ def test_subscribe_confirm_and_unsubscribe_in_a_real_browser(
     finally:
         log = server.stop()
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize(
+    ("locale", "language", "subscribe", "unsubscribe"),
+    [
+        ("es-ES", "es", "Suscribirse a Harbour News", "Darse de baja de Harbour News"),
+        ("de-DE", "de", "Harbour News abonnieren", "Von Harbour News abmelden"),
+    ],
+)
+def test_subscribe_and_unsubscribe_pages_in_the_readers_language(
+    tmp_path: Path,
+    db_path: Path,
+    invoke: Invoke,
+    locale: str,
+    language: str,
+    subscribe: str,
+    unsubscribe: str,
+) -> None:
+    """The browser's language picks the form's; the subscriber's picks the unsubscribe page's."""
+    created = invoke("lists", "create", "news", "--title", "Harbour News", "--public",
+                     "--language", "en", "--languages", "en,es,de")
+    assert created.exit_code == 0, created.output
+    address = f"reader-{language}@example.org"
+    assert invoke("subscribers", "add", address, "--list", "news", "--language",
+                  language).exit_code == 0
+    with open_store(db_path) as store:
+        row = store.one("SELECT id FROM subscribers WHERE email = ?", (address,))
+        news = get_list(store, "news")
+    assert row is not None
+    token = Signer(SECRET).unsubscribe(int(row["id"]), news.id)
+    server = start_server(tmp_path, db_path)
+    try:
+        with chromium_page(locale=locale, width=420, height=900) as page:
+            page.goto(f"{server.base}/s/news")
+            page.wait_for_selector(f"h1:has-text('{subscribe}')")
+            assert page.locator("html").get_attribute("lang") == language
+            assert page.locator("select#language").input_value() == language
+            snap(page, f"i18n-{language}-subscribe")
+        # The unsubscribe page follows the subscriber, whatever the browser says.
+        with chromium_page(locale="fr-FR", width=420, height=900) as page:
+            page.goto(f"{server.base}/u/{token}")
+            page.wait_for_selector(f"h1:has-text('{unsubscribe}')")
+            assert page.locator("html").get_attribute("lang") == language
+            snap(page, f"i18n-{language}-unsubscribe")
+            page.get_by_role("button", name=unsubscribe).click()
+            page.wait_for_selector("h1")
+            snap(page, f"i18n-{language}-unsubscribed")
+    finally:
+        log = server.stop()
+    assert "Traceback" not in log
+    with open_store(db_path) as store:
+        left = store.one(
+            "SELECT status FROM subscriptions WHERE subscriber_id = ? AND list_id = ?",
+            (int(row["id"]), news.id),
+        )
+    assert left is not None and left["status"] == "unsubscribed"

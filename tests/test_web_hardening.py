@@ -213,7 +213,7 @@ async def test_a_confirmation_link_cannot_confirm_whoever_later_got_the_same_num
     await web.client.post("/s/news", data={"email": "gone@example.org", "csrf": csrf})
     link = confirm_link(web.outbox()[0])
     gone = web.subscriber_id("gone@example.org")
-    membership.forget(web.store, "gone@example.org")
+    membership.forget(web.store, "gone@example.org", replies_folder=web.config.replies_path)
     with web.store.transaction() as conn:
         conn.execute(
             "INSERT INTO subscribers (id, email, email_key, created_at, updated_at) "

@@ -75,6 +75,8 @@ class Web:
         public: bool = True,
         double_optin: bool = True,
         title: str = "",
+        language: str = "",
+        languages: tuple[str, ...] = (),
     ) -> MailingList:
         return create_list(
             self.store,
@@ -82,16 +84,19 @@ class Web:
             title=title or name.title(),
             public=public,
             double_optin=double_optin,
+            language=language,
+            languages=languages,
         )
 
-    def subscribe(self, mailing_list: MailingList, email_address: str) -> int:
-        """A confirmed subscriber added by an admin; returns its id."""
+    def subscribe(self, mailing_list: MailingList, email_address: str, language: str = "") -> int:
+        """A confirmed subscriber added by an admin (reading ``language``); returns its id."""
         outcome = membership.add(
             self.store,
             mailing_list,
             normalize_address(email_address),
             consent=Consent("cli"),
             confirmed=True,
+            language=language,
         )
         assert outcome.subscriber is not None
         return outcome.subscriber.id
@@ -124,13 +129,23 @@ class Web:
         return csrf_of(page.text)
 
 
+#: A Maildir file name: seconds, .M microseconds, P process, Q count in that process.
+_MAILDIR_NAME = re.compile(r"^(\d+)\.M(\d+)P\d+Q(\d+)\.")
+
+
+def _delivery_order(key: str) -> tuple[int, ...]:
+    """Oldest first: the numbers in a Maildir name, compared as numbers, not as text."""
+    found = _MAILDIR_NAME.match(key)
+    return tuple(int(n) for n in found.groups()) if found else (0,)
+
+
 def read_outbox(path: Path) -> list[EmailMessage]:
     """Every message in the Maildir outbox, oldest first."""
     if not (path / "new").exists():
         return []
     box = mailbox.Maildir(str(path), create=False)
     messages = []
-    for key in sorted(box.keys()):
+    for key in sorted(box.keys(), key=_delivery_order):
         with box.get_file(key) as handle:
             parsed = email.message_from_binary_file(handle, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)

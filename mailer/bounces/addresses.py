@@ -1,9 +1,11 @@
 """Finding e-mail addresses in free text, the way bounces write them.
 
 Addresses in a notice come bare, in angle brackets, quoted, followed by the
-sendmail ellipsis (``user@host...``) or glued to punctuation; the pattern is
-deliberately plain (no quoted local parts, no IP literals) because those
-forms never name a real subscriber.
+sendmail ellipsis (``user@host...``) or glued to punctuation. Local parts
+are read as mail systems accept them, not only as the standard writes them:
+quoted (``"john doe"@example.org``) and with dots anywhere but first
+(``john..doe@``, ``john.@``, as Japanese mobile carriers allowed). IP
+literals are not read: they never name a real subscriber.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import re
 from typing import Final
 
+_ATEXT: Final = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
 ADDRESS: Final = re.compile(
-    r"(?<![A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-])"
-    r"([A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+)*"
+    rf"(?<![{_ATEXT}.])"
+    rf"((?:\"[^\"\\\r\n@]{{1,64}}\"|[{_ATEXT}][{_ATEXT}.]*)"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?\.)+[A-Za-z]{2,24})"
     r"(?![A-Za-z0-9\-])"
 )
@@ -30,8 +33,13 @@ ROLE_LOCALS: Final = frozenset(
 
 
 def normalise(address: str) -> str:
-    """Lower-case, without brackets or a trailing dot."""
-    return address.strip().strip("<>'\"").rstrip(".").lower()
+    """Lower-case, without brackets or a trailing dot (a quoted local part keeps its quotes)."""
+    address = address.strip().strip("<>")
+    if not (address.startswith('"') and '"@' in address):
+        address = address.strip("'\"")
+    if address[:5].lower() == "smtp=":
+        address = address[5:]  # old Exchange: "SMTP=user@host; on <date>"
+    return address.rstrip(".").lower()
 
 
 def addresses_in(text: str) -> list[str]:

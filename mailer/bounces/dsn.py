@@ -151,13 +151,57 @@ _AUTO_SUBJECT: Final = re.compile(
 )
 
 
-def auto_reply(msg: Part) -> Finding | None:
-    """An auto-reply event for the message's sender, if it is a vacation message."""
-    hit = any(
-        re.search(pattern, mime.header(msg, name), re.I) for name, pattern in _AUTO_HEADERS
-    )
-    if not hit and not _AUTO_SUBJECT.search(mime.header(msg, "subject")):
-        return None
+#: What else says no person wrote a message (RFC 3834 section 2): any Auto-Submitted
+#: but "no", and the Precedence of list and bulk mail.
+_AUTOMATIC_HEADERS: Final = (
+    ("auto-submitted", r"^\s*(?!no\b)\S"),
+    ("precedence", r"^\s*(bulk|junk|list)\b"),
+    ("x-precedence", r"^\s*(bulk|junk|list)\b"),
+)
+
+
+def _vacation_sign(msg: Part) -> str:
+    """The header or subject that shows a vacation message, or ``""``."""
+    for name, pattern in _AUTO_HEADERS:
+        if re.search(pattern, mime.header(msg, name), re.I):
+            return name
+    return "subject" if _AUTO_SUBJECT.search(mime.header(msg, "subject")) else ""
+
+
+def automatic(msg: Part) -> str:
+    """What shows that a program, not a person, sent this message (``""``: nothing).
+
+    The vacation signs the bounce reader knows, and also any ``Auto-Submitted``
+    other than ``no`` and ``Precedence: bulk``, ``junk`` or ``list``: mail that
+    RFC 3834 says no program should answer, and that no member wrote. Returns
+    the header's name and value (or the subject), for the record.
+    """
+    for name, pattern in _AUTOMATIC_HEADERS:
+        value = mime.header(msg, name)
+        if re.search(pattern, value, re.I):
+            return f"{name}: {value[:40]}"
+    sign = _vacation_sign(msg)
+    if sign:
+        return f"{sign}: {mime.header(msg, sign)[:40]}"
+    return ""
+
+
+def auto_reply(msg: Part, *, reads_like_bounce: bool = False) -> Finding | None:
+    """An auto-reply event for the message's sender, if it is a vacation message.
+
+    Mail systems mark their bounces as automatic too (Exim writes
+    ``Auto-Submitted: auto-replied``): a message that ``reads_like_bounce``
+    (by its sender or subject) is an auto-reply only by an auto-reply's own
+    subject, never by those headers alone.
+    """
+    if not _AUTO_SUBJECT.search(mime.header(msg, "subject")):
+        if reads_like_bounce:
+            return None
+        hit = any(
+            re.search(pattern, mime.header(msg, name), re.I) for name, pattern in _AUTO_HEADERS
+        )
+        if not hit:
+            return None
     sender = first_address(mime.header(msg, "from")) or first_address(
         mime.header(msg, "sender")
     )

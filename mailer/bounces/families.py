@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Final
 
 from mailer.bounces import mime
 from mailer.bounces.addresses import addresses_in, first_address
@@ -19,8 +19,12 @@ from mailer.bounces.model import COMPLAINT, Finding
 
 
 def hotmail_complaint(originals: list[Part], msg: Part) -> list[Finding] | None:
-    """Microsoft's JMRP complaint: the original attached, recipient in X-HmXmrOriginalRecipient."""
-    for original in originals:
+    """Microsoft's JMRP complaint: recipient in X-HmXmrOriginalRecipient.
+
+    The header is on the attached original, or, where the complaint comes as
+    the reported message itself, on the message we received.
+    """
+    for original in [msg, *originals]:
         recipient = mime.header(original, "x-hmxmroriginalrecipient")
         if recipient:
             return [
@@ -39,6 +43,55 @@ def hotmail_complaint(originals: list[Part], msg: Part) -> list[Finding] | None:
             for r in recipients
         ] or [Finding(recipient="", kind=COMPLAINT, reason="feedback", diagnostic=subject)]
     return None
+
+
+# AOL's old notices: a line ending in ":" that introduces the recipients,
+# then each member's screen name alone on an indented line.
+_AOL_INTRO: Final = re.compile(
+    r"(?:recipients?|delivered to|screen ?names?)\b[^\n]*:[ \t]*$", re.I | re.M
+)
+_SCREEN_NAME: Final = re.compile(r"[ \t]+([A-Za-z][A-Za-z0-9 ]{2,15}?)[ \t]*")
+
+
+def aol_screen_names(msg: Part, written: str) -> list[str]:
+    """The members an AOL notice names by screen name alone, as their aol.com addresses.
+
+    An AOL address is the screen name without its spaces; the notice is
+    AOL's only when it comes from aol.com.
+    """
+    if not first_address(mime.header(msg, "from")).endswith("@aol.com"):
+        return []
+    intro = _AOL_INTRO.search(written)
+    if intro is None:
+        return []
+    names: list[str] = []
+    for line in written[intro.end():].lstrip("\r\n").split("\n")[:50]:
+        match = _SCREEN_NAME.fullmatch(line)
+        if match is None:
+            break
+        names.append(match.group(1).replace(" ", "").lower() + "@aol.com")
+    return names
+
+
+#: The fields of an RFC 5965 feedback report.
+_FEEDBACK_FIELDS: Final = (
+    "feedback-type", "user-agent", "version", "original-mail-from", "original-rcpt-to",
+    "removal-recipient", "arrival-date", "source-ip", "reported-domain", "incidents",
+)
+
+
+def feedback_on_top(msg: Part) -> str:
+    """A feedback report written as the message's own headers, as a report's text.
+
+    Some complaint senders put the report's fields (``Feedback-Type`` and the
+    rest) on the message itself instead of in a ``message/feedback-report``
+    part; ``""`` when the message has no ``Feedback-Type`` header.
+    """
+    if not msg.get("feedback-type"):
+        return ""
+    return "\n".join(
+        f"{name}: {value}" for name, value in msg.headers if name in _FEEDBACK_FIELDS
+    )
 
 
 def _json_document(text: str) -> dict[str, Any] | None:

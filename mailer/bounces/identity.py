@@ -13,14 +13,19 @@ from mailer.bounces.model import ParsedBounce
 
 
 def message_key(parsed: ParsedBounce, raw: bytes) -> str:
-    """The Message-ID, or a content hash for a message without one.
+    """The Message-ID, or a content hash for a message without one."""
+    return key_of(parsed.message_id, raw)
+
+
+def key_of(message_id: str, raw: bytes) -> str:
+    """``message_id`` when there is one, else a hash of the message's content.
 
     The hash leaves out what the way in adds or changes (an mbox ``From``
     line, line ends, the headers each delivery prepends), so the same
     message read from a pipe, a Maildir and IMAP gives one key.
     """
-    if parsed.message_id:
-        return parsed.message_id
+    if message_id:
+        return message_id
     # The head of a huge message is enough to tell it apart (the parser reads
     # no more); a prefix cut after normalising is the same whichever line
     # ends the message came with.

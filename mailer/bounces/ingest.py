@@ -15,7 +15,7 @@ request to leave (``bounces.mailto``).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -25,10 +25,11 @@ from mailer.bounces.identity import message_key
 from mailer.bounces.mailto import unsubscribe_by_mail
 from mailer.bounces.model import BounceEvent, ParsedBounce
 from mailer.bounces.parse import parse_message
+from mailer.bounces.providers.report import ProviderReport
 from mailer.bounces.sources import Incoming
 from mailer.config import BouncesConfig, Config
 from mailer.contacts.addresses import address_hash, address_key
-from mailer.store import bounces, campaigns, deliveries, suppressions
+from mailer.store import bounces, campaigns, deliveries, subscribers, suppressions
 from mailer.store.database import Store
 from mailer.store.models import Proof
 
@@ -59,6 +60,10 @@ def target_of(
 ) -> Target:
     """The trust rule (docs/bounces.md), for one event.
 
+    0. A report an email service provider signed (its webhook's signature or
+       credentials verified: proof ``provider``) is the provider's word: the
+       subscriber is the one at the address it reports (else the one our
+       echoed Message-ID names), the campaign the one that Message-ID names.
     1. A token of ours that verifies (VERP envelope, signed Message-ID) names
        the subscriber and the campaign: that subscriber, whatever address the
        report names.
@@ -68,6 +73,11 @@ def target_of(
     3. Anything else proves nothing: it is stored with the campaign that last
        mailed the address (a hint for ``campaigns show``) and changes nobody.
     """
+    if parsed.proof == Proof.PROVIDER:
+        found = subscribers.find_subscriber(conn, event.recipient) if event.recipient else None
+        known = event.subscriber if bounces.subscriber_exists(conn, event.subscriber) else None
+        campaign = event.campaign if campaigns.exists(conn, event.campaign) else None
+        return Target(found.id if found else known, campaign, Proof.PROVIDER)
     if parsed.proof and event.subscriber is not None:
         subscriber = event.subscriber if bounces.subscriber_exists(conn, event.subscriber) else None
         campaign = event.campaign if campaigns.exists(conn, event.campaign) else None
@@ -179,3 +189,45 @@ def ingest(
     return report
 
 
+@dataclass
+class ReportsOutcome:
+    """What one provider request did: rows stored, events already stored, changes made."""
+
+    stored: int = 0
+    duplicates: int = 0
+    changes: list[str] = field(default_factory=list)
+
+
+def ingest_reports(
+    store: Store, reports: Sequence[ProviderReport], config: Config, signer: tokens.Signer
+) -> ReportsOutcome:
+    """Store a provider's verified reports and act on them, in one transaction.
+
+    Each is keyed by the provider's event id, so the same event delivered
+    again (providers retry until they get an answer) changes nothing. The
+    campaign and subscriber come from our signed Message-ID where the
+    provider quotes it.
+    """
+    outcome = _Outcome()
+    with store.transaction() as conn:
+        for report in reports:
+            event = _event_of(report, signer)
+            parsed = ParsedBounce(message_id=report.key, events=(event,), proof=Proof.PROVIDER)
+            source = f"webhook:{report.provider}"
+            _store_event(conn, event, parsed, report.key, source, config, outcome)
+    return ReportsOutcome(outcome.stored, len(reports) - outcome.stored, outcome.changes)
+
+
+#: How much of a provider's quotation of the original is searched for our Message-ID.
+_QUOTED = 200_000
+
+
+def _event_of(report: ProviderReport, signer: tokens.Signer) -> BounceEvent:
+    """The report as a bounce event, naming the letter our quoted Message-ID names."""
+    letter = tokens.quoted_message_id(signer, report.quoted[:_QUOTED])
+    campaign, subscriber = (letter.integer(0), letter.integer(1)) if letter else (0, 0)
+    return BounceEvent(
+        recipient=report.recipient, kind=report.kind, status=report.status,
+        reason=report.reason, diagnostic=report.diagnostic,
+        campaign=campaign or None, subscriber=subscriber or None,
+    )

@@ -95,6 +95,9 @@ class Parts:
     delivery_status: list[str] = field(default_factory=list)  # message/delivery-status
     feedback: list[str] = field(default_factory=list)  # message/feedback-report
     original: list[Part] = field(default_factory=list)  # returned message(s), headers only
+    #: The same returned messages whole, as bytes: a notice forwarded as an
+    #: attachment is read from them.
+    original_raw: list[bytes] = field(default_factory=list)
     original_headers: list[str] = field(default_factory=list)  # text/rfc822-headers
 
 
@@ -132,6 +135,8 @@ def load(raw: bytes, *, headers_only: bool = False, depth: int = 0) -> Part:
     """Split ``raw`` into parts leniently; junk gives a part with no headers."""
     if len(raw) > MAX_BYTES:
         raw = raw[:MAX_BYTES]
+    if depth == 0:
+        raw = _line_feeds(raw)
     if raw.startswith(b"From ") and b"\n" in raw[:1000]:
         raw = raw.split(b"\n", 1)[1]  # an mbox "From " line is not a header
     if raw.startswith((b"\n", b"\r\n")):  # no headers at all: the body follows
@@ -153,6 +158,22 @@ def load(raw: bytes, *, headers_only: bool = False, depth: int = 0) -> Part:
                 for chunk in _split_multipart(body, boundary)[:MAX_PARTS]
             ]
     return part
+
+
+#: How far into a message its line ends are looked at.
+_SNIFF: Final = 4096
+
+
+def _line_feeds(raw: bytes) -> bytes:
+    """Lines ended by a lone CR (old Mac OS) made LF-ended; other messages untouched.
+
+    Everything after this splits lines at LF: a message without one would
+    be a single line, its headers unread.
+    """
+    head = raw[:_SNIFF]
+    if b"\n" in head or b"\r" not in head:
+        return raw
+    return raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
 def _looks_like_headers(raw: bytes) -> bool:
@@ -310,7 +331,9 @@ def _visit(part: Part, parts: Parts, depth: int) -> None:
     elif ctype == "message/feedback-report":
         parts.feedback.append(payload_text(part))
     elif ctype in ("message/rfc822", "message/global"):
-        parts.original.append(load(body_bytes(part), headers_only=True))
+        raw = body_bytes(part)
+        parts.original.append(load(raw, headers_only=True))
+        parts.original_raw.append(raw)
     elif ctype in ("text/rfc822-headers", "message/rfc822-headers", "text/global-headers"):
         parts.original_headers.append(payload_text(part))
     elif part.children:

@@ -21,6 +21,10 @@ UNSUBSCRIBE = "unsubscribe"
 #: Every kind an event can have, in the order the documentation lists them.
 KINDS = (HARD, SOFT, COMPLAINT, DELAYED, AUTO_REPLY, UNKNOWN, UNSUBSCRIBE)
 
+#: The reason of a failure that refused *our sender* (at MAIL FROM, or with a
+#: bad-sender code), not the recipient: a soft event the policy never scores.
+SENDER_REFUSED = "rejected"
+
 
 @dataclass(frozen=True)
 class BounceEvent:

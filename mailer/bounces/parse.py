@@ -11,67 +11,55 @@ bounce came back to names the campaign and subscriber exactly.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Final
 
-from mailer import tokens
 from mailer.bounces import mime
 from mailer.bounces.addresses import addresses_in
-from mailer.bounces.classify import (
-    classify,
-    find_status,
-    kind_of,
-    precise_reason,
-    reason_from_text,
-)
+from mailer.bounces.classify import classify, find_status, kind_of
 from mailer.bounces.dsn import (
     auto_reply,
     looks_like_delivery_status,
-    original_recipients,
     read_delivery_status,
     read_feedback,
 )
-from mailer.bounces.families import hotmail_complaint, ses_notification
+from mailer.bounces.families import (
+    aol_screen_names,
+    feedback_on_top,
+    hotmail_complaint,
+    ses_notification,
+)
 from mailer.bounces.mime import Part
 from mailer.bounces.model import (
+    AUTO_REPLY,
+    COMPLAINT,
     DELAYED,
+    HARD,
+    SOFT,
     UNKNOWN,
     BounceEvent,
     Finding,
     ParsedBounce,
 )
 from mailer.bounces.notice import (
-    DELAY,
     MAX_RECIPIENTS,
-    PERMANENT,
     context_for,
+    inline_headers,
     read_notice,
+    split_notice,
     strip_boilerplate,
 )
-from mailer.errors import TokenError
+from mailer.bounces.proof import VERP_HEADERS, prove
+from mailer.bounces.returned import returned_heads, returned_recipients
+from mailer.bounces.triage import from_mail_system, looks_like_bounce, says_bounce, says_delayed
+from mailer.bounces.wording import precise_reason, reason_from_text
 from mailer.tokens import Signer
 
 # Reading the notice again for each recipient is worth it for the usual few;
 # a report listing hundreds carries its own diagnostics.
 _CONTEXT_LIMIT: Final = 50
-_NOT_FAILED: Final = frozenset({"delivered", "relayed", "expanded"})
-_BOUNCE_SENDER: Final = re.compile(
-    r"mailer-daemon|postmaster|mail ?delivery|mail administrator|mail system|mdaemon"
-    r"|post_master|-admin@|bounce",
-    re.I,
-)
-_BOUNCE_SUBJECT: Final = re.compile(
-    r"undeliver|undelivered|delivery (?:status|failure|failed|notification|problem)"
-    r"|returned mail|mail delivery|failure notice|non.?delivery|could not be delivered"
-    r"|delivery has failed|not delivered|mail system error|rejected|failed|error|bounce"
-    r"|returning message|warning|delayed|not member|loop|unzustellbar|nicht zustellbar"
-    r"|non remis|no entregado|エラー|不達|返送",
-    re.I,
-)
-_VERP_HEADERS: Final = (
-    "to", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "x-rcpt-to",
-    "original-recipient", "x-original-rcpt-to",
-)
+# Actions of a report that say nothing failed: delivery done, passed on,
+# or (an address-verification probe, Postfix's "sendmail -bv") possible.
+_NOT_FAILED: Final = frozenset({"delivered", "relayed", "expanded", "deliverable"})
 
 
 def parse_message(
@@ -114,7 +102,7 @@ def read_bounce(
     message_id = mime.header(msg, "message-id").strip()
     parts = mime.split(msg)
     findings = _findings(msg, parts)
-    proof = _proof(msg, parts, return_path, signer, envelope_to)
+    proof = prove(msg, parts, return_path, signer, envelope_to)
     events = tuple(_event(f, proof.campaign, proof.subscriber) for f in findings)
     if not events:
         subject = mime.header(msg, "subject")
@@ -128,9 +116,35 @@ def read_bounce(
     )
 
 
+#: Kinds of event that say a delivery failed (or a complaint was made).
+_FAILURES: Final = frozenset({HARD, SOFT, DELAYED, COMPLAINT})
+
+
+def is_failure_notice(raw: bytes) -> bool:
+    """Whether this is a bounce or a complaint, and so no answer a person wrote.
+
+    A report (RFC 3464 delivery status, RFC 5965 feedback, ``X-Failed-Recipients``)
+    or a provider's machine format is one outright. A notice in words is one
+    when it looks like a mail system's (its sender, an empty return path, or
+    a subject such as "Undeliverable" that is no answer's "Re: ...") and the
+    reader finds a failed recipient in it: the wording alone would take a
+    member's answer that quotes an error message for a bounce.
+    """
+    msg = mime.load(raw)
+    parts = mime.split(msg)
+    if parts.delivery_status or parts.feedback or mime.header(msg, "x-failed-recipients"):
+        return True
+    if hotmail_complaint(parts.original, msg) or ses_notification(parts.notice or parts.html):
+        return True
+    from_system = (
+        says_bounce(msg, parts) or mime.header(msg, "return-path").strip() == "<>"
+    )
+    return from_system and any(event.kind in _FAILURES for event in parse_message(raw).events)
+
+
 def _addressed_to(msg: Part) -> tuple[str, ...]:
     found: list[str] = []
-    for name in _VERP_HEADERS:
+    for name in VERP_HEADERS:
         for value in mime.headers(msg, name):
             found += addresses_in(value)
     return tuple(dict.fromkeys(found))
@@ -175,81 +189,109 @@ def _excluded(msg: Part, parts: mime.Parts) -> set[str]:
     return out
 
 
-def _looks_like_bounce(msg: Part, parts: mime.Parts) -> bool:
-    if parts.delivery_status or mime.header(msg, "x-failed-recipients"):
-        return True
-    sender = mime.header(msg, "from") + " " + mime.header(msg, "return-path")
-    if _BOUNCE_SENDER.search(sender) or mime.header(msg, "return-path").strip() == "<>":
-        return True
-    if _BOUNCE_SUBJECT.search(mime.header(msg, "subject")):
-        return True
-    notice = "\n".join(parts.notice or parts.html)[:5000].lower()
-    return bool(PERMANENT.search(notice) or DELAY.search(notice))
-
-
-def _findings(msg: Part, parts: mime.Parts) -> list[Finding]:
+def _findings(msg: Part, parts: mime.Parts, depth: int = 0) -> list[Finding]:
+    """Every recipient the message reports on, from the most reliable reader on."""
     notice_parts = parts.notice or parts.html
-    notice = "\n".join(notice_parts)
-    # 1. Complaints.
-    for text in parts.feedback:
-        return read_feedback(text, parts.original, parts.original_headers)
+    notice = split_notice(notice_parts)
+    if notice.returned:
+        parts.original_headers.append(inline_headers(notice.returned))
+    machine = _machine_readable(msg, parts, notice_parts)
+    if machine is not None:
+        return machine
+    findings = _reported(parts, notice_parts)
+    if findings is None:
+        return []  # a success notice (delivered, relayed, deliverable): nothing failed
+    if not findings:
+        bounce_like = says_bounce(msg, parts)
+        vacation = auto_reply(msg, reads_like_bounce=bounce_like)
+        if vacation:
+            return [vacation]
+        if not looks_like_bounce(msg, bounce_like, notice.written):
+            return _nested_report(parts, depth)  # a person may forward one
+        excluded = _excluded(msg, parts)
+        findings = _named_by_notice(msg, notice.written, excluded)
+        if not findings:
+            nested = _nested_report(parts, depth)
+            if nested:
+                return nested
+            heads = returned_heads(parts.original, parts.original_headers)
+            findings = [Finding(recipient=r) for r in returned_recipients(heads, excluded)]
+        if says_delayed(msg, notice.written):
+            for finding in findings:
+                finding.action = finding.action or DELAYED
+    findings = findings[:MAX_RECIPIENTS]
+    if len(findings) <= _CONTEXT_LIMIT:
+        _add_context(findings, notice.written)
+    return findings
+
+
+def _machine_readable(msg: Part, parts: mime.Parts, notice: list[str]) -> list[Finding] | None:
+    """Complaints (ARF, Microsoft's JMRP) and a provider's own format (Amazon SES)."""
+    for text in parts.feedback or [feedback_on_top(msg)]:
+        if text:
+            return read_feedback(text, parts.original, parts.original_headers)
     jmrp = hotmail_complaint(parts.original, msg)
     if jmrp is not None:
         return jmrp
-    # 2. A provider's machine format.
-    ses = ses_notification(notice_parts)
-    if ses is not None:
-        return ses
-    # 3. The standard report.
+    return ses_notification(notice)
+
+
+def _reported(parts: mime.Parts, notice: list[str]) -> list[Finding] | None:
+    """The failed recipients of a standard report; ``None`` when it reports only success."""
     findings: list[Finding] = []
     for text in parts.delivery_status:
         findings += read_delivery_status(text)
     if not findings:
-        for text in notice_parts:
+        for text in notice:
             if looks_like_delivery_status(text):
                 findings += read_delivery_status(text)
     findings = _merge(findings)
-    if findings and all(f.action in _NOT_FAILED for f in findings):
-        return []  # a success notice (delivered, relayed, expanded): nothing failed
-    findings = [f for f in findings if f.action not in _NOT_FAILED]
-    is_bounce = _looks_like_bounce(msg, parts)
-    excluded = _excluded(msg, parts)
-    # 4. The notice's wording: recipients when nothing else named them, and
-    # what went wrong for each.
-    if not findings:
-        vacation = auto_reply(msg)
-        if vacation and not _BOUNCE_SENDER.search(mime.header(msg, "from")):
-            return [vacation]
-        if not is_bounce:
-            return []
-        failed = addresses_in(mime.header(msg, "x-failed-recipients"))
-        from_notice, _ = read_notice(notice, excluded)
-        if failed:
-            known = {f.recipient: f for f in from_notice}
-            findings = [known.get(r) or Finding(recipient=r) for r in failed]
-        else:
-            findings = from_notice
-        if not findings:
-            findings = [Finding(recipient=r) for r in original_recipients(
-                parts.original, parts.original_headers) if r not in excluded]
-        delayed = _says_delayed(msg, notice)
-        for finding in findings:
-            if delayed and not finding.action:
-                finding.action = DELAYED
-    findings = findings[:MAX_RECIPIENTS]
-    if len(findings) <= _CONTEXT_LIMIT:
-        _add_context(findings, notice)
-    if not findings:
-        vacation = auto_reply(msg)
-        if vacation:
-            return [vacation]
-    return findings
+    if findings and all(_succeeded(f) for f in findings):
+        return None
+    return [f for f in findings if not _succeeded(f)]
 
 
-def _says_delayed(msg: Part, notice: str) -> bool:
-    """Whether the notice as a whole reports a delay rather than a failure."""
-    text = (mime.header(msg, "subject") + "\n" + notice[:5000]).lower()
-    return bool(DELAY.search(text)) and not PERMANENT.search(strip_boilerplate(text))
+def _named_by_notice(msg: Part, written: str, excluded: set[str]) -> list[Finding]:
+    """Recipients the notice names: X-Failed-Recipients, its wording, AOL's screen names."""
+    failed = addresses_in(mime.header(msg, "x-failed-recipients"))
+    from_notice = read_notice(written, excluded)
+    if failed:
+        known = {f.recipient: f for f in from_notice}
+        return [known.get(r) or Finding(recipient=r) for r in failed]
+    if from_notice:
+        return from_notice
+    return [Finding(recipient=r) for r in aol_screen_names(msg, written)]
+
+
+#: A notice forwarded inside a notice is read; one inside that too, no further.
+_MAX_NESTING: Final = 2
+# An attached message that is itself a report, by its type or its sender.
+_REPORT_TYPES: Final = ("multipart/report", "message/delivery-status")
+
+
+def _nested_report(parts: mime.Parts, depth: int) -> list[Finding]:
+    """What a report attached to a message that names nobody says (a forwarded bounce)."""
+    if depth >= _MAX_NESTING:
+        return []
+    for head, raw in zip(parts.original, parts.original_raw, strict=False):
+        if head.content_type not in _REPORT_TYPES and not from_mail_system(head):
+            continue
+        inner = mime.load(raw)
+        found = _findings(inner, mime.split(inner), depth + 1)
+        if any(f.kind != AUTO_REPLY for f in found):
+            return found
+    return []
+
+
+def _succeeded(finding: Finding) -> bool:
+    """Whether a report's block says the recipient's mail went (or would go) through.
+
+    A success code (2.x.x) counts when no action says otherwise: some servers
+    put 2.0.0 beside "Action: failed", and the action is then what counts.
+    """
+    if finding.action in _NOT_FAILED:
+        return True
+    return finding.status.startswith("2.") and finding.action not in ("failed", "delayed")
 
 
 def _merge(findings: list[Finding]) -> list[Finding]:
@@ -270,19 +312,20 @@ def _merge(findings: list[Finding]) -> list[Finding]:
 
 
 def _add_context(findings: list[Finding], notice: str) -> None:
-    """Give each recipient the notice's words about it when its own are vague."""
+    """Give each recipient the notice's words about it when its own are vague.
+
+    ``notice`` is what the reporting server wrote, without the letter it returns.
+    """
     if not notice:
         return
     single = len(findings) == 1
     for finding in findings:
         if finding.kind:
             continue
-        precise = precise_reason(finding.diagnostic)
-        if precise and precise != "userunknown":
-            continue  # nothing to add; the SMTP stage matters only for "user unknown"
         context = context_for(finding.recipient, notice)
+        # The refused SMTP command may be said anywhere near the answer.
         finding.stage = f"{finding.diagnostic}\n{context}\n{notice[:4000] if single else ''}"
-        if precise:
+        if precise_reason(finding.diagnostic):
             continue
         vague = reason_from_text(finding.diagnostic)
         # A report's Diagnostic-Code is the server's own answer: trust it. A
@@ -301,68 +344,4 @@ def _add_context(findings: list[Finding], notice: str) -> None:
             finding.status = find_status(finding.diagnostic)
 
 
-@dataclass(frozen=True)
-class _Proof:
-    """What the signed tokens in a message prove: which letter to whom, and how."""
-
-    campaign: int | None = None
-    subscriber: int | None = None
-    how: str = ""  # "verp", "message-id" or "" (nothing proven)
-    tampered: bool = False
-
-
-#: Text of a message read for tokens: enough for the headers of a returned letter
-#: however long the notice in front of it.
-_TOKEN_TEXT: Final = 200_000
-
-
-def _proof(
-    msg: Part, parts: mime.Parts, return_path: str, signer: Signer | None, envelope_to: str
-) -> _Proof:
-    """The campaign and subscriber a signed token of ours names, and where it was.
-
-    A VERP address (the envelope recipient the bounce came back to) is the
-    first proof; a Message-ID that mailer signed, quoted anywhere in the
-    report (the returned letter's headers, an inline copy, a provider's
-    JSON), is the second. Anything else proves nothing. ``tampered`` says a
-    token was there but its signature failed: mail that claims to answer our
-    letter but cannot show it.
-    """
-    if signer is None:
-        return _Proof()
-    envelope: list[str] = addresses_in(envelope_to)
-    for name in _VERP_HEADERS:
-        for value in mime.headers(msg, name):
-            envelope += addresses_in(value)
-    for original in parts.original:
-        envelope += addresses_in(mime.header(original, "return-path"))
-    for text in parts.original_headers:
-        match = re.search(r"^return-path\s*:(.*)$", text, re.I | re.M)
-        if match:
-            envelope += addresses_in(match.group(1))
-    tampered = False
-    if return_path:
-        for address in dict.fromkeys(envelope):
-            token = tokens.verp_token(address, return_path)
-            if not token:
-                continue
-            try:
-                claim = signer.verify(token, tokens.VERP)
-                return _Proof(claim.integer(0), claim.integer(1), "verp")
-            except TokenError:
-                tampered = True
-    quoted = [mime.header(msg, "in-reply-to"), mime.header(msg, "references")]
-    quoted += [mime.header(original, "message-id") for original in parts.original]
-    quoted += parts.original_headers + parts.feedback + parts.delivery_status
-    quoted += parts.notice + parts.html
-    text = "\n".join(quoted)[:_TOKEN_TEXT]
-    for candidate in tokens.tokens_in(text):
-        try:
-            claim = signer.verify(candidate, tokens.MESSAGE_ID)
-            return _Proof(claim.integer(0) or None, claim.integer(1) or None, "message-id")
-        except TokenError:
-            continue
-    return _Proof(tampered=tampered)
-
-
-__all__ = ["ParsedBounce", "parse_message", "read_bounce"]
+__all__ = ["ParsedBounce", "is_failure_notice", "parse_message", "read_bounce"]

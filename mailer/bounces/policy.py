@@ -8,6 +8,10 @@
   day at a provider counts once; a quiet period (``decay_days``) without a
   scored bounce resets it to zero; at ``soft_threshold`` the subscriber is
   disabled as ``bounced``.
+- a refusal of *our sender* (reason ``rejected``: refused at MAIL FROM, or a
+  bad-sender code): written to the history, never scored, never a status
+  change. It is our problem, not the subscriber's, and it would otherwise
+  disable every subscriber at the provider that refused us.
 - a "not-spam" feedback report (the person marked our mail as wanted) and
   delayed, auto-reply, unknown: stored, nothing changes.
 
@@ -20,7 +24,7 @@ import sqlite3
 from datetime import timedelta
 
 from mailer import clock
-from mailer.bounces.model import COMPLAINT, HARD, SOFT, BounceEvent
+from mailer.bounces.model import COMPLAINT, HARD, SENDER_REFUSED, SOFT, BounceEvent
 from mailer.config import BouncesConfig
 from mailer.store import subscribers, subscriptions
 from mailer.store.events import record_event
@@ -61,6 +65,8 @@ def apply(
         {"kind": event.kind, "status": event.status, "reason": event.reason,
          "campaign": event.campaign, "source": source},
     )
+    if event.reason == SENDER_REFUSED:
+        return []  # recorded above; the subscriber did nothing wrong
     if event.kind == HARD:
         return _disable(conn, subscriber_id, f"hard bounce ({event.reason or event.status})")
     return _soft(conn, subscriber_id, config)

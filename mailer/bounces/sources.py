@@ -1,8 +1,10 @@
-"""Where bounces come from: files, standard input, an mbox, a Maildir, IMAP.
+"""Where mail comes from: files, standard input, an mbox, a Maildir, IMAP.
 
 Every source yields ``Incoming`` items: the raw bytes of one message and a
 short name for where it came from (stored with each event, so that a person
-can find the original later). Sources only read; marking a message as done
+can find the original later). Bounces and the intake of other mail
+(``mailer.inbound``) read through the same sources; the intake keeps more of
+each message (``limit``: attachments matter there). Sources only read; marking a message as done
 (moving it on the IMAP server) is a separate step the caller takes after the
 message's events are committed, so that a crash never loses a bounce.
 """
@@ -37,6 +39,8 @@ class Incoming:
     #: The address it was delivered to, when the mail system says (a pipe's
     #: ``ORIGINAL_RECIPIENT``); the headers are read for it too.
     envelope_to: str = ""
+    #: The whole message's size in bytes; ``raw`` may be only its first ``limit``.
+    size: int = 0
 
 
 def message_files(paths: list[Path]) -> list[Path]:
@@ -52,27 +56,38 @@ def message_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def read_file(path: Path) -> Incoming:
-    """One message from one file."""
+def read_file(path: Path, *, limit: int = MAX_KEPT) -> Incoming:
+    """One message from one file (its first ``limit`` bytes)."""
     try:
         with path.open("rb") as stream:
-            return Incoming(raw=stream.read(MAX_KEPT), source=f"file:{path}")
+            raw = stream.read(limit)
+            size = len(raw) + _drain(stream)
+            return Incoming(raw=raw, source=f"file:{path}", size=size)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
 
 
-def read_stdin(stream: BinaryIO | None = None, *, envelope_to: str = "") -> Incoming:
-    """One message from standard input (how an MTA pipes a bounce in).
+def read_stdin(
+    stream: BinaryIO | None = None, *, envelope_to: str = "", limit: int = MAX_KEPT
+) -> Incoming:
+    """One message from standard input (how an MTA pipes a message in).
 
-    All of it is read, so that the MTA can write it whole, but only its head
-    is kept. ``envelope_to`` is the recipient the MTA names (Postfix's pipe
-    sets ``ORIGINAL_RECIPIENT``).
+    All of it is read, so that the MTA can write it whole, but only its first
+    ``limit`` bytes are kept. ``envelope_to`` is the recipient the MTA names
+    (Postfix's pipe sets ``ORIGINAL_RECIPIENT``).
     """
     stream = stream or sys.stdin.buffer
-    data = stream.read(MAX_KEPT)
-    while stream.read(1 << 20):
-        pass
-    return Incoming(raw=data, source="stdin", envelope_to=envelope_to)
+    data = stream.read(limit)
+    size = len(data) + _drain(stream)
+    return Incoming(raw=data, source="stdin", envelope_to=envelope_to, size=size)
+
+
+def _drain(stream: BinaryIO) -> int:
+    """Read the rest of ``stream`` without keeping it; how many bytes there were."""
+    count = 0
+    while chunk := stream.read(1 << 20):
+        count += len(chunk)
+    return count
 
 
 def read_mbox(path: Path) -> Iterator[Incoming]:
@@ -91,12 +106,12 @@ def read_mbox(path: Path) -> Iterator[Incoming]:
                 raw = box.get_bytes(key)
             except (OSError, KeyError):
                 continue
-            yield Incoming(raw=raw, source=f"mbox:{path}#{index}")
+            yield Incoming(raw=raw, source=f"mbox:{path}#{index}", size=len(raw))
     finally:
         box.close()
 
 
-def read_maildir(path: Path) -> Iterator[Incoming]:
+def read_maildir(path: Path, *, limit: int = MAX_KEPT) -> Iterator[Incoming]:
     """Every message of a Maildir (``new`` and ``cur``), oldest name first.
 
     Read through the standard library's ``mailbox.Maildir``; a message that
@@ -110,7 +125,7 @@ def read_maildir(path: Path) -> Iterator[Incoming]:
             raw = box.get_bytes(key)
         except (OSError, KeyError):
             continue
-        yield Incoming(raw=raw[:MAX_KEPT], source=f"maildir:{path}/{key}")
+        yield Incoming(raw=raw[:limit], source=f"maildir:{path}/{key}", size=len(raw))
 
 
 class ImapSource:
@@ -125,7 +140,7 @@ class ImapSource:
 
     def __init__(self, config: ImapConfig, *, context: ssl.SSLContext | None = None) -> None:
         if not config.host or not config.username:
-            raise ConfigError("[imap] needs host and username to read bounces over IMAP")
+            raise ConfigError("[imap] needs host and username to read mail over IMAP")
         if not config.password:
             raise ConfigError("the IMAP password comes from MAILER_IMAP_PASSWORD, which is unset")
         if config.tls not in ("implicit", "starttls"):
@@ -192,7 +207,9 @@ class ImapSource:
                 raw = _fetched_bytes(list(fetched)) if status == "OK" else None
                 if raw is None:
                     continue
-                yield Incoming(raw=raw, source=f"imap:{self.config.folder}/{key}", key=key)
+                yield Incoming(
+                    raw=raw, source=f"imap:{self.config.folder}/{key}", key=key, size=len(raw)
+                )
         except (OSError, imaplib.IMAP4.error) as exc:
             raise TransportError(f"IMAP {self.config.host}: {exc}") from None
 

@@ -6,9 +6,11 @@ import mailer.cli.bounces
 import mailer.cli.campaigns
 import mailer.cli.dkim
 import mailer.cli.doctor
+import mailer.cli.inbound
 import mailer.cli.init
 import mailer.cli.letters
 import mailer.cli.lists
+import mailer.cli.replies
 import mailer.cli.send
 import mailer.cli.serve
 import mailer.cli.subscribers

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import re
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TextIO
 
 import click
 
@@ -189,6 +192,44 @@ def output_option(
         )(command)
 
     return add if func is None else add(func)
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[int]:
+    """A new file beside ``path`` (its descriptor), put in its place once written."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    except OSError as exc:
+        # Name the file asked for, not the temporary one beside it.
+        raise OSError(exc.errno, f"cannot write here ({exc.strerror})", str(path)) from None
+    try:
+        yield fd
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+@contextlib.contextmanager
+def written(path: Path | None) -> Iterator[TextIO]:
+    """Standard output, or ``path`` replaced only once everything is written."""
+    if path is None:
+        yield sys.stdout
+        return
+    with _replacing(path) as fd, os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def written_bytes(path: Path | None) -> Iterator[BinaryIO]:
+    """``written`` for a document of bytes (an mbox of messages as they came)."""
+    if path is None:
+        yield sys.stdout.buffer
+        return
+    with _replacing(path) as fd, os.fdopen(fd, "wb") as handle:
+        yield handle
 
 
 def delivery_options(func: Any) -> Any:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import sqlite3
 from pathlib import Path
 
 import click
@@ -22,21 +20,9 @@ from mailer.bounces.sources import (
     read_stdin,
 )
 from mailer.cli.app import App, cli, echo, json_option, pass_app, print_json, print_table
-from mailer.errors import MailerError, UsageError
+from mailer.cli.incoming import envelope_recipient, one_source, piped, source_options
+from mailer.errors import UsageError
 from mailer.store.bounces import find_bounces
-
-#: sysexits.h EX_TEMPFAIL: an MTA keeps the message and delivers it again later.
-EX_TEMPFAIL = 75
-
-
-class TemporaryFailure(click.ClickException):
-    """A failure on our side while an MTA pipes a message in: ask it to retry.
-
-    Any other non-zero status makes the MTA return the bounce to its empty
-    sender, so the message would be lost to us.
-    """
-
-    exit_code = EX_TEMPFAIL
 
 
 @cli.group()
@@ -76,13 +62,7 @@ def parse(app: App, paths: tuple[Path, ...], as_json: bool) -> None:
 
 
 @bounces.command("ingest")
-@click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--maildir", type=click.Path(file_okay=False, path_type=Path),
-              help="Read every message of this Maildir.")
-@click.option("--mbox", type=click.Path(dir_okay=False, path_type=Path),
-              help="Read every message of this mbox file.")
-@click.option("--imap", "use_imap", is_flag=True,
-              help="Read the [imap] folder over TLS; processed mail is moved or flagged.")
+@source_options
 @json_option
 @pass_app
 def ingest_command(
@@ -103,9 +83,7 @@ def ingest_command(
     failure (locked or missing database, broken configuration), so that the
     MTA keeps the message and tries again later.
     """
-    chosen = [x for x in (file, maildir, mbox, use_imap or None) if x is not None]
-    if len(chosen) != 1:
-        raise UsageError("give exactly one of FILE, -, --maildir DIR, --mbox FILE or --imap")
+    one_source(file, maildir, mbox, use_imap)
     if file == "-":
         _print_report(_ingest_piped(app), as_json)
         return
@@ -127,19 +105,10 @@ def ingest_command(
 
 def _ingest_piped(app: App) -> IngestReport:
     """Ingest the message on standard input; every failure becomes EX_TEMPFAIL."""
-    try:
-        # Postfix's pipe names the address the message came to (a VERP address).
-        envelope = os.environ.get("ORIGINAL_RECIPIENT") or os.environ.get("RECIPIENT", "")
-        return ingest(app.store(), [read_stdin(envelope_to=envelope)], app.config)
-    except MailerError as exc:
-        raise TemporaryFailure(str(exc)) from None
-    except sqlite3.Error as exc:
-        raise TemporaryFailure(f"database error: {exc}") from None
-    except OSError as exc:
-        name = f"{exc.filename}: " if exc.filename else ""
-        raise TemporaryFailure(f"{name}{exc.strerror or exc}") from None
-    except Exception as exc:  # whatever it is, the MTA must keep the message
-        raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from None
+    # Postfix's pipe names the address the message came to (a VERP address).
+    return piped(
+        lambda: ingest(app.store(), [read_stdin(envelope_to=envelope_recipient())], app.config)
+    )
 
 
 def _print_report(report: IngestReport, as_json: bool) -> None:

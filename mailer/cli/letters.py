@@ -17,15 +17,15 @@ from mailer.config import Config
 from mailer.dispatch.plan import LanguageShare, plan_send
 from mailer.errors import NotFoundError, UsageError
 from mailer.languages import normalize_tag
-from mailer.letters.check import check_letter
+from mailer.letters.check import check_editions
 from mailer.letters.compile import sample_recipient
 from mailer.letters.editions import (
     CompiledEditions,
     Editions,
-    edition_warnings,
     load_editions,
     new_translation,
 )
+from mailer.letters.files import human_size
 from mailer.letters.source import Letter, new_letter
 from mailer.store import deliveries
 from mailer.store.lists import get_list
@@ -121,7 +121,7 @@ def new(title: str, list_name: str | None, directory: Path) -> None:
     type=click.Choice(_FORMATS),
     default="eml",
     show_default=True,
-    help="The whole message, or only its HTML or text part.",
+    help="The whole message, or only its HTML (its images inline, for a browser) or text part.",
 )
 @output_option
 @pass_app
@@ -157,6 +157,8 @@ def render(
         recipient = dataclasses.replace(recipient, language=wanted)
     compiled = _compile(app, editions, lists)
     message, html, text = compiled.build_rendered(recipient)
+    if fmt == "html":  # a file for a browser, which cannot follow cid: references
+        html = compiled.viewable(recipient, html)
     data = {"eml": message.data, "html": html.encode(), "text": text.encode()}[fmt]
     if output is not None:
         output.write_bytes(data)
@@ -198,13 +200,16 @@ def check(app: App, file: Path, list_names: tuple[str, ...], as_json: bool) -> N
         ]
         scope = "the sample subscriber (no list in the database)"
     with counting("checking", total) as tick:
-        report = check_letter(compiled, recipients, progress=tick)
-    report.warnings.extend(edition_warnings(editions))
+        report = check_editions(compiled, recipients, progress=tick)
     if as_json:
         print_json({"file": str(file), **dataclasses.asdict(report), "languages": shares})
     else:
         echo(f"checked {report.checked} message(s) for {scope}")
         show_languages(shares)
+        for carried in report.files:
+            echo(f"{carried.how} {carried.name}: {carried.size_text} ({carried.content_type})")
+        if report.files:
+            echo(f"files in each message: {human_size(report.files_size)}")
         for warning in report.warnings:
             echo(f"warning: {warning}")
         for error in report.errors:

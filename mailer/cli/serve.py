@@ -36,7 +36,10 @@ def serve(
     """Run the web app: one-click unsubscribe, subscribe and confirm pages, archive.
 
     Links in letters point at [web] base_url; put `mailer serve` behind a
-    reverse proxy that terminates HTTPS there (see docs/deployment.md).
+    reverse proxy that terminates HTTPS there (see docs/deployment.md). It
+    also takes the bounce and complaint reports of the email service
+    providers configured in [webhooks] at /hooks/ses, /hooks/postmark,
+    /hooks/mailgun and /hooks/sendgrid.
     """
     from mailer.web import create_app, server
     from mailer.web.server import ServerLimits

@@ -195,5 +195,5 @@ def forget_command(app: App, email: str, yes: bool) -> None:
     confirm_or_refuse(f"Erase everything stored about {shown}?", yes=yes)
     # An address that is not a subscriber (blocked, or named in a bounce) can be
     # forgotten too; ``forget`` says so when nothing at all is held about it.
-    membership.forget(store, email)
+    membership.forget(store, email, replies_folder=app.config.replies_path)
     echo(f"{shown}: forgotten (only a hash remains, to keep it suppressed)")

@@ -5,16 +5,20 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import os
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
 
 import click
 
-from mailer.cli.app import App, echo, json_option, output_option, pass_app, print_json
+from mailer.cli.app import (
+    App,
+    echo,
+    json_option,
+    output_option,
+    pass_app,
+    print_json,
+    written,
+)
 from mailer.cli.progress import reading
 from mailer.cli.subscribers import subscribers
 from mailer.contacts.columns import escape_cell
@@ -25,28 +29,6 @@ from mailer.store.lists import get_list
 
 #: Invalid rows shown in the summary; ``--report`` has them all.
 SHOWN_INVALID = 20
-
-
-@contextlib.contextmanager
-def _written(path: Path | None) -> Iterator[TextIO]:
-    """Standard output, or ``path`` replaced only once everything is written."""
-    if path is None:
-        yield sys.stdout
-        return
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-    except OSError as exc:
-        # Name the file asked for, not the temporary one beside it.
-        raise OSError(exc.errno, f"cannot write here ({exc.strerror})", str(path)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def _print_summary(report: ImportReport, list_name: str) -> None:
@@ -178,11 +160,11 @@ def export(
         if fmt == "csv":
             raise UsageError("--email gives JSON Lines; use --format jsonl or leave it out")
         person = export_person(store, email)
-        with _written(output) as out:
+        with written(output) as out:
             out.write(json.dumps(person, ensure_ascii=False, sort_keys=True, default=str) + "\n")
         return
     list_id = get_list(store, list_name).id if list_name is not None else None
-    with _written(output) as out:
+    with written(output) as out:
         count = export_subscribers(store, out, list_id=list_id, fmt=fmt or "csv")
     if output is not None:
         echo(f"wrote {count} subscribers to {output}", err=True)

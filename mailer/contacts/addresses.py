@@ -26,6 +26,7 @@ import email_validator
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from mailer.errors import AddressError, InputError
+from mailer.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def _undeliverable(domain: str) -> str | None:
 #: than it is stored (a greeting that reads differently from what was typed).
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 #: The longest name the subscribe form takes.
-NAME_MAX = 100
+NAME_MAX = 100  # as check_name's message (a catalogue entry) and the form say
 #: A web address in a name: a scheme, "www.", or a host name followed by a path.
 _NAME_URL = re.compile(
     r"[a-z][a-z0-9+.-]*:/|www\.|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:/|\s|$)", re.I
@@ -168,12 +169,12 @@ def check_name(text: str) -> str:
     kept short. Spaces are collapsed; an empty name is fine.
     """
     if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI for ch in text):
-        raise InputError("a name may not contain line breaks or control characters")
+        raise InputError(N_("a name may not contain line breaks or control characters"))
     name = " ".join(text.split())
     if len(name) > NAME_MAX:
-        raise InputError(f"a name may have at most {NAME_MAX} characters")
+        raise InputError(N_("a name may have at most 100 characters"))
     if "@" in name or _NAME_URL.search(name):
-        raise InputError("a name may not contain a web or e-mail address")
+        raise InputError(N_("a name may not contain a web or e-mail address"))
     return name
 
 

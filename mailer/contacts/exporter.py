@@ -35,7 +35,15 @@ from typing import Any, TextIO
 from mailer.contacts.addresses import address_key
 from mailer.contacts.columns import attribute_column, escape_cell
 from mailer.errors import InputError, NothingStored
-from mailer.store import bounces, deliveries, events, lists, subscriptions, suppressions
+from mailer.store import (
+    bounces,
+    deliveries,
+    events,
+    lists,
+    replies,
+    subscriptions,
+    suppressions,
+)
 from mailer.store.database import Store
 from mailer.store.people import ExportRow, attribute_keys, for_export
 from mailer.store.subscribers import find_subscriber
@@ -111,9 +119,10 @@ def export_person(store: Store, email: str) -> dict[str, Any]:
     """Everything stored about one address (a GDPR access request).
 
     The subscriber record, each subscription with its consent proof, the
-    history of events, the deliveries and bounces, and any suppression entry
-    that names the address, its hash or its domain. ``NothingStored`` when
-    nothing at all is held.
+    history of events, the deliveries and bounces, their replies to circulars
+    (with the names of the files that came with them), and any suppression
+    entry that names the address, its hash or its domain. ``NothingStored``
+    when nothing at all is held.
     """
     key = address_key(email)
     with store.snapshot():
@@ -121,10 +130,12 @@ def export_person(store: Store, email: str) -> dict[str, Any]:
         subscriber = find_subscriber(store, email)
         subscriber_id = subscriber.id if subscriber is not None else None
         reports = [asdict(b) for b in bounces.about(store, subscriber_id, key)]
+        answers = [asdict(r) for r in replies.about(store, subscriber_id, key)]
         if subscriber is None:
-            if not named and not reports:
+            if not named and not reports and not answers:
                 raise NothingStored(email)
-            return {"email": key, "subscriber": None, "bounces": reports, "suppressions": named}
+            return {"email": key, "subscriber": None, "bounces": reports, "replies": answers,
+                    "suppressions": named}
         return {
             "email": subscriber.email,
             "subscriber": asdict(subscriber),
@@ -132,6 +143,7 @@ def export_person(store: Store, email: str) -> dict[str, Any]:
             "events": [asdict(e) for e in events.history(store.conn, subscriber.id)],
             "deliveries": deliveries.of_subscriber(store, subscriber.id),
             "bounces": reports,
+            "replies": answers,
             "suppressions": named,
             "removed_list_optouts": lists.optouts_of(store, subscriber.id),
         }

@@ -17,6 +17,7 @@ from mailer.dispatch.schedule import SendTime, describe
 from mailer.dispatch.segment import parse_segment
 from mailer.errors import ConflictError
 from mailer.letters.editions import Editions
+from mailer.letters.files import kept_files
 from mailer.letters.source import Letter, parse_letter
 from mailer.store import Store, campaigns, deliveries
 from mailer.store.campaigns import CampaignFile
@@ -148,10 +149,15 @@ def plan_send(
 
 
 def letter_files(editions: Editions) -> list[CampaignFile]:
-    """The files a campaign keeps of its letter: each translation's text."""
+    """The files a campaign keeps of its letter: each translation's text, and the files
+    the letter brings along (each once: an attached image is kept as an attachment)."""
+    attached = editions.attached()
     return [
         CampaignFile("translation", name, language, text.encode("utf-8"))
         for language, (name, text) in editions.sources().items()
+    ] + [
+        CampaignFile("attachment" if name in attached else "image", name, "", file.content)
+        for name, file in editions.files.items()
     ]
 
 
@@ -182,11 +188,10 @@ def create_campaign(
 
 
 def campaign_editions(store: Store, campaign: Campaign) -> Editions:
-    """The letter and its translations as they were when the campaign was made."""
+    """The letter, its translations and its files as they were when the campaign was made."""
     original = parse_letter(campaign.letter_source, Path(campaign.letter_path or "letter.md"))
+    kept = campaigns.files_of(store, campaign.id)
     translations = {
-        f.language: (f.name, f.content.decode("utf-8"))
-        for f in campaigns.files_of(store, campaign.id)
-        if f.role == "translation"
+        f.language: (f.name, f.content.decode("utf-8")) for f in kept if f.role == "translation"
     }
-    return Editions.from_sources(original, translations)
+    return Editions.from_sources(original, translations, kept_files(kept))

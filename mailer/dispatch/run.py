@@ -373,7 +373,7 @@ def dry_run(
     for recipient in deliveries.iter_recipients(store, plan.list_ids, plan.conditions):
         message = compiled.build(recipient)
         count += 1
-        size += len(message.data)
+        size += message.size
         if len(examples) < 5:
             examples.append(message.recipient)
         if progress is not None and count % PROGRESS_EVERY == 0:

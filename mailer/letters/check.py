@@ -19,6 +19,8 @@ from html.parser import HTMLParser
 
 from mailer.errors import InputError
 from mailer.letters.compile import MessageBuilder
+from mailer.letters.editions import CompiledEditions, edition_warnings
+from mailer.letters.files import MB, FileSummary, human_size
 from mailer.letters.mime import OutgoingMessage
 from mailer.store.models import Recipient
 
@@ -45,12 +47,18 @@ class _Links(HTMLParser):
 
 @dataclass
 class CheckReport:
-    """What ``check_letter`` found: errors (first few, and their count) and warnings."""
+    """What ``check_letter`` found: errors (first few, and their count) and warnings.
+
+    ``files`` are the files the messages carry, and ``files_size`` the most
+    that one message carries, as ``[letters]`` limits count it.
+    """
 
     checked: int = 0
     error_count: int = 0
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    files: list[FileSummary] = field(default_factory=list)
+    files_size: int = 0
 
     @property
     def ok(self) -> bool:
@@ -140,8 +148,9 @@ def check_letter(
             report.warnings.extend(mime_defects(message))
         if url not in text:
             missing_text_unsubscribe += 1
-        if len(message.data) > SIZE_LIMIT:
-            oversized.append((len(message.data), recipient.email))
+        # Gmail clips the message's text, not its attachments.
+        if message.size - message.files_size > SIZE_LIMIT:
+            oversized.append((message.size - message.files_size, recipient.email))
     if report.checked == 0:
         report.warnings.append("no active recipients: no message was rendered or checked")
     if len(compiled.subject) > SUBJECT_LIMIT:
@@ -166,4 +175,60 @@ def check_letter(
             f"{len(oversized)} message(s) over {SIZE_LIMIT // 1024} KB (Gmail clips at 102 KB); "
             f"largest {size // 1024} KB for {who}"
         )
+    return report
+
+
+def _file_report(compiled: CompiledEditions) -> tuple[list[FileSummary], int, list[str]]:
+    """The files every compiled edition carries, the most one message carries, and warnings."""
+    files: dict[str, FileSummary] = {}
+    notes: dict[str, str] = {}
+    largest = 0
+    links_images = False
+    for letter in compiled.compiled_letters():
+        carried = letter.carried
+        largest = max(largest, carried.size)
+        links_images = links_images or bool(carried.images and carried.images_linked)
+        shown = [(f, "attached") for f in carried.attachments]
+        shown += [(f, "embedded") for f, _ in carried.images]
+        for file, how in shown:
+            files.setdefault(file.name, file.summary(how))
+            if file.note:
+                notes[file.name] = file.note
+    warnings = list(notes.values())
+    warn = compiled.config.letters.attachments_warn_mb
+    if largest > warn * MB:
+        warnings.append(
+            f"each message carries {human_size(largest)} of files (over {warn:g} MB, "
+            "[letters] attachments_warn_mb): every recipient downloads them; put large files "
+            "on a web page and link to them instead (images: link does that for images)"
+        )
+    # A list only named in the letter (no database yet, id 0) is neither public nor private.
+    private = [each.name for each in compiled.lists if each.id and not each.public]
+    if links_images and private:
+        warnings.append(
+            f"images: link, but list {', '.join(private)} is not public, so its letters are "
+            "not in the archive: its readers get the images embedded"
+        )
+    return list(files.values()), largest, warnings
+
+
+def check_editions(
+    compiled: CompiledEditions,
+    recipients: Iterable[Recipient],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> CheckReport:
+    """``letters check``: compile every edition, report the files, check every recipient.
+
+    A letter that does not compile (a template error, files over the limit)
+    is one error, not one for each recipient.
+    """
+    try:
+        compiled.compile_all()
+    except InputError as exc:
+        return CheckReport(error_count=1, errors=[str(exc)])
+    report = check_letter(compiled, recipients, progress=progress)
+    report.files, report.files_size, warnings = _file_report(compiled)
+    report.warnings.extend(warnings)
+    report.warnings.extend(edition_warnings(compiled.editions))
     return report

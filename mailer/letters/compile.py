@@ -9,16 +9,21 @@ one render of each template and no HTML parsing at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import css_inline
 import jinja2
+from markdown_it.token import Token
 
 from mailer.config import Config
 from mailer.errors import HeaderInjectionError, InputError, TemplateError
+from mailer.letters.files import MB, Carried, LetterFile, human_size, place_files
 from mailer.letters.mime import (
     MessageFrame,
     OutgoingMessage,
@@ -33,6 +38,7 @@ from mailer.letters.mime import (
 from mailer.letters.plaintext import markdown_to_text, rewrap
 from mailer.letters.sender import (
     checked_feedback_id,
+    replies_mailbox,
     reply_address,
     sender_of,
     unsubscribe_links,
@@ -65,6 +71,10 @@ class MessageBuilder(Protocol):
 
     subject: str
 
+    def build(self, recipient: Recipient) -> OutgoingMessage:
+        """The complete message for one recipient."""
+        ...
+
     def build_rendered(self, recipient: Recipient) -> tuple[OutgoingMessage, str, str]:
         """The message, and the HTML and text that went into it."""
         ...
@@ -90,8 +100,11 @@ class CompiledLetter:
         campaign_id: int | None,
         diagnose: Diagnose,
         subject: jinja2.Template | None = None,
+        carried: Carried | None = None,
     ) -> None:
         self.letter = letter
+        #: The files each message carries (attachments, embedded images).
+        self.carried = carried or Carried()
         self.subject = letter.subject
         self._subject = subject
         self._html, self._text = templates
@@ -172,6 +185,13 @@ class CompiledLetter:
         url, _ = self._unsubscribe(self._token(recipient))
         return self._render(recipient, url)
 
+    def viewable(self, html: str) -> str:
+        """The HTML with its embedded images as ``data:`` URLs, so a browser shows them."""
+        for file, content_id in self.carried.images:
+            data = base64.b64encode(file.content).decode("ascii")
+            html = html.replace(f"cid:{content_id}", f"data:{file.content_type};base64,{data}")
+        return html
+
     def build(self, recipient: Recipient) -> OutgoingMessage:
         """The complete message for one recipient."""
         return self.build_rendered(recipient)[0]
@@ -197,7 +217,8 @@ class CompiledLetter:
 
 @dataclass(frozen=True)
 class _Headers:
-    """The constant header values of one letter, worked out and checked once."""
+    """The constant header values of one letter, worked out and checked once (named as
+    ``MessageFrame`` takes them)."""
 
     from_header: str
     reply_to: str
@@ -206,14 +227,18 @@ class _Headers:
     archive_url: str
     list_id: str
     feedback_id: str
+    #: (display name, address) of the tokened Reply-To, when replies are gathered.
+    replies: tuple[str, str]
 
 
 def _headers(
     letter: Letter, config: Config, mailing_list: MailingList | None, campaign_id: int | None
 ) -> _Headers:
-    from_header = format_address(*sender_of(letter, config))[0]
-    domain = ascii_domain(sender_of(letter, config)[1].rpartition("@")[2])
-    reply = reply_address(letter, config)
+    from_name, from_addr = sender_of(letter, config)
+    from_header = format_address(from_name, from_addr)[0]
+    domain = ascii_domain(from_addr.rpartition("@")[2])
+    replies = replies_mailbox(letter, config)
+    reply = None if replies else reply_address(letter, config)
     organization = str(letter.meta.get("organization") or config.sender.organization)
     reject_line_breaks("organization", organization)
     # Only a public list's letters are in the archive; a private list's link would be a 404.
@@ -243,6 +268,7 @@ def _headers(
         archive_url=archive_url,
         list_id=list_id,
         feedback_id=feedback_id,
+        replies=(from_name, replies),
     )
 
 
@@ -278,17 +304,18 @@ def _sources(
     envs: tuple[jinja2.Environment, jinja2.Environment],
     layouts: tuple[tuple[str, str], tuple[str, str]],
     base: dict[str, Any],
-) -> tuple[str, str]:
-    """The HTML and text template sources: body in layout, CSS inlined, constants evaluated."""
+    place: Callable[[list[Token]], Carried],
+) -> tuple[str, str, Carried]:
+    """The HTML and text template sources (body in layout, CSS inlined, constants
+    evaluated), and the files the body's links and images made ``place`` carry."""
     html_env, text_env = envs
     (html_layout, html_file), (text_layout, _) = layouts
     md = markdown()
     shield = Shield()
-    protected = shield.hide(letter.body)
-    body_html = literal(md.render(protected))
-    body_text = literal(
-        markdown_to_text(md.parse(protected), lambda chunk: shield.mark in chunk).text
-    )
+    tokens = md.parse(shield.hide(letter.body))
+    carried = place(tokens)
+    body_html = literal(md.renderer.render(tokens, md.options, {}))
+    body_text = literal(markdown_to_text(tokens, lambda chunk: shield.mark in chunk).text)
     body_mark = shield.mark + "body"
     document = shield.hide(BODY.sub(body_mark, html_layout), statements_as_comments=True)
     document = document.replace(body_mark, body_html)
@@ -306,7 +333,63 @@ def _sources(
     text_document = shield.hide(BODY.sub(body_mark, text_layout))
     text_document = text_document.replace(body_mark, body_text.rstrip("\n"))
     text_source = shield.restore(text_document, constant_resolver(text_env, base, constants))
-    return html_source, text_source
+    return html_source, text_source, carried
+
+
+def _refuse_too_large(letter: Letter, carried: Carried, config: Config) -> None:
+    """The files a message carries must stay under ``[letters] attachments_max_mb``."""
+    size = carried.size
+    limit = config.letters.attachments_max_mb
+    if size > limit * MB:
+        raise InputError(
+            f"attachments: each message would carry {human_size(size)} of files, over the "
+            f"limit of {limit:g} MB ([letters] attachments_max_mb)",
+            path=letter.path,
+            line=letter.line_of("attachments"),
+        )
+
+
+def _frame(
+    letter: Letter,
+    headers: _Headers,
+    *,
+    campaign_id: int | None,
+    signer: Signer,
+    language: str,
+    subject_varies: bool,
+    carried: Carried,
+) -> MessageFrame:
+    """The constant parts of the letter's messages, the files it carries among them."""
+    attachments, images = carried.parts()
+    return MessageFrame(
+        **dataclasses.asdict(headers),
+        subject=letter.subject,
+        campaign_id=campaign_id,
+        identify=signer.message_id,
+        language=language or letter.language,
+        subject_varies=subject_varies,
+        attachments=attachments,
+        images=images,
+        reply_token=signer.reply,
+    )
+
+
+def _placer(
+    letter: Letter, files: Mapping[str, LetterFile] | None, headers: _Headers, images: str
+) -> Callable[[list[Token]], Carried]:
+    """What points the body's local links and images at the letter's files (``place_files``).
+
+    Images are linked only where the letter is in the public archive (a
+    campaign to a public list, where ``archive_url`` is set); else embedded.
+    """
+    return functools.partial(
+        place_files,
+        letter=letter,
+        files=files or {},
+        files_url=f"{headers.archive_url}/files" if headers.archive_url else "",
+        link_images=(images or letter.images) == "link",
+        domain=headers.domain,
+    )
 
 
 def compile_letter(
@@ -318,37 +401,30 @@ def compile_letter(
     campaign_id: int | None = None,
     templates: Path | None = None,
     language: str = "",
+    files: Mapping[str, LetterFile] | None = None,
+    images: str = "",
 ) -> CompiledLetter:
     """Do once what is the same for every recipient of ``letter``.
 
-    ``language`` is the language the letter is in (its Content-Language), when known.
+    ``language`` is the letter's (its Content-Language; the layout's words
+    follow it); ``files`` are the files it brings along (``letters.files``),
+    without which its local links stay as written; ``images`` overrides the
+    letter's own ``images:`` (the archive links them).
     """
-    html_env, text_env = environments(config, templates)
+    html_env, text_env = environments(config, templates, language or letter.language)
     check_body_syntax(html_env, letter)
     for key in ("preheader", "from", "reply_to", "organization", "author"):
         refuse_leftover_syntax(key, str(letter.meta.get(key) or ""), letter)
     subject = subject_template(text_env, letter)
     headers = _headers(letter, config, mailing_list, campaign_id)
-    frame = MessageFrame(
-        from_header=headers.from_header,
-        subject=letter.subject,
-        domain=headers.domain,
-        reply_to=headers.reply_to,
-        list_id=headers.list_id,
-        organization=headers.organization,
-        feedback_id=headers.feedback_id,
-        archive_url=headers.archive_url,
-        campaign_id=campaign_id,
-        identify=signer.message_id,
-        language=language or letter.language,
-        subject_varies=subject is not None,
-    )
+    place = _placer(letter, files, headers, images)
     base = _base_context(letter, config, mailing_list, headers)
     layouts = (
         load_layout(html_env, f"{letter.template}.html.j2", letter),
         load_layout(text_env, f"{letter.template}.txt.j2", letter),
     )
-    html_source, text_source = _sources(letter, (html_env, text_env), layouts, base)
+    html_source, text_source, carried = _sources(letter, (html_env, text_env), layouts, base, place)
+    _refuse_too_large(letter, carried, config)
     try:
         compiled = (html_env.from_string(html_source), text_env.from_string(text_source))
     except jinja2.TemplateSyntaxError as exc:
@@ -357,6 +433,8 @@ def compile_letter(
         unsubscribe = unsubscribe_links(config, headers.domain)
     except HeaderInjectionError as exc:
         raise TemplateError(f"unsubscribe address: {exc}") from None
+    frame = _frame(letter, headers, campaign_id=campaign_id, signer=signer, language=language,
+                   subject_varies=subject is not None, carried=carried)
     return CompiledLetter(
         letter,
         templates=compiled,
@@ -368,6 +446,7 @@ def compile_letter(
         campaign_id=campaign_id,
         diagnose=diagnoser(html_env, text_env, letter, (layouts[0][1], layouts[1][1])),
         subject=subject,
+        carried=carried,
     )
 
 

@@ -1,10 +1,11 @@
 """The double opt-in confirmation message, built from a template.
 
 One message at a time, outside any campaign. The text comes from
-``templates/confirm.txt.j2`` (overridable). It never contains what the form's
-user typed besides the address itself: the form cannot be used to send a
-stranger a message of the sender's choosing. ``mailer.dispatch.run.send_one``
-delivers it.
+``templates/confirm.txt.j2`` (overridable), in the language of the form it
+answers (its catalogue; English without one), and says that language in
+``Content-Language``. It never contains what the form's user typed besides
+the address itself: the form cannot be used to send a stranger a message of
+the sender's choosing. ``mailer.dispatch.run.send_one`` delivers it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailer.config import Config
 from mailer.errors import TemplateError
+from mailer.i18n import catalogue_language, translations
+from mailer.i18n_jinja import EXTENSIONS, install
 from mailer.letters.mime import (
     OutgoingMessage,
     ascii_domain,
@@ -31,30 +34,33 @@ from mailer.resources import default_templates
 from mailer.store.models import MailingList
 
 
-def _environment(config: Config) -> jinja2.Environment:
+def _environment(config: Config, language: str) -> jinja2.Environment:
     loader = jinja2.ChoiceLoader(
         [
             jinja2.FileSystemLoader(str(config.templates_path)),
             jinja2.FileSystemLoader(str(default_templates())),
         ]
     )
-    return ImmutableSandboxedEnvironment(
-        loader=loader, undefined=jinja2.StrictUndefined, autoescape=False
+    env = ImmutableSandboxedEnvironment(
+        loader=loader, undefined=jinja2.StrictUndefined, autoescape=False, extensions=EXTENSIONS
     )
+    install(env, language)
+    return env
 
 
 def build_confirmation(
-    config: Config, mailing_list: MailingList, email: str, confirm_url: str
+    config: Config, mailing_list: MailingList, email: str, confirm_url: str, language: str = ""
 ) -> OutgoingMessage:
     """The confirmation message for ``email`` (a normalised address) with its signed link.
 
+    ``language`` is the language of the form that asked (a tag; "" for English).
     The To header is written by mailer's own header code from the normalised
     address, and the envelope recipient is that address: never something
     read back from a header, which a mail library would decode.
     """
     try:
         body = (
-            _environment(config)
+            _environment(config, language)
             .get_template("confirm.txt.j2")
             .render(
                 list_title=mailing_list.display_title,
@@ -73,11 +79,13 @@ def build_confirmation(
     domain = ascii_domain(sender_address.rpartition("@")[2])
     # A title is one line in a header, whatever was typed into `lists create --title`.
     title = clean_display_name(mailing_list.display_title)
+    _ = translations(language).gettext
+    subject = _("Confirm your subscription to %(list_title)s") % {"list_title": title}
     message_id = make_msgid(domain=domain)
     head = [
         header("From", from_header),
         header("To", rcpt),
-        header("Subject", encode_unstructured(f"Confirm your subscription to {title}")),
+        header("Subject", encode_unstructured(subject)),
         header("Date", formatdate(localtime=False, usegmt=True)),
         header("Message-ID", message_id),
         # Tells autoresponders not to answer, and mail systems that no person wrote it.
@@ -87,6 +95,7 @@ def build_confirmation(
         reply_name, reply_address = parse_sender(config.sender.reply_to, "sender.reply_to")
         head.append(header("Reply-To", format_address(reply_name, reply_address)[0]))
     head += [
+        header("Content-Language", catalogue_language(language)),
         header("MIME-Version", "1.0"),
         header("Content-Type", 'text/plain; charset="utf-8"'),
         header("Content-Transfer-Encoding", "quoted-printable"),
@@ -95,6 +104,6 @@ def build_confirmation(
     return OutgoingMessage(
         recipient=rcpt,
         message_id=message_id.strip("<>"),
-        data=data,
+        parts=(data,),
         smtputf8=smtputf8 or sender_utf8,
     )

@@ -23,6 +23,7 @@ from mailer.config import Config
 from mailer.errors import InputError
 from mailer.languages import choose, normalize_tag
 from mailer.letters.compile import CompiledLetter, compile_letter
+from mailer.letters.files import LetterFile, file_name, read_files
 from mailer.letters.mime import OutgoingMessage
 from mailer.letters.source import Letter, load_letter, parse_letter, yaml_quoted
 from mailer.store.models import MailingList, Recipient
@@ -94,10 +95,15 @@ def merge(original: Letter, translation: Letter, language: str) -> Letter:
 
 @dataclass(frozen=True)
 class Editions:
-    """A letter in every language it was written in: the original and its translations."""
+    """A letter in every language it was written in: the original and its translations.
+
+    ``files`` are the files they bring along (attachments, local images and
+    linked files), by name, read once for all of them.
+    """
 
     original: Letter
     translations: Mapping[str, Letter] = field(default_factory=dict)
+    files: Mapping[str, LetterFile] = field(default_factory=dict)
 
     @property
     def languages(self) -> list[str]:
@@ -119,27 +125,36 @@ class Editions:
             return self.translations[language]
         return self.original
 
+    def attached(self) -> set[str]:
+        """The names of the files some edition attaches (the rest it shows or links)."""
+        letters = [self.original, *self.translations.values()]
+        return {file_name(each) for letter in letters for each in letter.attachments}
+
     def sources(self) -> dict[str, tuple[str, str]]:
         """Each translation's file name and text, by language (what a campaign stores)."""
         return {tag: (t.path.name, t.source) for tag, t in self.translations.items()}
 
     @classmethod
     def from_sources(
-        cls, original: Letter, translations: Mapping[str, tuple[str, str]]
+        cls,
+        original: Letter,
+        translations: Mapping[str, tuple[str, str]],
+        files: Mapping[str, LetterFile] | None = None,
     ) -> Editions:
-        """The editions from stored texts: ``{language: (file name, text)}``."""
+        """The editions from stored texts: ``{language: (file name, text)}``, and their files."""
         found = {
             tag: merge(original, parse_letter(text, original.path.with_name(name)), tag)
             for tag, (name, text) in translations.items()
         }
-        return cls(original, found)
+        return cls(original, found, files or {})
 
 
 def load_editions(path: Path) -> Editions:
     """The letter at ``path`` with every translation beside it.
 
     A translation given in place of its original is refused, naming the
-    original: the original is what a campaign is made of.
+    original: the original is what a campaign is made of. The files they
+    name are read now (``letters.files.read_files``).
     """
     original_path = original_of(path)
     if original_path is not None:
@@ -159,7 +174,7 @@ def load_editions(path: Path) -> Editions:
                 path=sibling,
             )
         translations[tag] = merge(original, load_letter(sibling), tag)
-    return Editions(original, translations)
+    return Editions(original, translations, read_files([original, *translations.values()]))
 
 
 def edition_warnings(editions: Editions) -> list[str]:
@@ -224,7 +239,7 @@ class CompiledEditions:
         self.subject = editions.original.subject
         self._lists = {each.id: each for each in lists}
         self._first = next(iter(self._lists.values()), None)
-        self._config = config
+        self.config = config
         self._signer = signer
         self._campaign_id = campaign_id
         self._templates = templates
@@ -248,12 +263,13 @@ class CompiledEditions:
         if found is None:
             found = compile_letter(
                 self.editions.edition(language),
-                config=self._config,
+                config=self.config,
                 mailing_list=mailing_list,
                 signer=self._signer,
                 campaign_id=self._campaign_id,
                 templates=self._templates,
                 language=language,
+                files=self.editions.files,
             )
             self._compiled[key] = found
         return found
@@ -273,6 +289,19 @@ class CompiledEditions:
 
     def unsubscribe_url(self, recipient: Recipient) -> str:
         return self.for_recipient(recipient).unsubscribe_url(recipient)
+
+    def viewable(self, recipient: Recipient, html: str) -> str:
+        """This recipient's HTML with its embedded images as ``data:`` URLs (for a browser)."""
+        return self.for_recipient(recipient).viewable(html)
+
+    @property
+    def lists(self) -> list[MailingList]:
+        """The lists the letter is compiled for."""
+        return list(self._lists.values())
+
+    def compiled_letters(self) -> list[CompiledLetter]:
+        """The editions compiled so far (all of them after ``compile_all``)."""
+        return list(self._compiled.values())
 
     def compile_all(self) -> None:
         """Compile every edition for every list now, so that an error shows before sending."""

@@ -4,8 +4,12 @@
 campaign builds one message per recipient, so everything that is the same
 for every recipient is encoded once into a ``MessageFrame`` and only the
 recipient's own parts (To, Date, Message-ID, List-Unsubscribe, the two
-bodies) are filled in per message. Bodies are quoted-printable through
-``binascii`` (C speed), so no line is ever longer than 76 octets.
+bodies, and a Reply-To whose token names the reader when replies are
+gathered) are filled in per message. Bodies are quoted-printable through
+``binascii`` (C speed), so no line is ever longer than 76 octets. Files
+(attachments, the images the HTML shows) are encoded in base64 once per
+letter; a message refers to those bytes instead of copying them
+(``OutgoingMessage.parts``).
 
 Header safety: a value that reaches a header never carries a line break. The
 letter's own values (subject, from, reply-to) are refused with
@@ -21,10 +25,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import itertools
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import format_datetime, getaddresses
 
@@ -32,8 +37,9 @@ import idna
 
 from mailer import clock
 from mailer.errors import HeaderInjectionError
+from mailer.letters import multipart
+from mailer.letters.multipart import CRLF, FilePart
 
-CRLF = b"\r\n"
 #: Printable ASCII that may stand in a phrase unquoted (RFC 5322 atext plus space).
 _ATOM_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+( [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
@@ -49,12 +55,31 @@ _FIRST_WORD_OCTETS = 39
 
 @dataclass(frozen=True)
 class OutgoingMessage:
-    """One message ready to hand to a transport."""
+    """One message ready to hand to a transport.
+
+    ``parts`` are its bytes in order: the recipient's own, and the letter's
+    constant parts that every message of the letter shares (an attachment is
+    one bytes object, encoded once, that each message refers to). ``data``
+    joins them when the whole message is needed; ``size`` counts without
+    joining. ``files_size`` is how much of it the files (attachments,
+    embedded images) take.
+    """
 
     recipient: str
     message_id: str
-    data: bytes
+    parts: tuple[bytes, ...]
     smtputf8: bool
+    files_size: int = 0
+
+    @functools.cached_property
+    def data(self) -> bytes:
+        """The message as one bytes object (joined once, on first use)."""
+        return b"".join(self.parts)
+
+    @property
+    def size(self) -> int:
+        """The message's length in bytes."""
+        return sum(map(len, self.parts))
 
 
 def reject_line_breaks(name: str, value: str) -> str:
@@ -224,6 +249,21 @@ class LineCachedQP:
         return CRLF.join([hit if (hit := get(line)) is not None else miss(line) for line in lines])
 
 
+def _tokened_reply_to(name: str, address: str) -> tuple[bytes, bytes]:
+    """The Reply-To line of a replies address, in the two pieces around its token.
+
+    ``("News", "replies@x.org")`` gives ``Reply-To: News\r\n <replies+`` and
+    ``@x.org>\r\n``: the line is folded before the bracket whatever the
+    name, so that the token's length never decides where a line breaks.
+    """
+    if not address:
+        return b"", b""
+    local, _, domain = mail_address(address)[0].rpartition("@")
+    phrase = encode_phrase(clean_display_name(name))
+    opening = f"{phrase}\r\n <" if phrase else "<"
+    return f"Reply-To: {opening}{local}+".encode(), f"@{domain}>\r\n".encode("ascii")
+
+
 class MessageFrame:
     """The constant parts of every message of one letter, encoded once.
 
@@ -245,20 +285,29 @@ class MessageFrame:
         identify: Callable[[int, int, str], str] | None = None,
         language: str = "",
         subject_varies: bool = False,
+        attachments: Sequence[FilePart] = (),
+        images: Sequence[FilePart] = (),
+        replies: tuple[str, str] = ("", ""),
+        reply_token: Callable[[int, int], str] | None = None,
     ) -> None:
         """``subject_varies``: each message gets its own Subject (``build(subject=...)``),
-        so the constant head leaves it out; ``language`` is the Content-Language."""
+        so the constant head leaves it out; ``language`` is the Content-Language;
+        ``attachments`` and ``images`` (those the HTML shows) are the files it carries;
+        ``replies`` (name, address) makes each Reply-To that address plus ``+`` and
+        ``reply_token(campaign, subscriber)``, in place of a constant ``reply_to``."""
         self.domain = ascii_domain(domain)
         self.subject_varies = subject_varies
         self._campaign = campaign_id or 0
         #: Signs the left part of each Message-ID (campaign, subscriber, a nonce).
         self._identify = identify
-        self.boundary = "=_m" + secrets.token_hex(12)
+        self._layout = layout = multipart.layout(secrets.token_hex(12), attachments, images)
         self._nonce = secrets.token_hex(4)
         self._prefix = f"m{self._campaign}.{self._nonce}."
         self._counter = itertools.count(1)
+        self._reply_token = reply_token if replies[1] else None
+        self._reply_open, self._reply_close = _tokened_reply_to(*replies)
         head = [header("From", from_header)]
-        if reply_to:
+        if reply_to and self._reply_token is None:
             head.append(header("Reply-To", reply_to))
         if not subject_varies:
             head.append(header("Subject", encode_unstructured(subject)))
@@ -275,17 +324,11 @@ class MessageFrame:
         head.append(header("Precedence", "bulk"))
         if feedback_id:
             head.append(header("Feedback-ID", reject_line_breaks("feedback_id", feedback_id)))
-        head.append(header("Content-Type", f'multipart/alternative; boundary="{self.boundary}"'))
+        head.append(header("Content-Type", layout.content_type))
         self._head = b"".join(head)
         # A sender address with a non-ASCII local part stays UTF-8 (RFC 6532): every
         # message of the letter then needs SMTPUTF8, whoever receives it.
-        self._head_utf8 = not self._head.isascii()
-        part = 'Content-Type: text/{kind}; charset="utf-8"\r\n'
-        part += "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-        rule = f"--{self.boundary}\r\n"
-        self._text_open = ("\r\n" + rule + part.format(kind="plain")).encode("ascii")
-        self._html_open = ("\r\n" + rule + part.format(kind="html")).encode("ascii")
-        self._close = f"\r\n--{self.boundary}--\r\n".encode("ascii")
+        self._head_utf8 = not (self._head + self._reply_open).isascii()
         self._qp = LineCachedQP()
         self._date_second = -1
         self._date_header = b""
@@ -328,33 +371,38 @@ class MessageFrame:
         ``subject`` is this message's own Subject, for a frame whose subject varies.
         """
         message_id = self.next_message_id(subscriber_id)
+        layout = self._layout
         own_subject = (
             header("Subject", encode_unstructured(subject)) if self.subject_varies else b""
         )
-        data = b"".join(
-            (
-                b"To: ",
-                to_header.encode("utf-8"),
-                CRLF,
-                own_subject,
-                self._date(),
-                b"Message-ID: <",
-                message_id.encode("ascii"),
-                b">\r\nList-Unsubscribe: ",
-                unsubscribe.encode("ascii"),
-                CRLF,
-                self._head,
-                b"\r\nThis is a multi-part message in MIME format.\r\n",
-                self._text_open,
-                self._qp.encode(text),
-                self._html_open,
-                self._qp.encode(html),
-                self._close,
-            )
+        reply_to = b""
+        if self._reply_token is not None:
+            token = self._reply_token(self._campaign, subscriber_id or 0)
+            reply_to = self._reply_open + token.encode("ascii") + self._reply_close
+        parts = (
+            b"To: ",
+            to_header.encode("utf-8"),
+            CRLF,
+            reply_to,
+            own_subject,
+            self._date(),
+            b"Message-ID: <",
+            message_id.encode("ascii"),
+            b">\r\nList-Unsubscribe: ",
+            unsubscribe.encode("ascii"),
+            CRLF,
+            self._head,
+            b"\r\nThis is a multi-part message in MIME format.\r\n",
+            layout.text_open,
+            self._qp.encode(text),
+            layout.html_open,
+            self._qp.encode(html),
+            *layout.tail,
         )
         return OutgoingMessage(
             recipient=rcpt,
             message_id=message_id,
-            data=data,
+            parts=parts,
             smtputf8=smtputf8 or self._head_utf8,
+            files_size=layout.files_size,
         )

@@ -167,6 +167,9 @@ class _Writer:
                 target = href.removeprefix("mailto:")
                 if href and label not in (href, target) and not href.startswith("#"):
                     parts.append(f" [{self.link(href)}]")
+            elif kind == "image" and token.meta.get("local"):
+                # One of the letter's own images: the reader of the text has its words.
+                parts.append("".join(child.content for child in token.children or []))
             elif kind == "image":
                 alt = "".join(child.content for child in token.children or [])
                 src = str(token.attrGet("src") or "")

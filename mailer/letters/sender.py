@@ -26,6 +26,17 @@ def sender_of(letter: Letter | None, config: Config) -> tuple[str, str]:
     return parse_sender(value, "from")
 
 
+def replies_mailbox(letter: Letter | None, config: Config) -> str:
+    """The replies address each message's Reply-To carries with its reader's token, or "".
+
+    ``[replies] address``, unless the letter sets its own ``reply_to``, which
+    then wins as it always did: its answers go where the letter says.
+    """
+    if letter is not None and letter.meta.get("reply_to"):
+        return ""
+    return config.replies.address
+
+
 def reply_address(letter: Letter | None, config: Config) -> tuple[str, str] | None:
     """(display name, address) replies go to: the letter's ``reply_to``, else the configured."""
     value = str((letter.meta.get("reply_to") if letter else None) or config.sender.reply_to)

@@ -14,9 +14,10 @@ import datetime as dt
 import re
 import tomllib
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 import yaml.reader
@@ -39,7 +40,13 @@ KNOWN_KEYS = (
     "preheader",
     "template",
     "language",
+    "images",
+    "attachments",
 )
+#: Keys that take a list (of file names) instead of text.
+LIST_KEYS = ("attachments",)
+#: What ``images:`` may say: embed the letter's images in the message, or link them.
+IMAGE_MODES = ("embed", "link")
 #: Keys whose values end up in a mail header, where a line break would forge headers.
 HEADER_KEYS = ("subject", "from", "reply_to", "organization")
 DEFAULT_TEMPLATE = "letter"
@@ -71,6 +78,27 @@ class Letter:
     def language(self) -> str:
         """The language the letter is written in (front matter ``language``; "" if not said)."""
         return str(self.meta.get("language") or "")
+
+    @property
+    def attachments(self) -> tuple[str, ...]:
+        """The files the letter attaches, as written in ``attachments:`` (relative to it)."""
+        return tuple(self.meta.get("attachments") or ())
+
+    @property
+    def images(self) -> str:
+        """``embed`` (the default) or ``link``: how the letter's own images reach the reader."""
+        return str(self.meta.get("images") or "embed")
+
+    def line_of(self, key: str, value: str | None = None) -> int:
+        """The line of the letter file that sets ``key`` (or, in a list, its ``value``)."""
+        lines = self.source.removeprefix("\ufeff").splitlines()
+        fence = lines[0].strip() if lines else ""
+        end = next((n for n in range(1, len(lines)) if lines[n].strip() == fence), len(lines))
+        line = _key_line(lines[1:end], key, 2, fence)
+        if value is not None:
+            found = (n + 1 for n in range(line - 1, end) if value in lines[n])
+            return next(found, line)
+        return line
 
     @property
     def date(self) -> dt.date:
@@ -175,7 +203,7 @@ def _load_front(kind: str, front: str, path: Path) -> dict[str, Any]:
 def _check_meta(meta: dict[str, Any], lines: list[str], path: Path, fence: str) -> None:
     """Types and header safety of the keys mailer itself uses."""
 
-    def fail(key: str, message: str, cls: type[InputError] = InputError) -> None:
+    def fail(key: str, message: str, cls: type[InputError] = InputError) -> NoReturn:
         raise cls(message, path=path, line=_key_line(lines, key, 2, fence))
 
     subject = meta.get("subject")
@@ -183,7 +211,7 @@ def _check_meta(meta: dict[str, Any], lines: list[str], path: Path, fence: str) 
         raise InputError("the front matter needs a subject:", path=path, line=1)
     for key in KNOWN_KEYS:
         value = meta.get(key)
-        if key == "date" or value is None:
+        if key == "date" or key in LIST_KEYS or value is None:
             continue
         if isinstance(value, int | float) and not isinstance(value, bool):
             meta[key] = value = str(value)  # ``subject: 2026`` is meant as text
@@ -209,6 +237,7 @@ def _check_meta(meta: dict[str, Any], lines: list[str], path: Path, fence: str) 
             meta["language"] = normalize_tag(language)
         except InputError as exc:
             fail("language", f"language: {exc.reason}")
+    _check_files(meta, fail)
     template = meta.get("template")
     if template is not None and not _TEMPLATE_NAME.match(template):
         fail("template", f"template: {template!r} is not a template name")
@@ -220,6 +249,21 @@ def _check_meta(meta: dict[str, Any], lines: list[str], path: Path, fence: str) 
             fail("date", f"date: {date!r} is not a date (write YYYY-MM-DD)")
     elif isinstance(date, dt.datetime):
         meta["date"] = date.date()
+
+
+def _check_files(meta: dict[str, Any], fail: Callable[[str, str], NoReturn]) -> None:
+    """``attachments:`` is a file name or a list of them; ``images:`` is embed or link."""
+    attachments = meta.get("attachments")
+    if attachments is not None:
+        names = [attachments] if isinstance(attachments, str) else attachments
+        if not isinstance(names, list) or not all(
+            isinstance(name, str) and name.strip() for name in names
+        ):
+            fail("attachments", "attachments: must be a file name or a list of file names")
+        meta["attachments"] = [name.strip() for name in names]
+    images = meta.get("images")
+    if images is not None and images not in IMAGE_MODES:
+        fail("images", f"images: must be embed or link, not {images!r}")
 
 
 def parse_letter(text: str, path: Path) -> Letter:

@@ -11,13 +11,12 @@ the file and line a person has to fix.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import re
 import secrets
 import textwrap
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,16 @@ from markdown_it import MarkdownIt
 
 from mailer.config import Config
 from mailer.errors import TemplateError
+from mailer.i18n_jinja import EXTENSIONS, install
 from mailer.letters.plaintext import MARKERS
 from mailer.letters.source import Letter
 from mailer.resources import default_templates
 
-_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+#: A template expression, statement or comment; a ``{% trans %}`` block left whole (its
+#: placeholders are the block's own names, not the letter's).
+_JINJA = re.compile(
+    r"\{%-?\s*trans\b.*?\{%-?\s*endtrans\s*-?%\}|\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S
+)
 #: ``{{ body }}`` in a layout (``| safe`` is allowed and changes nothing: the body is HTML).
 BODY = re.compile(r"\{\{-?\s*body\s*(?:\|\s*safe\s*)?-?\}\}")
 _MARKER_TRANS = {ord(ch): None for ch in MARKERS}
@@ -56,16 +60,6 @@ def wordwrap(value: Any, width: int = 79) -> str:
     return _wordwrap(str(value), int(width))
 
 
-@functools.lru_cache(maxsize=64)
-def long_date(value: Any) -> str:
-    """``2026-11-27`` → ``27 November 2026`` (locale-independent)."""
-    if isinstance(value, str):
-        value = dt.date.fromisoformat(value[:10])
-    if not isinstance(value, dt.date):
-        return str(value)
-    return f"{value.day} {value:%B} {value.year}"
-
-
 def _finalize_html(value: Any) -> Any:
     return "" if value is None else value
 
@@ -76,22 +70,45 @@ def _finalize_text(value: Any) -> Any:
     return value.translate(_MARKER_TRANS) if isinstance(value, str) else value
 
 
-def environments(config: Config, templates: Path | None = None) -> tuple[jinja2.Environment, ...]:
+class LetterEnvironment(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, whose templates keep their globals in a plain dict.
+
+    Every render copies a template's globals into a new context. Jinja2 keeps
+    them in a ``ChainMap`` over the environment's, which copies key by key in
+    Python; the i18n extension's five functions would then cost every message
+    more than a microsecond. A letter's environments are complete before they
+    load a template and never change after, so a plain copy loses nothing.
+    """
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
+
+
+def environments(
+    config: Config, templates: Path | None = None, language: str = ""
+) -> tuple[jinja2.Environment, ...]:
     """The HTML and the text Jinja2 environment: user templates first, then the defaults.
 
     Both are sandboxed (``ImmutableSandboxedEnvironment``): templates see only
     the values handed to them, never Python's internals, and cannot change them.
+    Both speak ``language`` (``mailer.i18n_jinja.install``): the layouts' fixed
+    sentences come from its catalogue (English without one), dates in its
+    manner.
     """
     folders = [templates] if templates is not None else []
     if config.templates_path.is_dir():
         folders.append(config.templates_path)
     folders.append(default_templates())
     loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders])
-    common: dict[str, Any] = {"loader": loader, "undefined": jinja2.StrictUndefined}
+    common: dict[str, Any] = {
+        "loader": loader,
+        "undefined": jinja2.StrictUndefined,
+        "extensions": EXTENSIONS,
+    }
     # The sandbox: whoever can write a letter must not reach Python through a template
     # (``cycler.__init__.__globals__.os`` ...), and ``mailer serve`` renders letters too.
-    html = ImmutableSandboxedEnvironment(autoescape=True, finalize=_finalize_html, **common)
-    text = ImmutableSandboxedEnvironment(
+    html = LetterEnvironment(autoescape=True, finalize=_finalize_html, **common)
+    text = LetterEnvironment(
         autoescape=False,
         finalize=_finalize_text,
         trim_blocks=True,
@@ -100,7 +117,7 @@ def environments(config: Config, templates: Path | None = None) -> tuple[jinja2.
         **common,
     )
     for env in (html, text):
-        env.filters["long_date"] = long_date
+        install(env, language)
     text.filters["wordwrap"] = wordwrap
     return html, text
 
@@ -206,7 +223,11 @@ def _reason(exc: BaseException) -> str:
 
 
 def load_layout(env: jinja2.Environment, name: str, letter: Letter) -> tuple[str, str]:
-    """(source, filename) of a layout template, with errors that name it."""
+    """(source, filename) of a layout template, with errors that name it.
+
+    The source has its ``{% trans %}`` blocks translated already, so that what
+    in them holds no recipient data is worked out once, at compile time.
+    """
     assert env.loader is not None
     try:
         source, filename, _ = env.loader.get_source(env, name)
@@ -221,7 +242,7 @@ def load_layout(env: jinja2.Environment, name: str, letter: Letter) -> tuple[str
         ) from None
     if not BODY.search(source):
         raise TemplateError("the layout has no {{ body }}", path=filename or name)
-    return source, filename or name
+    return env.preprocess(source, name, filename), filename or name
 
 
 

@@ -233,6 +233,16 @@ def files_of(conn: sqlite3.Connection | Store, campaign_id: int) -> list[Campaig
     return [CampaignFile(row[0], row[1], row[2], bytes(row[3])) for row in rows]
 
 
+def file_of(conn: sqlite3.Connection | Store, campaign_id: int, name: str) -> CampaignFile | None:
+    """One attachment or image kept with a campaign (never a translation's text), or None."""
+    row = conn.execute(
+        "SELECT role, name, language, content FROM campaign_files WHERE campaign_id = ? "
+        "AND name = ? AND role IN ('attachment', 'image') ORDER BY role LIMIT 1",
+        (campaign_id, name),
+    ).fetchone()
+    return CampaignFile(row[0], row[1], row[2], bytes(row[3])) if row is not None else None
+
+
 def lists_of(conn: sqlite3.Connection | Store, campaign_id: int) -> list[CampaignList]:
     """The lists a campaign goes to, in the order they were given."""
     rows = conn.execute(

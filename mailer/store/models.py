@@ -62,6 +62,7 @@ class Proof(StrEnum):
     SMTP = "smtp"
     ADDRESS = "address"
     MAILTO = "mailto"
+    PROVIDER = "provider"  # an email service provider's signed report (a webhook)
 
 
 def _columns(cls: Any, row: sqlite3.Row, **states: type[StrEnum]) -> dict[str, Any]:
@@ -286,3 +287,128 @@ class Recipient:
             language=language or "",
             list_id=list_id,
         )
+
+
+class Outcome(StrEnum):
+    """What the intake did with a message: kept it (somewhere), or dropped it."""
+
+    STORED = "stored"
+    DROPPED = "dropped"
+
+
+class PostStatus(StrEnum):
+    """A message to a list's posting address: held for a decision, or decided."""
+
+    HELD = "held"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    DISCARDED = "discarded"
+
+
+class ForwardState(StrEnum):
+    """Whether a reply is to be forwarded to the coordinator, and how that went."""
+
+    NONE = ""  # not to be forwarded (no ``[replies] forward_to`` when it came)
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # refused for good; the note says why
+
+
+@dataclass(frozen=True)
+class InboundEntry:
+    """One line of the intake's log: a message, where it was routed, what became of it."""
+
+    id: int
+    received_at: str
+    message_id: str
+    recipient: str
+    route: str
+    sender: str
+    size: int
+    outcome: Outcome
+    reason: str
+    source: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> InboundEntry:
+        return cls(**_columns(cls, row, outcome=Outcome))
+
+
+@dataclass(frozen=True)
+class Post:
+    """A message to a list's posting address, as it arrived, with its status."""
+
+    id: int
+    received_at: str
+    list_id: int | None
+    list_name: str
+    sender: str
+    sender_name: str
+    subject: str
+    message_id: str
+    status: PostStatus
+    reason: str
+    decided_at: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Post:
+        return cls(**_columns(cls, row, status=PostStatus))
+
+
+@dataclass(frozen=True)
+class ReplyAttachment:
+    """A file that came with a reply: its name as sent (shown, never used as a path),
+    where it was saved under the replies folder ("" when it was not), and why not."""
+
+    position: int
+    filename: str
+    content_type: str
+    size: int
+    path: str
+    note: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> ReplyAttachment:
+        return cls(**_columns(cls, row))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer to a circular: whose (when its address proved it), what it says.
+
+    ``email`` is the subscriber's address when the reply is verified and the
+    subscriber still stored, else ``""``; ``sender`` is the From of the reply.
+    """
+
+    id: int
+    received_at: str
+    message_id: str
+    recipient: str
+    campaign_id: int | None
+    subscriber_id: int | None
+    verified: bool
+    sender: str
+    sender_name: str
+    subject: str
+    sent_at: str | None
+    text: str
+    folder: str
+    forward: ForwardState
+    forward_note: str
+    forwarded_at: str | None
+    email: str = ""
+    name: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    attachments: tuple[ReplyAttachment, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row, attachments: tuple[ReplyAttachment, ...] = ()) -> Reply:
+        """A ``replies`` row joined with its subscriber's ``email``, ``name`` and
+        ``attributes`` (NULL when it has none)."""
+        values = {name: row[name] for name in cls.__dataclass_fields__ if name != "attachments"}
+        values["forward"] = ForwardState(values["forward"])
+        values["verified"] = bool(values["verified"])
+        values["email"] = values["email"] or ""
+        values["name"] = values["name"] or ""
+        values["attributes"] = json.loads(values["attributes"] or "{}")
+        return cls(**values, attachments=attachments)

@@ -14,9 +14,12 @@ table's CHECK constraints change, the SQL rebuild is written out, because
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import sqlite_utils
+
+from mailer.errors import StoreError
 
 
 def _expired_column(db: sqlite_utils.Database) -> None:
@@ -30,6 +33,42 @@ def _expired_column(db: sqlite_utils.Database) -> None:
         "UPDATE deliveries SET expired = 1, last_text = substr(last_text, 10) "
         "WHERE state = 'failed' AND last_text LIKE 'expired: %'"
     )
+
+
+def _remake_table(db: sqlite_utils.Database, table: str, old: str, new: str) -> None:
+    """Make ``table`` anew from its own CREATE statement with ``old`` replaced by ``new``.
+
+    SQLite cannot change a CHECK constraint in place (and ``transform`` drops
+    them): the table is created under another name from the stored statement,
+    the rows copied, the old table dropped, the new one renamed and its
+    indexes made again from their stored statements.
+    """
+    create = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()[0]
+    if old not in create:
+        raise StoreError(f"cannot remake {table}: its schema does not hold {old!r}")
+    indexes = [row[0] for row in db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        (table,),
+    )]
+    columns = ", ".join(f'"{row[1]}"' for row in db.execute(f'PRAGMA table_info("{table}")'))
+    remade = re.sub(r'^CREATE TABLE\s+("?)\w+\1', f"CREATE TABLE {table}_new", create, count=1)
+    db.execute(remade.replace(old, new, 1))
+    db.execute(f'INSERT INTO {table}_new ({columns}) SELECT {columns} FROM "{table}"')
+    db.execute(f'DROP TABLE "{table}"')
+    db.execute(f'ALTER TABLE {table}_new RENAME TO "{table}"')
+    for index in indexes:
+        db.execute(index)
+
+
+def _provider_proof(db: sqlite_utils.Database) -> None:
+    """6: a report an email service provider signed proves itself: proof ``provider``.
+
+    A webhook whose signature or credentials verified is the provider's word
+    for what became of a letter; the ``proof`` CHECK constraint widens for it.
+    """
+    _remake_table(db, "bounces", "'address', 'mailto')", "'address', 'mailto', 'provider')")
 
 
 Migration = str | Callable[[sqlite_utils.Database], None]
@@ -261,5 +300,79 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE lists ADD COLUMN languages TEXT NOT NULL DEFAULT '';
     ALTER TABLE lists ADD COLUMN welcome_campaign_id INTEGER
         REFERENCES campaigns (id) ON DELETE SET NULL;
+    """,
+    _provider_proof,
+    # 7: mail that arrives. ``inbound`` logs every message the intake took or
+    # dropped (no message kept: the route, the outcome and why), and a message
+    # and recipient are taken once. ``posts`` are messages to a list's posting
+    # address, kept whole with their status for moderation. ``replies`` are
+    # answers to a circular, with the campaign and subscriber their signed
+    # address proved (none when it proved nothing), their text, and the
+    # message and attachments in files under the replies folder
+    # (``reply_attachments`` names them). The route is not a CHECKed word:
+    # new routes come without rebuilding the table.
+    """
+    CREATE TABLE inbound (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        recipient TEXT NOT NULL DEFAULT '',
+        route TEXT NOT NULL,
+        sender TEXT NOT NULL DEFAULT '',
+        size INTEGER NOT NULL DEFAULT 0,
+        outcome TEXT NOT NULL CHECK (outcome IN ('stored', 'dropped')),
+        reason TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL DEFAULT ''
+    );
+    CREATE UNIQUE INDEX inbound_once ON inbound (message_id, recipient);
+    CREATE INDEX inbound_received ON inbound (received_at);
+    CREATE TABLE posts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        received_at TEXT NOT NULL,
+        list_id INTEGER REFERENCES lists (id) ON DELETE SET NULL,
+        list_name TEXT NOT NULL,
+        sender TEXT NOT NULL DEFAULT '',
+        sender_name TEXT NOT NULL DEFAULT '',
+        subject TEXT NOT NULL DEFAULT '',
+        message_id TEXT NOT NULL DEFAULT '',
+        raw BLOB NOT NULL,
+        status TEXT NOT NULL DEFAULT 'held'
+            CHECK (status IN ('held', 'approved', 'rejected', 'discarded')),
+        reason TEXT NOT NULL DEFAULT '',
+        decided_at TEXT
+    );
+    CREATE INDEX posts_list ON posts (list_id, status);
+    CREATE TABLE replies (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        received_at TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        recipient TEXT NOT NULL DEFAULT '',
+        campaign_id INTEGER REFERENCES campaigns (id) ON DELETE SET NULL,
+        subscriber_id INTEGER REFERENCES subscribers (id) ON DELETE SET NULL,
+        verified INTEGER NOT NULL DEFAULT 0,
+        sender TEXT NOT NULL DEFAULT '',
+        sender_name TEXT NOT NULL DEFAULT '',
+        subject TEXT NOT NULL DEFAULT '',
+        sent_at TEXT,
+        text TEXT NOT NULL DEFAULT '',
+        folder TEXT NOT NULL DEFAULT '',
+        forward TEXT NOT NULL DEFAULT ''
+            CHECK (forward IN ('', 'pending', 'sent', 'failed')),
+        forward_note TEXT NOT NULL DEFAULT '',
+        forwarded_at TEXT
+    );
+    CREATE INDEX replies_campaign ON replies (campaign_id);
+    CREATE INDEX replies_subscriber ON replies (subscriber_id);
+    CREATE INDEX replies_forward ON replies (forward) WHERE forward = 'pending';
+    CREATE TABLE reply_attachments (
+        reply_id INTEGER NOT NULL REFERENCES replies (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        filename TEXT NOT NULL DEFAULT '',
+        content_type TEXT NOT NULL DEFAULT '',
+        size INTEGER NOT NULL DEFAULT 0,
+        path TEXT NOT NULL DEFAULT '',
+        note TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (reply_id, position)
+    ) WITHOUT ROWID;
     """,
 ]

@@ -27,6 +27,9 @@ from mailer.web.pages import client_address
 
 #: The largest request body read: the forms here are a few short fields.
 MAX_BODY = 16 * 1024
+#: The largest body a provider's report may have (SendGrid batches events up to
+#: 768 KB; an SNS message is at most 256 KB).
+MAX_HOOK_BODY = 1024 * 1024
 #: The largest request head (all header lines together) answered.
 MAX_HEADERS = 16 * 1024
 
@@ -142,11 +145,15 @@ class BodyLimit:
     Every form here is a few short fields, but Starlette would read any
     urlencoded body into memory and spool any multipart file to disk. The
     declared length is checked first; a chunked body is counted as it comes.
+    The providers' reports under ``/hooks/`` may be up to ``hook_limit``.
     """
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int = MAX_BODY, hook_limit: int = MAX_HOOK_BODY
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.hook_limit = hook_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -157,8 +164,9 @@ class BodyLimit:
             response = PlainTextResponse("The request's headers are too large.\n", 431)
             await response(scope, receive, send)
             return
+        limit = self.hook_limit if scope["path"].startswith("/hooks/") else self.limit
         declared = Headers(scope=scope).get("content-length", "")
-        too_long = declared.isdigit() and int(declared) > self.limit
+        too_long = declared.isdigit() and int(declared) > limit
         received = 0
 
         async def limited_receive() -> Message:
@@ -168,7 +176,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise HTTPException(413)
             return message
 

@@ -6,6 +6,12 @@ per-address limit), and it goes out before any of that work is done, so
 neither its text nor its timing tells anyone who is on a list. The
 confirmation link's GET only shows a button; its POST confirms and stores the
 proof of consent.
+
+The form is in the language the visitor asked for (``?lang=``, else their
+browser's ``Accept-Language``) among the list's languages, else the list's
+default; a list that offers several shows a menu of them. That language is
+the new subscriber's, and the confirmation's. The confirmation pages speak
+the subscriber's language.
 """
 
 from __future__ import annotations
@@ -20,18 +26,21 @@ from starlette.routing import Route
 from mailer.contacts.addresses import Address, check_name, normalize_address
 from mailer.dispatch.welcome import welcome
 from mailer.errors import AddressError, InputError, MailerError, NotFoundError
+from mailer.i18n import catalogue_language, catalogue_languages, language_name, translations
+from mailer.languages import choose_first, normalize_tag
 from mailer.membership import (
     Proof,
     confirm_subscription,
     confirmation_message,
+    membership,
     request_subscription,
 )
 from mailer.store import Store
-from mailer.store.lists import find_list_by_id, get_list
+from mailer.store.lists import get_list
 from mailer.store.models import MailingList
-from mailer.tokens import CONFIRM
+from mailer.tokens import CONFIRM, Claim
 from mailer.web.context import WebContext, context_of
-from mailer.web.pages import client_address, user_agent
+from mailer.web.pages import accepted_languages, client_address, user_agent, visitor_language
 from mailer.web.security import form_is_ours
 
 log = logging.getLogger("mailer.web")
@@ -45,16 +54,43 @@ def _public_list(store: Store, name: str) -> MailingList | None:
     return mailing_list if mailing_list.public else None
 
 
-def _not_found(web: WebContext) -> Response:
+def _not_found(web: WebContext, request: Request) -> Response:
+    language = visitor_language(request)
+    _ = translations(language).gettext
     return web.pages.message(
-        "No such list", "There is no list here to subscribe to. Check the link.", status=404
+        _("No such list"),
+        _("There is no list here to subscribe to. Check the link."),
+        language=language,
+        status=404,
     )
+
+
+def form_language(request: Request, mailing_list: MailingList, asked: str = "") -> str:
+    """The language of a list's form: the one asked for (``asked``, or ``?lang=``), else
+    the browser's, among the list's languages, else the list's default.
+
+    A list that offers no language takes the browser's among mailer's own
+    catalogues, and "" (English, and no language stored) when none fits.
+    """
+    wanted = [asked or request.query_params.get("lang", "")]
+    try:
+        wanted = [normalize_tag(wanted[0])]
+    except InputError:
+        wanted = []
+    wanted += accepted_languages(request)
+    if mailing_list.languages:
+        return choose_first(wanted, mailing_list.languages, mailing_list.language) or (
+            mailing_list.languages[0]
+        )
+    found = choose_first(wanted, catalogue_languages())
+    return found or ""
 
 
 def _form(
     request: Request,
     web: WebContext,
     mailing_list: MailingList,
+    language: str,
     *,
     status: int = 200,
     error: str = "",
@@ -65,7 +101,10 @@ def _form(
         request,
         "subscribe.html.j2",
         status=status,
+        language=language,
+        chosen=language,
         mailing_list=mailing_list,
+        languages=[(tag, language_name(tag)) for tag in mailing_list.languages],
         error=error,
         email=email,
         name=name,
@@ -73,13 +112,13 @@ def _form(
 
 
 async def subscribe_page(request: Request) -> Response:
-    """GET: the form (email, name) for a public list; 404 for any other name."""
+    """GET: the form (email, name, language) for a public list; 404 for any other name."""
     web = context_of(request)
     name = request.path_params["list"]
     mailing_list = await web.stores.run(lambda store: _public_list(store, name))
     if mailing_list is None:
-        return _not_found(web)
-    return _form(request, web, mailing_list)
+        return _not_found(web, request)
+    return _form(request, web, mailing_list, form_language(request, mailing_list))
 
 
 async def subscribe_post(request: Request) -> Response:
@@ -88,21 +127,28 @@ async def subscribe_post(request: Request) -> Response:
     list_name = request.path_params["list"]
     mailing_list = await web.stores.run(lambda store: _public_list(store, list_name))
     if mailing_list is None:
-        return _not_found(web)
+        return _not_found(web, request)
     form = await request.form()
     email = str(form.get("email", ""))[:320]
     typed_name = str(form.get("name", ""))[:1000]
+    language = form_language(request, mailing_list, str(form.get("language", ""))[:40])
+    _ = translations(language).gettext
     client = client_address(request)
     shown_name = " ".join(typed_name.split())[:200]
-    if not form_is_ours(request, web.signer, web.base_url, form.get("csrf")):
-        notice = "The form was too old to use. Please send it again."
+
+    def again(error: str, name: str = shown_name) -> Response:
+        """The form once more, filled in as it was sent, with what to correct."""
         return _form(
-            request, web, mailing_list, status=400, error=notice, email=email, name=shown_name
+            request, web, mailing_list, language, status=400, error=error, email=email, name=name
         )
+
+    if not form_is_ours(request, web.signer, web.base_url, form.get("csrf")):
+        return again(_("The form was too old to use. Please send it again."))
     if not web.limits.allow_client(client):
         return web.pages.message(
-            "Too many attempts",
-            "This form was sent too often from your network. Please try again in an hour.",
+            _("Too many attempts"),
+            _("This form was sent too often from your network. Please try again in an hour."),
+            language=language,
             status=429,
         )
     try:
@@ -110,40 +156,32 @@ async def subscribe_post(request: Request) -> Response:
             email, allow_special_use=web.config.import_.allow_special_use_domains
         )
     except AddressError:
-        return _form(
-            request,
-            web,
-            mailing_list,
-            status=400,
-            error="That does not look like an e-mail address. Please check it.",
-            email=email,
-            name=shown_name,
-        )
+        return again(_("That does not look like an e-mail address. Please check it."))
     try:
         name = check_name(typed_name)
     except InputError as exc:
-        return _form(
-            request,
-            web,
-            mailing_list,
-            status=400,
-            error=f"Please check the name: {exc}.",
-            email=email,
-            name="",
-        )
+        return again(_("Please check the name: %(reason)s.") % {"reason": _(exc.reason)}, "")
     response = web.pages.page(
         "subscribe_sent.html.j2",
+        language=language,
         mailing_list=mailing_list,
         email=address.email,
     )
     if web.limits.allow_target(address.key):
         proof = Proof(client, user_agent(request), f"{web.base_url}/s/{mailing_list.name}")
-        response.background = BackgroundTask(_join, web, mailing_list, address, name, proof)
+        response.background = BackgroundTask(
+            _join, web, mailing_list, address, name, proof, language
+        )
     return response
 
 
 async def _join(
-    web: WebContext, mailing_list: MailingList, address: Address, name: str, proof: Proof
+    web: WebContext,
+    mailing_list: MailingList,
+    address: Address,
+    name: str,
+    proof: Proof,
+    language: str,
 ) -> None:
     """Record the request and mail the confirmation link, after the answer went out.
 
@@ -153,7 +191,9 @@ async def _join(
     """
     try:
         outcome = await web.stores.run(
-            lambda store: request_subscription(store, mailing_list, address, name, proof)
+            lambda store: request_subscription(
+                store, mailing_list, address, name, proof, language=language
+            )
         )
         if outcome.action == "subscribed" and outcome.subscriber_id is not None:
             await _welcome(web, mailing_list.id, outcome.subscriber_id)
@@ -167,20 +207,43 @@ async def _join(
         log.exception("subscription request for list %s failed", mailing_list.name)
 
 
+def _confirm_claim(web: WebContext, token: str) -> tuple[int, int, str, int, str]:
+    """Subscriber, list, binding, time of issue and language of a confirmation link."""
+    claim: Claim = web.signer.verify(token, CONFIRM)
+    fields = claim.fields
+    binding = fields[2] if len(fields) > 2 else ""
+    issued = fields[3] if len(fields) > 3 else ""
+    issued_at = int(issued[1:]) if issued[:1] == "t" and issued[1:].isdigit() else 0
+    language = fields[4][1:] if len(fields) > 4 and fields[4][:1] == "l" else ""
+    return claim.integer(0), claim.integer(1), binding, issued_at, language
+
+
+async def _reader(
+    web: WebContext, subscriber_id: int, list_id: int, asked: str
+) -> tuple[MailingList | None, str]:
+    """The link's list, and the language to speak: the subscriber's, the link's, the list's."""
+    found = await web.stores.run(lambda store: membership(store, subscriber_id, list_id))
+    default = found.mailing_list.language if found.mailing_list else ""
+    return found.mailing_list, catalogue_language(found.language, asked, default)
+
+
 async def confirm_page(request: Request) -> Response:
     """GET: a button to confirm; changes nothing."""
     web = context_of(request)
-    list_id = web.signer.verify(request.path_params["token"], CONFIRM).integer(1)
-    mailing_list = await web.stores.run(lambda store: _list_or_none(store, list_id))
+    subscriber_id, list_id, _binding, _issued, asked = _confirm_claim(
+        web, request.path_params["token"]
+    )
+    mailing_list, language = await _reader(web, subscriber_id, list_id, asked)
     if mailing_list is None:
-        return _gone(web)
-    return _confirm_form(request, web, mailing_list)
+        return _gone(web, language)
+    return _confirm_form(request, web, mailing_list, language)
 
 
 def _confirm_form(
     request: Request,
     web: WebContext,
     mailing_list: MailingList,
+    language: str,
     *,
     status: int = 200,
     notice: str = "",
@@ -189,19 +252,18 @@ def _confirm_form(
         request,
         "confirm.html.j2",
         status=status,
+        language=language,
         list_title=mailing_list.display_title,
         notice=notice,
     )
 
 
-def _list_or_none(store: Store, list_id: int) -> MailingList | None:
-    return find_list_by_id(store, list_id)
-
-
-def _gone(web: WebContext) -> Response:
+def _gone(web: WebContext, language: str) -> Response:
+    _ = translations(language).gettext
     return web.pages.message(
-        "Nothing to confirm",
-        "This subscription cannot be confirmed: the list or the address is no longer here.",
+        _("Nothing to confirm"),
+        _("This subscription cannot be confirmed: the list or the address is no longer here."),
+        language=language,
         status=400,
     )
 
@@ -209,31 +271,30 @@ def _gone(web: WebContext) -> Response:
 async def confirm_post(request: Request) -> Response:
     """POST: confirm the subscription and keep the proof of consent."""
     web = context_of(request)
-    claim = web.signer.verify(request.path_params["token"], CONFIRM)
-    subscriber_id, list_id = claim.integer(0), claim.integer(1)
-    binding = claim.fields[2] if len(claim.fields) > 2 else ""
-    issued = claim.fields[3] if len(claim.fields) > 3 else ""
-    issued_at = int(issued[1:]) if issued[:1] == "t" and issued[1:].isdigit() else 0
+    token = request.path_params["token"]
+    subscriber_id, list_id, binding, issued_at, asked = _confirm_claim(web, token)
     form = await request.form()
     client = client_address(request)
+    mailing_list, language = await _reader(web, subscriber_id, list_id, asked)
+    if mailing_list is None:
+        return _gone(web, language)
     if not form_is_ours(request, web.signer, web.base_url, form.get("csrf")):
-        mailing_list = await web.stores.run(lambda store: _list_or_none(store, list_id))
-        if mailing_list is None:
-            return _gone(web)
-        notice = "The page was too old to use. Please press the button again."
-        return _confirm_form(request, web, mailing_list, status=400, notice=notice)
-    mailing_list = await web.stores.run(lambda store: _list_or_none(store, list_id))
-    form_url = f"{web.base_url}/s/{mailing_list.name}" if mailing_list else ""
-    proof = Proof(client, user_agent(request), form_url)
+        notice = translations(language).gettext(
+            "The page was too old to use. Please press the button again."
+        )
+        return _confirm_form(request, web, mailing_list, language, status=400, notice=notice)
+    proof = Proof(client, user_agent(request), f"{web.base_url}/s/{mailing_list.name}")
     outcome = await web.stores.run(
         lambda store: confirm_subscription(
-            store, subscriber_id, list_id, proof, binding=binding, issued_at=issued_at
+            store, subscriber_id, list_id, proof, binding=binding, issued_at=issued_at,
+            language=asked,
         )
     )
     if outcome.status == "refused" or outcome.mailing_list is None:
-        return _gone(web)
+        return _gone(web, language)
     response = web.pages.page(
         "confirmed.html.j2",
+        language=language,
         list_title=outcome.mailing_list.display_title,
         already=outcome.status == "already",
     )

@@ -5,7 +5,8 @@ never unsubscribe anyone. A POST with ``List-Unsubscribe=One-Click`` (what a
 mail provider sends when the reader presses its "unsubscribe" button) takes
 effect at once, with no cookies and no CSRF token, because the signed token in
 the URL is the whole authority. The page's own buttons post a CSRF token too,
-and offer leaving every list.
+and offer leaving every list. The pages speak the subscriber's language, else
+their list's default.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mailer.membership import leave, membership
+from mailer.i18n import N_, catalogue_language, translations
+from mailer.membership import Membership, leave, membership
 from mailer.tokens import UNSUBSCRIBE, Claim
 from mailer.web.context import WebContext, context_of
 from mailer.web.pages import client_address
@@ -26,18 +28,27 @@ def _claim(web: WebContext, token: str) -> tuple[int, int]:
     return claim.integer(0), claim.integer(1)
 
 
+def _language(found: Membership) -> str:
+    """The subscriber's language if there is a catalogue for it, else the list's default's."""
+    default = found.mailing_list.language if found.mailing_list else ""
+    return catalogue_language(found.language, default)
+
+
 async def _show(
     request: Request, web: WebContext, token: str, *, status: int = 200, notice: str = ""
 ) -> Response:
+    """The page; ``notice`` is a message in English, shown in the page's language."""
     subscriber_id, list_id = _claim(web, token)
     found = await web.stores.run(lambda store: membership(store, subscriber_id, list_id))
+    language = _language(found)
     return web.form_page(
         request,
         "unsubscribe.html.j2",
         status=status,
+        language=language,
         list_title=found.mailing_list.display_title if found.mailing_list else "",
         subscribed=found.subscribed,
-        notice=notice,
+        notice=translations(language).gettext(notice) if notice else "",
     )
 
 
@@ -62,7 +73,7 @@ async def unsubscribe_post(request: Request) -> Response:
         method = "web"
         target = None if scope == "all" else list_id
     else:
-        notice = "The page was too old to use. Please press the button again."
+        notice = N_("The page was too old to use. Please press the button again.")
         return await _show(request, web, token, status=400, notice=notice)
     found = await web.stores.run(lambda store: membership(store, subscriber_id, list_id))
     await web.stores.run(
@@ -70,6 +81,7 @@ async def unsubscribe_post(request: Request) -> Response:
     )
     return web.pages.page(
         "unsubscribed.html.j2",
+        language=_language(found),
         list_title=found.mailing_list.display_title if found.mailing_list else "",
         every_list=target is None,
     )
