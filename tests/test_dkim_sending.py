@@ -1,5 +1,6 @@
 """With ``[dkim]`` set, every message mailer sends arrives signed: a campaign's letters
-(over SMTP), a test send, a welcome letter and a confirmation (into the outbox)."""
+(over SMTP), a test send, a welcome letter, a confirmation and the copy of a member's
+reply the intake forwards to the coordinator (into the outbox)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from mailer.tokens import Signer
 from mailer.web import create_app
 from tests.conftest import SECRET, Invoke
 from tests.dkim_helpers import dkimpy_results, key_file, new_key
+from tests.inbound_samples import COORDINATOR, circular, message
 from tests.smtp_sink import SmtpSink, populate
 from tests.web_helpers import BASE, csrf_of, web_config
 from tests.web_helpers import SECRET as WEB_SECRET
@@ -118,3 +120,15 @@ async def test_a_confirmation_is_signed(
     [message] = outbox_messages(tmp_path / "outbox")
     assert b"Subject: Confirm your subscription" in message
     assert all_verify([message])
+
+
+def test_a_forwarded_reply_is_signed(tmp_path: Path, signing: dict[str, str]) -> None:
+    """The copy goes From our replies address: our signature is what lets it pass DMARC."""
+    sent = circular(tmp_path)
+    answer = message(sent.reply_to, text="We declare our solidarity.")
+    done = sent.pipe(answer, sent.reply_to, **signing)
+    assert done.returncode == 0, done.stderr
+    [copy] = [m for m in outbox_messages(sent.outbox) if f"To: {COORDINATOR}".encode() in m]
+    assert b"We declare our solidarity." in copy
+    assert b"X-Loop: replies@lists.example.org" in copy
+    assert all_verify([copy])

@@ -126,7 +126,8 @@ def test_a_good_setup_passes(
     tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path]
 ) -> None:
     env = setup("good.example", keys, serve.base, MAILER_DKIM_SELECTOR_ED25519="e2026",
-                MAILER_DKIM_KEY_FILE_ED25519=str(keys["ed"]))
+                MAILER_DKIM_KEY_FILE_ED25519=str(keys["ed"]),
+                MAILER_REPLIES_ADDRESS="replies@good.example")
     result = doctor(tmp_path, dns, env)
     assert result.exit_code == 0, result.output
     assert not any(line.startswith("fail") for line in result.output.splitlines())
@@ -138,6 +139,8 @@ def test_a_good_setup_passes(
     assert len(lines(result, "pass", "alignment")) == 2
     assert len(lines(result, "pass", "mail for bounces")) == 1
     assert len(lines(result, "pass", "mail for requests to leave")) == 1
+    assert len(lines(result, "pass", "mail for replies")) == 1
+    assert not lines(result, "pass", "mail for posts to lists")  # no posting domain of its own
     assert lines(result, "pass", "web") == [f"pass         web: {serve.base}/healthz answers"]
     # The test's server is plain HTTP on loopback: a warning, not a failure.
     assert "not HTTPS" in lines(result, "warn", "web.base_url")[0]
@@ -186,6 +189,23 @@ def test_a_broken_zone_fails_the_check_it_breaks(
     assert fix in result.output
     assert "failed (see the fixes above)" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("setting", "check"),
+    [("MAILER_REPLIES_ADDRESS", "mail for replies"),
+     ("MAILER_INBOUND_DOMAIN", "mail for posts to lists")],
+)
+def test_replies_and_posts_need_a_domain_that_receives_mail(
+    tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path], setting: str,
+    check: str,
+) -> None:
+    value = "replies@nomx.example" if setting == "MAILER_REPLIES_ADDRESS" else "nomx.example"
+    result = doctor(tmp_path, dns, setup("good.example", keys, serve.base, **{setting: value}))
+    assert result.exit_code == 1
+    [line] = lines(result, "fail", check)
+    assert "nomx.example has neither an MX nor an address record" in line
+    assert lines(result, "pass", "mail for bounces")
 
 
 def test_dmarc_reject_with_nothing_aligned_fails(

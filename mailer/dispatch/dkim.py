@@ -1,8 +1,9 @@
 """DKIM signatures (RFC 6376), relaxed/relaxed, with RSA-SHA256 and Ed25519-SHA256 (RFC 8463).
 
 Every message leaves through a transport, and ``transports.signing`` signs
-it there, so letters, confirmations, welcome letters and test sends are all
-signed by this one piece of code, whatever built them.
+it there, so letters, confirmations, welcome letters, test sends and the
+copies of replies the intake forwards are all signed by this one piece of
+code, whatever built them.
 
 Why not dkimpy: it canonicalises and signs in pure Python, about 130 RSA-2048
 signatures a second, far below the rate mailer sends at. Here the work per
