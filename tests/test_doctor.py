@@ -57,7 +57,8 @@ SPF = "v=spf1 include:_spf.provider.example ~all"
 TOO_MANY = "v=spf1 " + " ".join(f"include:i{n}.provider.example" for n in range(1, 12)) + " -all"
 ZONES = {
     "provider.example": PROVIDER,
-    "good.example": [*_domain(SPF, key=_key(RSA)), _key(ED25519)],
+    "good.example": [*_domain(SPF, key=_key(RSA)), _key(ED25519),
+                     "in IN MX 10 mx.provider.example."],
     "nospf.example": _domain(None),
     "toomany.example": _domain(TOO_MANY),
     "wrongkey.example": _domain(SPF, key=_key(new_key("rsa-sha256", "s2026"))),
@@ -206,6 +207,33 @@ def test_replies_and_posts_need_a_domain_that_receives_mail(
     [line] = lines(result, "fail", check)
     assert "nomx.example has neither an MX nor an address record" in line
     assert lines(result, "pass", "mail for bounces")
+
+
+@pytest.mark.parametrize(
+    ("address", "status", "found"),
+    [
+        ("replies@in.good.example", "pass",
+         "align through the envelope domain good.example and the DKIM domain d=good.example"),
+        ("replies@unaligned.example", "fail",
+         "nor a DKIM domain aligns with unaligned.example (its DMARC policy: reject)"),
+        ("replies@esp.example", "warn",
+         "nor a DKIM domain aligns with esp.example (its DMARC policy: none)"),
+    ],
+)
+def test_forwarded_replies_must_align_with_the_replies_domain(
+    tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path],
+    address: str, status: str, found: str,
+) -> None:
+    """The copy to the coordinator comes From the replies address: its domain's DMARC
+    judges it."""
+    env = setup("good.example", keys, serve.base, MAILER_REPLIES_ADDRESS=address,
+                MAILER_REPLIES_FORWARD_TO="coord@union.example")
+    result = doctor(tmp_path, dns, env)
+    [line] = lines(result, status, "forwarded replies")
+    assert found in line
+    assert (result.exit_code == 1) == (status == "fail")
+    not_forwarded = doctor(tmp_path, dns, {**env, "MAILER_REPLIES_FORWARD_TO": ""})
+    assert "forwarded replies" not in not_forwarded.output
 
 
 def test_dmarc_reject_with_nothing_aligned_fails(

@@ -257,3 +257,41 @@ def _alignment(domain: str, envelope: str, signer: str, facts: Facts) -> list[Fi
         )
         for is_aligned, what, fix in ways
     ]
+
+
+@failing_without_dns("forwarded replies")
+def forward_findings(config: Config, resolver: Resolver, facts: Facts) -> list[Finding]:
+    """Whether the copies of replies pass DMARC at the coordinator's mailbox.
+
+    They come From ``[replies] address``, which may be at another domain than
+    the letters' From; DMARC then judges them by that domain's policy, and
+    our signature or envelope must align with it as the letters' do with theirs.
+    """
+    replies = config.replies
+    if not (replies.address and replies.forward_to):
+        return []
+    domain = replies.address.rpartition("@")[2].lower()
+    if domain == from_domain(config):
+        return []  # the letters' own alignment, above
+    policy = find_policy(resolver, domain)
+    envelope, signer = envelope_domain(config), config.dkim.domain
+    through = [
+        what for what, authenticated, strict in (
+            (f"the envelope domain {envelope}", envelope, bool(policy and policy.strict_spf)),
+            (f"the DKIM domain d={signer}", signer, bool(policy and policy.strict_dkim)),
+        )
+        if authenticated and aligned(authenticated, domain, strict=strict)
+    ]
+    if through:
+        found = f"copies From {replies.address} align through {' and '.join(through)}"
+        return [Finding("forwarded replies", Status.PASS, found)]
+    applied = policy.applies(domain) if policy else "none"
+    return [Finding(
+        "forwarded replies",
+        Status.FAIL if applied in ("quarantine", "reject") else Status.WARN,
+        f"copies to {replies.forward_to} come From {replies.address}, and neither the "
+        f"envelope domain {envelope} nor a DKIM domain aligns with {domain} "
+        f"(its DMARC policy: {applied})",
+        f"set [replies] address to an address at {from_domain(config)}, or sign with a key "
+        f"at {domain} (or the domain it is under)",
+    )]
