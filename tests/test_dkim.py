@@ -3,7 +3,8 @@
 The messages cover what mailer sends: a letter from the MIME writer with
 non-ASCII names and a long folded subject, a message with folded and
 spaced-out headers and a body of CRLF lines with trailing white space, a
-multipart/mixed message with an attachment, a UTF-8 (SMTPUTF8) header, and
+multipart/mixed message with an attachment, the MIME writer's letter with a
+resolution attached and an image embedded, a UTF-8 (SMTPUTF8) header, and
 one written with bare LF line ends. Each is signed with RSA, with Ed25519 and
 with both (two signatures, RFC 8463).
 """
@@ -30,9 +31,11 @@ from mailer.dispatch.dkim import (
 )
 from mailer.dispatch.dkim_keys import DkimKey
 from mailer.letters.compile import compile_letter
+from mailer.letters.editions import CompiledEditions, load_editions
 from mailer.letters.source import load_letter
 from mailer.store.models import Recipient
 from mailer.tokens import Signer
+from tests import sample_files
 from tests.clocks import FakeClock
 from tests.dkim_helpers import (
     MIXED,
@@ -114,10 +117,31 @@ def letter(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def messages(letter: bytes) -> dict[str, bytes]:
+def attached(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A letter with a resolution attached (a file name not in ASCII) and an image embedded,
+    as the MIME writer builds it: base64 parts shared by every message of the letter."""
+    folder = tmp_path_factory.mktemp("attached")
+    (folder / "Resolución 12.pdf").write_bytes(sample_files.pdf())
+    (folder / "logo.png").write_bytes(sample_files.png())
+    path = folder / "resolution.md"
+    path.write_text(
+        '---\nsubject: "Resolution 12"\nattachments: ["Resolución 12.pdf"]\n---\n\n'
+        "![Our logo](logo.png)\n\nDear {{ subscriber.name }}, the resolution is attached.\n",
+        encoding="utf-8",
+    )
+    compiled = CompiledEditions(
+        load_editions(path), config=load_config(env={}), lists=[], signer=Signer("k")
+    )
+    data = compiled.build(Recipient("ana@example.com", "Ana Lima", {}, 8)).data
+    assert b"multipart/mixed" in data and b"multipart/related" in data
+    return data
+
+
+@pytest.fixture(scope="module")
+def messages(letter: bytes, attached: bytes) -> dict[str, bytes]:
     return {
         "letter": letter, "folded": FOLDED, "mixed": MIXED, "utf8": UTF8_HEADERS,
-        "bare-lf": BARE_LF, "lone-cr": LONE_CR,
+        "bare-lf": BARE_LF, "lone-cr": LONE_CR, "attached": attached,
     }
 
 
@@ -133,7 +157,9 @@ def signer_for(keys: dict[str, DkimKey], algorithms: str) -> DkimSigner:
 
 
 @pytest.mark.parametrize("algorithms", ALGORITHMS)
-@pytest.mark.parametrize("name", ["letter", "folded", "mixed", "utf8", "bare-lf", "lone-cr"])
+@pytest.mark.parametrize(
+    "name", ["letter", "folded", "mixed", "utf8", "bare-lf", "lone-cr", "attached"]
+)
 def test_dkimpy_verifies_every_signature(
     keys: dict[str, DkimKey], messages: dict[str, bytes], name: str, algorithms: str
 ) -> None:
