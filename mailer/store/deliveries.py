@@ -160,6 +160,29 @@ def add_welcome(
     return cursor.rowcount > 0
 
 
+def add_welcome_imported(
+    conn: sqlite3.Connection, campaign_id: int, list_id: int, source: str, since: str
+) -> list[int]:
+    """Add everyone the import of ``source`` made a confirmed member since ``since``
+    and whom the list never welcomed; their ids (one statement for a whole import)."""
+    rows = conn.execute(
+        "INSERT INTO deliveries (campaign_id, subscriber_id, email, list_id) "
+        "SELECT ?, s.id, s.email, ? FROM subscriptions m JOIN subscribers s "
+        "ON s.id = m.subscriber_id WHERE m.list_id = ? AND m.status = 'confirmed' "
+        "AND m.consent_method = 'import' AND m.consent_source = ? "
+        "AND m.created_at >= ? AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN campaigns c "
+        "ON c.id = d.campaign_id WHERE c.kind = 'welcome' AND d.subscriber_id = s.id "
+        "AND coalesce(d.list_id, c.list_id) = ?) RETURNING subscriber_id",
+        (campaign_id, list_id, list_id, source, since, list_id),
+    ).fetchall()
+    if rows:
+        conn.execute(
+            "UPDATE campaigns SET recipients = recipients + ? WHERE id = ?",
+            (len(rows), campaign_id),
+        )
+    return [row[0] for row in rows]
+
+
 def per_list(store: Store, campaign_id: int) -> dict[str, int]:
     """A campaign's recipients by the list they got it through (in the order given)."""
     rows = store.all(

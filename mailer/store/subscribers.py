@@ -17,14 +17,16 @@ from mailer.store.database import Store
 from mailer.store.events import dump, record_event
 from mailer.store.models import SUBSCRIBER_STATUSES, Subscriber
 
-#: One person: id, email, key, name, attributes (JSON), status, created, updated.
-#: The bulk import writes with it too.
+#: One person: id, email, key, name, attributes (JSON), status, created, updated,
+#: language. The bulk import writes with it.
 INSERT = (
     "INSERT INTO subscribers (id, email, email_key, name, attributes, status, "
-    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "created_at, updated_at, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 #: New name and attributes of one person: name, attributes, updated, id.
 UPDATE_PROFILE = "UPDATE subscribers SET name = ?, attributes = ?, updated_at = ? WHERE id = ?"
+#: The language one person reads: tag, updated, id.
+UPDATE_LANGUAGE = "UPDATE subscribers SET language = ?, updated_at = ? WHERE id = ?"
 #: A new status of one person: status, updated, id.
 UPDATE_STATUS = "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?"
 
@@ -70,10 +72,7 @@ def insert(
 
 def set_language(conn: sqlite3.Connection, subscriber_id: int, language: str) -> None:
     """The language a person reads (a normalised tag)."""
-    conn.execute(
-        "UPDATE subscribers SET language = ?, updated_at = ? WHERE id = ?",
-        (language, clock.now_iso(), subscriber_id),
-    )
+    conn.execute(UPDATE_LANGUAGE, (language, clock.now_iso(), subscriber_id))
 
 
 def update_profile(
