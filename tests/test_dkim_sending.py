@@ -15,7 +15,13 @@ from mailer.store import Store
 from mailer.tokens import Signer
 from mailer.web import create_app
 from tests.conftest import SECRET, Invoke
-from tests.dkim_helpers import dkimpy_results, key_file, new_key
+from tests.dkim_helpers import (
+    dkimpy_results,
+    key_file,
+    new_key,
+    opendkim_verdicts,
+    without_signature,
+)
 from tests.inbound_samples import COORDINATOR, circular, message
 from tests.smtp_sink import SmtpSink, populate
 from tests.web_helpers import BASE, csrf_of, web_config
@@ -123,12 +129,16 @@ async def test_a_confirmation_is_signed(
 
 
 def test_a_forwarded_reply_is_signed(tmp_path: Path, signing: dict[str, str]) -> None:
-    """The copy goes From our replies address: our signature is what lets it pass DMARC."""
+    """The copy goes From our replies address: our signature is what lets it pass DMARC.
+    The member's message comes as the pipe gives it (LF line ends, 8-bit text, trailing
+    spaces), and OpenDKIM checks each signature of the copy as well as dkimpy."""
     sent = circular(tmp_path)
-    answer = message(sent.reply_to, text="We declare our solidarity.")
-    done = sent.pipe(answer, sent.reply_to, **signing)
+    answer = message(sent.reply_to, text="Nós declaramos   a nossa solidariedade.  \n\n\n")
+    done = sent.pipe(answer.replace(b"\r\n", b"\n"), sent.reply_to, **signing)
     assert done.returncode == 0, done.stderr
     [copy] = [m for m in outbox_messages(sent.outbox) if f"To: {COORDINATOR}".encode() in m]
-    assert b"We declare our solidarity." in copy
+    assert "Nós declaramos   a nossa solidariedade.  \r\n".encode() in copy  # as she wrote it
     assert b"X-Loop: replies@lists.example.org" in copy
     assert all_verify([copy])
+    alone = [without_signature(copy, 1), without_signature(copy, 0)]
+    assert opendkim_verdicts(tmp_path / "opendkim", alone, KEYS) == ["pass", "pass"]
