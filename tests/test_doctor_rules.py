@@ -72,12 +72,12 @@ def _complaint_rule(store: Store) -> tuple[Status, str]:
     return rule.status, rule.why
 
 
-def _complain(store: Store, campaign_id: int, email: str) -> None:
+def _complain(store: Store, campaign_id: int, email: str, proof: Proof = Proof.VERP) -> None:
     with store.transaction() as conn:
         insert(conn, NewBounce(
             message_id=f"<{email}>", recipient=email, kind="complaint", status="",
             reason="abuse", diagnostic="", source="test", subscriber_id=None,
-            campaign_id=campaign_id, proof=Proof.VERP,
+            campaign_id=campaign_id, proof=proof,
         ))
 
 
@@ -94,6 +94,10 @@ def test_the_complaint_rate_is_counted_over_thirty_days(
     _complain(store, campaign, emails[0])
     status, why = _complaint_rule(store)
     assert status is Status.FAIL and why.startswith("1 of 20 letters in 30 days (5.00%)")
+    _complain(store, campaign, emails[1], Proof.PROVIDER)  # a provider's report counts too
+    _complain(store, campaign, emails[2], Proof.NONE)  # one that proves nothing does not
+    status, why = _complaint_rule(store)
+    assert status is Status.FAIL and why.startswith("2 of 20 letters in 30 days (10.00%)")
     fake_clock.advance(days=31)
     assert _complaint_rule(store) == (Status.UNKNOWN, "nothing sent in 30 days")
 
