@@ -4,6 +4,7 @@ reply the intake forwards to the coordinator (into the outbox)."""
 
 from __future__ import annotations
 
+import json
 import mailbox
 from pathlib import Path
 
@@ -142,3 +143,26 @@ def test_a_forwarded_reply_is_signed(tmp_path: Path, signing: dict[str, str]) ->
     assert all_verify([copy])
     alone = [without_signature(copy, 1), without_signature(copy, 0)]
     assert opendkim_verdicts(tmp_path / "opendkim", alone, KEYS) == ["pass", "pass"]
+
+
+def test_a_reply_that_comes_while_the_key_cannot_be_read_waits_for_it(
+    tmp_path: Path, signing: dict[str, str]
+) -> None:
+    """The fault is ours: the mail server keeps the reply (75) and delivers it again,
+    and once the key is readable the copy goes, signed, and the reply is stored once."""
+    sent = circular(tmp_path)
+    key = Path(signing["MAILER_DKIM_KEY_FILE"])
+    key.chmod(0o644)
+    answer = message(sent.reply_to)
+    first = sent.pipe(answer, sent.reply_to, **signing)
+    assert first.returncode == 75
+    [error] = first.stderr.decode().strip().splitlines()
+    assert f"dkim.key_file {key}: readable by others" in error and "Traceback" not in error
+    assert not [m for m in outbox_messages(sent.outbox) if f"To: {COORDINATOR}".encode() in m]
+    key.chmod(0o600)
+    again = sent.pipe(answer, sent.reply_to, **signing)
+    assert again.returncode == 0, again.stderr
+    [copy] = [m for m in outbox_messages(sent.outbox) if f"To: {COORDINATOR}".encode() in m]
+    assert all_verify([copy])
+    code, listed = sent.cli("replies", "ls", "--json")
+    assert code == 0 and len(json.loads(listed)) == 1
