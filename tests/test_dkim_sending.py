@@ -86,6 +86,20 @@ def test_a_wrong_key_in_dns_fails_them(
     assert dkimpy_results(message, [other, ED25519]) == [False, True]
 
 
+def test_a_key_others_may_read_stops_send_before_a_campaign_is_made(
+    invoke: Invoke, store: Store, sink: SmtpSink, spring_letter: Path, signing: dict[str, str]
+) -> None:
+    populate(store, "members", 2)
+    key = Path(signing["MAILER_DKIM_KEY_FILE"])
+    key.chmod(0o640)
+    result = invoke("send", str(spring_letter), "--list", "members", "--yes")
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert f"dkim.key_file {key}: readable by its group" in line and f"chmod 600 {key}" in line
+    assert json.loads(invoke("campaigns", "ls", "--json").stdout) == []
+    assert not sink.handler.received
+
+
 def test_a_test_send_is_signed(
     invoke: Invoke, store: Store, tmp_path: Path, spring_letter: Path, signing: dict[str, str]
 ) -> None:
