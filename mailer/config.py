@@ -197,6 +197,15 @@ class WebhooksConfig:
     #: Requests per minute one client address may make to the hooks (0: no limit).
     rate_limit: int = 600
 
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The providers whose reports are taken: SES by its topic, the rest by a secret."""
+        configured = (
+            ("ses", self.ses_topic_arn), ("postmark", self.postmark_password),
+            ("mailgun", self.mailgun_key), ("sendgrid", self.sendgrid_public_key),
+        )
+        return tuple(name for name, setting in configured if setting)
+
 
 @dataclass(frozen=True)
 class TemplatesConfig:

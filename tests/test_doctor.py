@@ -236,6 +236,34 @@ def test_forwarded_replies_must_align_with_the_replies_domain(
     assert "forwarded replies" not in not_forwarded.output
 
 
+def test_with_a_providers_reports_spf_is_the_providers_and_dkim_carries_dmarc(
+    tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path]
+) -> None:
+    """No return path of ours and Postmark's reports taken: Postmark's envelope sender
+    carries the letters, bounces come to /hooks/, and alignment rests on our signature."""
+    env = setup("good.example", keys, serve.base, MAILER_BOUNCES_RETURN_PATH="",
+                MAILER_WEBHOOKS_POSTMARK_PASSWORD="hook-secret")
+    result = doctor(tmp_path, dns, env)
+    assert result.exit_code == 0, result.output
+    [returns] = lines(result, "pass", "return path")
+    assert "Postmark sends under its own envelope sender" in returns
+    [spf] = lines(result, "cannot know", "SPF")
+    assert "checked against Postmark's domain" in spf and not lines(result, "pass", "SPF relay")
+    assert "custom MAIL FROM domain set at Postmark" in lines(result, "cannot know", "alignment")[0]
+    assert lines(result, "pass", "alignment") == [
+        "pass         alignment: the DKIM domain d=good.example aligns with good.example"]
+    assert "mail for bounces" not in result.output  # they come as Postmark's reports
+    assert lines(result, "pass", "mail for requests to leave")
+    rules = result.output.split("bulk-sender rules:")[1]
+    assert "pass         SPF or DKIM passes, aligned with the From domain: DKIM" in rules
+    unsigned = doctor(tmp_path, dns, {**env, "MAILER_DKIM_DOMAIN": "", "MAILER_DKIM_SELECTOR": "",
+                                      "MAILER_DKIM_KEY_FILE": ""})
+    rules = unsigned.output.split("bulk-sender rules:")[1]
+    assert "cannot know  SPF or DKIM passes, aligned with the From domain: whether Postmark" \
+        in rules
+    assert unsigned.exit_code == 0, unsigned.output
+
+
 def test_dmarc_reject_with_nothing_aligned_fails(
     tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path]
 ) -> None:

@@ -59,6 +59,28 @@ def test_send_says_nothing_of_a_setup_in_order(
     assert "warning" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("provider", "setting", "value"),
+    [("Amazon SES", "MAILER_WEBHOOKS_SES_TOPIC_ARN", "arn:aws:sns:eu-west-1:123456789012:b"),
+     ("Postmark", "MAILER_WEBHOOKS_POSTMARK_PASSWORD", "secret"),
+     ("Mailgun", "MAILER_WEBHOOKS_MAILGUN_KEY", "key"),
+     ("SendGrid", "MAILER_WEBHOOKS_SENDGRID_PUBLIC_KEY", "MFkw")],
+)
+def test_with_a_providers_reports_no_return_path_is_wanted(
+    provider: str, setting: str, value: str
+) -> None:
+    env = {**CONFIGURED, "MAILER_DKIM_KEY_FILE": "k", "MAILER_BOUNCES_RETURN_PATH": ""}
+    [alone] = [f for f in preflight(load_config(env=env)) if f.check == "return path"]
+    assert alone.status is Status.WARN
+    [found] = [f for f in preflight(load_config(env={**env, setting: value}))
+               if f.check == "return path"]
+    assert found.status is Status.PASS
+    assert found.found.startswith(f"{provider} sends under its own envelope sender")
+    ours = load_config(env={**env, setting: value, "MAILER_BOUNCES_RETURN_PATH": "b@example.org"})
+    [kept] = [f for f in preflight(ours) if f.check == "return path"]
+    assert kept.found.startswith("bounces go to b@example.org")  # our return path: our envelope
+
+
 def test_a_public_plain_http_address_fails_the_preflight() -> None:
     config = load_config(env={**CONFIGURED, "MAILER_DKIM_KEY_FILE": "k",
                               "MAILER_WEB_BASE_URL": "http://lists.example.org"})

@@ -48,6 +48,8 @@ class Facts:
     dmarc_looked_up: bool = False
     https: bool = False
     answers: bool = False
+    #: The provider whose envelope sender carries the letters ("": ours).
+    provider: str = ""
 
 
 @dataclass(frozen=True)

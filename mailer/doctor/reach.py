@@ -15,6 +15,7 @@ import urllib.request
 from mailer.config import Config
 from mailer.dns import DnsError, Resolver
 from mailer.doctor.findings import Facts, Finding, Status
+from mailer.doctor.preflight import envelope_provider
 from mailer.doctor.records import dns_failure
 from mailer.letters.sender import sender_of, web_base_url
 from mailer.tokens import unsubscribe_mailbox
@@ -27,9 +28,10 @@ def mail_domains(config: Config) -> list[tuple[str, str]]:
     """(what comes there, domain) for each address mail comes back to."""
     sender = sender_of(None, config)[1]
     found = [
-        ("bounces", config.bounces.return_path or sender),
         ("requests to leave", unsubscribe_mailbox(config, sender.rpartition("@")[2])),
     ]
+    if not envelope_provider(config):  # a provider reports bounces to /hooks/ instead
+        found.insert(0, ("bounces", config.bounces.return_path or sender))
     if config.replies.address:
         found.append(("replies", config.replies.address))
     domains = [(what, address.rpartition("@")[2].lower()) for what, address in found]

@@ -19,6 +19,7 @@ from mailer.dispatch.transports.smtp import is_loopback, relays_of
 from mailer.dmarc import aligned, find_policy
 from mailer.dns import DnsError, Resolver
 from mailer.doctor.findings import Facts, Finding, Status
+from mailer.doctor.preflight import envelope_provider
 from mailer.doctor.spf import MAX_LOOKUPS, SpfReport, read_spf
 from mailer.errors import MailerError
 from mailer.letters.sender import sender_of
@@ -66,6 +67,9 @@ def failing_without_dns(check: str) -> Callable[[Check], Check]:
 @failing_without_dns("SPF")
 def spf_findings(config: Config, resolver: Resolver, facts: Facts) -> list[Finding]:
     """The envelope domain's SPF record, and what it says of each relay."""
+    facts.provider = envelope_provider(config)
+    if facts.provider:
+        return [_provider_spf(config, facts.provider)]
     domain = envelope_domain(config)
     report = read_spf(resolver, domain)
     if not report.found:
@@ -87,6 +91,19 @@ def spf_findings(config: Config, resolver: Resolver, facts: Facts) -> list[Findi
         f"{domain}: {report.text!r} ({report.lookups} of {MAX_LOOKUPS} DNS look-ups)",
     )
     return [found, *_relay_findings(config, resolver, report, facts)]
+
+
+def _provider_spf(config: Config, provider: str) -> Finding:
+    """SPF where a provider's envelope sender carries the letters: the provider's own."""
+    domain = from_domain(config)
+    return Finding(
+        "SPF", Status.UNKNOWN,
+        f"the envelope sender is {provider}'s (no [bounces] return_path), so SPF is checked "
+        f"against {provider}'s domain, which aligns with {domain} only where {provider} "
+        f"sends from a custom MAIL FROM domain under it",
+        f"set up a custom MAIL FROM domain under {domain} at {provider} for SPF alignment; "
+        "DKIM carries DMARC meanwhile",
+    )
 
 
 def _relay_findings(
@@ -205,8 +222,10 @@ def dmarc_findings(config: Config, resolver: Resolver, facts: Facts) -> list[Fin
     domain = from_domain(config)
     policy = find_policy(resolver, domain)
     facts.dmarc, facts.dmarc_looked_up = policy, True
-    envelope = envelope_domain(config)
-    facts.spf_aligned = aligned(envelope, domain, strict=bool(policy and policy.strict_spf))
+    envelope = "" if facts.provider else envelope_domain(config)
+    facts.spf_aligned = bool(envelope) and aligned(
+        envelope, domain, strict=bool(policy and policy.strict_spf)
+    )
     signer = config.dkim.domain
     facts.dkim_aligned = bool(signer) and aligned(
         signer, domain, strict=bool(policy and policy.strict_dkim)
@@ -231,16 +250,25 @@ def dmarc_findings(config: Config, resolver: Resolver, facts: Facts) -> list[Fin
 
 
 def _alignment(domain: str, envelope: str, signer: str, facts: Facts) -> list[Finding]:
-    """One line for SPF's domain and one for DKIM's: aligned with From, or not."""
+    """One line for SPF's domain and one for DKIM's: aligned with From, or not.
+
+    ``envelope`` is "" where a provider's envelope sender carries the letters:
+    whether it aligns is the provider's setting, and cannot be seen here.
+    """
     policy = facts.dmarc.applies(domain) if facts.dmarc else "none"
     either = facts.spf_aligned or facts.dkim_aligned
-    missing = Status.WARN if either else Status.FAIL
-    consequence = "" if either else (
+    missing = Status.WARN if either or not envelope else Status.FAIL
+    consequence = "" if either or not envelope else (
         f": DMARC fails, and with policy {policy} receivers "
         f"{'reject' if policy == 'reject' else 'junk' if policy == 'quarantine' else 'distrust'}"
         " these letters"
     )
-    ways = [(
+    unknown = [] if envelope else [Finding(
+        "alignment", Status.UNKNOWN,
+        f"the envelope domain is {facts.provider}'s: it aligns with {domain} only with a "
+        f"custom MAIL FROM domain set at {facts.provider}",
+    )]
+    ways = [] if not envelope else [(
         facts.spf_aligned, f"the envelope domain {envelope}",
         f"set [bounces] return_path to an address at {domain} (or a domain under it)",
     )]
@@ -249,7 +277,7 @@ def _alignment(domain: str, envelope: str, signer: str, facts: Facts) -> list[Fi
             facts.dkim_aligned, f"the DKIM domain d={signer}",
             f"set [dkim] domain to {domain} (or the domain it is under) with a key there",
         ))
-    return [
+    return unknown + [
         Finding("alignment", Status.PASS, f"{what} aligns with {domain}") if is_aligned
         else Finding(
             "alignment", missing,
@@ -274,7 +302,8 @@ def forward_findings(config: Config, resolver: Resolver, facts: Facts) -> list[F
     if domain == from_domain(config):
         return []  # the letters' own alignment, above
     policy = find_policy(resolver, domain)
-    envelope, signer = envelope_domain(config), config.dkim.domain
+    envelope = "" if envelope_provider(config) else envelope_domain(config)
+    signer = config.dkim.domain
     through = [
         what for what, authenticated, strict in (
             (f"the envelope domain {envelope}", envelope, bool(policy and policy.strict_spf)),
@@ -286,12 +315,13 @@ def forward_findings(config: Config, resolver: Resolver, facts: Facts) -> list[F
         found = f"copies From {replies.address} align through {' and '.join(through)}"
         return [Finding("forwarded replies", Status.PASS, found)]
     applied = policy.applies(domain) if policy else "none"
+    envelope = envelope or "(the provider's)"
     return [Finding(
         "forwarded replies",
         Status.FAIL if applied in ("quarantine", "reject") else Status.WARN,
         f"copies to {replies.forward_to} come From {replies.address}, and neither the "
-        f"envelope domain {envelope} nor a DKIM domain aligns with {domain} "
-        f"(its DMARC policy: {applied})",
+        f"envelope domain {envelope} nor a DKIM domain aligns with "
+        f"{domain} (its DMARC policy: {applied})",
         f"set [replies] address to an address at {from_domain(config)}, or sign with a key "
         f"at {domain} (or the domain it is under)",
     )]

@@ -50,6 +50,12 @@ def _authenticated(facts: Facts) -> Rule:
         return Rule(rule, Status.PASS, f"{' and '.join(passing)} (see above)")
     if any(passes is None and aligned for _, passes, aligned in ways):
         return Rule(rule, Status.UNKNOWN, "aligned, but whether SPF passes cannot be seen here")
+    if facts.provider:
+        return Rule(
+            rule, Status.UNKNOWN,
+            f"whether {facts.provider} signs as your domain or sends from a MAIL FROM domain "
+            "under it cannot be seen here",
+        )
     return Rule(rule, Status.FAIL, "neither passes with an aligned domain: see the lines above")
 
 
