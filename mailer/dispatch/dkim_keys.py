@@ -25,7 +25,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from mailer.config import Config, is_dns_name
+from mailer.config import Config
+from mailer.config_dkim import is_dns_name
 from mailer.errors import ConfigError, ConflictError, UsageError
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
