@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import mailbox
+import re
 from pathlib import Path
 
 import httpx
@@ -64,15 +65,34 @@ def all_verify(messages: list[bytes], keys: list[DkimKey] = KEYS) -> bool:
     return bool(messages) and all(dkimpy_results(m, keys) == [True, True] for m in messages)
 
 
+def signed_names(message: bytes) -> list[list[str]]:
+    """The ``h=`` list of each DKIM-Signature of ``message``, in order."""
+    head = message.partition(b"\r\n\r\n")[0].decode()
+    fields = re.findall(r"^DKIM-Signature:(.*?)(?=\r\n(?![ \t]))", head, re.M | re.S)
+    found = [re.search(r"\bh=([^;]*)", re.sub(r"\s+", "", f)) for f in fields]
+    return [m.group(1).split(":") for m in found if m]
+
+
 def test_every_letter_of_a_campaign_arrives_signed_twice(
-    invoke: Invoke, store: Store, sink: SmtpSink, spring_letter: Path, signing: dict[str, str]
+    invoke: Invoke, store: Store, sink: SmtpSink, spring_letter: Path, signing: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Each letter carries an RSA and an Ed25519 signature over its list headers too, each
+    header listed once more than it occurs."""
+    monkeypatch.setenv("MAILER_SENDER_FEEDBACK_ID", "spring:members:union")
     populate(store, "members", 6)
     result = invoke("send", str(spring_letter), "--list", "members", "--yes")
     assert result.exit_code == 0, result.output
     received = [item.data for item in sink.handler.received]
     assert len(received) == 6
     assert all_verify(received)
+    signatures = signed_names(received[0])
+    assert len(signatures) == 2
+    for names in signatures:
+        for name in ("from", "to", "subject", "date", "message-id", "mime-version",
+                     "content-type", "list-id", "list-unsubscribe", "list-unsubscribe-post",
+                     "feedback-id"):
+            assert names.count(name) == 2, name
 
 
 def test_a_wrong_key_in_dns_fails_them(
