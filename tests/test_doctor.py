@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dns.name
+import dns.reversename
 import pytest
 from click.testing import CliRunner, Result
 
 from mailer.cli import cli
-from mailer.dns import DnsTimeout, Nameserver, Resolver
+from mailer.dns import DnsTimeout, Nameserver, Resolver, parse_nameserver
 from tests.dkim_helpers import key_file, new_key
 from tests.dns_server import DnsServer, free_port, serving, txt
 from tests.web_helpers import Server, start_server
@@ -53,10 +55,23 @@ def _key(key: Any) -> str:
     return f"{key.selector}._domainkey IN TXT {txt(key.record_value)}"
 
 
+def _reverse(address: str, origin: str, name: str) -> str:
+    """A PTR line of the reverse zone ``origin``: ``address`` names ``name``."""
+    full = dns.reversename.from_address(address)
+    return f"{full.relativize(dns.name.from_text(origin)).to_text()} IN PTR {name}."
+
+
 SPF = "v=spf1 include:_spf.provider.example ~all"
 TOO_MANY = "v=spf1 " + " ".join(f"include:i{n}.provider.example" for n in range(1, 12)) + " -all"
 ZONES = {
     "provider.example": PROVIDER,
+    # The relay's addresses name it back; elsewhere's names a host that is not it.
+    "2.0.192.in-addr.arpa": [_reverse("192.0.2.10", "2.0.192.in-addr.arpa",
+                                      "smtp.provider.example")],
+    "8.b.d.0.1.0.0.2.ip6.arpa": [_reverse("2001:db8::10", "8.b.d.0.1.0.0.2.ip6.arpa",
+                                          "smtp.provider.example")],
+    "100.51.198.in-addr.arpa": [_reverse("198.51.100.7", "100.51.198.in-addr.arpa",
+                                         "smtp.provider.example")],
     "good.example": [*_domain(SPF, key=_key(RSA)), _key(ED25519),
                      "in IN MX 10 mx.provider.example."],
     "nospf.example": _domain(None),
@@ -136,6 +151,9 @@ def test_a_good_setup_passes(
     [relay] = lines(result, "pass", "SPF relay")
     assert "192.0.2.10: pass" in relay and "2001:db8::10: pass" in relay
     assert len(lines(result, "pass", "DKIM key")) == 2
+    assert lines(result, "pass", "reverse DNS") == [
+        "pass         reverse DNS: the relay smtp.provider.example: "
+        "192.0.2.10 → smtp.provider.example, 2001:db8::10 → smtp.provider.example"]
     assert "policy quarantine" in lines(result, "pass", "DMARC")[0]
     assert len(lines(result, "pass", "alignment")) == 2
     assert len(lines(result, "pass", "mail for bounces")) == 1
@@ -148,6 +166,7 @@ def test_a_good_setup_passes(
     rules = result.output.split("bulk-sender rules:")[1]
     assert "pass         SPF or DKIM passes, aligned with the From domain: SPF and DKIM" in rules
     assert "warn         one-click unsubscribe over HTTPS (RFC 8058)" in rules
+    assert "pass         forward and reverse DNS of the sending addresses" in rules
 
 
 def test_json_gives_the_same_lines_as_data(
@@ -299,6 +318,10 @@ def test_a_relay_spf_does_not_name_fails(
     [line] = lines(result, "fail", "SPF relay")
     assert "does not authorise the relay elsewhere.provider.example" in line
     assert "(198.51.100.7: softfail)" in line
+    # Its address's PTR record names smtp.provider.example, which is not at that address.
+    [reverse] = lines(result, "warn", "reverse DNS")
+    assert "198.51.100.7: its PTR record smtp.provider.example does not resolve back" in reverse
+    assert "warn         forward and reverse DNS of the sending addresses" in result.output
 
 
 def test_a_loopback_relay_cannot_be_checked_and_says_why(
@@ -311,6 +334,8 @@ def test_a_loopback_relay_cannot_be_checked_and_says_why(
     [line] = lines(result, "cannot know", "SPF relay")
     assert "this machine's MTA" in line and "public address" in line
     assert "cannot know  TLS for the mail: the local MTA delivers" in result.output
+    [reverse] = lines(result, "cannot know", "reverse DNS")
+    assert "the public address it sends from, and that address's PTR record" in reverse
 
 
 def test_without_dkim_mailer_warns_and_spf_alone_can_carry_dmarc(
@@ -343,6 +368,13 @@ def test_dns_that_refuses_to_answer_fails_each_check_in_one_line(
     assert f"could not look up TXT good.example: the DNS server {other.nameserver} failed" in spf
     assert "fix: check the resolver (or --resolver)" in result.output
     assert "Traceback" not in result.output
+
+
+def test_reverse_look_ups_give_the_names_or_nothing(dns: DnsServer) -> None:
+    resolver = Resolver(parse_nameserver(dns.nameserver))
+    assert resolver.ptr("192.0.2.10") == ["smtp.provider.example"]
+    assert resolver.ptr("2001:0db8:0::10") == ["smtp.provider.example"]
+    assert resolver.ptr("192.0.2.99") == []
 
 
 def test_a_server_that_never_answers_times_out_once() -> None:

@@ -13,6 +13,7 @@ from mailer.doctor.records import (
     forward_findings,
     spf_findings,
 )
+from mailer.doctor.reverse import reverse_findings
 from mailer.doctor.rules import bulk_sender_rules
 from mailer.store import Store
 
@@ -27,6 +28,7 @@ def diagnose(config: Config, resolver: Resolver, store: Store | None = None) -> 
     findings = [
         *preflight(config),
         *spf_findings(config, resolver, facts),
+        *reverse_findings(config, resolver, facts),
         *dkim_findings(config, resolver, facts),
         *dmarc_findings(config, resolver, facts),
         *forward_findings(config, resolver, facts),

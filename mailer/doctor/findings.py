@@ -50,6 +50,8 @@ class Facts:
     answers: bool = False
     #: The provider whose envelope sender carries the letters ("": ours).
     provider: str = ""
+    #: Whether every relay's address has forward-confirmed reverse DNS (None: unknown).
+    reverse_dns: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,7 @@ def _relay_finding(
             f"make sure {domain}'s SPF names the address this server sends from",
         ), None
     try:
-        addresses = [host.strip("[]")] if _is_address(host) else resolver.addresses(host)
+        addresses = [host.strip("[]")] if is_address(host) else resolver.addresses(host)
     except DnsError as exc:
         return dns_failure("SPF relay", exc), None
     if not addresses:
@@ -163,7 +163,8 @@ def _relay_finding(
     ), False
 
 
-def _is_address(host: str) -> bool:
+def is_address(host: str) -> bool:
+    """Whether a relay's host is an IP address (``[2001:db8::1]`` too) rather than a name."""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
