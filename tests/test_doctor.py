@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mailer.cli import cli
+from mailer.dispatch.dkim_keys import DkimKey, generate
 from mailer.dns import DnsTimeout, Nameserver, Resolver, parse_nameserver
 from tests.dkim_helpers import key_file, new_key
 from tests.dns_server import DnsServer, free_port, serving, txt
@@ -28,6 +29,7 @@ RSA = new_key("rsa-sha256", "s2026", domain="good.example")
 ED25519 = new_key("ed25519-sha256", "e2026", domain="good.example")
 OTHER = new_key("rsa-sha256", "s2026", domain="wrongkey.example")
 ESP = new_key("rsa-sha256", "s2026", domain="esp.example")
+SHORT = DkimKey("rsa-sha256", "shortkey.example", "s2026", generate("rsa", bits=1024))
 
 PROVIDER = [
     f"_spf IN TXT {txt('v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all')}",
@@ -81,6 +83,7 @@ ZONES = {
     "esp.example": [*_domain(SPF, dmarc=""), "bounce IN TXT " + txt(SPF),
                     "bounce IN MX 10 mx.provider.example.", _key(ESP)],
     "nomx.example": _domain(SPF, mx=False),
+    "shortkey.example": _domain(SPF, key=_key(SHORT)),
     "orgdmarc.example": [*_domain(None, dmarc="v=DMARC1; p=none; sp=reject"),
                          f"lists IN TXT {txt(SPF)}", "lists IN MX 10 mx.provider.example."],
 }
@@ -108,7 +111,8 @@ def keys(tmp_path: Path) -> dict[str, Path]:
     folder = tmp_path / "keys"
     folder.mkdir()
     return {name: key_file(folder, key) for name, key in
-            (("good", RSA), ("ed", ED25519), ("other", OTHER), ("esp", ESP))}
+            (("good", RSA), ("ed", ED25519), ("other", OTHER), ("esp", ESP),
+                              ("short", SHORT))}
 
 
 def setup(domain: str, keys: dict[str, Path], base_url: str, **more: str) -> dict[str, str]:
@@ -281,6 +285,17 @@ def test_with_a_providers_reports_spf_is_the_providers_and_dkim_carries_dmarc(
     assert "cannot know  SPF or DKIM passes, aligned with the From domain: whether Postmark" \
         in rules
     assert unsigned.exit_code == 0, unsigned.output
+
+
+def test_a_short_rsa_key_is_a_warning(
+    tmp_path: Path, dns: DnsServer, serve: Server, keys: dict[str, Path]
+) -> None:
+    env = setup("shortkey.example", keys, serve.base, MAILER_DKIM_KEY_FILE=str(keys["short"]))
+    result = doctor(tmp_path, dns, env)
+    assert result.exit_code == 0, result.output
+    [line] = lines(result, "warn", "DKIM key")
+    assert "an RSA key of 1024 bits: Gmail asks for 2048" in line
+    assert "make a 2048-bit key under a new selector" in result.output
 
 
 def test_dmarc_reject_with_nothing_aligned_fails(

@@ -65,6 +65,12 @@ class DkimKey:
     private_key: PrivateKey
 
     @property
+    def rsa_bits(self) -> int:
+        """The length of an RSA key (0 for an Ed25519 key, whose strength is fixed)."""
+        key = self.private_key
+        return key.key_size if isinstance(key, rsa.RSAPrivateKey) else 0
+
+    @property
     def record_name(self) -> str:
         """Where receivers look the public key up: ``<selector>._domainkey.<domain>``."""
         return f"{self.selector}._domainkey.{self.domain}"

@@ -14,7 +14,13 @@ import ipaddress
 from collections.abc import Callable
 
 from mailer.config import Config
-from mailer.dispatch.dkim_keys import DkimKey, load_keys, publishes, record_tags
+from mailer.dispatch.dkim_keys import (
+    DEFAULT_RSA_BITS,
+    DkimKey,
+    load_keys,
+    publishes,
+    record_tags,
+)
 from mailer.dispatch.transports.smtp import is_loopback, relays_of
 from mailer.dmarc import aligned, find_policy
 from mailer.dns import DnsError, Resolver
@@ -211,6 +217,15 @@ def _key_finding(key: DkimKey, resolver: Resolver) -> Finding:
             "DKIM key", Status.WARN,
             f"{name} holds the key, in test mode (t=y): receivers may ignore the signature",
             f"drop t=y from the record at {name}",
+        )
+    bits = key.rsa_bits
+    if bits and bits < DEFAULT_RSA_BITS:
+        return Finding(
+            "DKIM key", Status.WARN,
+            f"{name} holds the key, an RSA key of {bits} bits: Gmail asks for "
+            f"{DEFAULT_RSA_BITS}, and receivers may come to ignore shorter ones",
+            f"make a {DEFAULT_RSA_BITS}-bit key under a new selector with `mailer dkim keygen`, "
+            "publish it and switch to it",
         )
     return Finding(
         "DKIM key", Status.PASS, f"{name} holds the key mailer signs with ({key.algorithm})"
