@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import mailbox
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ from mailer.dispatch.dkim_keys import DkimKey
 from mailer.store import Store
 from mailer.tokens import Signer
 from mailer.web import create_app
+from tests.clocks import FakeClock
 from tests.conftest import SECRET, Invoke
 from tests.dkim_helpers import (
     dkimpy_results,
@@ -104,6 +106,31 @@ def test_a_wrong_key_in_dns_fails_them(
     other = new_key("rsa-sha256", RSA.selector)
     [message] = [item.data for item in sink.handler.received]
     assert dkimpy_results(message, [other, ED25519]) == [False, True]
+
+
+def test_a_scheduled_campaign_arrives_signed_when_it_starts(
+    invoke: Invoke, store: Store, sink: SmtpSink, spring_letter: Path, signing: dict[str, str],
+    fake_clock: FakeClock,
+) -> None:
+    """`campaigns run` (what cron or the worker runs) sends through the same signing.
+
+    The clock stands three hours back from now: a verifier refuses a signature made
+    (t=) later than its own time."""
+    fake_clock.now = fake_clock.start = (
+        datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
+    )
+    at = (fake_clock.now + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
+    populate(store, "members", 3)
+    scheduled = invoke("send", str(spring_letter), "--list", "members", "--yes",
+                       "--at", at, "--tz", "UTC")
+    assert scheduled.exit_code == 0, scheduled.output
+    assert not sink.handler.received
+    fake_clock.advance(hours=2)
+    ran = invoke("campaigns", "run")
+    assert ran.exit_code == 0, ran.output
+    received = [item.data for item in sink.handler.received]
+    assert len(received) == 3
+    assert all_verify(received)
 
 
 def test_a_key_others_may_read_stops_send_before_a_campaign_is_made(
