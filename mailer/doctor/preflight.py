@@ -74,7 +74,7 @@ def _unsubscribe(config: Config) -> Finding:
         "unsubscribe address", config.bounces.unsubscribe_address,
         f"List-Unsubscribe names {default}",
         f"[bounces] unsubscribe_address is not set: List-Unsubscribe names {default}",
-        "set [bounces] unsubscribe_address to an address piped into `mailer bounces ingest`",
+        "set [bounces] unsubscribe_address to an address piped into `mailer inbound`",
     )
 
 
