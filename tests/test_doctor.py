@@ -276,6 +276,8 @@ def test_with_a_providers_reports_spf_is_the_providers_and_dkim_carries_dmarc(
     assert lines(result, "pass", "alignment") == [
         "pass         alignment: the DKIM domain d=good.example aligns with good.example"]
     assert "mail for bounces" not in result.output  # they come as Postmark's reports
+    [reverse] = lines(result, "cannot know", "reverse DNS")
+    assert "Postmark delivers the letters from addresses of its own" in reverse
     assert lines(result, "pass", "mail for requests to leave")
     rules = result.output.split("bulk-sender rules:")[1]
     assert "pass         SPF or DKIM passes, aligned with the From domain: DKIM" in rules

@@ -16,6 +16,7 @@ from mailer.config import Config
 from mailer.dispatch.transports.smtp import is_loopback, relays_of
 from mailer.dns import Resolver
 from mailer.doctor.findings import Facts, Finding, Status
+from mailer.doctor.preflight import envelope_provider
 from mailer.doctor.records import failing_without_dns, is_address
 
 CHECK = "reverse DNS"
@@ -26,6 +27,13 @@ def reverse_findings(config: Config, resolver: Resolver, facts: Facts) -> list[F
     """A line per relay: each of its addresses named by a PTR record that resolves back."""
     if not (config.smtp.host or config.smtp.relays):
         return []
+    provider = envelope_provider(config)
+    if provider:
+        return [Finding(
+            CHECK, Status.UNKNOWN,
+            f"{provider} delivers the letters from addresses of its own, whose reverse DNS "
+            "it keeps",
+        )]
     findings = [_relay_reverse(relay.host, resolver) for relay in relays_of(config.smtp)]
     statuses = {finding.status for finding in findings}
     facts.reverse_dns = (
