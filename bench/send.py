@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiosmtplib
@@ -86,13 +87,18 @@ def start_sink(kind: str) -> tuple[subprocess.Popen[bytes], int, str]:
     raise SystemExit(f"the {kind} sink did not start")
 
 
-def make_database(folder: Path, recipients: int, env: dict[str, str]) -> None:
-    """A fresh database with one list of N confirmed subscribers (through the real import)."""
+def make_database(
+    folder: Path, recipients: int, env: dict[str, str], domain: Callable[[int], str] = (
+        lambda number: "example.com")
+) -> None:
+    """A fresh database with one list of N confirmed subscribers (through the real import),
+    ``member<number>@`` the number's ``domain``."""
     contacts = folder / "contacts.csv"
     with contacts.open("w", encoding="utf-8") as handle:
         handle.write("email,name,branch\n")
         for number in range(recipients):
-            handle.write(f"member{number:07d}@example.com,Member {number},Branch {number % 7}\n")
+            handle.write(f"member{number:07d}@{domain(number)},Member {number},"
+                         f"Branch {number % 7}\n")
     mailer = [sys.executable, "-m", "mailer"]
     for args in (
         ["init"],

@@ -382,13 +382,24 @@ def membership(store: Store, subscriber_id: int, list_id: int) -> Membership:
 
 
 def leave(
-    store: Store, subscriber_id: int, list_id: int | None, *, method: str, client: str = ""
+    store: Store,
+    subscriber_id: int,
+    list_id: int | None,
+    *,
+    method: str,
+    client: str = "",
+    campaign: int | None = None,
 ) -> list[int]:
-    """Unsubscribe from one list (or all, ``list_id`` None); harmless to repeat."""
+    """Unsubscribe from one list (or all, ``list_id`` None); harmless to repeat.
+
+    ``campaign`` is the letter whose link was used (0 or None: not known).
+    """
     with store.transaction() as conn:
         if get_subscriber_by_id(conn, subscriber_id) is None:
             return []
-        return subscriptions.leave(conn, subscriber_id, list_id, method=method, source=client)
+        return subscriptions.leave(
+            conn, subscriber_id, list_id, method=method, source=client, campaign=campaign
+        )
 
 
 # -- what an admin does to a person ------------------------------------------------------
