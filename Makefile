@@ -49,7 +49,7 @@ messages: $(BIN)/mailer
 bench: $(BIN)/mailer
 	$(BIN)/python bench/import.py --rows 1000000
 	$(BIN)/python bench/render.py
-	$(BIN)/python bench/send.py
+	$(BIN)/python bench/send.py --dkim rsa --dkim ed25519 --rounds 3
 	$(BIN)/python bench/bounces.py
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/post.py

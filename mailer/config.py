@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mailer import zones
+from mailer.config_dkim import DkimConfig, check_dkim
 from mailer.errors import ConfigError
 
 DEFAULT_CONFIG = Path("mailer.toml")
@@ -32,11 +33,11 @@ SECRET_ENV = {
     "smtp.password": "MAILER_SMTP_PASSWORD",
     "imap.password": "MAILER_IMAP_PASSWORD",
     "web.secret_key": "MAILER_SECRET_KEY",
+    "dkim.private_key": "MAILER_DKIM_PRIVATE_KEY",
+    "dkim.private_key_ed25519": "MAILER_DKIM_PRIVATE_KEY_ED25519",
     "webhooks.postmark_password": "MAILER_WEBHOOKS_POSTMARK_PASSWORD",
     "webhooks.mailgun_key": "MAILER_WEBHOOKS_MAILGUN_KEY",
     "webhooks.sendgrid_public_key": "MAILER_WEBHOOKS_SENDGRID_PUBLIC_KEY",
-    "dkim.private_key": "MAILER_DKIM_PRIVATE_KEY",
-    "dkim.private_key_ed25519": "MAILER_DKIM_PRIVATE_KEY_ED25519",
 }
 #: Short names kept for convenience beside the generic ``MAILER_<SECTION>_<KEY>``.
 #: Like ``--db``, a relative ``MAILER_DB`` is relative to the current folder.
@@ -177,32 +178,14 @@ class WebhooksConfig:
     #: Requests per minute one client address may make to the hooks (0: no limit).
     rate_limit: int = 600
 
-
-@dataclass(frozen=True)
-class DkimConfig:
-    """Who signs: the d= domain, and one key (RSA or Ed25519), optionally with a second,
-    Ed25519 key beside an RSA one (RFC 8463: two signatures on every message)."""
-
-    domain: str = ""
-    selector: str = ""
-    key_file: str = ""
-    #: The key as PEM text, from ``MAILER_DKIM_PRIVATE_KEY`` only (instead of ``key_file``).
-    private_key: str = ""
-    #: What ``selector``'s key signs with: ``rsa-sha256`` or ``ed25519-sha256``.
-    algorithm: str = "rsa-sha256"
-    selector_ed25519: str = ""
-    key_file_ed25519: str = ""
-    private_key_ed25519: str = ""
-
     @property
-    def enabled(self) -> bool:
-        """Whether mailer signs its messages (``domain`` set; the rest is then required)."""
-        return bool(self.domain)
-
-    @property
-    def dual(self) -> bool:
-        """Whether an Ed25519 signature goes beside the RSA one."""
-        return bool(self.selector_ed25519)
+    def providers(self) -> tuple[str, ...]:
+        """The providers whose reports are taken: SES by its topic, the rest by a secret."""
+        configured = (
+            ("ses", self.ses_topic_arn), ("postmark", self.postmark_password),
+            ("mailgun", self.mailgun_key), ("sendgrid", self.sendgrid_public_key),
+        )
+        return tuple(name for name, setting in configured if setting)
 
 
 @dataclass(frozen=True)
@@ -238,8 +221,8 @@ class Config:
     inbound: InboundConfig = field(default_factory=InboundConfig)
     replies: RepliesConfig = field(default_factory=RepliesConfig)
     web: WebConfig = field(default_factory=WebConfig)
-    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     dkim: DkimConfig = field(default_factory=DkimConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     letters: LettersConfig = field(default_factory=LettersConfig)
     import_: ImportConfig = field(default_factory=ImportConfig)
@@ -287,8 +270,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "inbound": InboundConfig,
     "replies": RepliesConfig,
     "web": WebConfig,
-    "webhooks": WebhooksConfig,
     "dkim": DkimConfig,
+    "webhooks": WebhooksConfig,
     "templates": TemplatesConfig,
     "letters": LettersConfig,
     "import": ImportConfig,
@@ -575,6 +558,7 @@ def _check_all(sections: dict[str, Any], found: Path | None) -> None:
             "letters.attachments_warn_mb must not be above letters.attachments_max_mb", path=found
         )
     check_base_url(sections["web"].base_url, found)
+    check_dkim(sections["dkim"], found)
     topic = sections["webhooks"].ses_topic_arn
     if topic and not _TOPIC_ARN.fullmatch(topic):
         raise ConfigError(
@@ -583,7 +567,6 @@ def _check_all(sections: dict[str, Any], found: Path | None) -> None:
             path=found,
         )
     _check_addresses(sections, found)
-    _check_dkim(sections["dkim"], found)
     if sections["sending"].timezone:
         try:
             zones.zone(sections["sending"].timezone)
@@ -591,57 +574,3 @@ def _check_all(sections: dict[str, Any], found: Path | None) -> None:
             raise ConfigError(f"sending.timezone: {exc}", path=found) from None
 
 
-#: A DKIM domain or selector: dot-separated LDH labels, in ASCII (RFC 6376 3.1, 3.5).
-_DNS_NAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*")
-
-
-def is_dns_name(value: str) -> bool:
-    """Whether ``value`` can stand as a DKIM domain or selector (ASCII labels, 253 at most)."""
-    return bool(_DNS_NAME.fullmatch(value)) and len(value) <= 253
-
-
-def _check_dkim(dkim: DkimConfig, found: Path | None) -> None:
-    """The ``[dkim]`` settings that belong together are set together; names are DNS names.
-
-    The keys themselves are read where they are used (``dispatch.dkim_keys``):
-    reading key files is no job of the configuration.
-    """
-    if not dkim.enabled:
-        if dkim.selector or dkim.key_file or dkim.private_key or dkim.selector_ed25519:
-            raise ConfigError("dkim: set dkim.domain (the d= of the signature) too", path=found)
-        return
-    for name in ("domain", "selector", "selector_ed25519"):
-        value = getattr(dkim, name)
-        if value and not is_dns_name(value):
-            raise ConfigError(
-                f"dkim.{name} {value!r} must be a DNS name in ASCII (an international "
-                "domain in its xn-- form)",
-                path=found,
-            )
-    _check_dkim_key(dkim.selector, dkim.key_file, dkim.private_key, "", found)
-    if dkim.dual or dkim.key_file_ed25519 or dkim.private_key_ed25519:
-        if dkim.algorithm != "rsa-sha256":
-            raise ConfigError(
-                "dkim.selector_ed25519 adds an Ed25519 signature beside the RSA one; with "
-                'algorithm = "ed25519-sha256" set selector and key_file only',
-                path=found,
-            )
-        _check_dkim_key(
-            dkim.selector_ed25519, dkim.key_file_ed25519, dkim.private_key_ed25519,
-            "_ed25519", found,
-        )
-
-
-def _check_dkim_key(
-    selector: str, key_file: str, private_key: str, suffix: str, found: Path | None
-) -> None:
-    """A selector with exactly one source for its key: a file or the environment."""
-    env = f"MAILER_DKIM_PRIVATE_KEY{suffix.upper()}"
-    if not selector:
-        raise ConfigError(f"dkim: set dkim.selector{suffix}", path=found)
-    if not key_file and not private_key:
-        raise ConfigError(f"dkim: set dkim.key_file{suffix} or {env}", path=found)
-    if key_file and private_key:
-        raise ConfigError(
-            f"dkim: both dkim.key_file{suffix} and {env} are set; keep one", path=found
-        )

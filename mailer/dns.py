@@ -24,6 +24,7 @@ from typing import Any
 import dns.exception
 import dns.name
 import dns.resolver
+import dns.reversename
 
 from mailer.errors import MailerError, UsageError
 
@@ -175,3 +176,10 @@ class Resolver:
         """The AAAA records of ``name``."""
         return self._ask(name, "AAAA", lambda r: r.address)
 
+    def ptr(self, address: str) -> list[str]:
+        """The names the PTR records of ``address`` give (its reverse DNS), without the dot."""
+        try:
+            name = dns.reversename.from_address(address).to_text()
+        except (dns.exception.SyntaxError, ValueError):
+            raise DnsFailure(address, "PTR", "not an IP address") from None
+        return self._ask(name, "PTR", lambda r: r.target.to_text().rstrip("."))

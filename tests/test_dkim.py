@@ -3,28 +3,39 @@
 The messages cover what mailer sends: a letter from the MIME writer with
 non-ASCII names and a long folded subject, a message with folded and
 spaced-out headers and a body of CRLF lines with trailing white space, a
-multipart/mixed message with an attachment, a UTF-8 (SMTPUTF8) header, and
+multipart/mixed message with an attachment, the MIME writer's letter with a
+resolution attached and an image embedded, a UTF-8 (SMTPUTF8) header, and
 one written with bare LF line ends. Each is signed with RSA, with Ed25519 and
 with both (two signatures, RFC 8463).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 import pytest
+from aiosmtplib.protocol import LINE_ENDINGS_REGEX
 from dkim.canonicalization import Relaxed
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mailer.config import load_config
-from mailer.dispatch.dkim import DkimSigner, relaxed_body, relaxed_header
+from mailer.dispatch.dkim import (
+    DkimSigner,
+    body_hash,
+    relaxed_body,
+    relaxed_header,
+    with_crlf,
+)
 from mailer.dispatch.dkim_keys import DkimKey
 from mailer.letters.compile import compile_letter
+from mailer.letters.editions import CompiledEditions, load_editions
 from mailer.letters.source import load_letter
 from mailer.store.models import Recipient
 from mailer.tokens import Signer
+from tests import sample_files
 from tests.clocks import FakeClock
 from tests.dkim_helpers import (
     MIXED,
@@ -81,6 +92,8 @@ UTF8_HEADERS = (
 ).encode()
 
 BARE_LF = MIXED.replace(b"\r\n", b"\n")
+#: A text part with a lone CR and a lone LF, as an attribute with a line break can leave.
+LONE_CR = FOLDED.replace(b"trailing blank lines follow", b"a line\rbroken\nthen")
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +117,31 @@ def letter(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def messages(letter: bytes) -> dict[str, bytes]:
+def attached(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A letter with a resolution attached (a file name not in ASCII) and an image embedded,
+    as the MIME writer builds it: base64 parts shared by every message of the letter."""
+    folder = tmp_path_factory.mktemp("attached")
+    (folder / "Resolución 12.pdf").write_bytes(sample_files.pdf())
+    (folder / "logo.png").write_bytes(sample_files.png())
+    path = folder / "resolution.md"
+    path.write_text(
+        '---\nsubject: "Resolution 12"\nattachments: ["Resolución 12.pdf"]\n---\n\n'
+        "![Our logo](logo.png)\n\nDear {{ subscriber.name }}, the resolution is attached.\n",
+        encoding="utf-8",
+    )
+    compiled = CompiledEditions(
+        load_editions(path), config=load_config(env={}), lists=[], signer=Signer("k")
+    )
+    data = compiled.build(Recipient("ana@example.com", "Ana Lima", {}, 8)).data
+    assert b"multipart/mixed" in data and b"multipart/related" in data
+    return data
+
+
+@pytest.fixture(scope="module")
+def messages(letter: bytes, attached: bytes) -> dict[str, bytes]:
     return {
         "letter": letter, "folded": FOLDED, "mixed": MIXED, "utf8": UTF8_HEADERS,
-        "bare-lf": BARE_LF,
+        "bare-lf": BARE_LF, "lone-cr": LONE_CR, "attached": attached,
     }
 
 
@@ -123,7 +157,9 @@ def signer_for(keys: dict[str, DkimKey], algorithms: str) -> DkimSigner:
 
 
 @pytest.mark.parametrize("algorithms", ALGORITHMS)
-@pytest.mark.parametrize("name", ["letter", "folded", "mixed", "utf8", "bare-lf"])
+@pytest.mark.parametrize(
+    "name", ["letter", "folded", "mixed", "utf8", "bare-lf", "lone-cr", "attached"]
+)
 def test_dkimpy_verifies_every_signature(
     keys: dict[str, DkimKey], messages: dict[str, bytes], name: str, algorithms: str
 ) -> None:
@@ -220,11 +256,22 @@ _NAMES = st.sampled_from([b"Subject", b"SUBJECT ", b"List-Unsubscribe\t", b"x-Y"
 
 
 @given(st.lists(_BODY_PIECES, max_size=60).map(b"".join))
-def test_relaxed_body_is_what_dkimpy_computes(body: bytes) -> None:
-    assert relaxed_body(body) == Relaxed.canonicalize_body(body)
+def test_relaxed_body_and_its_hash_are_what_dkimpy_computes(body: bytes) -> None:
+    theirs = Relaxed.canonicalize_body(body)
+    assert relaxed_body(body) == theirs
+    assert body_hash(body) == hashlib.sha256(theirs).digest()
 
 
 @given(_NAMES, st.lists(_VALUE_PIECES, max_size=30).map(b"".join))
 def test_relaxed_header_is_what_dkimpy_computes(name: bytes, value: bytes) -> None:
     [(theirs_name, theirs_value)] = Relaxed.canonicalize_headers([(name, value)])
     assert relaxed_header(name, value) + b"\r\n" == theirs_name + b":" + theirs_value
+
+
+@given(st.lists(st.sampled_from([b"a", b" ", b"\r", b"\n", b"\r\n", b"\n\r"]), max_size=40)
+       .map(b"".join))
+def test_line_ends_are_signed_as_an_smtp_client_sends_them(data: bytes) -> None:
+    """aiosmtplib makes a lone CR or LF a CRLF and ends the last line: what is signed
+    must be what it sends, or the receiver's body hash differs."""
+    sent = LINE_ENDINGS_REGEX.sub(b"\r\n", data)
+    assert with_crlf(data) == (sent if sent.endswith(b"\r\n") else sent + b"\r\n")

@@ -63,6 +63,27 @@ def test_keygen_says_what_to_set_and_what_to_publish(invoke: Invoke, tmp_path: P
     assert 'e1._domainkey.example.org. IN TXT ( "v=DKIM1; k=ed25519; p=' in result.output
 
 
+def test_keygen_takes_the_settings_the_environment_will_sign_with(
+    invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With [dkim] given in the environment, keygen puts the key where signing reads it,
+    and `dkim record` then prints the same record."""
+    path = tmp_path / "keys" / "s2026.key"
+    path.parent.mkdir()
+    for name, value in (("DOMAIN", "lists.example.org"), ("SELECTOR", "s2026"),
+                        ("KEY_FILE", str(path))):
+        monkeypatch.setenv(f"MAILER_DKIM_{name}", value)
+    made = invoke("dkim", "keygen", "--json")
+    assert made.exit_code == 0, made.output
+    shown = json.loads(made.output)
+    assert Path(shown["key_file"]) == path and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert shown["name"] == "s2026._domainkey.lists.example.org"
+    [record] = json.loads(invoke("dkim", "record", "--json").output)
+    assert record["value"] == shown["value"]
+    again = invoke("dkim", "keygen", "--selector", "s2027")  # the file exists now
+    assert again.exit_code == 1 and "never overwritten" in again.output
+
+
 def test_keygen_never_writes_over_a_file(invoke: Invoke, tmp_path: Path) -> None:
     existing = tmp_path / "dkim-s1.key"
     existing.write_text("my old key")

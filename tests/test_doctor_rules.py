@@ -59,6 +59,28 @@ def test_send_says_nothing_of_a_setup_in_order(
     assert "warning" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("provider", "setting", "value"),
+    [("Amazon SES", "MAILER_WEBHOOKS_SES_TOPIC_ARN", "arn:aws:sns:eu-west-1:123456789012:b"),
+     ("Postmark", "MAILER_WEBHOOKS_POSTMARK_PASSWORD", "secret"),
+     ("Mailgun", "MAILER_WEBHOOKS_MAILGUN_KEY", "key"),
+     ("SendGrid", "MAILER_WEBHOOKS_SENDGRID_PUBLIC_KEY", "MFkw")],
+)
+def test_with_a_providers_reports_no_return_path_is_wanted(
+    provider: str, setting: str, value: str
+) -> None:
+    env = {**CONFIGURED, "MAILER_DKIM_KEY_FILE": "k", "MAILER_BOUNCES_RETURN_PATH": ""}
+    [alone] = [f for f in preflight(load_config(env=env)) if f.check == "return path"]
+    assert alone.status is Status.WARN
+    [found] = [f for f in preflight(load_config(env={**env, setting: value}))
+               if f.check == "return path"]
+    assert found.status is Status.PASS
+    assert found.found.startswith(f"{provider} sends under its own envelope sender")
+    ours = load_config(env={**env, setting: value, "MAILER_BOUNCES_RETURN_PATH": "b@example.org"})
+    [kept] = [f for f in preflight(ours) if f.check == "return path"]
+    assert kept.found.startswith("bounces go to b@example.org")  # our return path: our envelope
+
+
 def test_a_public_plain_http_address_fails_the_preflight() -> None:
     config = load_config(env={**CONFIGURED, "MAILER_DKIM_KEY_FILE": "k",
                               "MAILER_WEB_BASE_URL": "http://lists.example.org"})
@@ -72,12 +94,12 @@ def _complaint_rule(store: Store) -> tuple[Status, str]:
     return rule.status, rule.why
 
 
-def _complain(store: Store, campaign_id: int, email: str) -> None:
+def _complain(store: Store, campaign_id: int, email: str, proof: Proof = Proof.VERP) -> None:
     with store.transaction() as conn:
         insert(conn, NewBounce(
             message_id=f"<{email}>", recipient=email, kind="complaint", status="",
             reason="abuse", diagnostic="", source="test", subscriber_id=None,
-            campaign_id=campaign_id, proof=Proof.VERP,
+            campaign_id=campaign_id, proof=proof,
         ))
 
 
@@ -94,6 +116,10 @@ def test_the_complaint_rate_is_counted_over_thirty_days(
     _complain(store, campaign, emails[0])
     status, why = _complaint_rule(store)
     assert status is Status.FAIL and why.startswith("1 of 20 letters in 30 days (5.00%)")
+    _complain(store, campaign, emails[1], Proof.PROVIDER)  # a provider's report counts too
+    _complain(store, campaign, emails[2], Proof.NONE)  # one that proves nothing does not
+    status, why = _complaint_rule(store)
+    assert status is Status.FAIL and why.startswith("2 of 20 letters in 30 days (10.00%)")
     fake_clock.advance(days=31)
     assert _complaint_rule(store) == (Status.UNKNOWN, "nothing sent in 30 days")
 

@@ -190,13 +190,16 @@ def output_option(
     func: Callable[..., Any] | None = None,
     *,
     help: str = "Write to this file instead of standard output.",
+    envvar: str | None = None,
 ) -> Callable[..., Any]:
     """The ``-o/--output FILE`` option of commands that write a document (or a key):
-    ``@output_option``, or ``@output_option(help=...)`` to say what is written."""
+    ``@output_option``, or ``@output_option(help=...)`` to say what is written
+    (and ``envvar=`` for a file the environment may name)."""
 
     def add(command: Callable[..., Any]) -> Callable[..., Any]:
         return click.option(
-            "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help=help
+            "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help=help,
+            envvar=envvar, show_envvar=envvar is not None,
         )(command)
 
     return add if func is None else add(func)

@@ -17,8 +17,14 @@ def dkim() -> None:
 
 
 @dkim.command()
-@click.option("--domain", required=True, help="The signing domain (d=), e.g. lists.example.org.")
-@click.option("--selector", required=True, help="The key's name in DNS, e.g. s2026.")
+@click.option(
+    "--domain", required=True, envvar="MAILER_DKIM_DOMAIN", show_envvar=True,
+    help="The signing domain (d=), e.g. lists.example.org.",
+)
+@click.option(
+    "--selector", required=True, envvar="MAILER_DKIM_SELECTOR", show_envvar=True,
+    help="The key's name in DNS, e.g. s2026.",
+)
 @click.option(
     "--algorithm",
     type=click.Choice(["rsa", "ed25519"]),
@@ -26,14 +32,20 @@ def dkim() -> None:
     show_default=True,
     help="rsa: 2048 bits, checked by every receiver; ed25519: RFC 8463.",
 )
-@output_option(help="Where to write the private key (default: dkim-SELECTOR.key here).")
+@output_option(
+    help="Where to write the private key (default: dkim-SELECTOR.key here).",
+    envvar="MAILER_DKIM_KEY_FILE",
+)
 @json_option
 @pass_app
 def keygen(
     app: App, domain: str, selector: str, algorithm: str, output: Path | None, as_json: bool
 ) -> None:
     """Make a private key (a new file of mode 0600, never over another) and print the
-    settings that use it and the TXT record to publish."""
+    settings that use it and the TXT record to publish.
+
+    The domain, selector and file can come from the environment that will sign with
+    them (MAILER_DKIM_DOMAIN, MAILER_DKIM_SELECTOR, MAILER_DKIM_KEY_FILE)."""
     path = (output or Path(f"dkim-{selector}.key")).absolute()
     app.check_output(path)
     key = new_key_file(domain, selector, algorithm, path)

@@ -31,9 +31,9 @@ class DoctorFound(MailerError):
 @json_option
 @pass_app
 def doctor(app: App, resolver: str | None, as_json: bool) -> None:
-    """Check that mailbox providers will take the letters: SPF, DKIM, DMARC and alignment,
-    MX of the addresses mail comes back to, the unsubscribe server, and the Gmail and
-    Yahoo bulk-sender rules. Exit status 1 when a check fails."""
+    """Check that mailbox providers will take the letters: SPF, reverse DNS of the relays,
+    DKIM, DMARC and alignment, MX of the addresses mail comes back to, the unsubscribe
+    server, and the Gmail and Yahoo bulk-sender rules. Exit status 1 when a check fails."""
     dns = Resolver(parse_nameserver(resolver) if resolver else None)
     store = app.store() if app.config.db_path.exists() else None
     report = diagnose(app.config, dns, store)

@@ -25,7 +25,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from mailer.config import Config, is_dns_name
+from mailer.config import Config
+from mailer.config_dkim import is_dns_name
 from mailer.errors import ConfigError, ConflictError, UsageError
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -62,6 +63,12 @@ class DkimKey:
     domain: str
     selector: str
     private_key: PrivateKey
+
+    @property
+    def rsa_bits(self) -> int:
+        """The length of an RSA key (0 for an Ed25519 key, whose strength is fixed)."""
+        key = self.private_key
+        return key.key_size if isinstance(key, rsa.RSAPrivateKey) else 0
 
     @property
     def record_name(self) -> str:

@@ -7,7 +7,13 @@ from mailer.dns import Resolver
 from mailer.doctor.findings import Facts, Report
 from mailer.doctor.preflight import preflight
 from mailer.doctor.reach import mail_findings, web_findings
-from mailer.doctor.records import dkim_findings, dmarc_findings, spf_findings
+from mailer.doctor.records import (
+    dkim_findings,
+    dmarc_findings,
+    forward_findings,
+    spf_findings,
+)
+from mailer.doctor.reverse import reverse_findings
 from mailer.doctor.rules import bulk_sender_rules
 from mailer.store import Store
 
@@ -22,8 +28,10 @@ def diagnose(config: Config, resolver: Resolver, store: Store | None = None) -> 
     findings = [
         *preflight(config),
         *spf_findings(config, resolver, facts),
+        *reverse_findings(config, resolver, facts),
         *dkim_findings(config, resolver, facts),
         *dmarc_findings(config, resolver, facts),
+        *forward_findings(config, resolver, facts),
         *mail_findings(config, resolver),
         *web_findings(config, facts),
     ]

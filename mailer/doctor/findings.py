@@ -48,6 +48,10 @@ class Facts:
     dmarc_looked_up: bool = False
     https: bool = False
     answers: bool = False
+    #: The provider whose envelope sender carries the letters ("": ours).
+    provider: str = ""
+    #: Whether every relay's address has forward-confirmed reverse DNS (None: unknown).
+    reverse_dns: bool | None = None
 
 
 @dataclass(frozen=True)

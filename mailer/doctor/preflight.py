@@ -34,7 +34,31 @@ def _dkim(config: Config) -> Finding:
     )
 
 
+#: What the providers whose reports mailer takes are called.
+_PROVIDERS = {"ses": "Amazon SES", "postmark": "Postmark", "mailgun": "Mailgun",
+              "sendgrid": "SendGrid"}
+
+
+def envelope_provider(config: Config) -> str:
+    """The provider whose own envelope sender carries the letters ("" when it is ours).
+
+    With no ``[bounces] return_path`` and a provider's reports taken at
+    ``/hooks/``, the provider is the relay: it sends under an envelope sender
+    of its own domain and reports bounces itself (deployment.md).
+    """
+    if config.bounces.return_path:
+        return ""
+    return " or ".join(_PROVIDERS[name] for name in config.webhooks.providers)
+
+
 def _return_path(config: Config) -> Finding:
+    provider = envelope_provider(config)
+    if provider:
+        return Finding(
+            "return path", Status.PASS,
+            f"{provider} sends under its own envelope sender, and reports bounces and "
+            "complaints to /hooks/",
+        )
     return _setting(
         "return path", config.bounces.return_path,
         f"bounces go to {config.bounces.return_path} with a signed VERP address each",
@@ -50,7 +74,7 @@ def _unsubscribe(config: Config) -> Finding:
         "unsubscribe address", config.bounces.unsubscribe_address,
         f"List-Unsubscribe names {default}",
         f"[bounces] unsubscribe_address is not set: List-Unsubscribe names {default}",
-        "set [bounces] unsubscribe_address to an address piped into `mailer bounces ingest`",
+        "set [bounces] unsubscribe_address to an address piped into `mailer inbound`",
     )
 
 

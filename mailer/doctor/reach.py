@@ -1,6 +1,7 @@
 """Whether what comes back can reach mailer: the mail domains, and the web side.
 
-Bounces, requests to leave and (where mailer takes them) replies arrive by
+Bounces, requests to leave, replies (with a ``[replies] address``) and posts
+to a list's address (with an ``[inbound] domain`` of their own) arrive by
 mail, so their domains must receive mail: an MX record, or an address record
 that senders fall back to (RFC 5321 5.1). The unsubscribe link points at
 ``web.base_url``, which must answer.
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from typing import Any
 
 from mailer.config import Config
 from mailer.dns import DnsError, Resolver
 from mailer.doctor.findings import Facts, Finding, Status
+from mailer.doctor.preflight import envelope_provider
 from mailer.doctor.records import dns_failure
 from mailer.letters.sender import sender_of, web_base_url
 from mailer.tokens import unsubscribe_mailbox
@@ -23,27 +24,27 @@ from mailer.tokens import unsubscribe_mailbox
 HEALTH_TIMEOUT = 5.0
 
 
-def mail_addresses(config: Config) -> list[tuple[str, str]]:
-    """(what comes there, address) for each address mail comes back to."""
+def mail_domains(config: Config) -> list[tuple[str, str]]:
+    """(what comes there, domain) for each address mail comes back to."""
     sender = sender_of(None, config)[1]
     found = [
-        ("bounces", config.bounces.return_path or sender),
         ("requests to leave", unsubscribe_mailbox(config, sender.rpartition("@")[2])),
     ]
-    # `[replies] address`, where this mailer has one: replies to a circular come there.
-    replies: Any = getattr(config, "replies", None)
-    address = str(getattr(replies, "address", "") or "")
-    if address:
-        found.append(("replies", address))
-    return found
+    if not envelope_provider(config):  # a provider reports bounces to /hooks/ instead
+        found.insert(0, ("bounces", config.bounces.return_path or sender))
+    if config.replies.address:
+        found.append(("replies", config.replies.address))
+    domains = [(what, address.rpartition("@")[2].lower()) for what, address in found]
+    if config.inbound.domain:
+        # Posts to `<list>@<domain>`; without a domain of their own they come to the
+        # From domain, which need not receive mail when nobody writes to a list.
+        domains.append(("posts to lists", config.inbound.domain.lower()))
+    return domains
 
 
 def mail_findings(config: Config, resolver: Resolver) -> list[Finding]:
     """A line for each address mail comes back to: does its domain receive mail?"""
-    return [
-        _receives(what, address.rpartition("@")[2].lower(), resolver)
-        for what, address in mail_addresses(config)
-    ]
+    return [_receives(what, domain, resolver) for what, domain in mail_domains(config)]
 
 
 def _receives(what: str, domain: str, resolver: Resolver) -> Finding:

@@ -14,11 +14,18 @@ import ipaddress
 from collections.abc import Callable
 
 from mailer.config import Config
-from mailer.dispatch.dkim_keys import DkimKey, load_keys, publishes, record_tags
+from mailer.dispatch.dkim_keys import (
+    DEFAULT_RSA_BITS,
+    DkimKey,
+    load_keys,
+    publishes,
+    record_tags,
+)
 from mailer.dispatch.transports.smtp import is_loopback, relays_of
 from mailer.dmarc import aligned, find_policy
 from mailer.dns import DnsError, Resolver
 from mailer.doctor.findings import Facts, Finding, Status
+from mailer.doctor.preflight import envelope_provider
 from mailer.doctor.spf import MAX_LOOKUPS, SpfReport, read_spf
 from mailer.errors import MailerError
 from mailer.letters.sender import sender_of
@@ -66,6 +73,9 @@ def failing_without_dns(check: str) -> Callable[[Check], Check]:
 @failing_without_dns("SPF")
 def spf_findings(config: Config, resolver: Resolver, facts: Facts) -> list[Finding]:
     """The envelope domain's SPF record, and what it says of each relay."""
+    facts.provider = envelope_provider(config)
+    if facts.provider:
+        return [_provider_spf(config, facts.provider)]
     domain = envelope_domain(config)
     report = read_spf(resolver, domain)
     if not report.found:
@@ -87,6 +97,19 @@ def spf_findings(config: Config, resolver: Resolver, facts: Facts) -> list[Findi
         f"{domain}: {report.text!r} ({report.lookups} of {MAX_LOOKUPS} DNS look-ups)",
     )
     return [found, *_relay_findings(config, resolver, report, facts)]
+
+
+def _provider_spf(config: Config, provider: str) -> Finding:
+    """SPF where a provider's envelope sender carries the letters: the provider's own."""
+    domain = from_domain(config)
+    return Finding(
+        "SPF", Status.UNKNOWN,
+        f"the envelope sender is {provider}'s (no [bounces] return_path), so SPF is checked "
+        f"against {provider}'s domain, which aligns with {domain} only where {provider} "
+        f"sends from a custom MAIL FROM domain under it",
+        f"set up a custom MAIL FROM domain under {domain} at {provider} for SPF alignment; "
+        "DKIM carries DMARC meanwhile",
+    )
 
 
 def _relay_findings(
@@ -123,7 +146,7 @@ def _relay_finding(
             f"make sure {domain}'s SPF names the address this server sends from",
         ), None
     try:
-        addresses = [host.strip("[]")] if _is_address(host) else resolver.addresses(host)
+        addresses = [host.strip("[]")] if is_address(host) else resolver.addresses(host)
     except DnsError as exc:
         return dns_failure("SPF relay", exc), None
     if not addresses:
@@ -146,7 +169,8 @@ def _relay_finding(
     ), False
 
 
-def _is_address(host: str) -> bool:
+def is_address(host: str) -> bool:
+    """Whether a relay's host is an IP address (``[2001:db8::1]`` too) rather than a name."""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -194,6 +218,15 @@ def _key_finding(key: DkimKey, resolver: Resolver) -> Finding:
             f"{name} holds the key, in test mode (t=y): receivers may ignore the signature",
             f"drop t=y from the record at {name}",
         )
+    bits = key.rsa_bits
+    if bits and bits < DEFAULT_RSA_BITS:
+        return Finding(
+            "DKIM key", Status.WARN,
+            f"{name} holds the key, an RSA key of {bits} bits: Gmail asks for "
+            f"{DEFAULT_RSA_BITS}, and receivers may come to ignore shorter ones",
+            f"make a {DEFAULT_RSA_BITS}-bit key under a new selector with `mailer dkim keygen`, "
+            "publish it and switch to it",
+        )
     return Finding(
         "DKIM key", Status.PASS, f"{name} holds the key mailer signs with ({key.algorithm})"
     )
@@ -205,8 +238,10 @@ def dmarc_findings(config: Config, resolver: Resolver, facts: Facts) -> list[Fin
     domain = from_domain(config)
     policy = find_policy(resolver, domain)
     facts.dmarc, facts.dmarc_looked_up = policy, True
-    envelope = envelope_domain(config)
-    facts.spf_aligned = aligned(envelope, domain, strict=bool(policy and policy.strict_spf))
+    envelope = "" if facts.provider else envelope_domain(config)
+    facts.spf_aligned = bool(envelope) and aligned(
+        envelope, domain, strict=bool(policy and policy.strict_spf)
+    )
     signer = config.dkim.domain
     facts.dkim_aligned = bool(signer) and aligned(
         signer, domain, strict=bool(policy and policy.strict_dkim)
@@ -231,16 +266,25 @@ def dmarc_findings(config: Config, resolver: Resolver, facts: Facts) -> list[Fin
 
 
 def _alignment(domain: str, envelope: str, signer: str, facts: Facts) -> list[Finding]:
-    """One line for SPF's domain and one for DKIM's: aligned with From, or not."""
+    """One line for SPF's domain and one for DKIM's: aligned with From, or not.
+
+    ``envelope`` is "" where a provider's envelope sender carries the letters:
+    whether it aligns is the provider's setting, and cannot be seen here.
+    """
     policy = facts.dmarc.applies(domain) if facts.dmarc else "none"
     either = facts.spf_aligned or facts.dkim_aligned
-    missing = Status.WARN if either else Status.FAIL
-    consequence = "" if either else (
+    missing = Status.WARN if either or not envelope else Status.FAIL
+    consequence = "" if either or not envelope else (
         f": DMARC fails, and with policy {policy} receivers "
         f"{'reject' if policy == 'reject' else 'junk' if policy == 'quarantine' else 'distrust'}"
         " these letters"
     )
-    ways = [(
+    unknown = [] if envelope else [Finding(
+        "alignment", Status.UNKNOWN,
+        f"the envelope domain is {facts.provider}'s: it aligns with {domain} only with a "
+        f"custom MAIL FROM domain set at {facts.provider}",
+    )]
+    ways = [] if not envelope else [(
         facts.spf_aligned, f"the envelope domain {envelope}",
         f"set [bounces] return_path to an address at {domain} (or a domain under it)",
     )]
@@ -249,7 +293,7 @@ def _alignment(domain: str, envelope: str, signer: str, facts: Facts) -> list[Fi
             facts.dkim_aligned, f"the DKIM domain d={signer}",
             f"set [dkim] domain to {domain} (or the domain it is under) with a key there",
         ))
-    return [
+    return unknown + [
         Finding("alignment", Status.PASS, f"{what} aligns with {domain}") if is_aligned
         else Finding(
             "alignment", missing,
@@ -257,3 +301,43 @@ def _alignment(domain: str, envelope: str, signer: str, facts: Facts) -> list[Fi
         )
         for is_aligned, what, fix in ways
     ]
+
+
+@failing_without_dns("forwarded replies")
+def forward_findings(config: Config, resolver: Resolver, facts: Facts) -> list[Finding]:
+    """Whether the copies of replies pass DMARC at the coordinator's mailbox.
+
+    They come From ``[replies] address``, which may be at another domain than
+    the letters' From; DMARC then judges them by that domain's policy, and
+    our signature or envelope must align with it as the letters' do with theirs.
+    """
+    replies = config.replies
+    if not (replies.address and replies.forward_to):
+        return []
+    domain = replies.address.rpartition("@")[2].lower()
+    if domain == from_domain(config):
+        return []  # the letters' own alignment, above
+    policy = find_policy(resolver, domain)
+    envelope = "" if envelope_provider(config) else envelope_domain(config)
+    signer = config.dkim.domain
+    through = [
+        what for what, authenticated, strict in (
+            (f"the envelope domain {envelope}", envelope, bool(policy and policy.strict_spf)),
+            (f"the DKIM domain d={signer}", signer, bool(policy and policy.strict_dkim)),
+        )
+        if authenticated and aligned(authenticated, domain, strict=strict)
+    ]
+    if through:
+        found = f"copies From {replies.address} align through {' and '.join(through)}"
+        return [Finding("forwarded replies", Status.PASS, found)]
+    applied = policy.applies(domain) if policy else "none"
+    envelope = envelope or "(the provider's)"
+    return [Finding(
+        "forwarded replies",
+        Status.FAIL if applied in ("quarantine", "reject") else Status.WARN,
+        f"copies to {replies.forward_to} come From {replies.address}, and neither the "
+        f"envelope domain {envelope} nor a DKIM domain aligns with "
+        f"{domain} (its DMARC policy: {applied})",
+        f"set [replies] address to an address at {from_domain(config)}, or sign with a key "
+        f"at {domain} (or the domain it is under)",
+    )]

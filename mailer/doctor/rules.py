@@ -7,7 +7,9 @@ from what the checks found.
    and List-Unsubscribe-Post to every letter; ``mailer serve`` must answer
    at ``web.base_url``.
 4. TLS for the connection that carries the mail.
-5. A spam complaint rate under 0.3% (and best under 0.1%), as far as the
+5. Forward and reverse DNS (a PTR record that resolves back) for the
+   addresses the mail is sent from.
+6. A spam complaint rate under 0.3% (and best under 0.1%), as far as the
    complaints that come back to mailer show it: Gmail sends none back and
    shows its own figure only in its Postmaster Tools.
 """
@@ -37,6 +39,7 @@ def bulk_sender_rules(config: Config, facts: Facts, store: Store | None) -> list
         _dmarc(facts),
         _one_click(facts),
         _tls(config),
+        _reverse(facts),
         _complaints(store),
     ]
 
@@ -50,6 +53,12 @@ def _authenticated(facts: Facts) -> Rule:
         return Rule(rule, Status.PASS, f"{' and '.join(passing)} (see above)")
     if any(passes is None and aligned for _, passes, aligned in ways):
         return Rule(rule, Status.UNKNOWN, "aligned, but whether SPF passes cannot be seen here")
+    if facts.provider:
+        return Rule(
+            rule, Status.UNKNOWN,
+            f"whether {facts.provider} signs as your domain or sends from a MAIL FROM domain "
+            "under it cannot be seen here",
+        )
     return Rule(rule, Status.FAIL, "neither passes with an aligned domain: see the lines above")
 
 
@@ -82,6 +91,15 @@ def _tls(config: Config) -> Rule:
             "(Postfix: smtp_tls_security_level = may)",
         )
     return Rule(rule, Status.PASS, "the relay takes the letters over TLS and delivers them")
+
+
+def _reverse(facts: Facts) -> Rule:
+    rule = "forward and reverse DNS of the sending addresses"
+    if facts.reverse_dns:
+        return Rule(rule, Status.PASS, "each relay's addresses have PTR records that resolve back")
+    if facts.reverse_dns is False:
+        return Rule(rule, Status.WARN, "a relay's address lacks one (see above)")
+    return Rule(rule, Status.UNKNOWN, "the addresses the mail leaves from cannot be seen here")
 
 
 def _complaints(store: Store | None) -> Rule:

@@ -2,7 +2,8 @@
 
 ``run.make_transport`` wraps the SMTP relays or the outbox in it when
 ``[dkim]`` is set, so that every message mailer sends (a campaign's letters,
-a welcome letter, a test send, a confirmation) is signed in this one place,
+a welcome letter, a test send, a confirmation, a reply forwarded to the
+coordinator) is signed in this one place,
 on its way out, as the finished bytes. An RSA signature takes a fraction of
 a millisecond of OpenSSL, which runs without the GIL: the hashes are made in
 the event loop (they need the GIL anyway) and the signature in the loop's
