@@ -76,6 +76,8 @@ class SmtpConfig:
     timeout: float = 30.0
     connections: int = 8
     connect_attempts: int = 6
+    #: Send MAIL, RCPT and DATA in one write when the server offers PIPELINING.
+    pipelining: bool = True
     relays: tuple[RelayConfig, ...] = ()
 
 

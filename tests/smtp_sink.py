@@ -14,6 +14,10 @@ test can check that each recipient was accepted exactly once:
   ones wait at DATA until ``release()``, so that a test can stop a sender in
   the middle of a run without racing it;
 - ``reject``: recipients answered ``550 5.1.1 user unknown``;
+- ``busy``: recipients answered ``452 4.5.3`` (try again later);
+- ``close_at``: recipients whose RCPT is answered 421, and the connection closed;
+- ``pipelining``: PIPELINING offered in the EHLO reply (as real servers do; aiosmtpd
+  reads pipelined commands in order either way);
 - ``refuse_all``: every new connection greeted with 421 (a relay that is down);
 - ``refuse_sender``: every MAIL FROM answered 553 (a relay that will not relay for us);
 - ``no_smtputf8``: SMTPUTF8 not offered (a relay that takes ASCII addresses only).
@@ -45,6 +49,9 @@ class Faults:
     drop_rate: float = 0.0
     stall: int = 0
     reject: set[str] = field(default_factory=set)
+    busy: set[str] = field(default_factory=set)
+    close_at: set[str] = field(default_factory=set)
+    pipelining: bool = True
     refuse_all: bool = False
     refuse_sender: bool = False
     no_smtputf8: bool = False
@@ -87,6 +94,8 @@ class SinkHandler:
         session.host_name = hostname
         with self.lock:
             self.sessions += 1
+        if self.faults.pipelining:
+            return [responses[0], "250-PIPELINING", *responses[1:]]
         return responses
 
     async def handle_MAIL(
@@ -120,6 +129,11 @@ class SinkHandler:
             return "451 4.4.2 stalled"
         if address.lower() in self.faults.reject:
             return "550 5.1.1 <" + address + ">: Recipient address rejected: User unknown"
+        if address.lower() in self.faults.busy:
+            return "452 4.5.3 <" + address + ">: too many recipients, try again later"
+        if address.lower() in self.faults.close_at:
+            asyncio.get_running_loop().call_later(0.01, server.transport.close)
+            return "421 4.7.0 closing connection, too busy"
         if self.faults.temp_rate and self.rng.random() < self.faults.temp_rate:
             if self.rng.random() < 0.5:
                 return "451 4.3.0 temporary local problem, try again later"

@@ -20,9 +20,10 @@ RECIPIENTS = 400
 CONNECTIONS = 4
 
 
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    running = SmtpSink(Faults())
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-at-a-time"])
+def sink(request: pytest.FixtureRequest) -> Iterator[SmtpSink]:
+    """A sink that offers PIPELINING (the lean transaction) or not (aiosmtplib's calls)."""
+    running = SmtpSink(Faults(pipelining=request.param))
     running.start()
     yield running
     running.stop()

@@ -21,11 +21,13 @@ from tests.clocks import START, FakeClock
 from tests.smtp_sink import LETTER, Faults, SmtpSink, populate, sink_environment
 
 
-@pytest.fixture
-def start_sink() -> Iterator[Callable[..., SmtpSink]]:
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-at-a-time"])
+def start_sink(request: pytest.FixtureRequest) -> Iterator[Callable[..., SmtpSink]]:
+    """Sinks that offer PIPELINING (the lean transaction) or not (aiosmtplib's calls)."""
     started: list[SmtpSink] = []
 
     def start(**faults: object) -> SmtpSink:
+        faults.setdefault("pipelining", request.param)
         sink = SmtpSink(Faults(**faults))  # type: ignore[arg-type]
         sink.start()
         started.append(sink)

@@ -422,7 +422,8 @@ async def _send_each(
             message = compiled.build(recipient)
             try:
                 reply = await channel.send(
-                    sender, message.recipient, message.data, message.smtputf8
+                    sender, message.recipient, message.data, message.smtputf8,
+                    stuffed=message.stuffed,
                 )
             except TransportError as exc:
                 await channel.close()
@@ -443,7 +444,9 @@ async def send_one(config: Config, message: OutgoingMessage) -> None:
     sender = config.bounces.return_path or sender_of(None, config)[1]
     channel = await make_transport(config).open()
     try:
-        reply = await channel.send(sender, message.recipient, message.data, message.smtputf8)
+        reply = await channel.send(
+            sender, message.recipient, message.data, message.smtputf8, stuffed=message.stuffed
+        )
     finally:
         await channel.close()
     if not reply.accepted:

@@ -262,7 +262,8 @@ class Sender:
             return  # the run is stopping (no relay, or Ctrl-C)
         try:
             reply = await channel.send(
-                self._envelope(due), message.recipient, message.data, message.smtputf8
+                self._envelope(due), message.recipient, message.data, message.smtputf8,
+                stuffed=message.stuffed,
             )
         except SenderRefused as exc:
             # Our fault, not the recipient's: they stay pending and the run stops.

@@ -46,6 +46,8 @@ _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 #: RFC 5322 dot-atom-text, with UTF-8 allowed as RFC 6532 does: what an address may be here.
 _ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-\u0080-\U0010ffff]"
 _DOT_ATOM = re.compile(rf"^{_ATEXT}+(?:\.{_ATEXT}+)*$")
+#: One character of a quoted-printable line: an escape (``=XX``) or a single octet.
+_QP_TOKEN = re.compile(rb"=[0-9A-F]{2}|.", re.DOTALL)
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 #: Encoded words stay under 75 characters: 45 UTF-8 octets → 60 base64 characters.
 _WORD_OCTETS = 45
@@ -70,6 +72,8 @@ class OutgoingMessage:
     parts: tuple[bytes, ...]
     smtputf8: bool
     files_size: int = 0
+    #: Every line ends in CRLF and none starts with a dot: SMTP takes it as it is.
+    stuffed: bool = False
 
     @functools.cached_property
     def data(self) -> bytes:
@@ -218,8 +222,38 @@ def header(name: str, value: str) -> bytes:
 
 
 def qp(text: str) -> bytes:
-    """Quoted-printable body with CRLF line ends (text uses ``\\n``)."""
-    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", CRLF)
+    """Quoted-printable body with CRLF line ends (text uses ``\\n``); no line starts with a dot."""
+    return CRLF.join([_qp_line(line) for line in text.split("\n")])
+
+
+def _qp_line(line: str) -> bytes:
+    """One line of text in quoted-printable (soft breaks in CRLF), never starting a line
+    with a dot."""
+    return _no_leading_dot(binascii.b2a_qp(line.encode("utf-8"), istext=True)).replace(
+        b"\n", CRLF
+    )
+
+
+def _no_leading_dot(encoded: bytes) -> bytes:
+    """``encoded`` (one line, soft breaks as ``=\\n``) with no line starting with a dot.
+
+    A dot that starts a line is written ``=2E``, which decodes to the same
+    dot: a message of mailer's then needs no dot-stuffing on its way through
+    SMTP, so one compiled letter's bytes go on the wire as they are. Rare
+    (a line of the letter that starts with a dot, or a soft break falling
+    before one), and the caller caches the line.
+    """
+    if not encoded.startswith(b".") and b"\n." not in encoded:
+        return encoded
+    lines: list[bytes] = []
+    current = b""
+    for token in _QP_TOKEN.findall(encoded.replace(b"=\n", b"")):
+        if len(current) + len(token) > 75:  # room for the soft break's "="
+            lines.append(current + b"=")
+            current = b""
+        current += b"=2E" if token == b"." and not current else token
+    lines.append(current)
+    return b"\n".join(lines)
 
 
 class LineCachedQP:
@@ -236,7 +270,7 @@ class LineCachedQP:
         self._limit = limit
 
     def _miss(self, line: str) -> bytes:
-        encoded = binascii.b2a_qp(line.encode("utf-8"), istext=True).replace(b"\n", CRLF)
+        encoded = _qp_line(line)
         if len(self._cache) >= self._limit:
             self._cache.clear()
         self._cache[line] = encoded
@@ -330,6 +364,12 @@ class MessageFrame:
         # message of the letter then needs SMTPUTF8, whoever receives it.
         self._head_utf8 = not (self._head + self._reply_open).isascii()
         self._qp = LineCachedQP()
+        # The recipient's own headers never start a line with a dot, nor do the bodies
+        # (``qp``); the constant parts are looked at here, once for every message.
+        self._stuffed = not any(
+            part.startswith(b".") or b"\n." in part
+            for part in (self._head, layout.text_open, layout.html_open, *layout.tail)
+        )
         self._date_second = -1
         self._date_header = b""
 
@@ -405,4 +445,5 @@ class MessageFrame:
             parts=parts,
             smtputf8=smtputf8 or self._head_utf8,
             files_size=layout.files_size,
+            stuffed=self._stuffed,
         )
