@@ -95,6 +95,8 @@ class SendingConfig:
     deadline: float = 259200.0
     batch_size: int = 500
     batch_seconds: float = 0.25
+    #: Worker processes that share a campaign's recipients (0: one per core available).
+    workers: int = 0
     #: The zone ``send --at`` reads a time in without ``--tz`` ("": the system's).
     timezone: str = ""
 
@@ -273,6 +275,7 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("sending", "deadline"): (1, 365 * 86400),
     ("sending", "batch_size"): (1, 100_000),
     ("sending", "batch_seconds"): (0.01, 60),
+    ("sending", "workers"): (0, 256),
     ("bounces", "soft_threshold"): (1, 1000),
     ("bounces", "decay_days"): (1, 3650),
     ("bounces", "match_days"): (1, 365),
