@@ -199,6 +199,8 @@ def run_processes(
     def on_signal(sig: int, frame: FrameType | None) -> None:
         nonlocal stopped
         stopped = stopped or sig
+        if stop is not None:
+            stop.set()  # a long-running caller (the worker) ends its rounds too
         for worker in workers:
             worker.signal(signal.SIGTERM)  # a second one stops in-flight messages too
 
@@ -208,7 +210,8 @@ def run_processes(
             previous[sig] = signal.signal(sig, on_signal)
     try:
         workers.extend(_Worker(job) for job in jobs)
-        _follow(workers, tally, stop, lambda: on_signal(signal.SIGTERM, None))
+        asked = lambda: stop is not None and stop.is_set() and stopped is None  # noqa: E731
+        _follow(workers, tally, asked, lambda: on_signal(signal.SIGTERM, None))
         return stopped, [worker.finish() for worker in workers]
     finally:
         for worker in workers:
@@ -220,16 +223,18 @@ def run_processes(
 
 
 def _follow(
-    workers: list[_Worker], tally: Tally, stop: StopFlag | None, stop_all: Callable[[], None]
+    workers: list[_Worker],
+    tally: Tally,
+    asked: Callable[[], bool],
+    stop_all: Callable[[], None],
 ) -> None:
-    """Read every worker's lines until each has closed its output."""
+    """Read every worker's lines until each has closed its output; ``stop_all`` once if a
+    caller ``asked`` for a stop that no signal has brought yet."""
     with selectors.DefaultSelector() as selector:
         for worker in workers:
             selector.register(worker.stdout, selectors.EVENT_READ, worker)
-        asked = False
         while selector.get_map():
-            if stop is not None and stop.is_set() and not asked:
-                asked = True
+            if asked():
                 stop_all()
             for key, _ in selector.select(timeout=0.2):
                 worker = key.data

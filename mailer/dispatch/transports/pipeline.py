@@ -173,6 +173,8 @@ class ReplyReader(asyncio.Protocol):
 
     async def reply(self, timeout: float) -> Reply:
         """The next reply in order; ``TimeoutError`` after ``timeout`` seconds without it."""
+        if self._replies:  # pipelined replies often come in one segment: no timer for them
+            return self._replies.popleft()
         async with asyncio.timeout(timeout):
             while not self._replies:
                 if self._closed:
