@@ -127,17 +127,13 @@ def deliver(
         return _result(store, campaign, started)
     policy = send_policy(config, concurrency=concurrency, rate=rate)
     run = SharedRun(config, store, campaign, policy, transport, on_progress, sleep, stop)
-    # No more workers than connections (each needs one: [smtp] connections holds in total),
-    # nor than recipients due (a welcome letter's one new member needs no process).
-    due = deliveries.count_due(store, campaign.id, clock.now_iso())
-    count = min(worker_count(config, workers), policy.concurrency, max(1, due))
+    count = _workers(run, workers)
+    sender = None
     if count == 1:
         sender = sender_for(config, store, campaign, transport, on_progress, policy, sleep)
-    else:
-        compiled_editions(config, store, campaign)  # a letter that cannot compile fails nobody
     campaigns.set_state(store, campaign.id, CampaignState.SENDING)
     try:
-        stopped_by = run_senders([sender], stop) if count == 1 else run.shared(count)
+        stopped_by = run_senders([sender], stop) if sender else run.shared(count)
     except TransportError as exc:
         left = deliveries.remaining(store, campaign.id)
         raise RelayFailed(str(exc), campaign_id=campaign.id, left=left, code=exc.code) from None
@@ -152,6 +148,18 @@ def deliver(
     if left == 0 and campaign.kind != "welcome":  # a welcome letter waits for the next member
         campaigns.set_state(store, campaign.id, CampaignState.DONE)
     return _result(store, campaign, started)
+
+
+def _workers(run: SharedRun, asked: int | None) -> int:
+    """How many workers send this run: no more than connections (each needs one, and
+    ``[smtp] connections`` holds in total), nor than recipients due (a welcome letter's
+    one new member needs no process). With several, the letter is compiled here first,
+    so that one that cannot compile fails nobody."""
+    due = deliveries.count_due(run.store, run.campaign.id, clock.now_iso())
+    count = min(worker_count(run.config, asked), run.policy.concurrency, max(1, due))
+    if count > 1:
+        compiled_editions(run.config, run.store, run.campaign)
+    return count
 
 
 def _result(store: Store, campaign: Campaign, started: float) -> RunResult:

@@ -319,6 +319,16 @@ def _tokened_reply_to(name: str, address: str) -> tuple[bytes, bytes]:
     return f"Reply-To: {opening}{local}+".encode(), f"@{domain}>\r\n".encode("ascii")
 
 
+def _dot_free(constant: Sequence[bytes]) -> bool:
+    """Whether no line of a letter's constant parts starts with a dot.
+
+    The recipient's own headers never do, nor do the bodies (``qp``), so when
+    the constant parts do not either, every message of the letter goes
+    through SMTP as it is, with no dot-stuffing: looked at once per letter.
+    """
+    return not any(part.startswith(b".") or b"\n." in part for part in constant)
+
+
 class MessageFrame:
     """The constant parts of every message of one letter, encoded once.
 
@@ -385,12 +395,7 @@ class MessageFrame:
         # message of the letter then needs SMTPUTF8, whoever receives it.
         self._head_utf8 = not (self._head + self._reply_open).isascii()
         self._qp = LineCachedQP()
-        # The recipient's own headers never start a line with a dot, nor do the bodies
-        # (``qp``); the constant parts are looked at here, once for every message.
-        self._stuffed = not any(
-            part.startswith(b".") or b"\n." in part
-            for part in (self._head, layout.text_open, layout.html_open, *layout.tail)
-        )
+        self._stuffed = _dot_free((self._head, layout.text_open, layout.html_open, *layout.tail))
         self._date_second = -1
         self._date_header = b""
 
