@@ -1,29 +1,32 @@
 """Benchmark: ``mailer send`` against a local SMTP sink, beside a raw aiosmtplib baseline.
 
-    python bench/send.py [--recipients 20000] [--connections 16] [--sink auto|smtp-sink|aiosmtpd]
-                         [--dkim rsa] [--dkim ed25519] [--rounds 3]
+    python bench/send.py [--recipients 20000] [--connections 16] [--rounds 1]
+                         [--sink auto|smtp-sink|aiosmtpd] [--dkim rsa] [--dkim ed25519]
+                         [--profile]
 
 Creates a fresh database in a temporary folder, imports N subscribers,
 starts a local sink (Postfix's ``smtp-sink`` when installed, which accepts
 far more than any Python sender can offer; else aiosmtpd in a child process,
-which then limits both figures), and in the same run measures:
+which then limits the figures), and in each round measures, in turn:
 
-- ``mailer send letters/example.md`` as a child process (personalised
-  messages, journal, rate limits and all), its delivery rate, wall time and
-  peak resident memory (the child's ``ru_maxrss``);
 - the baseline: raw aiosmtplib with the same number of reused connections
-  sending the same number of pre-rendered messages.
+  sending the same number of pre-rendered messages, in this process;
+- ``mailer send letters/example.md`` as a child process with the default
+  settings (a worker per core, pipelining), its delivery rate, wall time,
+  CPU time per message (its own and its workers') and peak resident memory;
+- the same with one worker and no pipelining (``--workers 1``,
+  ``MAILER_SMTP_PIPELINING=false``): one process, one command at a time.
 
-It prints both rates, their ratio and the peak RSS. Use ``--recipients
-200000`` for the memory figure. ``--dkim rsa`` (or ``ed25519``, or both)
-also sends the same letter DKIM-signed, each on a database of its own, in
-the same run as the unsigned send, and prints each signed rate against the
-unsigned one. ``--rounds N`` sends each variant N times, taking turns, and
-compares the medians: on a machine shared with other work, one run of each
-says more about what ran beside it than about signing. Each run also prints
-the CPU time of the ``mailer send`` process per message (its threads
-included), which other work on the machine moves much less. A benchmark,
-not a test: the figures depend on the machine.
+``--dkim rsa`` (or ``ed25519``, or both) adds, in each round, the default
+send DKIM-signed with a new key of that algorithm, and its rate against the
+unsigned default send of the same round.
+
+It prints every figure and the ratios to the baseline of the same round.
+Several ``--rounds`` on a machine shared with other work show the spread.
+``--profile`` then runs the one-worker pipelined send under cProfile and
+prints the 15 functions with the most cumulative time (the worker's hot
+path). Use ``--recipients 200000`` for the memory figure. A benchmark, not
+a test: the figures depend on the machine.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import argparse
 import asyncio
 import json
 import os
+import pstats
+import resource
 import shutil
 import socket
 import statistics
@@ -108,23 +113,14 @@ def make_database(
         subprocess.run([*mailer, *args], cwd=folder, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def dkim_environment(folder: Path, algorithm: str) -> dict[str, str]:
-    """A new key of ``algorithm`` (``rsa``, 2048 bits, or ``ed25519``) and the settings
-    that make ``mailer send`` sign with it."""
-    from mailer.dispatch.dkim_keys import generate, write_key
+def run_mailer(
+    folder: Path, env: dict[str, str], connections: int, *extra: str
+) -> dict[str, float]:
+    """``mailer send`` as a child; its summary, wall time, CPU time and peak RSS.
 
-    key_file = folder / f"dkim-{algorithm}.key"
-    write_key(key_file, generate(algorithm))
-    return {
-        "MAILER_DKIM_DOMAIN": "example.org",
-        "MAILER_DKIM_SELECTOR": "bench",
-        "MAILER_DKIM_KEY_FILE": str(key_file),
-        "MAILER_DKIM_ALGORITHM": f"{algorithm}-sha256",
-    }
-
-
-def run_mailer(folder: Path, env: dict[str, str], connections: int) -> dict[str, float]:
-    """``mailer send`` as a child; its summary, wall time and peak RSS."""
+    The CPU time is the child's and its workers' (``wait4`` counts the
+    children a process has waited for).
+    """
     started = time.monotonic()
     process = subprocess.Popen(
         [
@@ -136,10 +132,11 @@ def run_mailer(folder: Path, env: dict[str, str], connections: int) -> dict[str,
             "--list",
             "members",
             "--yes",
-            "--again",  # a later round sends the same letter to the same list
             "--json",
+            "--again",
             "--concurrency",
             str(connections),
+            *extra,
         ],
         cwd=folder,
         env=env,
@@ -160,9 +157,28 @@ def run_mailer(folder: Path, env: dict[str, str], connections: int) -> dict[str,
         "deferred": summary["deferred"],
         "seconds": summary["seconds"],
         "wall": wall,
-        "rss_mb": usage.ru_maxrss / 1024,
-        "cpu": usage.ru_utime + usage.ru_stime,
+        **_usage(usage),
     }
+
+
+def dkim_environment(folder: Path, algorithm: str) -> dict[str, str]:
+    """A new key of ``algorithm`` (``rsa``, 2048 bits, or ``ed25519``) and the settings
+    that make ``mailer send`` sign with it."""
+    from mailer.dispatch.dkim_keys import generate, write_key
+
+    key_file = folder / f"dkim-{algorithm}.key"
+    write_key(key_file, generate(algorithm))
+    return {
+        "MAILER_DKIM_DOMAIN": "example.org",
+        "MAILER_DKIM_SELECTOR": "bench",
+        "MAILER_DKIM_KEY_FILE": str(key_file),
+        "MAILER_DKIM_ALGORITHM": f"{algorithm}-sha256",
+    }
+
+
+def _usage(usage: resource.struct_rusage) -> dict[str, float]:
+    """CPU seconds and peak RSS (MB) from a ``wait4`` rusage."""
+    return {"cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
 
 
 def prerendered(count: int) -> list[bytes]:
@@ -185,8 +201,9 @@ def prerendered(count: int) -> list[bytes]:
     ]
 
 
-async def baseline(port: int, recipients: int, connections: int) -> float:
-    """Raw aiosmtplib: K connections, each reused, sending pre-rendered messages; seconds."""
+async def baseline(port: int, recipients: int, connections: int) -> tuple[float, float]:
+    """Raw aiosmtplib: K connections, each reused, sending pre-rendered messages; seconds
+    and CPU seconds."""
     messages = prerendered(min(recipients, 500))
     queue: asyncio.Queue[int] = asyncio.Queue()
     for number in range(recipients):
@@ -208,9 +225,9 @@ async def baseline(port: int, recipients: int, connections: int) -> float:
         finally:
             await client.quit()
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(connections)))
-    return time.monotonic() - started
+    return time.monotonic() - started, time.process_time() - cpu
 
 
 def at_least_one(text: str) -> int:
@@ -224,20 +241,93 @@ def at_least_one(text: str) -> int:
     return value
 
 
+#: The two ways ``mailer send`` is measured: its defaults, and one process sending one
+#: command at a time (what it was before workers and pipelining).
+DEFAULTS = "mailer send (defaults)"
+CASES: tuple[tuple[str, tuple[str, ...], dict[str, str]], ...] = (
+    (DEFAULTS, (), {}),
+    ("mailer send --workers 1, no pipelining", ("--workers", "1"),
+     {"MAILER_SMTP_PIPELINING": "false"}),
+)
+
+
+def one_round(
+    folder: Path, env: dict[str, str], port: int, args: argparse.Namespace,
+    cases: tuple[tuple[str, tuple[str, ...], dict[str, str]], ...],
+) -> dict[str, float]:
+    """The baseline and each case once; prints them; the rates by name."""
+    rates: dict[str, float] = {}
+    if not args.skip_baseline:
+        seconds, cpu = asyncio.run(baseline(port, args.recipients, args.connections))
+        rates["baseline"] = args.recipients / seconds
+        print(
+            f"  baseline (raw aiosmtplib, {args.connections} connections, pre-rendered): "
+            f"{seconds:.2f} s = {rates['baseline']:,.0f} msg/s; "
+            f"CPU {cpu / args.recipients * 1e6:.0f} us/msg"
+        )
+    for name, extra, settings in cases:
+        got = run_mailer(folder, {**env, **settings}, args.connections, *extra)
+        rate = got["sent"] / max(got["seconds"], 0.01)  # the summary rounds to 0.01 s
+        rates[name] = rate
+        ratio = f"; ratio to baseline {rate / rates['baseline']:.2f}" if "baseline" in rates else ""
+        if "DKIM" in name:
+            ratio += f"; ratio to unsigned {rate / rates[DEFAULTS]:.2f}"
+        print(
+            f"  {name}: {int(got['sent']):,} sent, {int(got['failed'])} failed, "
+            f"{int(got['deferred'])} deferred; delivery {got['seconds']:.2f} s = "
+            f"{rate:,.0f} msg/s (whole command {got['wall']:.2f} s){ratio}; "
+            f"CPU {got['cpu'] / max(got['sent'], 1) * 1e6:.0f} us/msg; "
+            f"peak RSS {got['rss_mb']:.1f} MB"
+        )
+    return rates
+
+
+def profile(folder: Path, env: dict[str, str], connections: int) -> None:
+    """The one-worker pipelined send under cProfile: its 15 most costly functions."""
+    stats = folder / "send.prof"
+    subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(stats), "-m", "mailer", "send",
+         str(LETTER), "--list", "members", "--yes", "--again", "--json",
+         "--concurrency", str(connections), "--workers", "1"],
+        cwd=folder, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    # The hot path below the sender's loop: building, sending, journalling.
+    hot = r"dispatch/(sender|transports|journal)|letters/|tokens|jinja2|socket|sqlite3|epoll"
+    for order in ("cumulative", "tottime"):
+        print(f"profile of one worker (pipelining), top 15 of the hot path by {order} time:")
+        pstats.Stats(str(stats)).sort_stats(order).print_stats(hot, 15)
+
+
+def summary(rounds: list[dict[str, float]]) -> None:
+    """The spread over the rounds: each rate and ratio, lowest to highest."""
+    if len(rounds) < 2:
+        return
+    print(f"over {len(rounds)} rounds (lowest-highest):")
+    for name in rounds[0]:
+        rates = sorted(r[name] for r in rounds)
+        line = f"  {name}: {rates[0]:,.0f}-{rates[-1]:,.0f} msg/s"
+        if name != "baseline" and "baseline" in rounds[0]:
+            ratios = sorted(r[name] / r["baseline"] for r in rounds)
+            middle = statistics.median(ratios)
+            line += f", ratio {ratios[0]:.2f}-{ratios[-1]:.2f} (median {middle:.2f})"
+        if "DKIM" in name:
+            signed = statistics.median(r[name] / r[DEFAULTS] for r in rounds)
+            line += f", signed/unsigned median {signed:.2f}"
+        print(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipients", type=at_least_one, default=20_000)
     parser.add_argument("--connections", type=at_least_one, default=16)
+    parser.add_argument("--rounds", type=at_least_one, default=1)
     parser.add_argument("--sink", choices=["auto", "smtp-sink", "aiosmtpd"], default="auto")
     parser.add_argument(
         "--dkim", action="append", choices=["rsa", "ed25519"], default=[],
         help="Also send DKIM-signed with this algorithm (repeatable).",
     )
-    parser.add_argument(
-        "--rounds", type=at_least_one, default=1,
-        help="Send each variant this many times, in turns; compare the medians.",
-    )
     parser.add_argument("--skip-baseline", action="store_true", help="Only run mailer send.")
+    parser.add_argument("--profile", action="store_true", help="Profile one worker after.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder.")
     args = parser.parse_args()
 
@@ -254,28 +344,22 @@ def main() -> None:
     try:
         print(
             f"sink: {kind} on 127.0.0.1:{port}; recipients: {args.recipients:,}; "
-            f"connections: {args.connections}"
+            f"connections: {args.connections}; cores: {len(os.sched_getaffinity(0))}"
         )
-        variants = ["unsigned", *dict.fromkeys(args.dkim)]
-        for variant in variants:
-            prepare(folder / variant, env, variant, args)
-        rates: dict[str, list[float]] = {variant: [] for variant in variants}
-        for _ in range(args.rounds):
-            for variant in variants:
-                rates[variant].append(send_once(folder / variant, env, variant, args))
-        medians = {variant: statistics.median(found) for variant, found in rates.items()}
-        for variant, rate in medians.items():
-            print(f"{variant}: median {rate:,.0f} msg/s of {args.rounds} round(s)")
-            if variant != "unsigned":
-                print(f"ratio {variant}-signed/unsigned: {rate / medians['unsigned']:.2f}")
-        if not args.skip_baseline:
-            seconds = asyncio.run(baseline(port, args.recipients, args.connections))
-            base_rate = args.recipients / seconds
-            print(
-                f"baseline (raw aiosmtplib, {args.connections} connections, pre-rendered): "
-                f"{seconds:.2f} s = {base_rate:,.0f} msg/s"
-            )
-            print(f"ratio mailer/baseline: {medians['unsigned'] / base_rate:.2f}")
+        started = time.monotonic()
+        make_database(folder, args.recipients, env)
+        print(f"import: {time.monotonic() - started:.1f} s")
+        cases = CASES + tuple(
+            (f"{DEFAULTS}, DKIM {algorithm}", (), dkim_environment(folder, algorithm))
+            for algorithm in dict.fromkeys(args.dkim)
+        )
+        rounds = []
+        for number in range(1, args.rounds + 1):
+            print(f"round {number}:")
+            rounds.append(one_round(folder, env, port, args, cases))
+        summary(rounds)
+        if args.profile:
+            profile(folder, env, args.connections)
     finally:
         sink.terminate()
         sink.wait()
@@ -283,33 +367,6 @@ def main() -> None:
             print(f"kept {folder}")
         else:
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def prepare(folder: Path, env: dict[str, str], variant: str, args: argparse.Namespace) -> None:
-    """A database of its own for ``variant`` (and its key, for a signed one)."""
-    folder.mkdir()
-    if variant != "unsigned":
-        (folder / "dkim.json").write_text(json.dumps(dkim_environment(folder, variant)))
-    started = time.monotonic()
-    make_database(folder, args.recipients, env)
-    print(f"{variant}: import {time.monotonic() - started:.1f} s")
-
-
-def send_once(folder: Path, env: dict[str, str], variant: str, args: argparse.Namespace) -> float:
-    """One ``mailer send`` of the letter to the variant's list; its delivery rate."""
-    if variant != "unsigned":
-        env = {**env, **json.loads((folder / "dkim.json").read_text())}
-    mailer = run_mailer(folder, env, args.connections)
-    rate = mailer["sent"] / max(mailer["seconds"], 0.01)  # the summary rounds to 0.01 s
-    wall_rate = mailer["sent"] / mailer["wall"]
-    print(
-        f"{variant}: mailer send: {int(mailer['sent']):,} sent, {int(mailer['failed'])} failed, "
-        f"{int(mailer['deferred'])} deferred; delivery {mailer['seconds']:.2f} s = "
-        f"{rate:,.0f} msg/s (whole command {mailer['wall']:.2f} s = {wall_rate:,.0f} msg/s); "
-        f"CPU {mailer['cpu'] / max(mailer['sent'], 1) * 1e6:,.0f} µs/message; "
-        f"peak RSS {mailer['rss_mb']:.1f} MB"
-    )
-    return rate
 
 
 if __name__ == "__main__":

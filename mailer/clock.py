@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 _now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+_replaced = False
 
 
 def now() -> datetime:
@@ -19,8 +20,15 @@ def now() -> datetime:
 
 def set_clock(clock: Callable[[], datetime] | None) -> None:
     """Replace the clock (tests use a fake one); ``None`` restores the real one."""
-    global _now
+    global _now, _replaced
     _now = clock if clock is not None else (lambda: datetime.now(UTC))
+    _replaced = clock is not None
+
+
+def replaced() -> bool:
+    """Whether ``set_clock`` put another clock in place: it lives in this process only, so
+    work that must read it (a campaign's workers) stays in this process."""
+    return _replaced
 
 
 def iso(moment: datetime) -> str:

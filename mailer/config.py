@@ -79,6 +79,8 @@ class SmtpConfig:
     timeout: float = 30.0
     connections: int = 8
     connect_attempts: int = 6
+    #: Send MAIL, RCPT and DATA in one write when the server offers PIPELINING.
+    pipelining: bool = True
     relays: tuple[RelayConfig, ...] = ()
 
 
@@ -96,6 +98,8 @@ class SendingConfig:
     deadline: float = 259200.0
     batch_size: int = 500
     batch_seconds: float = 0.25
+    #: Worker processes that share a campaign's recipients (0: one per core available).
+    workers: int = 0
     #: The zone ``send --at`` reads a time in without ``--tz`` ("": the system's).
     timezone: str = ""
 
@@ -292,6 +296,7 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("sending", "deadline"): (1, 365 * 86400),
     ("sending", "batch_size"): (1, 100_000),
     ("sending", "batch_seconds"): (0.01, 60),
+    ("sending", "workers"): (0, 256),
     ("bounces", "soft_threshold"): (1, 1000),
     ("bounces", "decay_days"): (1, 3650),
     ("bounces", "match_days"): (1, 365),

@@ -16,6 +16,10 @@ test can check that each recipient was accepted exactly once:
 - ``reject``: recipients answered ``550 5.1.1 user unknown``;
 - ``defer``: recipients answered ``451 4.2.1 mailbox busy`` (a set the test may change
   between runs, to let some of them through);
+- ``busy``: recipients answered ``452 4.5.3`` (try again later);
+- ``close_at``: recipients whose RCPT is answered 421, and the connection closed;
+- ``pipelining``: PIPELINING offered in the EHLO reply (as real servers do; aiosmtpd
+  reads pipelined commands in order either way);
 - ``refuse_all``: every new connection greeted with 421 (a relay that is down);
 - ``refuse_sender``: every MAIL FROM answered 553 (a relay that will not relay for us);
 - ``no_smtputf8``: SMTPUTF8 not offered (a relay that takes ASCII addresses only).
@@ -48,6 +52,9 @@ class Faults:
     stall: int = 0
     reject: set[str] = field(default_factory=set)
     defer: set[str] = field(default_factory=set)
+    busy: set[str] = field(default_factory=set)
+    close_at: set[str] = field(default_factory=set)
+    pipelining: bool = True
     refuse_all: bool = False
     refuse_sender: bool = False
     no_smtputf8: bool = False
@@ -90,6 +97,8 @@ class SinkHandler:
         session.host_name = hostname
         with self.lock:
             self.sessions += 1
+        if self.faults.pipelining:
+            return [responses[0], "250-PIPELINING", *responses[1:]]
         return responses
 
     async def handle_MAIL(
@@ -125,6 +134,11 @@ class SinkHandler:
             return "550 5.1.1 <" + address + ">: Recipient address rejected: User unknown"
         if address.lower() in self.faults.defer:
             return "451 4.2.1 <" + address + ">: mailbox busy, try again later"
+        if address.lower() in self.faults.busy:
+            return "452 4.5.3 <" + address + ">: too many recipients, try again later"
+        if address.lower() in self.faults.close_at:
+            asyncio.get_running_loop().call_later(0.01, server.transport.close)
+            return "421 4.7.0 closing connection, too busy"
         if self.faults.temp_rate and self.rng.random() < self.faults.temp_rate:
             if self.rng.random() < 0.5:
                 return "451 4.3.0 temporary local problem, try again later"

@@ -20,22 +20,32 @@ RECIPIENTS = 400
 CONNECTIONS = 4
 
 
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    running = SmtpSink(Faults())
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-at-a-time"])
+def sink(request: pytest.FixtureRequest) -> Iterator[SmtpSink]:
+    """A sink that offers PIPELINING (the lean transaction) or not (aiosmtplib's calls)."""
+    running = SmtpSink(Faults(pipelining=request.param))
     running.start()
     yield running
     running.stop()
 
 
-@pytest.fixture
+@pytest.fixture(params=["1", "2"], ids=["one-worker", "two-workers"])
 def world(
-    tmp_path: Path, store: Store, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    store: Store,
+    sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[list[str], Path, dict[str, str]]:
+    """Subscribers, a letter, and the settings of a send by one worker process or two."""
     emails = populate(store, "members", RECIPIENTS)
     letter = tmp_path / "spring.md"
     letter.write_text(LETTER, encoding="utf-8")
-    env = sink_environment(sink.port, MAILER_SMTP_CONNECTIONS=str(CONNECTIONS))
+    env = sink_environment(
+        sink.port,
+        MAILER_SMTP_CONNECTIONS=str(CONNECTIONS),
+        MAILER_SENDING_WORKERS=request.param,
+    )
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return emails, letter, {**os.environ, **env}
@@ -72,6 +82,17 @@ def wait_for(sink: SmtpSink, accepted: int, process: subprocess.Popen[bytes]) ->
         if time.monotonic() > deadline:
             raise AssertionError("the sender made no progress")
         time.sleep(0.002)
+
+
+def resume_finds_everyone(
+    invoke: Invoke, sink: SmtpSink, emails: list[str], *, duplicates: int
+) -> None:
+    """``campaigns resume`` after a kill: nobody missing, at most ``duplicates`` twice."""
+    result = invoke("campaigns", "resume", "1")
+    assert result.exit_code == 0, result.output
+    counts = sink.counts()
+    assert set(counts) == set(emails), "a recipient was skipped"
+    assert sum(n - 1 for n in counts.values()) <= duplicates, "one per open connection"
 
 
 def stop_midway(
@@ -115,12 +136,7 @@ def test_killed_send_resumes_with_nobody_missing_and_few_duplicates(
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     sink.release()
 
-    result = invoke("campaigns", "resume", "1")
-    assert result.exit_code == 0, result.output
-    counts = sink.counts()
-    assert set(counts) == set(emails), "a recipient was skipped"
-    duplicates = sum(n - 1 for n in counts.values())
-    assert duplicates <= CONNECTIONS
+    resume_finds_everyone(invoke, sink, emails, duplicates=CONNECTIONS)
     shown = invoke("campaigns", "show", "1", "--json")
     assert '"sent": 400' in shown.output and '"state": "done"' in shown.output
 
@@ -179,3 +195,37 @@ def test_sigterm_stops_cleanly_and_the_next_cron_run_finishes_it(
     assert result.exit_code == 0, result.output
     assert sink.counts() == dict.fromkeys(emails, 1)
     assert store.one("SELECT state FROM campaigns WHERE id = 1")[0] == "done"
+
+
+def workers_of(process: subprocess.Popen[bytes]) -> list[int]:
+    """The process ids of a sender's worker processes (its children, from /proc)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        if len(children) >= 2:
+            return [int(pid) for pid in children]
+        time.sleep(0.01)
+    raise AssertionError("the sender started no workers")
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_a_killed_worker_leaves_its_share_to_resume(
+    which: int, db_path: Path, sink: SmtpSink, world: tuple[list[str], Path, dict[str, str]],
+    invoke: Invoke,
+) -> None:
+    emails, letter, env = world
+    if env["MAILER_SENDING_WORKERS"] != "2":
+        pytest.skip("one worker is the process itself: killing it is the test above")
+    sink.hold(100)
+    process = start_send(db_path, letter, env)
+    victim = workers_of(process)[which]
+    wait_for(sink, 100, process)
+    os.kill(victim, signal.SIGKILL)
+    sink.release()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert b"Traceback" not in stderr
+    assert b"campaigns resume 1" in stderr and b"ended unexpectedly" in stderr
+
+    resume_finds_everyone(invoke, sink, emails, duplicates=CONNECTIONS // 2)
+    assert not list(db_path.parent.glob("*.journal"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,11 +22,13 @@ from tests.clocks import START, FakeClock
 from tests.smtp_sink import LETTER, Faults, SmtpSink, populate, sink_environment
 
 
-@pytest.fixture
-def start_sink() -> Iterator[Callable[..., SmtpSink]]:
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-at-a-time"])
+def start_sink(request: pytest.FixtureRequest) -> Iterator[Callable[..., SmtpSink]]:
+    """Sinks that offer PIPELINING (the lean transaction) or not (aiosmtplib's calls)."""
     started: list[SmtpSink] = []
 
     def start(**faults: object) -> SmtpSink:
+        faults.setdefault("pipelining", request.param)
         sink = SmtpSink(Faults(**faults))  # type: ignore[arg-type]
         sink.start()
         started.append(sink)
@@ -36,8 +39,18 @@ def start_sink() -> Iterator[Callable[..., SmtpSink]]:
         sink.stop()
 
 
+@pytest.fixture(autouse=True, params=["1", "2"], ids=["one-worker", "two-workers"])
+def workers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every run here by one worker, and by two sharing the recipients (senders in this
+    process: the fake clock's sleep cannot cross into another)."""
+    monkeypatch.setenv("MAILER_SENDING_WORKERS", request.param)
+    return str(request.param)
+
+
 def config_for(db_path: Path, port: int, **extra: str) -> Config:
-    return load_config(env=sink_environment(port, **extra), db=db_path)
+    workers = os.environ["MAILER_SENDING_WORKERS"]
+    env = sink_environment(port, **{"MAILER_SENDING_WORKERS": workers, **extra})
+    return load_config(env=env, db=db_path)
 
 
 def new_campaign(store: Store, name: str = "members") -> Campaign:

@@ -268,7 +268,14 @@ def write_page(output: Path, page: str) -> None:
 
 
 def delivery_options(func: Any) -> Any:
-    """``--concurrency`` and ``--rate``, shared by the commands that deliver a campaign."""
+    """``--concurrency``, ``--rate`` and ``--workers``, shared by the commands that deliver a
+    campaign."""
+    func = click.option(
+        "--workers",
+        type=click.IntRange(1, 256),
+        help="Worker processes sharing the recipients (default: sending.workers, 0 = one "
+        "per core).",
+    )(func)
     func = click.option(
         "--rate", type=click.FloatRange(0), help="At most N messages per second (0: no limit)."
     )(func)

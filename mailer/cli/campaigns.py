@@ -138,11 +138,13 @@ def resume(
     start_now: bool,
     concurrency: int | None,
     rate: float | None,
+    workers: int | None,
     as_json: bool,
 ) -> None:
     """Deliver everything pending and every deferred recipient that is due (a scheduled
     campaign: once its time has come, or now with --now)."""
-    result = deliver(app, campaign_id, concurrency=concurrency, rate=rate, start_now=start_now)
+    result = deliver(app, campaign_id, concurrency=concurrency, rate=rate, workers=workers,
+                     start_now=start_now)
     _print_result(result, as_json)
 
 

@@ -101,6 +101,7 @@ def send(
     tz: str | None,
     concurrency: int | None,
     rate: float | None,
+    workers: int | None,
     as_json: bool,
 ) -> None:
     """Send LETTER to a list as a campaign that can be resumed after any stop, or schedule
@@ -109,7 +110,7 @@ def send(
         # A dry run promises that nothing leaves; a test send sends. Say which one is meant.
         raise UsageError("--dry-run and --test cannot be used together: a dry run sends nothing")
     when = _send_time(app, at, tz, now_only=dry_run or bool(test_addresses),
-                      tuned=concurrency is not None or rate is not None)
+                      tuned=concurrency is not None or rate is not None or workers is not None)
     editions = load_editions(letter)
     names = list_names or ((editions.original.list_name,) if editions.original.list_name else ())
     if not names:
@@ -127,7 +128,7 @@ def send(
         _dry_run(app, plan, as_json)
         return
     tokens.signer_for(app.config, missing="error")  # no key: say so before asking anything
-    transport = runner.make_transport(app.config)  # a bad relay setting stops us here, not later
+    runner.make_transport(app.config)  # a bad relay setting stops us here, not later
     runner.check_first(app.config, store, plan)
     _warn_about_setup(app)
     campaign = _confirmed_campaign(app, plan, yes=yes, again=again, when=when)
@@ -135,7 +136,8 @@ def send(
         _show_scheduled(app, campaign, plan, as_json)
         return
     echo(f"campaign {campaign.id}: {campaign.recipients} recipients", err=as_json)
-    _deliver(app, campaign.id, transport, concurrency=concurrency, rate=rate, as_json=as_json)
+    _deliver(app, campaign.id, concurrency=concurrency, rate=rate, workers=workers,
+             as_json=as_json)
 
 
 def _warn_about_setup(app: App) -> None:
@@ -159,8 +161,8 @@ def _send_time(
         raise UsageError("--at schedules a campaign; --dry-run and --test make none")
     if tuned:
         raise UsageError(
-            "--concurrency and --rate apply to a send now; a scheduled campaign is sent "
-            "with [smtp] connections and [sending] rate"
+            "--concurrency, --rate and --workers apply to a send now; a scheduled campaign "
+            "is sent with [smtp] connections, [sending] rate and [sending] workers"
         )
     return schedule.read_time(at, tz or "", app.config.sending.timezone)
 
@@ -224,6 +226,7 @@ def deliver(
     *,
     concurrency: int | None,
     rate: float | None,
+    workers: int | None = None,
     transport: Transport | None = None,
     start_now: bool = False,
 ) -> RunResult:
@@ -236,6 +239,7 @@ def deliver(
             campaign_id,
             concurrency=concurrency,
             rate=rate,
+            workers=workers,
             transport=transport,
             on_progress=shown,
             start_now=start_now,
@@ -247,13 +251,13 @@ def deliver(
 def _deliver(
     app: App,
     campaign_id: int,
-    transport: Transport,
     *,
     concurrency: int | None,
     rate: float | None,
+    workers: int | None,
     as_json: bool,
 ) -> None:
-    result = deliver(app, campaign_id, concurrency=concurrency, rate=rate, transport=transport)
+    result = deliver(app, campaign_id, concurrency=concurrency, rate=rate, workers=workers)
     if as_json:
         print_json(result)
         return

@@ -15,6 +15,12 @@ changes nothing.
 The log is also the campaign's lock: it is held with ``flock`` while a
 sender works on the campaign, so two processes never send it at once; the
 kernel drops the lock when its holder dies, however it dies.
+
+A campaign sent by several workers (``dispatch.workers``) has one more log per
+worker, its *part*, locked by that worker while it sends. Whoever holds the
+campaign's lock replays every part left behind before the workers start and
+after they end, waiting for the lock of a part whose worker (of a run whose
+parent died) is still finishing its messages in flight.
 """
 
 from __future__ import annotations
@@ -113,9 +119,17 @@ class CampaignBusy(ConflictError):
     """Another process holds the campaign's lock: it is being sent right now."""
 
 
-def journal_path(db_path: Path, campaign_id: int) -> Path:
-    """Where campaign ``campaign_id``'s log lives: beside the database."""
-    return db_path.with_name(f"{db_path.name}.campaign-{campaign_id}.journal")
+def journal_path(db_path: Path, campaign_id: int, part: int | None = None) -> Path:
+    """Where campaign ``campaign_id``'s log (or a worker's ``part`` of it) lives: beside the
+    database."""
+    if part is None:
+        return db_path.with_name(f"{db_path.name}.campaign-{campaign_id}.journal")
+    return db_path.with_name(f"{db_path.name}.campaign-{campaign_id}.part-{part}.journal")
+
+
+def part_paths(db_path: Path, campaign_id: int) -> list[Path]:
+    """The workers' logs of a campaign that are on disk (of this run or one that died)."""
+    return sorted(db_path.parent.glob(f"{db_path.name}.campaign-{campaign_id}.part-*.journal"))
 
 
 class Journal:
@@ -129,11 +143,14 @@ class Journal:
         batch_size: int = 500,
         batch_seconds: float = 0.25,
         bounces: BouncesConfig | None = None,
+        part: int | None = None,
     ) -> None:
         self.store = store
         self.bounces = bounces or BouncesConfig()
         self.campaign_id = campaign_id
-        self.path = journal_path(store.path, campaign_id)
+        #: A worker's part of the campaign's log (None: the campaign's own log and lock).
+        self.part = part
+        self.path = journal_path(store.path, campaign_id, part)
         self.batch_size = max(1, batch_size)
         self.batch_seconds = batch_seconds
         self._pending: list[Outcome] = []
@@ -141,30 +158,36 @@ class Journal:
         self._flushed_at = time.monotonic()
 
     def open(self) -> int:
-        """Lock the campaign and replay any log a crash left; returns outcomes replayed."""
-        fd = self._lock()
+        """Lock the campaign (or this worker's part) and replay any log a crash left,
+        every part too for the campaign's own log; returns outcomes replayed."""
+        fd = self._lock(wait=self.part is not None)
         while not self._still_linked(fd):
             # The holder removed the log between our open and our lock: the lock we won is
             # on a file nobody else will find, so take it again on the file at the path.
             os.close(fd)
-            fd = self._lock()
+            fd = self._lock(wait=self.part is not None)
         self._fd = fd
         try:
-            return self._replay()
+            replayed = self._replay()
+            if self.part is None:
+                replayed += self.settle_parts(remove=False)
+            return replayed
         except BaseException:
             # The log stays as it is for the next attempt; let go of the lock.
             os.close(fd)
             self._fd = None
             raise
 
-    def _lock(self) -> int:
-        """Open the log (creating it) and lock it; ``CampaignBusy`` if another process holds it."""
+    def _lock(self, path: Path | None = None, *, wait: bool = False) -> int:
+        """Open the log (creating it) and lock it; ``CampaignBusy`` if another process holds
+        it, unless ``wait``: a part's worker is only finishing what it has in flight."""
+        path = path or self.path
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         except OSError as exc:
-            raise StoreError(f"{self.path}: cannot open the journal ({exc.strerror})") from None
+            raise StoreError(f"{path}: cannot open the journal ({exc.strerror})") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise CampaignBusy(
@@ -174,17 +197,29 @@ class Journal:
 
     def _still_linked(self, fd: int) -> bool:
         """Whether ``fd`` is the file at the log's path (not one removed since it was opened)."""
-        try:
-            named = os.stat(self.path)
-        except FileNotFoundError:
-            return False
-        held = os.fstat(fd)
-        return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+        return _same_file(self.path, fd)
 
-    def _replay(self) -> int:
-        assert self._fd is not None
-        with open(self.path, "rb") as handle:
-            raw = handle.read()
+    def settle_parts(self, *, remove: bool = True) -> int:
+        """Replay every worker's log left on disk (each once its worker has let go of it),
+        and with ``remove`` delete them; the caller holds the campaign's lock."""
+        replayed = 0
+        for path in part_paths(self.store.path, self.campaign_id):
+            fd = self._lock(path, wait=True)
+            try:
+                # Read through the descriptor locked: a worker of a dying run may have
+                # removed its part while we waited for its lock.
+                replayed += self._replay(fd)
+                if remove and _same_file(path, fd):
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+            finally:
+                os.close(fd)
+        return replayed
+
+    def _replay(self, fd: int | None = None) -> int:
+        fd = self._fd if fd is None else fd
+        assert fd is not None
+        raw = _read_all(fd)
         outcomes = []
         for line in raw.splitlines():
             try:
@@ -194,7 +229,7 @@ class Journal:
                 continue
         if outcomes:
             self._commit(outcomes)
-        os.ftruncate(self._fd, 0)
+        os.ftruncate(fd, 0)
         return len(outcomes)
 
     def record(self, outcome: Outcome) -> None:
@@ -280,3 +315,23 @@ class Journal:
         finally:
             os.close(self._fd)
             self._fd = None
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    """Whether ``fd`` is the file at ``path`` (not one removed, or replaced, since)."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _read_all(fd: int) -> bytes:
+    """The whole file behind ``fd``, from its start, whatever its name is now."""
+    chunks = []
+    offset = 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)

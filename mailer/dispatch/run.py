@@ -10,27 +10,29 @@ are left; the command line says how to resume.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import FrameType
-from typing import Any, Protocol
 
 from mailer import clock, tokens
 from mailer.config import Config
 from mailer.dispatch import schedule
-from mailer.dispatch.dkim import DkimSigner
-from mailer.dispatch.dkim_keys import load_keys
-from mailer.dispatch.plan import LanguageShare, SendPlan, campaign_editions
+from mailer.dispatch.assemble import (
+    StopFlag,
+    builder_for,
+    campaign_lists,
+    make_transport,
+    run_senders,
+    send_policy,
+    sender_for,
+)
+from mailer.dispatch.plan import LanguageShare, SendPlan
 from mailer.dispatch.schedule import Started
-from mailer.dispatch.sender import Builder, Progress, Sender, SendPolicy, Sleep
+from mailer.dispatch.sender import Progress, Sleep
 from mailer.dispatch.status import settle_journal
 from mailer.dispatch.transports.base import Reply, Transport
-from mailer.dispatch.transports.outbox import OutboxTransport
-from mailer.dispatch.transports.signing import SigningTransport
-from mailer.dispatch.transports.smtp import SmtpTransport
+from mailer.dispatch.workers import SharedRun, worker_count
 from mailer.errors import (
     ConflictError,
     Interrupted,
@@ -41,50 +43,15 @@ from mailer.errors import (
 from mailer.letters.editions import CompiledEditions, Editions
 from mailer.letters.mime import OutgoingMessage
 from mailer.letters.sender import sender_of
-from mailer.posting.distribute import expire_held, post_builder
+from mailer.posting.distribute import expire_held
 from mailer.store import Store, campaigns, deliveries
-from mailer.store.lists import find_list_by_id
 from mailer.store.models import Campaign, CampaignState, MailingList, Recipient
 from mailer.store.subscribers import find_subscriber
 
-#: What ``signal.getsignal`` hands back: a function, ``SIG_DFL`` or ``SIG_IGN``, or None.
-Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+__all__ = ["StopFlag", "campaign_lists", "make_transport", "send_policy"]
 
 #: How often (in recipients) a long walk over a list reports its progress.
 PROGRESS_EVERY = 500
-
-
-def make_transport(config: Config) -> Transport:
-    """SMTP when a host or relays are configured, else the Maildir outbox; DKIM-signing
-    every message when ``[dkim]`` is set (its keys read, and checked, now)."""
-    transport: Transport
-    if config.smtp.host or config.smtp.relays:
-        helo = sender_of(None, config)[1].rpartition("@")[2]
-        transport = SmtpTransport(config.smtp, helo=helo)
-    else:
-        transport = OutboxTransport(config.outbox_path)
-    keys = load_keys(config)
-    return SigningTransport(transport, DkimSigner(keys)) if keys else transport
-
-
-def send_policy(
-    config: Config, *, concurrency: int | None = None, rate: float | None = None
-) -> SendPolicy:
-    """The sending settings, with the command line's ``--concurrency`` and ``--rate`` on top.
-
-    How many connections to keep and how many times in a row to try opening
-    one come from ``[smtp]``. ``load_config`` has already refused values out
-    of range (no connections would let the queue grow with the list; a zero
-    batch interval would keep the journal committing in a tight loop).
-    """
-    settings = dataclasses.asdict(config.sending)
-    if rate is not None:
-        settings["rate"] = rate
-    return SendPolicy(
-        **settings,
-        concurrency=concurrency or config.smtp.connections,
-        open_attempts=config.smtp.connect_attempts,
-    )
 
 
 def check_first(config: Config, store: Store, plan: SendPlan) -> None:
@@ -107,29 +74,6 @@ def check_first(config: Config, store: Store, plan: SendPlan) -> None:
     ):
         compiled.build(recipient)
         break
-
-
-def campaign_lists(store: Store, campaign: Campaign) -> list[MailingList]:
-    """The lists a campaign goes to that still exist, in the order they were given."""
-    found = []
-    for entry in campaigns.lists_of(store, campaign.id):
-        mailing_list = find_list_by_id(store, entry.list_id) if entry.list_id else None
-        if mailing_list is not None:
-            found.append(mailing_list)
-    return found
-
-
-class StopFlag(Protocol):
-    """A request to stop that a signal handler may make at any moment (``threading.Event``
-    is one): a long-running caller's way to end runs it did not start itself."""
-
-    def is_set(self) -> bool:
-        """Whether stopping was asked for."""
-        ...
-
-    def set(self) -> None:
-        """Ask for stopping."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -158,6 +102,7 @@ def deliver(
     sleep: Sleep = asyncio.sleep,
     start_now: bool = False,
     stop: StopFlag | None = None,
+    workers: int | None = None,
 ) -> RunResult:
     """Send every recipient of the campaign that is due now; stop cleanly on Ctrl-C.
 
@@ -169,7 +114,8 @@ def deliver(
     ``Sender``). ``stop`` is a long-running caller's (the worker's): a
     signal sets it as well, it stops the run when it was set before, and a
     run stopped by any signal then leaves the campaign ``sending`` for the
-    caller's next start instead of pausing it.
+    caller's next start instead of pausing it. ``workers`` share the
+    recipients (``dispatch.workers``; default ``[sending] workers``).
     """
     started = time.monotonic()
     schedule.start(store, campaign_id, early=start_now)
@@ -180,11 +126,15 @@ def deliver(
     if campaign.state is CampaignState.DONE and deliveries.remaining(store, campaign_id) == 0:
         settle_journal(store, campaign_id)
         return _result(store, campaign, started)
-    sender = _sender(config, store, campaign, transport, on_progress,
-                     send_policy(config, concurrency=concurrency, rate=rate), sleep)
+    policy = send_policy(config, concurrency=concurrency, rate=rate)
+    run = SharedRun(config, store, campaign, policy, transport, on_progress, sleep, stop)
+    count = _workers(run, workers)
+    sender = None
+    if count == 1:
+        sender = sender_for(config, store, campaign, transport, on_progress, policy, sleep)
     campaigns.set_state(store, campaign.id, CampaignState.SENDING)
     try:
-        stopped_by = _run(sender, stop)
+        stopped_by = run_senders([sender], stop) if sender else run.shared(count)
     except TransportError as exc:
         left = deliveries.remaining(store, campaign.id)
         raise RelayFailed(str(exc), campaign_id=campaign.id, left=left, code=exc.code) from None
@@ -201,43 +151,16 @@ def deliver(
     return _result(store, campaign, started)
 
 
-def _sender(
-    config: Config,
-    store: Store,
-    campaign: Campaign,
-    transport: Transport | None,
-    on_progress: Callable[[Progress], None] | None,
-    policy: SendPolicy,
-    sleep: Sleep,
-) -> Sender:
-    """A sender for the campaign's letter as stored, each edition compiled once (or for
-    the post a campaign of kind ``post`` sends)."""
-    signer = tokens.signer_for(config, missing="error")
-    builder: Builder
-    if campaign.kind == "post":
-        builder, envelope_from = post_builder(config, store, campaign, signer), None
-    else:
-        editions = campaign_editions(store, campaign)
-        compiled = CompiledEditions(
-            editions, config=config, lists=campaign_lists(store, campaign), signer=signer,
-            campaign_id=campaign.id,
-        )
-        compiled.compile_all()  # a letter that cannot compile stops here, failing nobody
-        builder, envelope_from = compiled, editions.original
-    return Sender(
-        store,
-        campaign.id,
-        builder,
-        transport or make_transport(config),
-        policy=policy,
-        envelope_from=sender_of(envelope_from, config)[1],
-        return_path=config.bounces.return_path,
-        signer=signer,
-        list_id=campaign.list_id,
-        on_progress=on_progress,
-        bounces=config.bounces,
-        sleep=sleep,
-    )
+def _workers(run: SharedRun, asked: int | None) -> int:
+    """How many workers send this run: no more than connections (each needs one, and
+    ``[smtp] connections`` holds in total), nor than recipients due (a welcome letter's
+    one new member needs no process). With several, the letter is compiled here first,
+    so that one that cannot compile fails nobody."""
+    due = deliveries.count_due(run.store, run.campaign.id, clock.now_iso())
+    count = min(worker_count(run.config, asked), run.policy.concurrency, max(1, due))
+    if count > 1:
+        builder_for(run.config, run.store, run.campaign)
+    return count
 
 
 def _result(store: Store, campaign: Campaign, started: float) -> RunResult:
@@ -248,53 +171,6 @@ def _result(store: Store, campaign: Campaign, started: float) -> RunResult:
         seconds=round(time.monotonic() - started, 2),
         state=campaigns.get(store, campaign.id).state,
     )
-
-
-def _run(sender: Sender, stop: StopFlag | None = None) -> signal.Signals | None:
-    """Run the sender in an event loop; the signal that stopped it, or None.
-
-    While it runs, SIGINT and SIGTERM stop the sender (and set ``stop``);
-    afterwards the handlers the process had before are put back, so a
-    worker's own handlers survive its runs.
-    """
-    stopped: signal.Signals | None = None
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        installed: list[tuple[signal.Signals, Handler]] = []
-
-        def on_signal(sig: signal.Signals) -> None:
-            nonlocal stopped
-            if stopped is not None and task is not None:
-                task.cancel()  # a second Ctrl-C: do not wait for the messages in flight
-            stopped = stopped or sig
-            sender.stop.set()
-            if stop is not None:
-                stop.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous = signal.getsignal(sig)
-            try:
-                loop.add_signal_handler(sig, on_signal, sig)
-                installed.append((sig, previous))
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
-        if stop is not None and stop.is_set():
-            sender.stop.set()  # asked before the run began: start nothing
-        try:
-            await sender.run()
-        finally:
-            for sig, previous in installed:
-                loop.remove_signal_handler(sig)
-                if previous is not None:
-                    signal.signal(sig, previous)
-
-    try:
-        asyncio.run(main())
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        stopped = stopped or signal.SIGINT
-    return stopped
 
 
 def run_due(
@@ -438,7 +314,8 @@ async def _send_each(
             message = compiled.build(recipient)
             try:
                 reply = await channel.send(
-                    sender, message.recipient, message.data, message.smtputf8
+                    sender, message.recipient, message.data, message.smtputf8,
+                    stuffed=message.stuffed,
                 )
             except TransportError as exc:
                 await channel.close()
@@ -459,7 +336,9 @@ async def send_one(config: Config, message: OutgoingMessage) -> None:
     sender = config.bounces.return_path or sender_of(None, config)[1]
     channel = await make_transport(config).open()
     try:
-        reply = await channel.send(sender, message.recipient, message.data, message.smtputf8)
+        reply = await channel.send(
+            sender, message.recipient, message.data, message.smtputf8, stuffed=message.stuffed
+        )
     finally:
         await channel.close()
     if not reply.accepted:

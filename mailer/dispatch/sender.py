@@ -44,7 +44,7 @@ from mailer.dispatch.transports.base import (
 from mailer.errors import MailerError, TransportError
 from mailer.letters.mime import OutgoingMessage
 from mailer.store import Store, campaigns, deliveries
-from mailer.store.deliveries import Due
+from mailer.store.deliveries import Due, Share
 from mailer.store.models import Recipient
 from mailer.tokens import Signer, verp_address
 
@@ -137,7 +137,14 @@ class Sender:
         on_progress: Callable[[Progress], None] | None = None,
         bounces: BouncesConfig | None = None,
         sleep: Sleep = asyncio.sleep,
+        share: Share | None = None,
+        alive: Callable[[], bool] | None = None,
     ) -> None:
+        """``share``: only these recipients, journalled in the share's own part of the
+        log (a worker of several); None: all of them, in the campaign's log.
+        ``alive``: whether whoever started the run still wants it (a worker's parent
+        lives), asked once the journal is locked; if not, nothing is sent."""
+        self._alive = alive
         self.store = store
         self.campaign_id = campaign_id
         self.letter = letter
@@ -149,12 +156,14 @@ class Sender:
         self.list_id = list_id
         self.on_progress = on_progress
         self.stop = asyncio.Event()
+        self.share = share or Share()
         self.journal = Journal(
             store,
             campaign_id,
             batch_size=policy.batch_size,
             batch_seconds=policy.batch_seconds,
             bounces=bounces,
+            part=None if share is None else share.index,
         )
         self.limits = RateLimits(policy.rate, policy.domain_rate)
         self.progress = Progress(due=0)
@@ -166,8 +175,10 @@ class Sender:
     async def run(self) -> Progress:
         """Attempt every recipient due now, once; the journal is committed on every exit."""
         self.journal.open()
+        if self._alive is not None and not self._alive():
+            self.stop.set()
         try:
-            due = deliveries.count_due(self.store, self.campaign_id, clock.now_iso())
+            due = deliveries.count_due(self.store, self.campaign_id, clock.now_iso(), self.share)
             self.progress = Progress(due=due)
             queue: asyncio.Queue[Due | None] = asyncio.Queue(maxsize=self.policy.concurrency * 4)
             ticker = asyncio.create_task(self._tick())
@@ -194,7 +205,7 @@ class Sender:
         while not self.stop.is_set():
             page = deliveries.due_page(
                 self.store, self.campaign_id, self.list_id,
-                after=last, as_of=as_of, limit=self.policy.page_size,
+                after=last, as_of=as_of, limit=self.policy.page_size, share=self.share,
             )
             if not page:
                 break
@@ -262,7 +273,8 @@ class Sender:
             return  # the run is stopping (no relay, or Ctrl-C)
         try:
             reply = await channel.send(
-                self._envelope(due), message.recipient, message.data, message.smtputf8
+                self._envelope(due), message.recipient, message.data, message.smtputf8,
+                stuffed=message.stuffed,
             )
         except SenderRefused as exc:
             # Our fault, not the recipient's: they stay pending and the run stops.

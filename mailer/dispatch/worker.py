@@ -28,7 +28,8 @@ from datetime import datetime
 
 from mailer import clock
 from mailer.config import Config
-from mailer.dispatch.run import RunResult, StopFlag, run_due
+from mailer.dispatch.assemble import StopFlag
+from mailer.dispatch.run import RunResult, run_due
 from mailer.dispatch.schedule import Started
 from mailer.errors import Interrupted, MailerError
 from mailer.store import Store, campaigns

@@ -46,6 +46,10 @@ _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 #: RFC 5322 dot-atom-text, with UTF-8 allowed as RFC 6532 does: what an address may be here.
 _ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-\u0080-\U0010ffff]"
 _DOT_ATOM = re.compile(rf"^{_ATEXT}+(?:\.{_ATEXT}+)*$")
+#: One character of a quoted-printable line: an escape (``=XX``) or a single octet.
+_QP_TOKEN = re.compile(rb"=[0-9A-F]{2}|.", re.DOTALL)
+#: A block of up to eight lines, each with its line break, or the last line without one.
+_QP_BLOCK = re.compile(r"(?:[^\n]*\n){1,8}|[^\n]+\Z")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 #: Encoded words stay under 75 characters: 45 UTF-8 octets → 60 base64 characters.
 _WORD_OCTETS = 45
@@ -70,6 +74,8 @@ class OutgoingMessage:
     parts: tuple[bytes, ...]
     smtputf8: bool
     files_size: int = 0
+    #: Every line ends in CRLF and none starts with a dot: SMTP takes it as it is.
+    stuffed: bool = False
 
     @functools.cached_property
     def data(self) -> bytes:
@@ -218,35 +224,84 @@ def header(name: str, value: str) -> bytes:
 
 
 def qp(text: str) -> bytes:
-    """Quoted-printable body with CRLF line ends (text uses ``\\n``)."""
-    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", CRLF)
+    """Quoted-printable body with CRLF line ends (text uses ``\\n``); no line starts with a dot."""
+    return CRLF.join([_qp_line(line) for line in text.split("\n")])
+
+
+def _qp_line(line: str) -> bytes:
+    """One line of text in quoted-printable (soft breaks in CRLF), never starting a line
+    with a dot."""
+    return _no_leading_dot(binascii.b2a_qp(line.encode("utf-8"), istext=True)).replace(
+        b"\n", CRLF
+    )
+
+
+def _no_leading_dot(encoded: bytes) -> bytes:
+    """``encoded`` (one line, soft breaks as ``=\\n``) with no line starting with a dot.
+
+    A dot that starts a line is written ``=2E``, which decodes to the same
+    dot: a message of mailer's then needs no dot-stuffing on its way through
+    SMTP, so one compiled letter's bytes go on the wire as they are. Rare
+    (a line of the letter that starts with a dot, or a soft break falling
+    before one), and the caller caches the line.
+    """
+    if not encoded.startswith(b".") and b"\n." not in encoded:
+        return encoded
+    lines: list[bytes] = []
+    current = b""
+    for token in _QP_TOKEN.findall(encoded.replace(b"=\n", b"")):
+        if len(current) + len(token) > 75:  # room for the soft break's "="
+            lines.append(current + b"=")
+            current = b""
+        current += b"=2E" if token == b"." and not current else token
+    lines.append(current)
+    return b"\n".join(lines)
 
 
 class LineCachedQP:
-    """Quoted-printable encoding that remembers the lines it has encoded.
+    """Quoted-printable encoding that remembers the blocks and lines it has encoded.
 
     Every hard line break resets quoted-printable's line length, so a body can
-    be encoded line by line. The messages of one letter share almost all their
-    lines; only the few that hold a recipient's data are encoded again. This
-    halves the cost of a message compared with encoding the whole body.
+    be encoded piece by piece. The messages of one letter share almost all
+    their lines, so the body is cut into blocks of a few lines (by a regular
+    expression, in C) and each block is looked up whole: a message costs a
+    dozen look-ups instead of one per line, and only a block that holds a
+    recipient's data is encoded again, line by line, its constant lines from
+    the line cache.
     """
 
     def __init__(self, limit: int = 20_000) -> None:
         self._cache: dict[str, bytes] = {}
+        self._blocks: dict[str, bytes] = {}
         self._limit = limit
 
-    def _miss(self, line: str) -> bytes:
-        encoded = binascii.b2a_qp(line.encode("utf-8"), istext=True).replace(b"\n", CRLF)
-        if len(self._cache) >= self._limit:
-            self._cache.clear()
-        self._cache[line] = encoded
+    def _remember(self, cache: dict[str, bytes], text: str, encoded: bytes) -> bytes:
+        """Keep ``encoded`` for ``text``; a full cache starts again (memory stays flat)."""
+        if len(cache) >= self._limit:
+            cache.clear()
+        cache[text] = encoded
         return encoded
 
-    def encode(self, text: str) -> bytes:
-        """Same bytes as ``qp(text)``."""
+    def _miss(self, line: str) -> bytes:
+        return self._remember(self._cache, line, _qp_line(line))
+
+    def _lines(self, text: str) -> bytes:
         get, miss = self._cache.get, self._miss
         lines = text.split("\n")
         return CRLF.join([hit if (hit := get(line)) is not None else miss(line) for line in lines])
+
+    def _block_miss(self, block: str) -> bytes:
+        ends = block.endswith("\n")
+        encoded = self._lines(block[:-1]) + CRLF if ends else self._lines(block)
+        return self._remember(self._blocks, block, encoded)
+
+    def encode(self, text: str) -> bytes:
+        """Same bytes as ``qp(text)``."""
+        get, miss = self._blocks.get, self._block_miss
+        blocks = _QP_BLOCK.findall(text)
+        if text.endswith("\n") or not text:
+            blocks.append("")  # the empty last line after a final line break
+        return b"".join([hit if (hit := get(b)) is not None else miss(b) for b in blocks])
 
 
 def _tokened_reply_to(name: str, address: str) -> tuple[bytes, bytes]:
@@ -262,6 +317,16 @@ def _tokened_reply_to(name: str, address: str) -> tuple[bytes, bytes]:
     phrase = encode_phrase(clean_display_name(name))
     opening = f"{phrase}\r\n <" if phrase else "<"
     return f"Reply-To: {opening}{local}+".encode(), f"@{domain}>\r\n".encode("ascii")
+
+
+def _dot_free(constant: Sequence[bytes]) -> bool:
+    """Whether no line of a letter's constant parts starts with a dot.
+
+    The recipient's own headers never do, nor do the bodies (``qp``), so when
+    the constant parts do not either, every message of the letter goes
+    through SMTP as it is, with no dot-stuffing: looked at once per letter.
+    """
+    return not any(part.startswith(b".") or b"\n." in part for part in constant)
 
 
 class MessageFrame:
@@ -330,6 +395,7 @@ class MessageFrame:
         # message of the letter then needs SMTPUTF8, whoever receives it.
         self._head_utf8 = not (self._head + self._reply_open).isascii()
         self._qp = LineCachedQP()
+        self._stuffed = _dot_free((self._head, layout.text_open, layout.html_open, *layout.tail))
         self._date_second = -1
         self._date_header = b""
 
@@ -405,4 +471,5 @@ class MessageFrame:
             parts=parts,
             smtputf8=smtputf8 or self._head_utf8,
             files_size=layout.files_size,
+            stuffed=self._stuffed,
         )

@@ -196,11 +196,24 @@ def per_list(store: Store, campaign_id: int) -> dict[str, int]:
     return {row[0]: row[1] for row in rows}
 
 
-def count_due(store: Store, campaign_id: int, as_of: str) -> int:
-    """Recipients of a campaign due for an attempt now."""
+@dataclass(frozen=True, slots=True)
+class Share:
+    """One sending worker's part of a campaign: the recipients whose subscriber id
+    is ``index`` modulo ``count`` (``Share(0, 1)`` is everyone)."""
+
+    index: int = 0
+    count: int = 1
+
+
+_WHOLE = Share()
+
+
+def count_due(store: Store, campaign_id: int, as_of: str, share: Share = _WHOLE) -> int:
+    """Recipients of a campaign (in ``share``) due for an attempt now."""
     row = store.one(
-        f"SELECT count(*) FROM deliveries d WHERE d.campaign_id = ? AND {DUE}",
-        (campaign_id, as_of),
+        f"SELECT count(*) FROM deliveries d WHERE d.campaign_id = ? AND {DUE} "
+        "AND d.subscriber_id % ? = ?",
+        (campaign_id, as_of, share.count, share.index),
     )
     return int(row[0]) if row else 0
 
@@ -227,9 +240,16 @@ class Due:
 
 
 def due_page(
-    store: Store, campaign_id: int, list_id: int | None, *, after: int, as_of: str, limit: int
+    store: Store,
+    campaign_id: int,
+    list_id: int | None,
+    *,
+    after: int,
+    as_of: str,
+    limit: int,
+    share: Share = _WHOLE,
 ) -> list[Due]:
-    """The next page of due recipients after subscriber id ``after``.
+    """The next page of due recipients (in ``share``) after subscriber id ``after``.
 
     ``list_id`` is the campaign's first list: the list of a delivery made
     before deliveries named their own.
@@ -242,8 +262,8 @@ def due_page(
         "LEFT JOIN subscriptions s ON s.subscriber_id = d.subscriber_id "
         "AND s.list_id = coalesce(d.list_id, ?) "
         f"WHERE d.campaign_id = ? AND d.subscriber_id > ? AND {DUE} "
-        "ORDER BY d.subscriber_id LIMIT ?",
-        (list_id, list_id, campaign_id, after, as_of, limit),
+        "AND d.subscriber_id % ? = ? ORDER BY d.subscriber_id LIMIT ?",
+        (list_id, list_id, campaign_id, after, as_of, share.count, share.index, limit),
     )
     return [
         Due(row[0], row[1], row[2], row[3], row[4] or "", row[5] or "{}", row[6],

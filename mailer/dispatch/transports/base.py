@@ -79,8 +79,14 @@ class Channel(Protocol):
     is then unusable and the caller closes it and opens another.
     """
 
-    async def send(self, sender: str, recipient: str, data: bytes, smtputf8: bool) -> Reply:
-        """Hand over one message (``data`` with CRLF line ends) for one recipient."""
+    async def send(
+        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False
+    ) -> Reply:
+        """Hand over one message (``data`` with CRLF line ends) for one recipient.
+
+        ``stuffed`` promises that no line of ``data`` starts with a dot (and
+        every line ends in CRLF), so an SMTP channel may write it as it is.
+        """
         ...
 
     async def close(self) -> None:

@@ -32,7 +32,9 @@ class OutboxChannel:
         self._box = box
         self._path = path
 
-    async def send(self, sender: str, recipient: str, data: bytes, smtputf8: bool) -> Reply:
+    async def send(
+        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False
+    ) -> Reply:
         """Write one message (tmp, then into new); a 250 reply names the file."""
         envelope = f"Return-Path: <{sender}>\r\nDelivered-To: {recipient}\r\n".encode()
         try:

@@ -1,6 +1,6 @@
 """A transport that signs every message with DKIM before the transport it wraps sends it.
 
-``run.make_transport`` wraps the SMTP relays or the outbox in it when
+``assemble.make_transport`` wraps the SMTP relays or the outbox in it when
 ``[dkim]`` is set, so that every message mailer sends (a campaign's letters,
 a welcome letter, a test send, a confirmation, a reply forwarded to the
 coordinator) is signed in this one place,
@@ -26,15 +26,21 @@ class SigningChannel:
         self._inner = inner
         self._signer = signer
 
-    async def send(self, sender: str, recipient: str, data: bytes, smtputf8: bool) -> Reply:
-        """Sign ``data``, then hand it to the wrapped channel."""
+    async def send(
+        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False
+    ) -> Reply:
+        """Sign ``data``, then hand it to the wrapped channel.
+
+        The signature fields added in front end every line in CRLF and start
+        none with a dot, so a message that was ``stuffed`` still is.
+        """
         if self._signer.slow:
             unsigned = self._signer.prepare(data)
             loop = asyncio.get_running_loop()
             signed = await loop.run_in_executor(None, self._signer.finish, unsigned)
         else:
             signed = self._signer.sign(data)
-        return await self._inner.send(sender, recipient, signed, smtputf8)
+        return await self._inner.send(sender, recipient, signed, smtputf8, stuffed=stuffed)
 
     async def close(self) -> None:
         """Close the wrapped channel."""

@@ -1,7 +1,11 @@
 """The SMTP transport: a pool of relays, each giving out reusable connections.
 
-One ``SmtpChannel`` is one aiosmtplib connection that carries many messages
-(MAIL, RCPT, DATA; RSET only after a refusal). Opening connections is the
+One channel is one connection that carries many messages (MAIL, RCPT, DATA;
+RSET only after a refusal). aiosmtplib opens it (EHLO, STARTTLS or implicit
+TLS, AUTH); when the server offers PIPELINING (and ``[smtp] pipelining`` is
+on) a ``PipelinedChannel`` sends each message in two writes
+(``transports.pipeline``), else an ``SmtpChannel`` uses aiosmtplib's own
+calls, one command and one wait at a time. Opening connections is the
 slow part of SMTP, so a channel lives until the server closes it or answers
 421. Several relays may be configured with weights: a relay that cannot be
 reached is left alone for a while (doubling each time) and the others carry
@@ -11,6 +15,7 @@ the same way; its first accepted message makes it healthy again.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import random
 import ssl
@@ -28,11 +33,21 @@ from aiosmtplib import (
 from mailer.config import RelayConfig, SmtpConfig
 from mailer.dispatch.backoff import backoff
 from mailer.dispatch.transports.base import (
+    Channel,
     RelayAuthFailed,
     Reply,
     SenderRefused,
     Undeliverable,
     queue_id_of,
+)
+from mailer.dispatch.transports.pipeline import (
+    ConnectionBroken,
+    Envelope,
+    ReplyReader,
+    ServiceClosing,
+    Transaction,
+    transact,
+    wire_body,
 )
 from mailer.errors import ConfigError, TransportError
 
@@ -122,8 +137,13 @@ class SmtpChannel:
         self._relay.rest()
         return TransportError(message, code=code)
 
-    async def send(self, sender: str, recipient: str, data: bytes, smtputf8: bool) -> Reply:
-        """One mail transaction; SMTP refusals come back as a ``Reply``, breakage raises."""
+    async def send(
+        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False
+    ) -> Reply:
+        """One mail transaction; SMTP refusals come back as a ``Reply``, breakage raises.
+
+        aiosmtplib stuffs and normalises every message itself, so ``stuffed`` changes nothing.
+        """
         client = self._client
         encoding = "utf-8" if smtputf8 else "ascii"
         options = ["SMTPUTF8"] if smtputf8 else None
@@ -178,6 +198,88 @@ class SmtpChannel:
             self._client.close()
 
 
+class PipelinedChannel(SmtpChannel):
+    """One connection to a server that offers PIPELINING: each message in two writes.
+
+    aiosmtplib opened it; from here on the connection's bytes go through a
+    ``ReplyReader``, and aiosmtplib's client is only closed at the end.
+    """
+
+    def __init__(self, client: aiosmtplib.SMTP, relay: _RelayState, timeout: float) -> None:
+        super().__init__(client, relay)
+        self._timeout = timeout
+        self._smtputf8 = client.supports_extension("smtputf8")
+        transport = client.transport
+        assert isinstance(transport, asyncio.WriteTransport)
+        self._reader = ReplyReader(transport)
+        #: The last transaction was refused before its end: RSET goes first next time.
+        self._open_refused = False
+
+    def _broken(self, message: str, code: int | None = None) -> TransportError:
+        self._reader.close()
+        return super()._broken(message, code)
+
+    async def send(
+        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False
+    ) -> Reply:
+        """One pipelined transaction; refusals come back as a ``Reply``, breakage raises.
+
+        ``stuffed``: ``data`` ends its lines in CRLF and no line starts with a
+        dot, so it goes on the wire as it is.
+        """
+        if smtputf8 and not self._smtputf8:
+            raise Undeliverable(
+                f"not sent: {self.label} does not offer SMTPUTF8, which {recipient} needs"
+            )
+        try:
+            envelope = Envelope(sender, (recipient,), smtputf8)
+            done = await transact(
+                self._reader, envelope, wire_body(data, stuffed=stuffed),
+                timeout=self._timeout, reset=self._open_refused,
+            )
+        except ValueError as exc:
+            raise Undeliverable(f"not sent: {exc}") from None
+        except ServiceClosing as exc:
+            raise self._broken(f"{self.label}: {exc}", 421) from None
+        except ConnectionBroken as exc:
+            raise self._broken(f"{self.label}: {exc}") from None
+        except (OSError, UnicodeError) as exc:  # TimeoutError is an OSError
+            raise self._broken(f"{self.label}: {_describe(exc)}") from None
+        return self._judge(done, sender)
+
+    def _judge(self, done: Transaction, sender: str) -> Reply:
+        """The recipient's reply: the first refusal in order, else the server's last word."""
+        self._open_refused = True
+        if not done.sender.accepted:
+            if done.sender.permanent:
+                raise SenderRefused(
+                    f"{self.label} refused the sender {sender}: "
+                    f"{done.sender.code} {done.sender.text}",
+                    code=done.sender.code,
+                )
+            return done.sender
+        refused = [r for r in done.recipients if not r.accepted]
+        if refused:
+            return refused[0]
+        if done.final is None:
+            return done.data
+        self._open_refused = False  # the transaction ended with the body, taken or not
+        if done.final.accepted:
+            self._relay.failures = 0  # it took a message: healthy again
+        return done.final
+
+    async def close(self) -> None:
+        """Say QUIT when the connection still stands (without waiting long); never raise."""
+        try:
+            await self._reader.write(b"QUIT\r\n")
+            await self._reader.reply(2.0)
+        except (ConnectionBroken, OSError):
+            pass
+        finally:
+            self._reader.close()
+            self._client.close()
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or exc.__class__.__name__
     if isinstance(exc, TimeoutError):
@@ -204,7 +306,7 @@ class SmtpTransport:
         self._rng = rng or random.Random()
         self.name = "smtp " + ", ".join(r.label for r in self._relays)
 
-    async def open(self) -> SmtpChannel:
+    async def open(self) -> Channel:
         """A connected, greeted (and if configured, encrypted and logged-in) channel."""
         now = time.monotonic()
         ready = [r for r in self._relays if r.paused_until <= now]
@@ -227,6 +329,8 @@ class SmtpTransport:
                 errors.append(str(exc))
                 continue
             state.paused_until = 0.0
+            if self._config.pipelining and client.supports_extension("pipelining"):
+                return PipelinedChannel(client, state, self._config.timeout)
             return SmtpChannel(client, state)
         if refused_login is not None:
             raise refused_login  # reached, but it will not take us: say so, not "unreachable"
@@ -247,6 +351,8 @@ class SmtpTransport:
         )
         try:
             await client.connect()
+            if self._config.pipelining and client.last_ehlo_response is None:
+                await client.ehlo()  # what the server offers decides which channel it gets
         except SMTPAuthenticationError as exc:
             client.close()
             raise RelayAuthFailed(

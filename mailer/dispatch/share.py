@@ -1,0 +1,72 @@
+"""One worker process of a campaign sent by several (``dispatch.workers``): its share, sent.
+
+The parent writes a pickled ``ShareJob`` on the worker's standard input and
+keeps the pipe open; the worker writes progress lines and, last, how it
+ended on its standard output. When the pipe ends (the parent died, however)
+the worker stops as on SIGTERM: the messages in flight finish, the journal
+is committed, the rest stays pending for ``campaigns resume``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import threading
+
+from mailer.dispatch.assemble import run_senders, sender_for
+from mailer.dispatch.sender import Progress
+from mailer.dispatch.workers import ShareJob, WorkerEnd, end_line, progress_line
+from mailer.errors import MailerError, TransportError
+from mailer.store import campaigns
+from mailer.store.database import open_store
+
+
+def _watch_parent(stdin: int) -> None:
+    """Read the parent's pipe until it ends, then stop this worker as SIGTERM would."""
+    while os.read(stdin, 4096):
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _send(job: ShareJob) -> WorkerEnd:
+    """Send the job's share of the campaign; how it ended."""
+    out = sys.stdout.buffer
+
+    def report(progress: Progress) -> None:
+        out.write(progress_line(progress))
+        out.flush()
+
+    with open_store(job.db_path, busy_timeout=job.config.database.busy_timeout) as store:
+        campaign = campaigns.get(store, job.campaign_id)
+        sender = sender_for(
+            job.config, store, campaign, None, report, job.policy, share=job.share,
+            alive=lambda: os.getppid() == job.parent,
+        )
+        try:
+            stopped = run_senders([sender])
+        except TransportError as exc:
+            return WorkerEnd(error=str(exc), code=exc.code)
+        return WorkerEnd(stopped=stopped)
+
+
+def main() -> int:
+    """The worker's life: read the job, watch the parent, send, say how it ended."""
+    # Until the sender's own handlers are in place, a stop ends the worker quietly.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    stdin = sys.stdin.buffer
+    job: ShareJob = pickle.load(stdin)
+    threading.Thread(target=_watch_parent, args=(stdin.fileno(),), daemon=True).start()
+    try:
+        end = _send(job)
+    except MailerError as exc:
+        end = WorkerEnd(error=str(exc))
+    sys.stdout.buffer.write(end_line(end))
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
