@@ -14,8 +14,11 @@ test can check that each recipient was accepted exactly once:
   ones wait at DATA until ``release()``, so that a test can stop a sender in
   the middle of a run without racing it;
 - ``reject``: recipients answered ``550 5.1.1 user unknown``;
+- ``defer``: recipients answered ``451 4.7.1 greylisted`` (deferred, every time);
 - ``refuse_all``: every new connection greeted with 421 (a relay that is down);
 - ``refuse_sender``: every MAIL FROM answered 553 (a relay that will not relay for us);
+- ``refuse_recipients``: every RCPT answered with this reply, ``{address}`` standing for
+  the recipient (a relay that refuses every recipient, set and cleared while it runs);
 - ``no_smtputf8``: SMTPUTF8 not offered (a relay that takes ASCII addresses only).
 """
 
@@ -45,8 +48,10 @@ class Faults:
     drop_rate: float = 0.0
     stall: int = 0
     reject: set[str] = field(default_factory=set)
+    defer: set[str] = field(default_factory=set)
     refuse_all: bool = False
     refuse_sender: bool = False
+    refuse_recipients: str = ""
     no_smtputf8: bool = False
 
 
@@ -118,8 +123,12 @@ class SinkHandler:
             self.stalls_left -= 1
             await self.wait_for_release()
             return "451 4.4.2 stalled"
+        if self.faults.refuse_recipients:
+            return self.faults.refuse_recipients.replace("{address}", address)
         if address.lower() in self.faults.reject:
             return "550 5.1.1 <" + address + ">: Recipient address rejected: User unknown"
+        if address.lower() in self.faults.defer:
+            return "451 4.7.1 <" + address + ">: Recipient address rejected: greylisted"
         if self.faults.temp_rate and self.rng.random() < self.faults.temp_rate:
             if self.rng.random() < 0.5:
                 return "451 4.3.0 temporary local problem, try again later"

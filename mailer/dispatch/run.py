@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from mailer import clock, tokens
 from mailer.config import Config
-from mailer.dispatch import schedule
+from mailer.dispatch import guards, schedule
 from mailer.dispatch.plan import LanguageShare, SendPlan, campaign_editions
 from mailer.dispatch.schedule import Started
 from mailer.dispatch.sender import Progress, Sender, SendPolicy, Sleep
@@ -135,6 +135,8 @@ class RunResult:
     pending: int
     seconds: float
     state: CampaignState
+    #: Why a guard paused the campaign in this run ("" when none did).
+    paused: str = ""
 
 
 def deliver(
@@ -149,6 +151,7 @@ def deliver(
     sleep: Sleep = asyncio.sleep,
     start_now: bool = False,
     stop: StopFlag | None = None,
+    force: bool = False,
 ) -> RunResult:
     """Send every recipient of the campaign that is due now; stop cleanly on Ctrl-C.
 
@@ -160,7 +163,8 @@ def deliver(
     ``Sender``). ``stop`` is a long-running caller's (the worker's): a
     signal sets it as well, it stops the run when it was set before, and a
     run stopped by any signal then leaves the campaign ``sending`` for the
-    caller's next start instead of pausing it.
+    caller's next start instead of pausing it. A guard that trips pauses the
+    campaign, the result saying why; ``force`` goes past its last reason.
     """
     started = time.monotonic()
     schedule.start(store, campaign_id, early=start_now)
@@ -173,6 +177,7 @@ def deliver(
         return _result(store, campaign, started)
     sender = _sender(config, store, campaign, transport, on_progress,
                      send_policy(config, concurrency=concurrency, rate=rate), sleep)
+    guards.resuming(store, campaign, force=force)
     campaigns.set_state(store, campaign.id, CampaignState.SENDING)
     try:
         stopped_by = _run(sender, stop)
@@ -187,6 +192,9 @@ def deliver(
         if stopped_by == signal.SIGINT and stop is None:
             campaigns.set_state(store, campaign.id, CampaignState.PAUSED)
         raise Interrupted("interrupted (the journal is saved)", campaign_id=campaign.id, left=left)
+    if (pause := sender.guard.pause) is not None and left > 0:
+        guards.pause(store, campaign.id, pause)
+        return _result(store, campaign, started, pause.reason)
     if left == 0 and campaign.kind != "welcome":  # a welcome letter waits for the next member
         campaigns.set_state(store, campaign.id, CampaignState.DONE)
     return _result(store, campaign, started)
@@ -222,16 +230,22 @@ def _sender(
         on_progress=on_progress,
         bounces=config.bounces,
         sleep=sleep,
+        guards=config.guards,
     )
 
 
-def _result(store: Store, campaign: Campaign, started: float) -> RunResult:
+def _result(store: Store, campaign: Campaign, started: float, paused: str = "") -> RunResult:
+    counts = deliveries.counters(store, campaign.id)
     return RunResult(
         campaign=campaign.id,
         recipients=campaign.recipients,
-        **deliveries.counters(store, campaign.id),
+        sent=counts["sent"],
+        deferred=counts["deferred"],
+        failed=counts["failed"],
+        pending=counts["pending"],
         seconds=round(time.monotonic() - started, 2),
         state=campaigns.get(store, campaign.id).state,
+        paused=paused,
     )
 
 

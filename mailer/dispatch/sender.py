@@ -13,6 +13,11 @@ Outcomes: a 2xx reply is ``sent``; a 4xx reply or a broken connection is
 as expired; a 5xx reply is ``failed`` and becomes a bounce (hard when the
 address does not exist, soft otherwise).
 
+Each outcome goes through the campaign's guards (``dispatch.guards``) on its
+way to the journal: a refusal that is the relay's, not the recipient's,
+leaves the recipient due and pauses the run, and so does a hard-bounce or
+complaint rate past its limit (``guard.pause`` says why).
+
 Stopping (Ctrl-C, or ``stop`` set by a caller): no new message is started,
 the ones in flight finish, the journal is committed; the recipients not
 reached are still pending and ``campaigns resume`` takes them.
@@ -29,8 +34,9 @@ from typing import Protocol
 
 from mailer import clock
 from mailer.bounces.classify import classify, find_status
-from mailer.config import BouncesConfig, SendingConfig
+from mailer.config import BouncesConfig, GuardsConfig, SendingConfig
 from mailer.dispatch.backoff import backoff
+from mailer.dispatch.guards import Guard
 from mailer.dispatch.journal import DEFERRED, FAILED, SENT, Journal, Outcome
 from mailer.dispatch.ratelimit import RateLimits
 from mailer.dispatch.transports.base import (
@@ -137,6 +143,7 @@ class Sender:
         on_progress: Callable[[Progress], None] | None = None,
         bounces: BouncesConfig | None = None,
         sleep: Sleep = asyncio.sleep,
+        guards: GuardsConfig | None = None,
     ) -> None:
         self.store = store
         self.campaign_id = campaign_id
@@ -158,6 +165,9 @@ class Sender:
         )
         self.limits = RateLimits(policy.rate, policy.domain_rate)
         self.progress = Progress(due=0)
+        self.limits_of_guards = guards or GuardsConfig()
+        #: This run's guards (read from the store when the run begins).
+        self.guard = Guard(self.limits_of_guards)
         self._transport_error: TransportError | None = None
         self._sleep = sleep
 
@@ -167,6 +177,9 @@ class Sender:
         """Attempt every recipient due now, once; the journal is committed on every exit."""
         self.journal.open()
         try:
+            self.guard = Guard.start(self.store, self.campaign_id, self.limits_of_guards)
+            if self.guard.pause is not None:
+                self.stop.set()  # already past a limit: send nothing
             due = deliveries.count_due(self.store, self.campaign_id, clock.now_iso())
             self.progress = Progress(due=due)
             queue: asyncio.Queue[Due | None] = asyncio.Queue(maxsize=self.policy.concurrency * 4)
@@ -180,6 +193,8 @@ class Sender:
                     await self._produce(queue, len(workers))
             finally:
                 ticker.cancel()
+            for outcome in self.guard.settle(finished=not self.stop.is_set()):
+                self._journal(outcome)
             self._report()
         finally:
             self.journal.close()
@@ -217,6 +232,9 @@ class Sender:
         while True:
             await asyncio.sleep(self.policy.batch_seconds)
             self.journal.flush_if_due()
+            self.guard.poll(self.store, self.campaign_id)
+            if self.guard.pause is not None:
+                self.stop.set()
             self._report()
 
     def _report(self) -> None:
@@ -265,8 +283,8 @@ class Sender:
                 self._envelope(due), message.recipient, message.data, message.smtputf8
             )
         except SenderRefused as exc:
-            # Our fault, not the recipient's: they stay pending and the run stops.
-            self._transport_error = exc
+            # Our fault, not the recipient's: they stay pending and the campaign pauses.
+            self.guard.refused(exc)
             self.stop.set()
             return
         except Undeliverable as exc:
@@ -315,7 +333,7 @@ class Sender:
             try:
                 return await self.transport.open()
             except RelayAuthFailed as exc:
-                self._transport_error = exc
+                self.guard.refused(exc)  # a setting of ours: the campaign pauses
                 self.stop.set()
                 return None
             except TransportError as exc:
@@ -341,6 +359,13 @@ class Sender:
         return self.envelope_from
 
     def _record(self, outcome: Outcome) -> None:
+        """Hand the outcome to the guards, and journal what they let through."""
+        for admitted in self.guard.admit(outcome):
+            self._journal(admitted)
+        if self.guard.pause is not None:
+            self.stop.set()
+
+    def _journal(self, outcome: Outcome) -> None:
         self.journal.record(outcome)
         if outcome.state == SENT:
             self.progress.sent += 1

@@ -150,3 +150,19 @@ def unname(conn: sqlite3.Connection, bounce_ids: list[int]) -> None:
         "UPDATE bounces SET recipient = 'forgotten-' || id, diagnostic = '' WHERE id = ?",
         [(bounce_id,) for bounce_id in bounce_ids],
     )
+
+
+def weighed_by_guards(conn: sqlite3.Connection | Store, campaign_id: int) -> tuple[int, int, int]:
+    """(hard bounces our SMTP session heard, hard bounces reported since, complaints) of a
+    campaign, proven ones only: what the sending guards weigh.
+
+    One pass over the campaign's rows by the ``bounces_campaign`` index.
+    """
+    row = conn.execute(
+        "SELECT coalesce(sum(kind = 'hard' AND proof = 'smtp'), 0), "
+        "coalesce(sum(kind = 'hard' AND proof != 'smtp'), 0), "
+        "coalesce(sum(kind = 'complaint'), 0) "
+        "FROM bounces WHERE campaign_id = ? AND proof != ''",
+        (campaign_id,),
+    ).fetchone()
+    return (int(row[0]), int(row[1]), int(row[2]))
