@@ -203,3 +203,23 @@ def test_guard_settings_are_checked_when_read(db_path: Path) -> None:
     ]:
         result = CliRunner().invoke(cli, ["--db", str(db_path), "campaigns", "ls"], env=env)
         assert result.exit_code == 1 and words in result.output, result.output
+
+
+def test_campaigns_run_reports_a_paused_campaign_and_then_leaves_it_for_a_person(
+    store: Store, sink: SmtpSink, spring_letter: Path, invoke: Invoke, fake_clock: FakeClock
+) -> None:
+    populate(store, "members", 5)
+    sink.faults.refuse_sender = True
+    scheduled = invoke("send", str(spring_letter), "--list", "members", "--yes",
+                       "--at", "2026-12-01 10:00", "--tz", "UTC")
+    assert scheduled.exit_code == 0, scheduled.output
+    fake_clock.advance(hours=2)
+
+    first = invoke("campaigns", "run")
+
+    assert first.exit_code == 1
+    assert "sent 0, deferred 0, failed 0, pending 5 (paused)" in first.stdout
+    assert "campaign 1 paused: " in first.stderr and "refused the sender" in first.stderr
+    second = invoke("campaigns", "run")
+    assert second.exit_code == 0 and "no campaign has work due" in second.stdout
+    assert sink.received == []

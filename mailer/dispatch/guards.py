@@ -33,6 +33,7 @@ as long as the relay answers so.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -56,6 +57,8 @@ RESUMED = "campaign_resumed"
 #: Refusals held at most, waiting for an acceptance, before the largest group is let go
 #: as the recipients' own (a list at one domain can never show "many domains").
 HOLD_MAX = 1000
+#: Seconds between two readings of the bounces and complaints that came back.
+POLL_SECONDS = 1.0
 
 _ADDRESS = re.compile(r"<?[^\s<>]+@[^\s<>]+>?")
 _SPACES = re.compile(r"\s+")
@@ -130,6 +133,7 @@ class Guard:
         self._held_count = 0
         self._floor: dict[str, float] = {}
         self._forced_refusals: set[str] = set()
+        self._polled = time.monotonic()
         for event in forced:
             self._acknowledge(event.detail)
 
@@ -179,7 +183,11 @@ class Guard:
         self._trip(Pause(RELAY, str(error)))
 
     def poll(self, store: Store, campaign_id: int) -> None:
-        """Take in the bounces and complaints that came back since the run began."""
+        """Take in the bounces and complaints that came back since the run began (read at
+        most every ``POLL_SECONDS``: the sender calls this at every commit of its journal)."""
+        if time.monotonic() - self._polled < POLL_SECONDS:
+            return
+        self._polled = time.monotonic()
         _, reported, complaints = bounces.weighed_by_guards(store, campaign_id)
         self.standing.reported_hard, self.standing.complaints = reported, complaints
         self._check_rates()
@@ -241,16 +249,22 @@ class Guard:
             return
         hard = 100.0 * (standing.hard + standing.reported_hard) / standing.tried
         complaints = 100.0 * standing.complaints / max(standing.sent, 1)
-        for guard, rate, threshold, said in (
-            (HARD_BOUNCES, hard, limits.hard_bounce_percent,
-             f"{hard:.1f}% of the {standing.tried} recipients tried bounced hard"),
-            (COMPLAINTS, complaints, limits.complaint_percent,
-             f"{complaints:.2f}% of the {standing.sent} messages sent drew a complaint"),
+        for guard, rate, threshold in (
+            (HARD_BOUNCES, hard, limits.hard_bounce_percent),
+            (COMPLAINTS, complaints, limits.complaint_percent),
         ):
             limit = self._limit(guard, threshold)
             if rate > limit:
-                self._trip(Pause(guard, f"{said} (more than {limit:g}%)", rate=round(rate, 3)))
+                self._trip(Pause(guard, self._said(guard, rate, limit), rate=round(rate, 3)))
                 return
+
+    def _said(self, guard: str, rate: float, limit: float) -> str:
+        """The one line a rate guard pauses with (written only when it trips)."""
+        if guard == HARD_BOUNCES:
+            return (f"{rate:.1f}% of the {self.standing.tried} recipients tried bounced hard "
+                    f"(more than {limit:g}%)")
+        return (f"{rate:.2f}% of the {self.standing.sent} messages sent drew a complaint "
+                f"(more than {limit:g}%)")
 
     def _limit(self, guard: str, threshold: float) -> float:
         """The threshold, or, past a forced pause, half a threshold above the rate forced."""

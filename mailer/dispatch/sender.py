@@ -165,9 +165,9 @@ class Sender:
         )
         self.limits = RateLimits(policy.rate, policy.domain_rate)
         self.progress = Progress(due=0)
-        self.limits_of_guards = guards or GuardsConfig()
+        self.guard_limits = guards or GuardsConfig()
         #: This run's guards (read from the store when the run begins).
-        self.guard = Guard(self.limits_of_guards)
+        self.guard = Guard(self.guard_limits)
         self._transport_error: TransportError | None = None
         self._sleep = sleep
 
@@ -177,7 +177,7 @@ class Sender:
         """Attempt every recipient due now, once; the journal is committed on every exit."""
         self.journal.open()
         try:
-            self.guard = Guard.start(self.store, self.campaign_id, self.limits_of_guards)
+            self.guard = Guard.start(self.store, self.campaign_id, self.guard_limits)
             if self.guard.pause is not None:
                 self.stop.set()  # already past a limit: send nothing
             due = deliveries.count_due(self.store, self.campaign_id, clock.now_iso())
