@@ -9,6 +9,9 @@ relay is fixed a resume delivers to everyone.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from email import message_from_bytes
 from pathlib import Path
 
@@ -223,3 +226,19 @@ def test_campaigns_run_reports_a_paused_campaign_and_then_leaves_it_for_a_person
     second = invoke("campaigns", "run")
     assert second.exit_code == 0 and "no campaign has work due" in second.stdout
     assert sink.received == []
+
+
+def test_in_a_shell_the_pause_is_one_line_and_a_failed_exit_status(
+    store: Store, sink: SmtpSink, spring_letter: Path, db_path: Path
+) -> None:
+    members_across_domains(store, each=4)
+    sink.faults.refuse_recipients = UNKNOWN_HERE
+    done = subprocess.run(
+        [sys.executable, "-m", "mailer", "--db", str(db_path), "send", str(spring_letter),
+         "--list", "members", "--yes"],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ),
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("Error: campaign 1 paused: the relay gave the same refusal")
+    assert "24 recipients not yet sent" in done.stderr
