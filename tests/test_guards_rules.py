@@ -55,10 +55,15 @@ def test_refusals_are_held_until_an_acceptance_releases_them_as_the_recipients_o
 
 def test_the_same_refusal_at_many_domains_with_none_accepted_is_the_relays() -> None:
     guard = Guard(LIMITS)
-    for number, domain in enumerate(["a.example", "b.example", "a.example", "b.example"]):
+    for number, domain in enumerate(["a.example", "b.example", "a.example"]):
         assert guard.admit(refused(number, domain)) == []
+    due = guard.admit(refused(3, "b.example"))
     assert guard.pause is not None and guard.pause.guard == SAME_REFUSAL
-    assert guard.settle(finished=True) == []  # they stay due
+    assert [(o.subscriber_id, o.state, o.attempts, o.bounce) for o in due] == [
+        (n, "pending", 0, None) for n in range(4)
+    ]
+    assert all(o.code == 550 and "User unknown" in o.text for o in due), "the reply is kept"
+    assert guard.settle(finished=True) == [] and guard.standing.hard == 0
 
 
 def test_forced_past_the_same_refusal_it_is_taken_as_the_recipients_own() -> None:
@@ -74,7 +79,8 @@ def test_a_run_that_ends_lets_refusals_still_held_go_as_the_recipients_own() -> 
     guard.admit(refused(1))
     assert [o.subscriber_id for o in guard.settle(finished=True)] == [1]
     guard.admit(refused(2))
-    assert guard.settle(finished=False) == []  # stopped: stays due for the next run
+    due = guard.settle(finished=False)  # stopped: due for the next run
+    assert [(o.subscriber_id, o.state) for o in due] == [(2, "pending")]
 
 
 def test_forced_past_a_rate_it_trips_again_half_a_threshold_higher() -> None:

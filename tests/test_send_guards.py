@@ -61,6 +61,8 @@ def test_a_relay_refusing_every_recipient_pauses_the_campaign_and_blames_nobody(
     detail = json.loads(invoke("campaigns", "show", "1", "--json").stdout)
     assert detail["state"] == "paused"
     assert "550 5.1.1" in detail["paused"]
+    waiting = invoke("campaigns", "recipients", "1", "--status", "pending").stdout.splitlines()
+    assert len(waiting) == 61 and all("\t550\t" in line for line in waiting[1:21])
 
     sink.faults.refuse_recipients = ""  # the relay is fixed
     resumed = invoke("campaigns", "resume", "1")

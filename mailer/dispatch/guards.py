@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mailer.bounces.classify import find_status
 from mailer.bounces.model import HARD
@@ -44,7 +44,7 @@ from mailer.config import GuardsConfig
 from mailer.dispatch.journal import SENT, Outcome
 from mailer.errors import TransportError
 from mailer.store import Store, bounces, campaigns, deliveries, events
-from mailer.store.models import Campaign, CampaignState, Event
+from mailer.store.models import Campaign, CampaignState, DeliveryState, Event
 
 #: The kinds of guard, as their events and ``--json`` name them.
 RELAY = "relay"
@@ -90,6 +90,15 @@ def refusal_text(outcome: Outcome) -> str:
     """A refusal as the same-refusal guard compares it: code and words, addresses taken out."""
     words = _ADDRESS.sub("<>", outcome.text)
     return _SPACES.sub(" ", f"{outcome.code} {words}").strip()
+
+
+def still_due(outcome: Outcome) -> Outcome:
+    """A recipient refused for a reason of ours: due again as before the attempt, the
+    relay's reply kept for ``campaigns recipients`` to show."""
+    return replace(
+        outcome, state=DeliveryState.PENDING, attempts=outcome.attempts - 1, message_id="",
+        first_attempt_at=None, bounce=None,
+    )
 
 
 @dataclass
@@ -170,9 +179,9 @@ class Guard:
         why = relay_refusal(outcome.code, outcome.text)
         if why:
             self._trip(Pause(RELAY, f"{why}: {outcome.code} {outcome.text}"))
-            return []  # our problem: the recipient stays due
+            return [still_due(outcome)]  # our problem, not the recipient's
         if self.pause is not None and self.pause.guard in (RELAY, SAME_REFUSAL):
-            return []  # in flight when the relay was found refusing us: stays due
+            return [still_due(outcome)]  # in flight when the relay was found refusing us
         text = refusal_text(outcome)
         if text in self._forced_refusals:
             return self._counted([outcome])
@@ -196,7 +205,9 @@ class Guard:
         """At the end of a run: refusals still held are the recipients' own if the run went
         through to its end; else they stay due for the next run."""
         held = self._release()
-        return self._counted(held) if finished and self.pause is None else []
+        if finished and self.pause is None:
+            return self._counted(held)
+        return [still_due(outcome) for outcome in held]
 
     # -- holding refusals -----------------------------------------------------------------
 
@@ -214,8 +225,7 @@ class Guard:
                 f"recipients at {len(held.domains)} domains and accepted none",
                 refusal=text,
             ))
-            self._release()  # they stay due
-            return []
+            return [still_due(waiting) for waiting in self._release()]
         if self._held_count > HOLD_MAX:
             largest = max(self._held, key=lambda key: len(self._held[key].outcomes))
             self._held_count -= len(self._held[largest].outcomes)

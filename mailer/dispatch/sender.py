@@ -371,8 +371,8 @@ class Sender:
             self.progress.sent += 1
         elif outcome.state == DEFERRED:
             self.progress.deferred += 1
-        else:
-            self.progress.failed += 1
+        elif outcome.state == FAILED:
+            self.progress.failed += 1  # (a recipient the guards left due counts as neither)
 
     def _skipped(self, due: Due) -> Outcome:
         return Outcome(
