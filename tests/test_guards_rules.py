@@ -5,6 +5,7 @@ from __future__ import annotations
 from mailer.config import GuardsConfig
 from mailer.dispatch.guards import (
     HARD_BOUNCES,
+    HOLD_MAX,
     SAME_REFUSAL,
     Guard,
     Standing,
@@ -96,3 +97,12 @@ def test_forced_past_a_rate_it_trips_again_half_a_threshold_higher() -> None:
         guard.admit(accepted(6000 + number))
     assert guard.pause.guard == HARD_BOUNCES
     assert guard.pause.rate is not None and 12.4 < guard.pause.rate < 12.6
+
+
+def test_refusals_at_one_domain_past_the_hold_limit_go_to_the_hard_bounce_rate() -> None:
+    guard = Guard(LIMITS)
+    for number in range(HOLD_MAX):
+        assert guard.admit(refused(number)) == []
+    released = guard.admit(refused(HOLD_MAX))
+    assert [o.state for o in released] == ["failed"] * (HOLD_MAX + 1)
+    assert guard.pause is not None and guard.pause.guard == HARD_BOUNCES

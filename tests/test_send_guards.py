@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from email import message_from_bytes
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from mailer.store import Store
 from tests.bounce_samples import arf, verp_dsn
 from tests.clocks import FakeClock
 from tests.conftest import Invoke
-from tests.smtp_sink import SmtpSink, populate
+from tests.smtp_sink import Received, SmtpSink, populate
 
 #: What a relay that believes itself the final destination of every domain answers.
 UNKNOWN_HERE = "550 5.1.1 <{address}>: Recipient address rejected: User unknown in local table"
@@ -37,6 +38,17 @@ def members_across_domains(store: Store, each: int = 10) -> list[str]:
     for domain in DOMAINS:
         emails += populate(store, "members", each, domain=domain)
     return emails
+
+
+def complain_about(messages: list[Received], invoke: Invoke, folder: Path) -> None:
+    """Each recipient of ``messages`` reports it as spam (a feedback report quoting the
+    letter's signed Message-ID), taken in by ``bounces ingest``."""
+    for number, received in enumerate(messages):
+        report = folder / f"complaint-{number}.eml"
+        message_id = message_from_bytes(received.data)["Message-ID"]
+        report.write_bytes(arf(received.rcpt_to, message_id=message_id).replace(
+            b"<arf-1@", f"<arf-{number}@".encode()))
+        assert invoke("bounces", "ingest", str(report)).exit_code == 0
 
 
 def test_a_relay_refusing_every_recipient_pauses_the_campaign_and_blames_nobody(
@@ -157,12 +169,7 @@ def test_complaints_that_come_back_while_it_sends_pause_the_next_run(
     emails = populate(store, "members", 120)
     sink.faults.defer = set(emails[-20:])  # greylisted: the campaign is still sending
     assert invoke("send", str(spring_letter), "--list", "members", "--yes").exit_code == 0
-    for number, received in enumerate(sink.received[:2]):
-        report = tmp_path / f"complaint-{number}.eml"
-        message_id = message_from_bytes(received.data)["Message-ID"]
-        report.write_bytes(arf(received.rcpt_to, message_id=message_id).replace(
-            b"<arf-1@", f"<arf-{number}@".encode()))
-        assert invoke("bounces", "ingest", str(report)).exit_code == 0
+    complain_about(sink.received[:2], invoke, tmp_path)
     sink.faults.defer = set()
     fake_clock.advance(hours=2)
 
@@ -244,3 +251,30 @@ def test_in_a_shell_the_pause_is_one_line_and_a_failed_exit_status(
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith("Error: campaign 1 paused: the relay gave the same refusal")
     assert "24 recipients not yet sent" in done.stderr
+
+
+def test_complaints_that_come_back_in_the_middle_of_a_send_pause_it_there(
+    store: Store, sink: SmtpSink, spring_letter: Path, db_path: Path, invoke: Invoke,
+    tmp_path: Path,
+) -> None:
+    emails = populate(store, "members", 300)
+    env = {**os.environ, "MAILER_GUARDS_MIN_TRIED": "100"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailer", "--db", str(db_path), "send", str(spring_letter),
+         "--list", "members", "--yes", "--rate", "30"],  # 300 at 30 a second: 10 s
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(sink.received) < 40 and process.poll() is None:
+            assert time.monotonic() < deadline, "the sender made no progress"
+            time.sleep(0.002)  # polling for progress, as the crash tests do
+        complain_about(sink.received[:2], invoke, tmp_path)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1
+    assert b"drew a complaint" in stderr
+    assert len(sink.received) < len(emails)
+    assert store.one("SELECT state FROM campaigns WHERE id = 1")[0] == "paused"
