@@ -105,6 +105,22 @@ class SendingConfig:
 
 
 @dataclass(frozen=True)
+class GuardsConfig:
+    """When a campaign being sent pauses itself (``dispatch.guards``)."""
+
+    #: Pause when more than this share (percent) of the recipients tried bounced hard...
+    hard_bounce_percent: float = 5.0
+    #: ...or more than this share (percent) of those sent complained...
+    complaint_percent: float = 0.3
+    #: ...once this many recipients have been tried (fewer say too little).
+    min_tried: int = 500
+    #: The same refusal for this many recipients, at this many domains or more, with
+    #: none accepted in between, is the relay refusing us, not their servers.
+    same_refusal_recipients: int = 20
+    same_refusal_domains: int = 5
+
+
+@dataclass(frozen=True)
 class BouncesConfig:
     return_path: str = ""
     unsubscribe_address: str = ""
@@ -220,6 +236,7 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     sending: SendingConfig = field(default_factory=SendingConfig)
+    guards: GuardsConfig = field(default_factory=GuardsConfig)
     bounces: BouncesConfig = field(default_factory=BouncesConfig)
     imap: ImapConfig = field(default_factory=ImapConfig)
     inbound: InboundConfig = field(default_factory=InboundConfig)
@@ -269,6 +286,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "smtp": SmtpConfig,
     "outbox": OutboxConfig,
     "sending": SendingConfig,
+    "guards": GuardsConfig,
     "bounces": BouncesConfig,
     "imap": ImapConfig,
     "inbound": InboundConfig,
@@ -297,6 +315,11 @@ _BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("sending", "batch_size"): (1, 100_000),
     ("sending", "batch_seconds"): (0.01, 60),
     ("sending", "workers"): (0, 256),
+    ("guards", "hard_bounce_percent"): (0.01, 100),
+    ("guards", "complaint_percent"): (0.001, 100),
+    ("guards", "min_tried"): (1, 1e9),
+    ("guards", "same_refusal_recipients"): (2, 1e6),
+    ("guards", "same_refusal_domains"): (1, 1e6),
     ("bounces", "soft_threshold"): (1, 1000),
     ("bounces", "decay_days"): (1, 3650),
     ("bounces", "match_days"): (1, 365),
@@ -557,6 +580,12 @@ def _check_all(sections: dict[str, Any], found: Path | None) -> None:
             raise ConfigError(f"smtp.relays[{index}].weight must be at least 1", path=found)
     if sections["sending"].retry_max < sections["sending"].retry_first:
         raise ConfigError("sending.retry_max must not be below sending.retry_first", path=found)
+    guards = sections["guards"]
+    if guards.same_refusal_domains > guards.same_refusal_recipients:
+        raise ConfigError(
+            "guards.same_refusal_domains must not be above guards.same_refusal_recipients",
+            path=found,
+        )
     letters = sections["letters"]
     if letters.attachments_warn_mb > letters.attachments_max_mb:
         raise ConfigError(

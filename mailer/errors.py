@@ -230,6 +230,10 @@ class RelayFailed(CampaignStopped, TransportError):
         CampaignStopped.__init__(self, reason, campaign_id=campaign_id, left=left, code=code)
 
 
+class CampaignPaused(CampaignStopped):
+    """A guard paused the campaign: the relay refuses us, or too many bounce or complain."""
+
+
 class Interrupted(CampaignStopped):
     """Ctrl-C or SIGTERM stopped a run; the journal is saved and the campaign resumable."""
 

@@ -14,7 +14,7 @@ test can check that each recipient was accepted exactly once:
   ones wait at DATA until ``release()``, so that a test can stop a sender in
   the middle of a run without racing it;
 - ``reject``: recipients answered ``550 5.1.1 user unknown``;
-- ``defer``: recipients answered ``451 4.2.1 mailbox busy`` (a set the test may change
+- ``defer``: recipients answered ``451 4.7.1 greylisted`` (a set the test may change
   between runs, to let some of them through);
 - ``busy``: recipients answered ``452 4.5.3`` (try again later);
 - ``close_at``: recipients whose RCPT is answered 421, and the connection closed;
@@ -22,6 +22,8 @@ test can check that each recipient was accepted exactly once:
   reads pipelined commands in order either way);
 - ``refuse_all``: every new connection greeted with 421 (a relay that is down);
 - ``refuse_sender``: every MAIL FROM answered 553 (a relay that will not relay for us);
+- ``refuse_recipients``: every RCPT answered with this reply, ``{address}`` standing for
+  the recipient (a relay that refuses every recipient, set and cleared while it runs);
 - ``no_smtputf8``: SMTPUTF8 not offered (a relay that takes ASCII addresses only).
 """
 
@@ -57,6 +59,7 @@ class Faults:
     pipelining: bool = True
     refuse_all: bool = False
     refuse_sender: bool = False
+    refuse_recipients: str = ""
     no_smtputf8: bool = False
 
 
@@ -130,10 +133,12 @@ class SinkHandler:
             self.stalls_left -= 1
             await self.wait_for_release()
             return "451 4.4.2 stalled"
+        if self.faults.refuse_recipients:
+            return self.faults.refuse_recipients.replace("{address}", address)
         if address.lower() in self.faults.reject:
             return "550 5.1.1 <" + address + ">: Recipient address rejected: User unknown"
         if address.lower() in self.faults.defer:
-            return "451 4.2.1 <" + address + ">: mailbox busy, try again later"
+            return "451 4.7.1 <" + address + ">: Recipient address rejected: greylisted"
         if address.lower() in self.faults.busy:
             return "452 4.5.3 <" + address + ">: too many recipients, try again later"
         if address.lower() in self.faults.close_at:

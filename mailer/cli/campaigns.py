@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import click
@@ -19,9 +20,10 @@ from mailer.cli.app import (
     print_table,
     resume_hint,
     shorten,
+    shown,
     write_page,
 )
-from mailer.cli.send import deliver
+from mailer.cli.send import deliver, stop_if_paused
 from mailer.dispatch import run as runner
 from mailer.dispatch import schedule, status
 from mailer.dispatch.journal import CampaignBusy
@@ -77,6 +79,8 @@ def show(app: App, campaign_id: int, as_json: bool) -> None:
     for key in ("id", "kind", "subject", "list", "segment", "letter", "state", "recipients",
                 "sent", "deferred", "failed", "pending"):
         echo(f"{key}: {getattr(data, key)}")
+    if data.paused:
+        echo(f"paused: {data.paused}")
     if data.scheduled_at is not None:
         echo(f"scheduled_for: {schedule.describe(data.scheduled_at, data.scheduled_zone)}")
     if data.recipients_now is not None:
@@ -113,14 +117,41 @@ def report(app: App, campaign_id: int, output: Path | None) -> None:
     write_page(target, page)
 
 
+@campaigns.command("recipients")
+@click.argument("campaign_id", metavar="ID", type=int)
+@click.option(
+    "--status", "wanted", type=click.Choice(status.RECIPIENT_STATUSES),
+    help="Only the recipients in this status (bounced: a proven bounce names them).",
+)
+@json_option
+@pass_app
+def recipients(app: App, campaign_id: int, wanted: str | None, as_json: bool) -> None:
+    """Who got what of campaign ID: address, status, when, and the SMTP reply or bounce
+    reason, one line each (tab-separated), written as they are read."""
+    rows = status.recipients(app.store(), campaign_id, wanted)
+    if as_json:
+        # One array, written row by row: nothing of a million-row campaign is kept.
+        click.echo("[", nl=False)
+        for number, row in enumerate(rows):
+            text = json.dumps(dataclasses.asdict(row), ensure_ascii=False)
+            click.echo(("," if number else "") + "\n  " + text, nl=False)
+        click.echo("\n]")
+        return
+    echo("email\tstatus\tat\tcode\treply")
+    for row in rows:
+        cells = (row.email, row.status, row.at or "", row.code or "", row.reply)
+        echo("\t".join(shown(cell) for cell in cells))
+
+
 def _print_result(result: RunResult, as_json: bool) -> None:
     if as_json:
         print_json(result)
-        return
-    echo(
-        f"campaign {result.campaign}: sent {result.sent}, deferred {result.deferred}, "
-        f"failed {result.failed}, pending {result.pending} ({result.state})"
-    )
+    else:
+        echo(
+            f"campaign {result.campaign}: sent {result.sent}, deferred {result.deferred}, "
+            f"failed {result.failed}, pending {result.pending} ({result.state})"
+        )
+    stop_if_paused(result)
 
 
 @campaigns.command("resume")
@@ -129,6 +160,10 @@ def _print_result(result: RunResult, as_json: bool) -> None:
     "--now", "start_now", is_flag=True,
     help="Start a scheduled campaign now instead of at its time.",
 )
+@click.option(
+    "--force", is_flag=True,
+    help="Go on past the bounce or complaint rate (or the repeated refusal) that paused it.",
+)
 @delivery_options
 @json_option
 @pass_app
@@ -136,6 +171,7 @@ def resume(
     app: App,
     campaign_id: int,
     start_now: bool,
+    force: bool,
     concurrency: int | None,
     rate: float | None,
     workers: int | None,
@@ -143,8 +179,10 @@ def resume(
 ) -> None:
     """Deliver everything pending and every deferred recipient that is due (a scheduled
     campaign: once its time has come, or now with --now)."""
-    result = deliver(app, campaign_id, concurrency=concurrency, rate=rate, workers=workers,
-                     start_now=start_now)
+    result = deliver(
+        app, campaign_id, concurrency=concurrency, rate=rate, workers=workers,
+        start_now=start_now, force=force,
+    )
     _print_result(result, as_json)
 
 
@@ -245,11 +283,14 @@ class RunReport:
             f"campaign {result.campaign}: sent {result.sent}, deferred {result.deferred}, "
             f"failed {result.failed}, pending {result.pending} ({result.state})"
         )
+        if result.paused:
+            self._line(f"campaign {result.campaign} paused: {result.paused}: after a fix, "
+                       f"`{resume_hint(self.app, campaign_id)}`", err=True)
 
     @property
     def failed(self) -> list[str]:
-        """The campaigns that could not be started or delivered this time."""
-        return [str(o["campaign"]) for o in self.outcomes if "error" in o]
+        """The campaigns that could not be started or delivered this time, or were paused."""
+        return [str(o["campaign"]) for o in self.outcomes if "error" in o or o.get("paused")]
 
     def _line(self, text: str, *, err: bool = False) -> None:
         if not self.as_json:

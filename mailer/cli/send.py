@@ -36,7 +36,7 @@ from mailer.dispatch.schedule import SendTime
 from mailer.dispatch.transports.base import Transport
 from mailer.doctor.findings import Status
 from mailer.doctor.preflight import preflight
-from mailer.errors import TransportError, UsageError
+from mailer.errors import CampaignPaused, TransportError, UsageError
 from mailer.letters.editions import Editions, load_editions
 from mailer.store.lists import get_list
 from mailer.store.models import Campaign, MailingList
@@ -229,6 +229,7 @@ def deliver(
     workers: int | None = None,
     transport: Transport | None = None,
     start_now: bool = False,
+    force: bool = False,
 ) -> RunResult:
     """Deliver what is due of a campaign, with a progress line on a terminal."""
     shown = sending_progress()
@@ -243,6 +244,7 @@ def deliver(
             transport=transport,
             on_progress=shown,
             start_now=start_now,
+            force=force,
         )
     finally:
         end_line(shown)
@@ -260,15 +262,27 @@ def _deliver(
     result = deliver(app, campaign_id, concurrency=concurrency, rate=rate, workers=workers)
     if as_json:
         print_json(result)
+        stop_if_paused(result)
         return
     echo(
         f"campaign {result.campaign}: sent {result.sent}, deferred {result.deferred}, "
         f"failed {result.failed} in {result.seconds}s ({result.state})"
     )
+    stop_if_paused(result)
     if result.deferred:
         echo(
             f"deferred recipients are retried by `{mailer_command(app)} campaigns run` "
             f"or `{resume_hint(app, result.campaign)}`"
+        )
+
+
+def stop_if_paused(result: RunResult) -> None:
+    """After the result is printed: a campaign a guard paused is a failed run, saying why."""
+    if result.paused:
+        raise CampaignPaused(
+            f"campaign {result.campaign} paused: {result.paused}",
+            campaign_id=result.campaign,
+            left=result.pending + result.deferred,
         )
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import signal
 from collections.abc import Callable
 from types import FrameType
 from typing import Any, Protocol
 
 from mailer import tokens
-from mailer.config import Config
+from mailer.config import Config, GuardsConfig
 from mailer.dispatch.dkim import DkimSigner
 from mailer.dispatch.dkim_keys import load_keys
 from mailer.dispatch.plan import campaign_editions
@@ -115,6 +116,19 @@ def builder_for(config: Config, store: Store, campaign: Campaign) -> tuple[Build
     return compiled, sender_of(compiled.editions.original, config)[1]
 
 
+def share_guards(limits: GuardsConfig, share: Share | None) -> GuardsConfig:
+    """The guards of one worker's share: the counts they wait for divided among the
+    workers (each sees its share's outcomes), the rates and the domains as they are (the
+    shares, by subscriber id, spread every domain and every kind of outcome evenly)."""
+    if share is None or share.count == 1:
+        return limits
+    return dataclasses.replace(
+        limits,
+        min_tried=max(1, math.ceil(limits.min_tried / share.count)),
+        same_refusal_recipients=max(2, math.ceil(limits.same_refusal_recipients / share.count)),
+    )
+
+
 def sender_for(
     config: Config,
     store: Store,
@@ -145,6 +159,7 @@ def sender_for(
         sleep=sleep,
         share=share,
         alive=alive,
+        guards=share_guards(config.guards, share),
     )
 
 

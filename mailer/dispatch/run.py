@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from mailer import clock, tokens
 from mailer.config import Config
-from mailer.dispatch import schedule
+from mailer.dispatch import guards, schedule
 from mailer.dispatch.assemble import (
     StopFlag,
     builder_for,
@@ -88,6 +88,8 @@ class RunResult:
     pending: int
     seconds: float
     state: CampaignState
+    #: Why a guard paused the campaign in this run ("" when none did).
+    paused: str = ""
 
 
 def deliver(
@@ -103,6 +105,7 @@ def deliver(
     start_now: bool = False,
     stop: StopFlag | None = None,
     workers: int | None = None,
+    force: bool = False,
 ) -> RunResult:
     """Send every recipient of the campaign that is due now; stop cleanly on Ctrl-C.
 
@@ -115,7 +118,9 @@ def deliver(
     signal sets it as well, it stops the run when it was set before, and a
     run stopped by any signal then leaves the campaign ``sending`` for the
     caller's next start instead of pausing it. ``workers`` share the
-    recipients (``dispatch.workers``; default ``[sending] workers``).
+    recipients (``dispatch.workers``; default ``[sending] workers``). A guard
+    that trips pauses the campaign, the result saying why; ``force`` goes
+    past its last reason.
     """
     started = time.monotonic()
     schedule.start(store, campaign_id, early=start_now)
@@ -132,9 +137,13 @@ def deliver(
     sender = None
     if count == 1:
         sender = sender_for(config, store, campaign, transport, on_progress, policy, sleep)
+    guards.resuming(store, campaign, force=force)
     campaigns.set_state(store, campaign.id, CampaignState.SENDING)
     try:
-        stopped_by = run_senders([sender], stop) if sender else run.shared(count)
+        if sender is not None:
+            stopped_by, tripped = run_senders([sender], stop), sender.guard.pause
+        else:
+            stopped_by, tripped = run.shared(count)
     except TransportError as exc:
         left = deliveries.remaining(store, campaign.id)
         raise RelayFailed(str(exc), campaign_id=campaign.id, left=left, code=exc.code) from None
@@ -146,6 +155,9 @@ def deliver(
         if stopped_by == signal.SIGINT and stop is None:
             campaigns.set_state(store, campaign.id, CampaignState.PAUSED)
         raise Interrupted("interrupted (the journal is saved)", campaign_id=campaign.id, left=left)
+    if tripped is not None and left > 0:
+        guards.pause(store, campaign.id, tripped)
+        return _result(store, campaign, started, tripped.reason)
     if left == 0 and campaign.kind != "welcome":  # a welcome letter waits for the next member
         campaigns.set_state(store, campaign.id, CampaignState.DONE)
     return _result(store, campaign, started)
@@ -163,13 +175,18 @@ def _workers(run: SharedRun, asked: int | None) -> int:
     return count
 
 
-def _result(store: Store, campaign: Campaign, started: float) -> RunResult:
+def _result(store: Store, campaign: Campaign, started: float, paused: str = "") -> RunResult:
+    counts = deliveries.counters(store, campaign.id)
     return RunResult(
         campaign=campaign.id,
         recipients=campaign.recipients,
-        **deliveries.counters(store, campaign.id),
+        sent=counts["sent"],
+        deferred=counts["deferred"],
+        failed=counts["failed"],
+        pending=counts["pending"],
         seconds=round(time.monotonic() - started, 2),
         state=campaigns.get(store, campaign.id).state,
+        paused=paused,
     )
 
 

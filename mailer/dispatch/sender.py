@@ -13,6 +13,11 @@ Outcomes: a 2xx reply is ``sent``; a 4xx reply or a broken connection is
 as expired; a 5xx reply is ``failed`` and becomes a bounce (hard when the
 address does not exist, soft otherwise).
 
+Each outcome goes through the campaign's guards (``dispatch.guards``) on its
+way to the journal: a refusal that is the relay's, not the recipient's,
+leaves the recipient due and pauses the run, and so does a hard-bounce or
+complaint rate past its limit (``guard.pause`` says why).
+
 Stopping (Ctrl-C, or ``stop`` set by a caller): no new message is started,
 the ones in flight finish, the journal is committed; the recipients not
 reached are still pending and ``campaigns resume`` takes them.
@@ -29,8 +34,9 @@ from typing import Protocol
 
 from mailer import clock
 from mailer.bounces.classify import classify, find_status
-from mailer.config import BouncesConfig, SendingConfig
+from mailer.config import BouncesConfig, GuardsConfig, SendingConfig
 from mailer.dispatch.backoff import backoff
+from mailer.dispatch.guards import Guard
 from mailer.dispatch.journal import DEFERRED, FAILED, SENT, Journal, Outcome
 from mailer.dispatch.ratelimit import RateLimits
 from mailer.dispatch.transports.base import (
@@ -139,6 +145,7 @@ class Sender:
         sleep: Sleep = asyncio.sleep,
         share: Share | None = None,
         alive: Callable[[], bool] | None = None,
+        guards: GuardsConfig | None = None,
     ) -> None:
         """``share``: only these recipients, journalled in the share's own part of the
         log (a worker of several); None: all of them, in the campaign's log.
@@ -167,6 +174,9 @@ class Sender:
         )
         self.limits = RateLimits(policy.rate, policy.domain_rate)
         self.progress = Progress(due=0)
+        self.guard_limits = guards or GuardsConfig()
+        #: This run's guards (read from the store when the run begins).
+        self.guard = Guard(self.guard_limits)
         self._transport_error: TransportError | None = None
         self._sleep = sleep
 
@@ -178,6 +188,9 @@ class Sender:
         if self._alive is not None and not self._alive():
             self.stop.set()
         try:
+            self.guard = Guard.start(self.store, self.campaign_id, self.guard_limits)
+            if self.guard.pause is not None:
+                self.stop.set()  # already past a limit: send nothing
             due = deliveries.count_due(self.store, self.campaign_id, clock.now_iso(), self.share)
             self.progress = Progress(due=due)
             queue: asyncio.Queue[Due | None] = asyncio.Queue(maxsize=self.policy.concurrency * 4)
@@ -191,6 +204,8 @@ class Sender:
                     await self._produce(queue, len(workers))
             finally:
                 ticker.cancel()
+            for outcome in self.guard.settle(finished=not self.stop.is_set()):
+                self._journal(outcome)
             self._report()
         finally:
             self.journal.close()
@@ -228,6 +243,9 @@ class Sender:
         while True:
             await asyncio.sleep(self.policy.batch_seconds)
             self.journal.flush_if_due()
+            self.guard.poll(self.store, self.campaign_id)
+            if self.guard.pause is not None:
+                self.stop.set()
             self._report()
 
     def _report(self) -> None:
@@ -277,8 +295,8 @@ class Sender:
                 stuffed=message.stuffed,
             )
         except SenderRefused as exc:
-            # Our fault, not the recipient's: they stay pending and the run stops.
-            self._transport_error = exc
+            # Our fault, not the recipient's: they stay pending and the campaign pauses.
+            self.guard.refused(exc)
             self.stop.set()
             return
         except Undeliverable as exc:
@@ -327,7 +345,7 @@ class Sender:
             try:
                 return await self.transport.open()
             except RelayAuthFailed as exc:
-                self._transport_error = exc
+                self.guard.refused(exc)  # a setting of ours: the campaign pauses
                 self.stop.set()
                 return None
             except TransportError as exc:
@@ -353,13 +371,20 @@ class Sender:
         return self.envelope_from
 
     def _record(self, outcome: Outcome) -> None:
+        """Hand the outcome to the guards, and journal what they let through."""
+        for admitted in self.guard.admit(outcome):
+            self._journal(admitted)
+        if self.guard.pause is not None:
+            self.stop.set()
+
+    def _journal(self, outcome: Outcome) -> None:
         self.journal.record(outcome)
         if outcome.state == SENT:
             self.progress.sent += 1
         elif outcome.state == DEFERRED:
             self.progress.deferred += 1
-        else:
-            self.progress.failed += 1
+        elif outcome.state == FAILED:
+            self.progress.failed += 1  # (a recipient the guards left due counts as neither)
 
     def _skipped(self, due: Due) -> Outcome:
         return Outcome(

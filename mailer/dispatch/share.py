@@ -9,6 +9,7 @@ is committed, the rest stays pending for ``campaigns resume``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import signal
@@ -48,7 +49,8 @@ def _send(job: ShareJob) -> WorkerEnd:
             stopped = run_senders([sender])
         except TransportError as exc:
             return WorkerEnd(error=str(exc), code=exc.code)
-        return WorkerEnd(stopped=stopped)
+        pause = sender.guard.pause
+        return WorkerEnd(stopped=stopped, pause=dataclasses.asdict(pause) if pause else None)
 
 
 def main() -> int:

@@ -7,15 +7,17 @@ their one serialisation.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mailer import clock
 from mailer.bounces.model import KINDS
+from mailer.dispatch.guards import paused_reason
 from mailer.dispatch.journal import CampaignBusy, Journal
 from mailer.dispatch.segment import parse_segment
 from mailer.errors import ConflictError
 from mailer.store import Store, bounces, campaigns, deliveries
-from mailer.store.deliveries import Attempt
+from mailer.store.deliveries import Attempt, RecipientOutcome
 from mailer.store.models import Campaign, CampaignState, DeliveryState
 
 #: How many failures ``show`` lists (the count is always complete).
@@ -64,6 +66,8 @@ class CampaignDetail(CampaignSummary):
     unverified_reports: int
     failures: list[Attempt]
     deferrals: list[Attempt]
+    #: Why a guard paused it, while it is paused ("" otherwise).
+    paused: str = ""
 
 
 def summary(store: Store, campaign: Campaign) -> CampaignSummary:
@@ -108,7 +112,25 @@ def detail(store: Store, campaign_id: int) -> CampaignDetail:
         unverified_reports=bounces.unverified_count(store, campaign_id),
         failures=_recipients(store, campaign_id, DeliveryState.FAILED),
         deferrals=_recipients(store, campaign_id, DeliveryState.DEFERRED),
+        paused=paused_reason(store, campaign_id, campaign.state),
     )
+
+
+#: What ``campaigns recipients --status`` takes: the delivery states, and ``bounced``.
+RECIPIENT_STATUSES = (*(str(state) for state in DeliveryState), "bounced")
+
+
+def recipients(
+    store: Store, campaign_id: int, status: str | None = None
+) -> Iterator[RecipientOutcome]:
+    """Who got what of a campaign, one recipient at a time (a campaign may have millions).
+
+    What a crashed run left in the journal is committed first, so every row
+    is true.
+    """
+    campaigns.get(store, campaign_id)
+    settle_journal(store, campaign_id)
+    return deliveries.outcomes_of(store, campaign_id, status)
 
 
 def _recipients_now(store: Store, campaign: Campaign) -> int | None:

@@ -44,6 +44,7 @@ from typing import IO, Any
 from mailer import clock
 from mailer.config import Config
 from mailer.dispatch.assemble import StopFlag, run_senders, sender_for
+from mailer.dispatch.guards import Pause
 from mailer.dispatch.journal import Journal
 from mailer.dispatch.sender import Progress, SendPolicy, Sleep
 from mailer.dispatch.transports.base import Transport
@@ -102,6 +103,8 @@ class WorkerEnd:
     code: int | None = None
     #: The worker ended without saying how (killed, or crashed): its exit status.
     died: int | None = None
+    #: Why a guard of this worker's share paused it (``guards.Pause``'s fields), or None.
+    pause: dict[str, Any] | None = None
 
 
 class Tally:
@@ -267,9 +270,10 @@ class SharedRun:
     sleep: Sleep
     stop: StopFlag | None
 
-    def shared(self, count: int) -> int | None:
+    def shared(self, count: int) -> tuple[int | None, Pause | None]:
         """Send with ``count`` workers, holding the campaign's lock; the signal that stopped
-        them, or None.
+        them, or None, and why a guard paused a share (each worker's guards watch its
+        share; the first to trip pauses the campaign once the run ends).
 
         Worker processes, unless the caller gave a transport, a sleep or a
         clock (``clock.set_clock``) of its own (a test's), which cannot cross
@@ -294,20 +298,23 @@ class SharedRun:
                            share_policy(self.policy, share), self.sleep, share=share)
                 for share in shares
             ]
-            return run_senders(senders, self.stop)
+            stopped = run_senders(senders, self.stop)
+            return stopped, next((s.guard.pause for s in senders if s.guard.pause), None)
         finally:
             lock.settle_parts()
             lock.close()
 
 
-def _ended(stopped: int | None, ends: list[WorkerEnd]) -> int | None:
-    """The run's end from its workers': the signal that stopped it, or the first failure."""
+def _ended(stopped: int | None, ends: list[WorkerEnd]) -> tuple[int | None, Pause | None]:
+    """The run's end from its workers': the signal that stopped it, or the first failure;
+    and the first guard's pause."""
     for end in ends:
         if end.error:
             raise TransportError(end.error, code=end.code)
     died = [end.died for end in ends if end.died is not None]
     if died and stopped is None:
         raise TransportError(f"a sending worker ended unexpectedly (exit status {died[0]})")
-    return stopped
+    pauses = [Pause(**end.pause) for end in ends if end.pause]
+    return stopped, pauses[0] if pauses else None
 
 

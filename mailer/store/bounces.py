@@ -173,3 +173,19 @@ def complaints_since(store: Store, since: str) -> Complaints:
     )
     assert row is not None
     return Complaints(int(row[0]), int(row[1]), int(row[2]))
+
+
+def weighed_by_guards(conn: sqlite3.Connection | Store, campaign_id: int) -> tuple[int, int, int]:
+    """(hard bounces our SMTP session heard, hard bounces reported since, complaints) of a
+    campaign, proven ones only: what the sending guards weigh.
+
+    One pass over the campaign's rows by the ``bounces_campaign`` index.
+    """
+    row = conn.execute(
+        "SELECT coalesce(sum(kind = 'hard' AND proof = 'smtp'), 0), "
+        "coalesce(sum(kind = 'hard' AND proof != 'smtp'), 0), "
+        "coalesce(sum(kind = 'complaint'), 0) "
+        "FROM bounces WHERE campaign_id = ? AND proof != ''",
+        (campaign_id,),
+    ).fetchone()
+    return (int(row[0]), int(row[1]), int(row[2]))

@@ -388,3 +388,74 @@ def of_subscriber(store: Store, subscriber_id: int) -> list[dict[str, Any]]:
 def delete_of(conn: sqlite3.Connection, subscriber_id: int) -> None:
     """Remove every delivery row of a person (they are forgotten)."""
     conn.execute("DELETE FROM deliveries WHERE subscriber_id = ?", (subscriber_id,))
+
+
+def tally(conn: sqlite3.Connection | Store, campaign_id: int) -> tuple[int, int]:
+    """(recipients tried at least once, recipients sent) of a campaign: where its guards start.
+
+    One pass over the campaign's rows, made once per run.
+    """
+    row = conn.execute(
+        "SELECT coalesce(sum(attempts > 0), 0), coalesce(sum(state = 'sent'), 0) "
+        "FROM deliveries WHERE campaign_id = ?",
+        (campaign_id,),
+    ).fetchone()
+    return (int(row[0]), int(row[1]))
+
+
+#: What a recipient of a campaign is shown as: ``bounced`` when a proven bounce of
+#: that campaign names them (refused at once, or a report that came back later),
+#: else the delivery's state. ``b`` is their latest such bounce.
+_SHOWN_STATUS = "CASE WHEN b.id IS NOT NULL THEN 'bounced' ELSE d.state END"
+_LATEST_BOUNCE = (
+    "LEFT JOIN bounces b ON b.id = (SELECT max(x.id) FROM bounces x "
+    "WHERE x.subscriber_id = d.subscriber_id AND x.campaign_id = d.campaign_id "
+    "AND x.kind IN ('hard', 'soft') AND x.proof != '')"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientOutcome:
+    """What one recipient of a campaign got: the status, when, and the words that say why.
+
+    ``at`` is when it was sent, bounced or last given a time (a deferred
+    recipient's next attempt); ``reply`` the relay's last reply, or the
+    bounce's reason and diagnostic.
+    """
+
+    email: str
+    status: str
+    at: str | None
+    code: int | None
+    reply: str
+
+
+def outcomes_of(
+    store: Store, campaign_id: int, status: str | None = None, *, page_size: int = PAGE_SIZE
+) -> Iterator[RecipientOutcome]:
+    """A campaign's recipients with their outcomes, in subscriber order, read in pages.
+
+    ``status`` keeps one of pending, sent, deferred, failed, bounced. Memory
+    stays flat whatever the campaign's size: each page starts after the
+    last subscriber of the one before.
+    """
+    sql = (
+        f"SELECT d.subscriber_id, d.email, {_SHOWN_STATUS} AS shown, "
+        "CASE WHEN b.id IS NOT NULL THEN b.received_at WHEN d.state = 'sent' THEN d.sent_at "
+        "WHEN d.state = 'deferred' THEN d.next_attempt_at ELSE d.first_attempt_at END, "
+        "d.last_code, CASE WHEN b.id IS NOT NULL THEN trim(b.kind || ' ' || b.reason || ': ' "
+        "|| b.diagnostic) ELSE d.last_text END "
+        f"FROM deliveries d {_LATEST_BOUNCE} WHERE d.campaign_id = ? AND d.subscriber_id > ?"
+    )
+    params: list[Any] = [campaign_id]
+    if status is not None:
+        sql += " AND shown = ?"
+    sql += " ORDER BY d.subscriber_id LIMIT ?"
+    last = 0
+    while True:
+        rows = store.all(sql, [*params, last, *([status] if status else []), page_size])
+        for row in rows:
+            yield RecipientOutcome(row[1], row[2], row[3], row[4], row[5] or "")
+        if len(rows) < page_size:
+            return
+        last = rows[-1][0]

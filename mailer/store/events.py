@@ -67,3 +67,31 @@ def history(conn: sqlite3.Connection, subscriber_id: int) -> list[Event]:
         (subscriber_id,),
     ).fetchall()
     return [Event(r["at"], r["kind"], r["list"], json.loads(r["detail"])) for r in rows]
+
+
+def record_campaign_note(
+    conn: sqlite3.Connection, campaign_id: int, kind: str, detail: dict[str, Any]
+) -> None:
+    """Append an event about a campaign as a whole (a guard paused it, a person resumed it).
+
+    It belongs to no subscriber, so no person's history or export shows it.
+    """
+    record_event(conn, None, kind, {"campaign": campaign_id, **detail})
+
+
+def campaign_notes(
+    conn: sqlite3.Connection, campaign_id: int, kinds: Iterable[str]
+) -> list[Event]:
+    """A campaign's own events of these kinds, oldest first.
+
+    Events without a subscriber are few (one per import, one per pause or
+    resume), and the subscriber index finds them.
+    """
+    wanted = list(kinds)
+    marks = ", ".join("?" for _ in wanted)
+    rows = conn.execute(
+        "SELECT at, kind, detail FROM events WHERE subscriber_id IS NULL "
+        f"AND kind IN ({marks}) AND json_extract(detail, '$.campaign') = ? ORDER BY id",
+        (*wanted, campaign_id),
+    ).fetchall()
+    return [Event(r[0], r[1], None, json.loads(r[2])) for r in rows]

@@ -33,8 +33,8 @@ class SubscriptionStatus(StrEnum):
 
 
 class CampaignState(StrEnum):
-    """Where a campaign is: made, waiting for its time, being sent, paused by a person,
-    finished, or cancelled."""
+    """Where a campaign is: made, waiting for its time, being sent, paused (by a person
+    or a guard), finished, or cancelled."""
 
     CREATED = "created"
     SCHEDULED = "scheduled"
