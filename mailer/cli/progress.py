@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from mailer.dispatch.sender import Progress
+
+T = TypeVar("T")
 
 #: A count shows its line once it has run this long.
 QUIET_SECONDS = 1.0
@@ -50,12 +53,15 @@ def sending_progress() -> Callable[[Progress], None] | None:
 
 
 @contextmanager
-def counting(label: str, total: int | None = None) -> Iterator[Callable[[int], None] | None]:
+def counting(
+    label: str, total: int | None = None, *, quiet: bool = False
+) -> Iterator[Callable[[int], None] | None]:
     """A ``tick(done)`` callback that draws ``label: done/total (rate/s)`` past a second.
 
-    Yields None off a terminal; the line is ended when the block ends.
+    Yields None off a terminal, or when ``quiet`` (a command printing JSON,
+    or rows to the same terminal); the line is ended when the block ends.
     """
-    if not on_terminal():
+    if quiet or not on_terminal():
         yield None
         return
     started = time.monotonic()
@@ -92,6 +98,24 @@ def reading(path: Path) -> Iterator[Callable[[int, int], None] | None]:
             bar.update(done - bar.pos)
 
         yield progress
+
+
+#: Rows between two calls of a walk's ``tick``: often enough for a line that
+#: moves, rarely enough to cost nothing.
+TICK_EVERY = 1000
+
+
+def ticking(rows: Iterable[T], tick: Callable[[int], None] | None) -> Iterator[T]:
+    """``rows`` as they come, telling ``tick`` how many went by (every ``TICK_EVERY``)."""
+    if tick is None:
+        yield from rows
+        return
+    done = 0
+    for done, row in enumerate(rows, 1):
+        if done % TICK_EVERY == 0:
+            tick(done)
+        yield row
+    tick(done)
 
 
 def end_line(shown: Callable[[Progress], None] | None) -> None:

@@ -133,6 +133,12 @@ class Store:
         return list(self.execute(sql, params).fetchall())
 
 
+def _contains(value: Any, folded: str) -> bool:
+    """Whether ``value`` holds ``folded`` (already case-folded) in any case, as Python folds
+    it: the search of text beyond ASCII, whose case SQLite's ``LIKE`` does not fold."""
+    return value is not None and folded in str(value).casefold()
+
+
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(
         str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -141,6 +147,7 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     # The address rules, for queries that compare addresses however they are written.
     conn.create_function("mailer_address_key", 1, address_key, deterministic=True)
     conn.create_function("mailer_address_hash", 1, address_hash, deterministic=True)
+    conn.create_function("mailer_contains", 2, _contains, deterministic=True)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = NORMAL")
