@@ -1,0 +1,150 @@
+"""Benchmark: a list of N subscribers through import, check, send and listing.
+
+    python bench/scale.py [--subscribers 100000] [--connections 16] [--compare-ls PATH]
+
+Generates a contact file of N people, then runs each step as a child
+process on one fresh database in a temporary folder and prints a table of
+each step's wall time and peak resident memory (that child's ``ru_maxrss``,
+read by ``os.wait4``: the memory of that command alone):
+
+- ``subscribers import`` of the N rows into one list;
+- ``letters check letters/example.md --list`` (every recipient's message built);
+- ``send`` of that letter to Postfix's ``smtp-sink`` (as ``bench/send.py``);
+- ``subscribers ls --json`` read to the end, with the time to its first byte.
+
+``--compare-ls PATH`` also runs the listing with the mailer package found
+in PATH (another checkout, say the code before the listing streamed) on the
+same database, in the same run. ``--skip STEP`` leaves a step out. The
+targets (docs/benchmarks.md): an import of 10,000,000 in under 5 minutes,
+the send and the listing under 150 MB each. A benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from send import LETTER, ROOT, at_least_one, start_sink
+
+STEPS = ("import", "check", "send", "ls")
+CITIES = ["Lima", "La Paz", "Quito", "Bogotá", "Santiago", "Recife", "Hamburg", "Lyon"]
+
+
+@dataclass
+class Measured:
+    """One step: its wall time, its child's peak RSS, bytes written, time to first byte."""
+
+    step: str
+    seconds: float
+    rss_mb: float
+    output_bytes: int = 0
+    first_byte: float | None = None
+
+
+def write_contacts(path: Path, count: int) -> None:
+    """N distinct people with a name and two attributes, written a block at a time."""
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("email,name,city,member_since\n")
+        for start in range(0, count, 100_000):
+            handle.write("".join(
+                f"member{n:08d}@example.com,Member {n},{CITIES[n % len(CITIES)]},"
+                f"{2000 + n % 26}\n"
+                for n in range(start, min(start + 100_000, count))
+            ))
+
+
+def run_step(step: str, args: list[str], folder: Path, env: dict[str, str]) -> Measured:
+    """``python -m mailer ARGS`` in ``folder``; standard output read as it comes."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailer", *args], cwd=folder, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    first_byte: float | None = None
+    size = 0
+    while chunk := process.stdout.read1(1 << 16):
+        if first_byte is None:
+            first_byte = time.monotonic() - started
+        size += len(chunk)
+    errors = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - started
+    if os.waitstatus_to_exitcode(status) not in (0, 1):  # check: 1 for errors in the letter
+        raise SystemExit(f"{step} failed:\n{errors.decode(errors='replace')[-2000:]}")
+    return Measured(step, seconds, usage.ru_maxrss / 1024, size, first_byte)
+
+
+def print_table(rows: list[Measured], count: int) -> None:
+    print(f"{'step':<22}{'wall s':>10}{'per s':>12}{'peak RSS MB':>14}{'first byte s':>14}")
+    for row in rows:
+        first = f"{row.first_byte:.2f}" if row.first_byte is not None else "-"
+        print(f"{row.step:<22}{row.seconds:>10.1f}{count / row.seconds:>12,.0f}"
+              f"{row.rss_mb:>14.1f}{first:>14}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=at_least_one, default=100_000)
+    parser.add_argument("--connections", type=at_least_one, default=16)
+    parser.add_argument("--skip", action="append", choices=STEPS, default=[])
+    parser.add_argument("--compare-ls", type=Path, metavar="PATH",
+                        help="Also list with the mailer package in this folder.")
+    parser.add_argument("--keep", action="store_true", help="Keep the temporary folder.")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="mailer-bench-scale-"))
+    sink, port, kind = start_sink("auto")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MAILER_")},
+        "MAILER_SECRET_KEY": "bench-secret",
+        "MAILER_SMTP_HOST": "127.0.0.1",
+        "MAILER_SMTP_PORT": str(port),
+        "MAILER_SMTP_TLS": "none",
+        "PYTHONPATH": str(ROOT),
+    }
+    count = args.subscribers
+    rows: list[Measured] = []
+    try:
+        started = time.monotonic()
+        write_contacts(folder / "contacts.csv", count)
+        print(f"{count:,} subscribers; contact file written in {time.monotonic() - started:.1f} s;"
+              f" sink: {kind}; connections: {args.connections}", flush=True)
+        for setup in (["init"], ["lists", "create", "members"]):
+            subprocess.run([sys.executable, "-m", "mailer", *setup], cwd=folder, env=env,
+                           check=True, stdout=subprocess.DEVNULL)
+        commands = {
+            "import": ["subscribers", "import", "contacts.csv", "--list", "members", "--json"],
+            "check": ["letters", "check", str(LETTER), "--list", "members", "--json"],
+            "send": ["send", str(LETTER), "--list", "members", "--yes", "--json",
+                     "--concurrency", str(args.connections)],
+            "ls": ["subscribers", "ls", "--json"],
+        }
+        for step in STEPS:
+            if step not in args.skip:
+                rows.append(run_step(step, commands[step], folder, env))
+                print(f"  {step}: {rows[-1].seconds:.1f} s", flush=True)
+        if args.compare_ls is not None:
+            other = {**env, "PYTHONPATH": str(args.compare_ls.resolve())}
+            rows.append(run_step(f"ls ({args.compare_ls.name})", commands["ls"], folder, other))
+        print_table(rows, count)
+        database = sum(p.stat().st_size for p in folder.glob("mailer.db*")) / 1e6
+        print(f"database: {database:,.0f} MB")
+    finally:
+        sink.terminate()
+        sink.wait()
+        if args.keep:
+            print(f"kept {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
