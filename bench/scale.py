@@ -22,6 +22,7 @@ the send and the listing under 150 MB each. A benchmark, not a test.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -46,6 +47,8 @@ class Measured:
     rss_mb: float
     output_bytes: int = 0
     first_byte: float | None = None
+    #: What the command printed, when it is a summary (not a listing).
+    summary: str = ""
 
 
 def write_contacts(path: Path, count: int) -> None:
@@ -70,16 +73,29 @@ def run_step(step: str, args: list[str], folder: Path, env: dict[str, str]) -> M
     assert process.stdout is not None and process.stderr is not None
     first_byte: float | None = None
     size = 0
+    kept = bytearray()
     while chunk := process.stdout.read1(1 << 16):
         if first_byte is None:
             first_byte = time.monotonic() - started
         size += len(chunk)
+        if len(kept) < 1 << 20:
+            kept += chunk
     errors = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.monotonic() - started
     if os.waitstatus_to_exitcode(status) not in (0, 1):  # check: 1 for errors in the letter
         raise SystemExit(f"{step} failed:\n{errors.decode(errors='replace')[-2000:]}")
-    return Measured(step, seconds, usage.ru_maxrss / 1024, size, first_byte)
+    summary = kept.decode(errors="replace") if size < 1 << 20 else ""
+    return Measured(step, seconds, usage.ru_maxrss / 1024, size, first_byte, summary)
+
+
+def outcome(row: Measured) -> str:
+    """The counts a step's JSON summary gives (added, sent, checked...), in brief."""
+    data = json.loads(row.summary) if row.summary else None
+    if not isinstance(data, dict):
+        return f"({row.output_bytes / 1e6:,.1f} MB written)"
+    keys = ("added", "invalid", "checked", "error_count", "sent", "failed", "deferred")
+    return ", ".join(f"{k} {data[k]:,}" for k in keys if isinstance(data.get(k), int))
 
 
 def print_table(rows: list[Measured], count: int) -> None:
@@ -130,7 +146,7 @@ def main() -> None:
         for step in STEPS:
             if step not in args.skip:
                 rows.append(run_step(step, commands[step], folder, env))
-                print(f"  {step}: {rows[-1].seconds:.1f} s", flush=True)
+                print(f"  {step}: {rows[-1].seconds:.1f} s {outcome(rows[-1])}", flush=True)
         if args.compare_ls is not None:
             other = {**env, "PYTHONPATH": str(args.compare_ls.resolve())}
             rows.append(run_step(f"ls ({args.compare_ls.name})", commands["ls"], folder, other))
