@@ -19,6 +19,7 @@ from mailer.cli.app import (
     resume_hint,
     shorten,
 )
+from mailer.cli.progress import working
 from mailer.cli.send import deliver
 from mailer.dispatch import prune as pruning
 from mailer.dispatch import run as runner
@@ -274,13 +275,15 @@ def prune(
 ) -> None:
     """Drop the rows per recipient of campaigns that ended long ago (of the IDs given, or
     all), keeping their counts, failures and bounces."""
-    report = pruning.prune(
-        app.store(),
-        older_than=pruning.parse_age(older_than),
-        match_days=app.config.bounces.match_days,
-        ids=campaign_ids,
-        dry_run=dry_run,
-    )
+    store = app.store()
+    with working(store, "pruning", quiet=as_json):
+        report = pruning.prune(
+            store,
+            older_than=pruning.parse_age(older_than),
+            match_days=app.config.bounces.match_days,
+            ids=campaign_ids,
+            dry_run=dry_run,
+        )
     if as_json:
         print_json({**dataclasses.asdict(report), "rows": report.rows})
         return

@@ -18,6 +18,7 @@ from typing import TypeVar
 import click
 
 from mailer.dispatch.sender import Progress
+from mailer.store import Store
 
 T = TypeVar("T")
 
@@ -54,7 +55,11 @@ def sending_progress() -> Callable[[Progress], None] | None:
 
 @contextmanager
 def counting(
-    label: str, total: int | None = None, *, quiet: bool = False
+    label: str,
+    total: int | None = None,
+    *,
+    quiet: bool = False,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Iterator[Callable[[int], None] | None]:
     """A ``tick(done)`` callback that draws ``label: done/total (rate/s)`` past a second.
 
@@ -64,12 +69,12 @@ def counting(
     if quiet or not on_terminal():
         yield None
         return
-    started = time.monotonic()
+    started = monotonic()
     drawn = False
 
     def tick(done: int) -> None:
         nonlocal drawn
-        elapsed = time.monotonic() - started
+        elapsed = monotonic() - started
         if elapsed < QUIET_SECONDS:
             return
         of = f"/{total:,}" if total is not None else ""
@@ -98,6 +103,40 @@ def reading(path: Path) -> Iterator[Callable[[int, int], None] | None]:
             bar.update(done - bar.pos)
 
         yield progress
+
+
+@contextmanager
+def working(
+    store: Store,
+    label: str,
+    *,
+    quiet: bool = False,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[None]:
+    """While the block's statements run, ``label... 12 s`` past a second on a terminal.
+
+    For what SQLite does in one long statement (counting or removing the
+    members of a list of millions): its progress handler beats the line.
+    """
+    if quiet or not on_terminal():
+        yield
+        return
+    started = monotonic()
+    drawn = False
+
+    def beat() -> None:
+        nonlocal drawn
+        elapsed = monotonic() - started
+        if elapsed >= QUIET_SECONDS:
+            click.echo(f"\r{label}... {elapsed:.0f} s   ", nl=False, err=True)
+            drawn = True
+
+    try:
+        with store.beating(beat):
+            yield
+    finally:
+        if drawn:
+            click.echo("", err=True)
 
 
 #: Rows between two calls of a walk's ``tick``: often enough for a line that

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,29 @@ class Store:
         finally:
             if self.conn.in_transaction:
                 self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def beating(self, beat: Callable[[], None] | None, *, every: int = 1_000_000) -> Iterator[None]:
+        """Call ``beat`` every ``every`` steps of SQLite's machine while statements run.
+
+        A count or delete over a list of millions is one statement that runs
+        for seconds; SQLite's progress handler is the only way to hear from
+        inside it (a progress line on a terminal, say). ``beat`` must not
+        touch the database.
+        """
+        if beat is None:
+            yield
+            return
+
+        def handler() -> int:
+            beat()
+            return 0  # go on
+
+        self.conn.set_progress_handler(handler, every)
+        try:
+            yield
+        finally:
+            self.conn.set_progress_handler(None, 0)
 
     def _rollback(self) -> None:
         """Undo the open transaction, if SQLite has not undone it already.
