@@ -138,6 +138,16 @@ class SubscriberQuery:
     status: str | None = None
     search: str = ""
 
+    @property
+    def key(self) -> str:
+        """The column the listing pages by: the subscriber's id, as the index to walk has it.
+
+        For a list's members that is ``s.subscriber_id``, the second column of
+        the subscriptions' primary key: ordered by ``p.id`` instead, SQLite
+        would sort every remaining member for each page.
+        """
+        return "s.subscriber_id" if self.list_id is not None else "p.id"
+
     def sql(self, columns: str) -> tuple[str, list[Any]]:
         """``SELECT columns`` of the matches (subscriber ``p``), ending in a WHERE clause."""
         if self.status is not None and self.status not in SUBSCRIBER_STATUSES:
@@ -198,7 +208,8 @@ def iter_subscribers(
     sql, params = query.sql("p.*")
     if offset:
         start = store.one(
-            f"{query.sql('p.id')[0]} AND p.id > ? ORDER BY p.id LIMIT 1 OFFSET ?",
+            f"{query.sql(query.key)[0]} AND {query.key} > ? ORDER BY {query.key} "
+            "LIMIT 1 OFFSET ?",
             [*params, after, offset - 1],
         )
         if start is None:
@@ -207,7 +218,9 @@ def iter_subscribers(
     left = limit
     while left is None or left > 0:
         size = page_size if left is None else min(page_size, left)
-        rows = store.all(f"{sql} AND p.id > ? ORDER BY p.id LIMIT ?", [*params, after, size])
+        rows = store.all(
+            f"{sql} AND {query.key} > ? ORDER BY {query.key} LIMIT ?", [*params, after, size]
+        )
         for row in rows:
             yield Subscriber.from_row(row)
         if len(rows) < size:
