@@ -51,6 +51,7 @@ bench: $(BIN)/mailer
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/send.py
 	$(BIN)/python bench/bounces.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) demo build dist .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
