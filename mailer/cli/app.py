@@ -307,7 +307,8 @@ def print_json_rows(rows: Iterable[Any]) -> None:
     out = sys.stdout
     opened = False
     for row in rows:
-        item = "\n".join(f"  {line}" for line in _json(row).split("\n"))
+        # JSON text holds no raw line break but between its lines: indent each by two.
+        item = "  " + _json(row).replace("\n", "\n  ")
         out.write(f",\n{item}" if opened else f"[\n{item}")
         opened = True
     out.write("\n]\n" if opened else "[]\n")
