@@ -51,6 +51,7 @@ bench: $(BIN)/mailer
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/send.py
 	$(BIN)/python bench/bounces.py
+	$(BIN)/python bench/report.py
 	$(BIN)/python bench/scale.py
 
 clean:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from send import LETTER, ROOT, at_least_one, start_sink
+from send import LETTER, at_least_one, clean_up, sink_env, start_sink
 
 STEPS = ("import", "check", "send", "ls")
 CITIES = ["Lima", "La Paz", "Quito", "Bogotá", "Santiago", "Recife", "Hamburg", "Lyon"]
@@ -130,14 +129,7 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="mailer-bench-scale-"))
     sink, port, kind = start_sink("auto")
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MAILER_")},
-        "MAILER_SECRET_KEY": "bench-secret",
-        "MAILER_SMTP_HOST": "127.0.0.1",
-        "MAILER_SMTP_PORT": str(port),
-        "MAILER_SMTP_TLS": "none",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = sink_env(port)
     count = args.subscribers
     rows: list[Measured] = []
     try:
@@ -172,12 +164,7 @@ def main() -> None:
         database = sum(p.stat().st_size for p in folder.glob("mailer.db*")) / 1e6
         print(f"database: {database:,.0f} MB")
     finally:
-        sink.terminate()
-        sink.wait()
-        if args.keep:
-            print(f"kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+        clean_up(sink, folder, keep=args.keep)
 
 
 if __name__ == "__main__":

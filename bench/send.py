@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiosmtplib
@@ -77,13 +78,40 @@ def start_sink(kind: str) -> tuple[subprocess.Popen[bytes], int, str]:
     raise SystemExit(f"the {kind} sink did not start")
 
 
-def make_database(folder: Path, recipients: int, env: dict[str, str]) -> None:
-    """A fresh database with one list of N confirmed subscribers (through the real import)."""
+def sink_env(port: int) -> dict[str, str]:
+    """The environment of a mailer child: this checkout's code, the sink as its relay."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MAILER_")},
+        "MAILER_SECRET_KEY": "bench-secret",
+        "MAILER_SMTP_HOST": "127.0.0.1",
+        "MAILER_SMTP_PORT": str(port),
+        "MAILER_SMTP_TLS": "none",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def clean_up(sink: subprocess.Popen[bytes], folder: Path, *, keep: bool) -> None:
+    """Stop the sink; remove the run's folder unless it is to be kept."""
+    sink.terminate()
+    sink.wait()
+    if keep:
+        print(f"kept {folder}")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def make_database(
+    folder: Path, recipients: int, env: dict[str, str], domain: Callable[[int], str] = (
+        lambda number: "example.com")
+) -> None:
+    """A fresh database with one list of N confirmed subscribers (through the real import),
+    ``member<number>@`` the number's ``domain``."""
     contacts = folder / "contacts.csv"
     with contacts.open("w", encoding="utf-8") as handle:
         handle.write("email,name,branch\n")
         for number in range(recipients):
-            handle.write(f"member{number:07d}@example.com,Member {number},Branch {number % 7}\n")
+            handle.write(f"member{number:07d}@{domain(number)},Member {number},"
+                         f"Branch {number % 7}\n")
     mailer = [sys.executable, "-m", "mailer"]
     for args in (
         ["init"],
@@ -203,14 +231,7 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="mailer-bench-send-"))
     sink, port, kind = start_sink(args.sink)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MAILER_")},
-        "MAILER_SECRET_KEY": "bench-secret",
-        "MAILER_SMTP_HOST": "127.0.0.1",
-        "MAILER_SMTP_PORT": str(port),
-        "MAILER_SMTP_TLS": "none",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = sink_env(port)
     try:
         print(
             f"sink: {kind} on 127.0.0.1:{port}; recipients: {args.recipients:,}; "
@@ -240,12 +261,7 @@ def main() -> None:
                 f"(whole command: {wall_rate / base_rate:.2f})"
             )
     finally:
-        sink.terminate()
-        sink.wait()
-        if args.keep:
-            print(f"kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+        clean_up(sink, folder, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,35 @@ class InputError(MailerError, ValueError):
         super().__init__(f"{where}{message}")
 
 
+class UndecodableText(InputError):
+    """A file's bytes are not text in the encoding it is read with.
+
+    ``encoding`` is the one it was read with, ``byte`` the first byte (in hex,
+    or "end" for a file cut off inside a character) that it cannot decode.
+    """
+
+    def __init__(
+        self, message: str, *, encoding: str, byte: str, path: str | Path, line: int | None
+    ) -> None:
+        self.encoding = encoding
+        self.byte = byte
+        super().__init__(message, path=path, line=line)
+
+
+class ColumnNotFound(UsageError):
+    """An option names a column the file's header does not have; ``header`` lists those it has."""
+
+    def __init__(self, option: str, column: str, header: list[str], *, path: str | Path) -> None:
+        self.option = option
+        self.column = column
+        self.header = header
+        self.path = str(path)
+        shown = ", ".join(repr(title) for title in header if title.strip())
+        super().__init__(
+            f"{option} {column!r}: {path} has no such column (its columns: {shown})"
+        )
+
+
 class AddressError(InputError):
     """An e-mail address is not valid."""
 

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from mailer import clock
 from mailer.config import Config
-from mailer.contacts.addresses import Address, address_key
+from mailer.contacts.addresses import Address, address_key, normalize_domain
 from mailer.errors import InputError, NothingStored
 from mailer.inbound import files
 from mailer.languages import normalize_tag
@@ -382,13 +382,24 @@ def membership(store: Store, subscriber_id: int, list_id: int) -> Membership:
 
 
 def leave(
-    store: Store, subscriber_id: int, list_id: int | None, *, method: str, client: str = ""
+    store: Store,
+    subscriber_id: int,
+    list_id: int | None,
+    *,
+    method: str,
+    client: str = "",
+    campaign: int | None = None,
 ) -> list[int]:
-    """Unsubscribe from one list (or all, ``list_id`` None); harmless to repeat."""
+    """Unsubscribe from one list (or all, ``list_id`` None); harmless to repeat.
+
+    ``campaign`` is the letter whose link was used (0 or None: not known).
+    """
     with store.transaction() as conn:
         if get_subscriber_by_id(conn, subscriber_id) is None:
             return []
-        return subscriptions.leave(conn, subscriber_id, list_id, method=method, source=client)
+        return subscriptions.leave(
+            conn, subscriber_id, list_id, method=method, source=client, campaign=campaign
+        )
 
 
 # -- what an admin does to a person ------------------------------------------------------
@@ -403,6 +414,49 @@ def block(store: Store, email: str, *, reason: str = "blocked by an admin") -> S
             set_status(conn, subscriber.id, "blocked", reason=reason)
             subscriber = get_subscriber_by_id(conn, subscriber.id)
     return subscriber
+
+
+@dataclass(frozen=True)
+class DomainBlock:
+    """A whole domain blocked (or unblocked): which, how many subscribers have an
+    address at it, and whether it changed anything (False: it already was so)."""
+
+    domain: str
+    subscribers: int
+    changed: bool
+
+
+def block_domain(store: Store, domain: str, *, reason: str = "blocked by an admin") -> DomainBlock:
+    """Suppress every address at ``domain``, known or not, from now on.
+
+    Nobody is deleted and nobody's status changes: the one rule of who may be
+    mailed (``store.suppressions``) leaves them out of every send, count and
+    import at once, and lifting the block (``unblock_domain``) gives them back
+    their standing. The block is an event of its own, in no one person's history.
+    """
+    key = normalize_domain(domain)
+    with store.transaction() as conn:
+        added = suppressions.suppress(conn, "domain", key, reason)
+        count = suppressions.people_at(conn, key)
+        if added:
+            detail = {"domain": key, "reason": reason, "subscribers": count}
+            record_event(conn, None, "domain blocked", detail)
+    return DomainBlock(key, count, added)
+
+
+def unblock_domain(store: Store, domain: str) -> DomainBlock:
+    """Lift a domain's block: its addresses are mailed as their own standing says again.
+
+    Addresses blocked one by one, and whoever opted out, stay as they are: a
+    domain block never changed their consent, so lifting it restores none.
+    """
+    key = normalize_domain(domain)
+    with store.transaction() as conn:
+        lifted = suppressions.lift_domain(conn, key)
+        count = suppressions.people_at(conn, key)
+        if lifted:
+            record_event(conn, None, "domain unblocked", {"domain": key, "subscribers": count})
+    return DomainBlock(key, count, lifted)
 
 
 def forget(store: Store, email: str, *, replies_folder: Path) -> None:

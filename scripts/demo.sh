@@ -8,8 +8,10 @@ export MAILER_SECRET_KEY="${MAILER_SECRET_KEY:-demo-only-secret-change-me}"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
 step mailer init
-step mailer lists create members --title "Members of the union" --public
+step mailer lists create members --title "Members of the union" --language es --languages es,en
+step mailer lists create press --title "Press and sister unions" --language en --languages en,es
 step mailer subscribers import "$root/lists/example.csv" --list members --report invalid.csv
+step mailer subscribers import "$root/lists/press.csv" --list press
 step mailer lists show members
 step mailer subscribers ls --list members
 step mailer letters render "$root/letters/example.md" --to rosa.quispe@example.org -o example-letter.eml
@@ -36,4 +38,20 @@ PY
 export MAILER_SMTP_HOST=127.0.0.1 MAILER_SMTP_PORT="$port" MAILER_SMTP_TLS=none
 step mailer send "$root/letters/example.md" --list members --yes
 step mailer campaigns show 1
-printf '\nthe sink received %s messages, in %s\n' "$(ls "$PWD/sink/new" | wc -l)" "$PWD/sink/new"
+
+# The circular with a resolution attached, in English and Spanish, to both
+# lists at once: each member gets it once, in their language or the list's.
+step mailer letters check "$root/letters/solidarity.md" --list members --list press
+step mailer send "$root/letters/solidarity.md" --list members --list press --yes
+step mailer campaigns show 2
+python - "$PWD/sink/new" <<'PY'
+import collections, email, email.policy, pathlib, sys
+seen = collections.Counter()
+for path in pathlib.Path(sys.argv[1]).iterdir():
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    files = [part.get_filename() for part in message.iter_attachments()]
+    seen[(str(message["Subject"]), message["Content-Language"] or "-", ", ".join(files) or "-")] += 1
+print(f"\nthe sink received {sum(seen.values())} messages, in {sys.argv[1]}:")
+for (subject, language, files), count in sorted(seen.items()):
+    print(f"  {count:3} x [{language}] {subject}  (attached: {files})")
+PY

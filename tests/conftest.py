@@ -23,6 +23,7 @@ from tests import provider_helpers, web_helpers
 from tests.clocks import FakeClock
 from tests.imap_server import Imap, run_dovecot
 from tests.provider_helpers import Network, pki
+from tests.report_world import World, mixed_campaign
 from tests.smtp_sink import LETTER, Faults, SmtpSink, sink_environment
 from tests.web_helpers import Web, web_config
 
@@ -206,6 +207,8 @@ async def hook_web(
     )
     async for served in _serve(config, db_path, store, network=network):
         yield served
+
+
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[Imap]:
     """A real IMAP server (``tests/imap_server.py``), shared by a module's tests."""
@@ -216,3 +219,14 @@ def dovecot() -> Iterator[Imap]:
         yield from run_dovecot(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def mixed_world(
+    store: Store, invoke: Invoke, tmp_path: Path, fake_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[World]:
+    """Campaign 1 with mixed outcomes, its bounces and leavers (``tests/report_world.py``)."""
+    made = mixed_campaign(store, invoke, tmp_path, fake_clock, monkeypatch)
+    yield made
+    made.sink.stop()

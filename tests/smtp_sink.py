@@ -14,6 +14,8 @@ test can check that each recipient was accepted exactly once:
   ones wait at DATA until ``release()``, so that a test can stop a sender in
   the middle of a run without racing it;
 - ``reject``: recipients answered ``550 5.1.1 user unknown``;
+- ``defer``: recipients answered ``451 4.2.1 mailbox busy`` (a set the test may change
+  between runs, to let some of them through);
 - ``refuse_all``: every new connection greeted with 421 (a relay that is down);
 - ``refuse_sender``: every MAIL FROM answered 553 (a relay that will not relay for us);
 - ``no_smtputf8``: SMTPUTF8 not offered (a relay that takes ASCII addresses only).
@@ -45,6 +47,7 @@ class Faults:
     drop_rate: float = 0.0
     stall: int = 0
     reject: set[str] = field(default_factory=set)
+    defer: set[str] = field(default_factory=set)
     refuse_all: bool = False
     refuse_sender: bool = False
     no_smtputf8: bool = False
@@ -120,6 +123,8 @@ class SinkHandler:
             return "451 4.4.2 stalled"
         if address.lower() in self.faults.reject:
             return "550 5.1.1 <" + address + ">: Recipient address rejected: User unknown"
+        if address.lower() in self.faults.defer:
+            return "451 4.2.1 <" + address + ">: mailbox busy, try again later"
         if self.faults.temp_rate and self.rng.random() < self.faults.temp_rate:
             if self.rng.random() < 0.5:
                 return "451 4.3.0 temporary local problem, try again later"

@@ -242,3 +242,6 @@ def test_the_advertised_mailto_unsubscribe_works_with_the_default_configuration(
         ("unsubscribe", "m4@example.org", "mailto")
     ]
     assert "left members" in rows[0]["diagnostic"] or "leave members" in rows[0]["diagnostic"]
+    with open_store(db_path) as store:
+        event = store.one("SELECT detail FROM events WHERE kind = 'unsubscribed'")
+        assert json.loads(event["detail"])["campaign"] == 1  # the letter it came from

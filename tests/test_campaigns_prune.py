@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -165,3 +166,33 @@ def test_a_prune_stopped_after_keeping_the_counts_is_finished_by_the_next(
     assert "dropped 5 rows" in result.output
     assert _rows(store, 1) == {"failed": 1}
     assert _shown(invoke, 1)["pruned_at"] == "2027-03-02T09:00:00Z"
+
+
+def _sections(page: str) -> dict[str, str]:
+    """A report page's sections by id, as written."""
+    found = re.findall(r'<section id="([a-z]+)">(.*?)</section>', page, re.S)
+    return dict(found)
+
+
+def test_the_campaign_report_keeps_its_counts_and_says_what_was_dropped(
+    store: Store, invoke: Invoke, spring_letter: Path, start_sink: StartSink,
+    fake_clock: FakeClock, tmp_path: Path,
+) -> None:
+    _sent_campaign(store, invoke, spring_letter, start_sink)
+    before_page = tmp_path / "before.html"
+    assert invoke("campaigns", "report", "1", "-o", str(before_page)).exit_code == 0
+    fake_clock.advance(91 * DAY)
+    assert invoke("campaigns", "prune", "--older-than", "90d").exit_code == 0
+    after_page = tmp_path / "after.html"
+    result = invoke("campaigns", "report", "1", "-o", str(after_page))
+    assert result.exit_code == 0, result.output
+    before = _sections(before_page.read_text(encoding="utf-8"))
+    after = _sections(after_page.read_text(encoding="utf-8"))
+    assert set(before) == set(after)
+    for kept in ("reasons", "rates", "lists"):
+        assert after[kept] == before[kept], kept
+    assert "<table" in after["size"]  # one message of each edition, built for another reader
+    for dropped in ("timeline", "domains", "deferrals", "languages"):
+        assert "rows per recipient were dropped on 2027-03-02" in after[dropped]
+        assert "<table" not in after[dropped]
+    assert "rows per recipient dropped" in after_page.read_text(encoding="utf-8")

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailer import clock, membership
+from mailer.cli import cli
 from mailer.contacts.addresses import normalize_address
 from mailer.contacts.exporter import attribute_column, export_person, export_subscribers
 from mailer.contacts.importer import import_csv
@@ -32,6 +34,7 @@ def put(
     name: str = "",
     attributes: dict[str, Any] | None = None,
     status: str = "active",
+    language: str = "",
 ) -> int:
     """A subscriber as any part of mailer may have stored it."""
     address = normalize_address(email)
@@ -39,8 +42,9 @@ def put(
     with store.transaction() as conn:
         cursor = conn.execute(
             "INSERT INTO subscribers (email, email_key, name, attributes, status, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (address.email, address.key, name, json.dumps(attributes or {}), status, now, now),
+            "updated_at, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (address.email, address.key, name, json.dumps(attributes or {}), status, now, now,
+             language),
         )
     return int(cursor.lastrowid or 0)
 
@@ -51,16 +55,17 @@ def export_text(store: Store, **options: Any) -> str:
     return out.getvalue()
 
 
-def people(store: Store) -> set[tuple[str, str, str, str]]:
-    """What a round trip must keep: address, name, status and attributes of everyone."""
+def people(store: Store) -> set[tuple[str, str, str, str, str]]:
+    """What a round trip must keep: address, name, status, language and attributes of everyone."""
     return {
         (
             r["email"],
             r["name"],
             r["status"],
+            r["language"],
             json.dumps(json.loads(r["attributes"]), sort_keys=True),
         )
-        for r in store.all("SELECT email, name, status, attributes FROM subscribers")
+        for r in store.all("SELECT email, name, status, language, attributes FROM subscribers")
     }
 
 
@@ -69,14 +74,15 @@ def news(store: Store) -> MailingList:
     return create_list(store, "news")
 
 
-def test_csv_columns_are_email_name_status_then_attributes(store: Store) -> None:
-    put(store, "ann@example.org", name="Ann", attributes={"city": "Lima", "age": 41})
+def test_csv_columns_are_email_name_status_language_then_attributes(store: Store) -> None:
+    put(store, "ann@example.org", name="Ann", attributes={"city": "Lima", "age": 41},
+        language="es")
     put(store, "bob@example.org", status="bounced", attributes={"country": "PE"})
     rows = list(csv.reader(io.StringIO(export_text(store))))
     assert rows == [
-        ["email", "name", "status", "age", "city", "country"],
-        ["ann@example.org", "Ann", "active", "41", "Lima", ""],
-        ["bob@example.org", "", "bounced", "", "", "PE"],
+        ["email", "name", "status", "language", "age", "city", "country"],
+        ["ann@example.org", "Ann", "active", "es", "41", "Lima", ""],
+        ["bob@example.org", "", "bounced", "", "", "", "PE"],
     ]
 
 
@@ -104,14 +110,18 @@ def test_list_export_shows_who_left_the_list(store: Store, news: MailingList) ->
 def test_awkward_attribute_names_are_prefixed_and_read_back(
     store: Store, news: MailingList
 ) -> None:
-    awkward = {"Email": "x", "status": "y", "first_name": "z", " padded": "w", "attribute:a": "v"}
+    awkward = {
+        "Email": "x", "status": "y", "first_name": "z", " padded": "w", "attribute:a": "v",
+        "Language": "u", "Prénom": "t", "OPTIN_TIME": "s", "E-mail 1 - Value": "r",
+    }
     put(store, "ann@example.org", attributes=awkward)
     text = export_text(store)
     header = next(csv.reader(io.StringIO(text)))
-    assert header[:3] == ["email", "name", "status"]
-    assert sorted(header[3:]) == sorted(attribute_column(k) for k in awkward)
+    assert header[:4] == ["email", "name", "status", "language"]
+    assert sorted(header[4:]) == sorted(attribute_column(k) for k in awkward)
     assert attribute_column("city") == "city"
     assert attribute_column("Email") == "attribute:Email"
+    assert attribute_column("Prénom") == "attribute:Prénom"
     with tempfile.TemporaryDirectory() as folder:
         target = open_store(Path(folder) / "copy.db", create=True)
         path = Path(folder) / "export.csv"
@@ -202,10 +212,36 @@ def test_cli_export_to_a_file(invoke: Invoke, tmp_path: Path) -> None:
     result = invoke("subscribers", "export", "--list", "news", "-o", str(out))
     assert result.exit_code == 0, result.output
     assert out.read_text(encoding="utf-8").splitlines() == [
-        "email,name,status",
-        "ann@example.org,Ann,active",
+        "email,name,status,language",
+        "ann@example.org,Ann,active,",
     ]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.csv")] == []
+
+
+def test_languages_go_out_and_come_back_in_with_the_csv(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    invoke("lists", "create", "news")
+    for email, language in (("ana@example.org", "pt-BR"), ("bob@example.org", "")):
+        args = ["--language", language] if language else []
+        assert invoke("subscribers", "add", email, "--list", "news", *args).exit_code == 0
+    out = tmp_path / "news.csv"
+    assert invoke("subscribers", "export", "--list", "news", "-o", str(out)).exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert [(r["email"], r["language"]) for r in rows] == [
+        ("ana@example.org", "pt-BR"), ("bob@example.org", "")
+    ]
+    other = tmp_path / "other.db"
+    for args in (["init"], ["lists", "create", "news"], ["subscribers", "import", str(out),
+                                                          "--list", "news"]):
+        result = CliRunner().invoke(cli, ["--db", str(other), *args])
+        assert result.exit_code == 0, result.output
+    copied = open_store(other)
+    try:
+        languages = dict(copied.all("SELECT email, language FROM subscribers"))
+    finally:
+        copied.close()
+    assert languages == {"ana@example.org": "pt-BR", "bob@example.org": ""}
 
 
 def test_cli_export_to_standard_output_as_jsonl(invoke: Invoke) -> None:
@@ -263,6 +299,7 @@ _person = st.fixed_dictionaries(
         "email": st.builds(lambda a, b: f"{a}@{b}", _local, _domain),
         "name": _name,
         "status": st.sampled_from(SUBSCRIBER_STATUSES),
+        "language": st.sampled_from(["", "es", "pt-BR", "de", "zh-Hant", "fr-CA"]),
         "attributes": st.dictionaries(_key, _value, max_size=4),
     }
 )
@@ -282,6 +319,7 @@ def test_export_then_import_gives_back_the_same_people(crowd: list[dict[str, Any
                     name=person["name"],
                     attributes=person["attributes"],
                     status=person["status"],
+                    language=person["language"],
                 )
             path = Path(folder) / "export.csv"
             with path.open("w", encoding="utf-8", newline="") as out:

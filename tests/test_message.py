@@ -240,8 +240,11 @@ names = st.one_of(
     st.sampled_from(['O"Brien', "<script>", "a\r\nBcc: x@y.z", "=?utf-8?q?x?=", "  ", "Zoë"]),
 )
 values = st.text(max_size=60)
+# A subject is a template (it may vary by reader): here only the text that is not one.
 subjects = st.text(min_size=1, max_size=150).filter(
-    lambda s: s.strip() and not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in s)
+    lambda s: s.strip()
+    and not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in s)
+    and not any(mark in s for mark in ("{{", "{%", "{#"))
 )
 addresses = st.sampled_from(
     ["ana@example.org", "x.y+tag@sub.example.com", "anna@bücher.example", "o'neil@example.org"]

@@ -31,9 +31,10 @@ def _digest(path: Path) -> str:
 
 CASES = [
     (command, target)
-    for command in ("import --report", "export -o", "render -o")
+    for command in ("import --report", "export -o", "render -o", "report -o")
     for target in ("db", "-wal", "-shm", "-journal", "config", "input", "journal")
-    if not (command.startswith("export") and target == "input")  # an export reads no file
+    # An export and a report read no file.
+    if not (command.startswith(("export", "report")) and target == "input")
 ]
 
 
@@ -55,6 +56,7 @@ def test_an_output_that_would_destroy_something_is_refused(
                                 "--report", str(path)),
             "export -o": ("subscribers", "export", "-o", str(path)),
             "render -o": ("letters", "render", str(files["letter"]), "-o", str(path)),
+            "report -o": ("report", "-o", str(path)),
         }[command]
         result = invoke("--config", str(files["config"]), *args)
         assert result.exit_code == 2, result.output

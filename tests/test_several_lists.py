@@ -82,3 +82,28 @@ def test_a_list_named_twice_counts_once(invoke: Invoke, two_lists: Path) -> None
     dry = json.loads(invoke("send", str(two_lists), "--list", "dockers", "--list", "dockers",
                             "--dry-run", "--json").stdout)
     assert dry["recipients"] == 3
+
+
+def test_the_shipped_circular_goes_to_two_lists_in_two_languages_with_its_resolution(
+    invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``make demo`` shows, on the files the project ships."""
+    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
+    root = Path(__file__).parent.parent
+    assert invoke("lists", "create", "members", "--language", "es",
+                  "--languages", "es,en").exit_code == 0
+    assert invoke("lists", "create", "press", "--language", "en",
+                  "--languages", "en,es").exit_code == 0
+    for file, name in ((root / "lists" / "example.csv", "members"),
+                       (root / "lists" / "press.csv", "press")):
+        assert invoke("subscribers", "import", str(file), "--list", name).exit_code == 0
+    letter = root / "letters" / "solidarity.md"
+    sent = invoke("send", str(letter), "--list", "members", "--list", "press", "--yes")
+    assert sent.exit_code == 0, sent.output
+    messages = read_outbox(tmp_path / "outbox")
+    languages = sorted(str(m["Content-Language"]) for m in messages)
+    assert languages == ["en"] * 4 + ["es"] * 17
+    resolution = (root / "letters" / "resolution.pdf").read_bytes()
+    for message in messages:
+        files = [(p.get_filename(), p.get_content()) for p in message.iter_attachments()]
+        assert files == [("resolution.pdf", resolution)]

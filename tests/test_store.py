@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailer.errors import NotFoundError, StoreError
 from mailer.store import SCHEMA_VERSION, Store, open_store, schema
+from mailer.store.events import dump
 from tests.conftest import Invoke
 
 
@@ -242,3 +247,18 @@ def test_bounces_keep_their_rows_and_take_the_provider_proof_after_schema_6(
         with pytest.raises(sqlite3.IntegrityError):  # still once per message, address and kind
             store.execute("INSERT INTO bounces (received_at, message_id, recipient, kind) "
                           "VALUES ('now', '<b1@example.org>', 'ann@example.org', 'hard')")
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(), _json_values, max_size=5))
+def test_the_stores_json_is_what_json_dumps_writes(mapping: dict[str, Any]) -> None:
+    """``dump`` reuses one C encoder; its text must be ``json.dumps``'s, sorted and UTF-8."""
+    text = dump(mapping)
+    assert text == json.dumps(mapping, ensure_ascii=False, sort_keys=True)
+    assert dump(mapping) == text  # and the same again: the encoder keeps no state

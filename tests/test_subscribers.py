@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import Invoke
 
@@ -208,3 +211,128 @@ def test_a_name_with_a_line_break_is_refused(invoke: Invoke) -> None:
                     "--name", "Ann\nBcc: x@example.net")
     assert result.exit_code == 1 and "may not contain a line break" in result.output
     assert invoke("subscribers", "ls", "--json").output.strip() == "[]"
+
+
+# Blocking a whole domain.
+
+_LETTER = '---\nsubject: "Assembly"\n---\n\nDear {{ subscriber.name or "member" }},\n\nsee you.\n'
+
+
+def _recipients(invoke: Invoke, letter: Path) -> int:
+    """How many a send would mail now, by ``send --dry-run``."""
+    result = invoke("send", str(letter), "--list", "members", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    return int(json.loads(result.stdout)["recipients"])
+
+
+def _sendable(invoke: Invoke) -> int:
+    shown = json.loads(invoke("lists", "show", "members", "--json").output)
+    return int(shown["counts"]["sendable"])
+
+
+def _members(invoke: Invoke, tmp_path: Path) -> Path:
+    invoke("lists", "create", "members")
+    for email in ("ann@example.net", "Bob@EXAMPLE.NET", "cy@example.org"):
+        assert invoke("subscribers", "add", email, "--list", "members").exit_code == 0
+    letter = tmp_path / "assembly.md"
+    letter.write_text(_LETTER, encoding="utf-8")
+    return letter
+
+
+def test_blocking_a_domain_stops_sends_and_counts_at_once_and_deletes_nobody(
+    invoke: Invoke, tmp_path: Path, db_path: Path
+) -> None:
+    letter = _members(invoke, tmp_path)
+    assert (_recipients(invoke, letter), _sendable(invoke)) == (3, 3)
+    result = invoke("subscribers", "block", "--domain", " EXAMPLE.net ")
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "example.net: domain blocked; 2 subscribers at it will not be mailed (none deleted)\n"
+    )
+    assert (_recipients(invoke, letter), _sendable(invoke)) == (1, 1)
+    people = json.loads(invoke("subscribers", "ls", "--json").output)
+    assert [(p["email"], p["status"]) for p in people] == [
+        ("ann@example.net", "active"), ("Bob@example.net", "active"), ("cy@example.org", "active"),
+    ]
+    [entry] = _show(invoke, "bob@example.net")["suppressions"]
+    assert (entry["kind"], entry["value"], entry["reason"]) == (
+        "domain", "example.net", "blocked by an admin"
+    )
+    assert "suppressed by domain example.net: blocked by an admin" in invoke(
+        "subscribers", "show", "ann@example.net"
+    ).output
+    assert _show(invoke, "cy@example.org")["suppressions"] == []
+    listed = json.loads(invoke("subscribers", "blocked", "--json").output)
+    assert [(e["kind"], e["value"]) for e in listed] == [("domain", "example.net")]
+    conn = sqlite3.connect(db_path)
+    [(detail,)] = conn.execute(
+        "SELECT detail FROM events WHERE kind = 'domain blocked'"
+    ).fetchall()
+    conn.close()
+    assert json.loads(detail) == {
+        "domain": "example.net", "reason": "blocked by an admin", "subscribers": 2
+    }
+    added = invoke("subscribers", "add", "dee@example.net", "--list", "members")
+    assert added.exit_code == 1 and "suppressed (blocked by an admin)" in added.output
+    again = invoke("subscribers", "block", "--domain", "example.net")
+    assert again.output.startswith("example.net: domain was already blocked;")
+
+
+def test_unblocking_a_domain_gives_back_only_what_the_block_took(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    letter = _members(invoke, tmp_path)
+    invoke("subscribers", "block", "bob@example.net")
+    invoke("subscribers", "block", "--domain", "example.net")
+    assert _recipients(invoke, letter) == 1
+    result = invoke("subscribers", "unblock", "--domain", "example.net")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("example.net: domain unblocked; 2 subscribers at it")
+    assert _recipients(invoke, letter) == 2  # Bob was blocked by himself and stays so
+    listed = json.loads(invoke("subscribers", "blocked", "--json").output)
+    assert [(e["kind"], e["value"]) for e in listed] == [("email", "bob@example.net")]
+    nothing = invoke("subscribers", "unblock", "--domain", "example.net")
+    assert nothing.output == "example.net: was not blocked (nothing changed)\n"
+
+
+def test_a_domain_is_blocked_in_every_spelling(invoke: Invoke) -> None:
+    invoke("lists", "create", "members")
+    result = invoke("subscribers", "block", "--domain", "@XN--MNCHEN-3YA.example.")
+    assert result.output.startswith("münchen.example: domain blocked")
+    for email in ("ann@münchen.example", "bob@MÜNCHEN.EXAMPLE", "cy@xn--mnchen-3ya.example"):
+        added = invoke("subscribers", "add", email, "--list", "members")
+        assert added.exit_code == 1 and "suppressed" in added.output, email
+
+
+@pytest.mark.parametrize(
+    ("argument", "suggested"),
+    [
+        ("*@example.net", "--domain example.net"),
+        ("ann?@example.net", "--domain example.net"),
+        ("*@*.example.net", "--domain example.net"),
+        ("@example.net", "--domain example.net"),
+        ("example.net", "--domain example.net"),
+    ],
+)
+def test_a_pattern_is_not_blocked_as_an_address(
+    invoke: Invoke, db_path: Path, argument: str, suggested: str
+) -> None:
+    result = invoke("subscribers", "block", argument)
+    assert result.exit_code == 2
+    assert "to block a whole domain, use " + suggested in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert json.loads(invoke("subscribers", "blocked", "--json").output) == []
+
+
+@pytest.mark.parametrize("domain", ["exa mple.net", "example..net", "nodot", "a@b.net", ""])
+def test_a_malformed_domain_is_refused(invoke: Invoke, domain: str) -> None:
+    result = invoke("subscribers", "block", "--domain", domain)
+    assert result.exit_code == 1
+    assert "is not a domain name" in result.output and "Traceback" not in result.output
+    assert json.loads(invoke("subscribers", "blocked", "--json").output) == []
+
+
+@pytest.mark.parametrize("args", [[], ["ann@example.net", "--domain", "example.net"]])
+def test_block_wants_one_address_or_one_domain(invoke: Invoke, args: list[str]) -> None:
+    result = invoke("subscribers", "block", *args)
+    assert result.exit_code == 2 and "give one address, or --domain DOMAIN" in result.output

@@ -125,6 +125,23 @@ async def test_one_click_post_unsubscribes_from_that_list_only(web: Web) -> None
     assert json.loads(event["detail"]) == {"method": "one-click", "source": CLIENT_IP}
 
 
+async def test_leaving_by_a_letter_s_link_names_that_letter_s_campaign_in_the_event(
+    web: Web,
+) -> None:
+    news = web.make_list()
+    sid = web.subscribe(news, "ann@example.org")
+    response = await web.client.post(f"/u/{web.signer.unsubscribe(sid, news.id, 7)}",
+                                     data=ONE_CLICK)
+    assert response.status_code == 200
+    event = web.store.one(
+        "SELECT detail FROM events WHERE kind = 'unsubscribed' AND subscriber_id = ?", (sid,)
+    )
+    assert event is not None
+    assert json.loads(event["detail"]) == {
+        "method": "one-click", "source": CLIENT_IP, "campaign": 7
+    }
+
+
 async def test_one_click_needs_no_csrf_token_and_repeating_it_is_harmless(web: Web) -> None:
     news = web.make_list()
     sid = web.subscribe(news, "ann@example.org")

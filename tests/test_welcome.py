@@ -78,6 +78,35 @@ def test_without_welcome_the_command_line_sends_nothing(
     assert _subjects(tmp_path) == []
 
 
+def test_an_import_welcomes_only_with_welcome_and_only_its_new_members(
+    invoke: Invoke, members: None, tmp_path: Path
+) -> None:
+    assert invoke("subscribers", "add", "old@example.org", "--list", "members").exit_code == 0
+    first = tmp_path / "first.csv"
+    first.write_text("email,name,language\nana@example.org,Ana,es\n", encoding="utf-8")
+    quiet = invoke("subscribers", "import", str(first), "--list", "members")
+    assert quiet.exit_code == 0, quiet.output
+    assert _subjects(tmp_path) == []  # an import on its own welcomes nobody
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text(
+        "email,name,language\nold@example.org,Old,en\nana@example.org,Ana,es\n"
+        "ben@example.org,Ben,en\ncarla@example.org,Carla,es\n",
+        encoding="utf-8",
+    )
+    imported = invoke("subscribers", "import", str(contacts), "--list", "members", "--welcome",
+                      "--json")
+    assert imported.exit_code == 0, imported.output
+    report = json.loads(imported.stdout)
+    assert report["welcomed"] == 2 and report["import"]["added"] == 2
+    assert sorted(_subjects(tmp_path)) == [
+        ("Ben <ben@example.org>", "Welcome to Members"),
+        ("Carla <carla@example.org>", "Bienvenida a Members"),
+    ]
+    again = invoke("subscribers", "import", str(contacts), "--list", "members", "--welcome")
+    assert again.exit_code == 0 and "sent to 0 new member(s)" in again.output
+    assert len(_subjects(tmp_path)) == 2
+
+
 def test_a_new_welcome_letter_does_not_welcome_anyone_twice(
     invoke: Invoke, members: None, tmp_path: Path, welcome_letter: Path, db_path: Path
 ) -> None:

@@ -49,13 +49,15 @@ def unsubscribe_by_mail(
         if subscriber is None:
             continue
         name = list_name(conn, list_id)
+        campaign = claim.integer(2) or None
         left = (
-            subscriptions.leave(conn, subscriber_id, list_id, method="mailto", source=source)
+            subscriptions.leave(
+                conn, subscriber_id, list_id, method="mailto", source=source, campaign=campaign
+            )
             if name is not None
             else []
         )
         shown = name or f"list {list_id} (removed)"
-        campaign = claim.integer(2) or None
         bounces.insert(
             conn,
             bounces.NewBounce(

@@ -9,6 +9,7 @@ import mailer.cli.init
 import mailer.cli.letters
 import mailer.cli.lists
 import mailer.cli.replies
+import mailer.cli.report
 import mailer.cli.send
 import mailer.cli.serve
 import mailer.cli.subscribers

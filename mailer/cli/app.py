@@ -67,6 +67,14 @@ class App:
         if target.parent == _where(db).parent and target.name.startswith(db.name + ".campaign-"):
             raise UsageError(f"{path}: refusing to write over a campaign's journal")
 
+    def page_output(self, output: Path | None, default: str) -> Path:
+        """Where a page goes: ``output``, else ``default`` in the current folder; checked
+        with ``check_output`` (``-``, standard output, needs no check)."""
+        target = output or Path(default)
+        if str(target) != "-":
+            self.check_output(target)
+        return target
+
     def store(self, *, create: bool = False) -> Store:
         """The database, opened once per command and closed when it ends."""
         if self._store is None:
@@ -227,6 +235,30 @@ def written_bytes(path: Path | None) -> Iterator[BinaryIO]:
         return
     with _replacing(path) as fd, os.fdopen(fd, "wb") as handle:
         yield handle
+
+
+def page_option(default: str) -> Callable[[Any], Any]:
+    """The ``-o/--output FILE`` option of commands that make an HTML page (a report)."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+        help=f"Write the page to this file (default: {default} in the current folder; "
+        "- for standard output).",
+    )
+
+
+def write_page(output: Path, page: str) -> None:
+    """Write a page to ``output`` (``-``: standard output) and say where it went.
+
+    The path was checked (``App.page_output``) before the page was made; a
+    page that is replaced is replaced whole (``written``).
+    """
+    to_stdout = str(output) == "-"
+    with written(None if to_stdout else output) as handle:
+        handle.write(page)
+    if not to_stdout:
+        echo(f"wrote {output}", err=True)
 
 
 def delivery_options(func: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import click
 
@@ -12,12 +13,14 @@ from mailer.cli.app import (
     delivery_options,
     echo,
     json_option,
+    page_option,
     pass_app,
     plural,
     print_json,
     print_table,
     resume_hint,
     shorten,
+    write_page,
 )
 from mailer.cli.progress import working
 from mailer.cli.send import deliver
@@ -28,6 +31,8 @@ from mailer.dispatch.journal import CampaignBusy
 from mailer.dispatch.run import RunResult
 from mailer.dispatch.schedule import Started
 from mailer.errors import CampaignStopped, Interrupted, MailerError, TransportError
+from mailer.reports.campaign import campaign_report
+from mailer.reports.campaign_page import campaign_page
 
 #: Characters of a subject ``campaigns ls`` shows (``show`` and ``--json`` give it whole).
 SUBJECT_WIDTH = 40
@@ -100,6 +105,18 @@ def show(app: App, campaign_id: int, as_json: bool) -> None:
     if data.deferrals:
         echo("deferred:")
         print_table(data.deferrals, ["email", "code", "text", "attempts", "next_attempt_at"])
+
+
+@campaigns.command("report")
+@click.argument("campaign_id", metavar="ID", type=int)
+@page_option("campaign-ID-report.html")
+@pass_app
+def report(app: App, campaign_id: int, output: Path | None) -> None:
+    """Write campaign ID's report: one HTML file with charts and tables of its deliveries
+    over time, outcomes by domain, bounce reasons, deferrals, rates and its letter."""
+    target = app.page_output(output, f"campaign-{campaign_id}-report.html")
+    page = campaign_page(app.config, campaign_report(app.config, app.store(), campaign_id))
+    write_page(target, page)
 
 
 def _print_result(result: RunResult, as_json: bool) -> None:

@@ -15,6 +15,7 @@ from mailer.cli.app import (
     echo,
     json_option,
     pass_app,
+    plural,
     print_csv,
     print_json,
     print_json_rows,
@@ -24,6 +25,7 @@ from mailer.cli.progress import counting, ticking
 from mailer.contacts.addresses import normalize_address
 from mailer.dispatch.welcome import welcome as send_welcome
 from mailer.errors import Suppressed, UsageError
+from mailer.store import suppressions
 from mailer.store.lists import get_list
 from mailer.store.models import SUBSCRIBER_STATUSES, Consent
 from mailer.store.people import describe
@@ -174,6 +176,8 @@ def show(app: App, email: str, as_json: bool) -> None:
         echo(f"{key:13} {getattr(person, key)}")
     for key, value in person.attributes.items():
         echo(f"  {key}: {value}")
+    for entry in person.suppressions:
+        echo(f"suppressed by {entry.kind} {entry.value}: {entry.reason} (since {entry.created_at})")
     echo("subscriptions:")
     for sub in person.subscriptions:
         consent = sub.consent
@@ -213,16 +217,81 @@ def unsubscribe_command(app: App, email: str, list_name: str | None) -> None:
         echo(f"{subscriber.email}: was not subscribed (nothing changed)")
 
 
+#: What makes an argument a pattern rather than one address.
+_WILDCARDS = ("*", "?")
+
+
 @subscribers.command("block")
-@click.argument("email")
+@click.argument("email", required=False)
+@click.option(
+    "--domain", metavar="DOMAIN", help="Block every address at DOMAIN (nobody is deleted)."
+)
 @pass_app
-def block_command(app: App, email: str) -> None:
-    """Suppress EMAIL everywhere: no list will ever mail it, nor an import add it."""
+def block_command(app: App, email: str | None, domain: str | None) -> None:
+    """Suppress EMAIL, or every address at a --domain, everywhere: no list will mail it,
+    nor an import or a subscribe form add it."""
+    if (email is None) == (domain is None):
+        raise UsageError("give one address, or --domain DOMAIN")
+    if domain is not None:
+        blocked = membership.block_domain(app.store(), domain)
+        done = "blocked" if blocked.changed else "was already blocked"
+        echo(
+            f"{blocked.domain}: domain {done}; {plural(blocked.subscribers, 'subscriber')} "
+            "at it will not be mailed (none deleted)"
+        )
+        return
+    assert email is not None
+    _refuse_pattern(email)
     address = normalize_address(
         email, allow_special_use=app.config.import_.allow_special_use_domains
     )
     membership.block(app.store(), address.email)
     echo(f"{address.email}: blocked")
+
+
+def _refuse_pattern(email: str) -> None:
+    """A usage error for ``*@example.net``, ``@example.net`` or ``example.net``: a domain
+    is blocked with ``--domain``, never by a pattern read as an address."""
+    text = email.strip()
+    domain = text.rpartition("@")[2]
+    if any(wildcard in domain for wildcard in _WILDCARDS) or not domain:
+        domain = "example.net"
+    if any(wildcard in text for wildcard in _WILDCARDS):
+        raise UsageError(
+            f"{text!r} is a pattern, not an address: to block a whole domain, "
+            f"use --domain {domain}"
+        )
+    if "@" not in text[1:]:
+        raise UsageError(
+            f"{text!r} is not an address: to block a whole domain, use --domain {domain}"
+        )
+
+
+@subscribers.command("unblock")
+@click.option("--domain", metavar="DOMAIN", required=True, help="The domain to unblock.")
+@pass_app
+def unblock_command(app: App, domain: str) -> None:
+    """Lift the block of a whole --domain (addresses blocked one by one stay blocked)."""
+    lifted = membership.unblock_domain(app.store(), domain)
+    if not lifted.changed:
+        echo(f"{lifted.domain}: was not blocked (nothing changed)")
+        return
+    echo(
+        f"{lifted.domain}: domain unblocked; {plural(lifted.subscribers, 'subscriber')} at it "
+        "may be mailed again as their own standing allows"
+    )
+
+
+@subscribers.command("blocked")
+@json_option
+@pass_app
+def blocked_command(app: App, as_json: bool) -> None:
+    """List the blocked domains and addresses, with why and since when."""
+    entries = suppressions.listing(app.store())
+    if as_json:
+        print_json(entries)
+        return
+    print_table(entries, ["kind", "value", "reason", "created_at"])
 
 
 @subscribers.command("forget")

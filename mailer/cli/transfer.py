@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from mailer import clock
 from mailer.cli.app import (
     App,
     echo,
@@ -24,7 +25,9 @@ from mailer.cli.progress import counting, reading
 from mailer.cli.subscribers import subscribers
 from mailer.contacts.columns import escape_cell
 from mailer.contacts.exporter import FORMATS, export_person, export_subscribers
+from mailer.contacts.formats import label as export_label
 from mailer.contacts.importer import ImportReport, InvalidRow, import_csv
+from mailer.dispatch.welcome import welcome_imported
 from mailer.errors import UsageError
 from mailer.store.lists import get_list
 
@@ -35,6 +38,8 @@ SHOWN_INVALID = 20
 def _print_summary(report: ImportReport, list_name: str) -> None:
     what = "checked (dry run: nothing written)" if report.dry_run else "imported"
     echo(f"{what} {report.path} into {list_name}")
+    if report.export:
+        echo(f"  read as {export_label(report.export)}")
     for label, value in (
         ("rows read", report.rows),
         ("added", report.added),
@@ -73,7 +78,9 @@ def _invalid_rows(path: Path | None) -> Iterator[Callable[[InvalidRow], None] | 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--list", "list_name", required=True, help="The list to import into.")
-@click.option("--update", is_flag=True, help="Overwrite names and attributes of known addresses.")
+@click.option(
+    "--update", is_flag=True, help="Overwrite names, attributes and languages of known addresses."
+)
 @click.option("--strict", is_flag=True, help="Abort, changing nothing, at the first invalid row.")
 @click.option("--dry-run", is_flag=True, help="Count what would happen; write nothing.")
 @click.option(
@@ -87,6 +94,26 @@ def _invalid_rows(path: Path | None) -> Iterator[Callable[[InvalidRow], None] | 
     is_flag=True,
     help="Also check by DNS that each domain accepts mail (once per domain).",
 )
+@click.option(
+    "--encoding",
+    metavar="ENC",
+    help="The file's encoding if not UTF-8, e.g. cp1252 (Excel's CSV), latin-1, utf-16.",
+)
+@click.option(
+    "--email-column",
+    metavar="NAME",
+    help="The header of the email column, when it has a name mailer does not know.",
+)
+@click.option(
+    "--name-column",
+    metavar="NAME",
+    help="The header of the (full) name column, when it has a name mailer does not know.",
+)
+@click.option(
+    "--welcome",
+    is_flag=True,
+    help="Send the list's welcome letter to the members this import adds.",
+)
 @json_option
 @pass_app
 def import_(
@@ -98,21 +125,33 @@ def import_(
     dry_run: bool,
     report_path: Path | None,
     check_deliverability: bool,
+    encoding: str | None,
+    email_column: str | None,
+    name_column: str | None,
+    welcome: bool,
     as_json: bool,
 ) -> None:
     """Import subscribers from a CSV FILE into a list.
 
-    The header row must name an email column (email, e-mail, mail or email
-    address); name (or first and last name) is optional and every other
-    column becomes an attribute. Delimiter (, ; or tab) is detected, UTF-8
-    with or without BOM. Addresses that opted out, bounced, complained or
-    were blocked or forgotten are never subscribed. Importing the same file
-    again changes nothing.
+    The header row names the email column (email, e-mail, email address,
+    correo, courriel, E-Mail-Adresse, ...), or --email-column says which
+    one it is. Name columns are optional (a full name, or first and
+    last names, in English, Spanish, German, French or Portuguese), a
+    language column (language, lang, idioma, Sprache, langue, ...) sets
+    each person's language, and every other column becomes an attribute.
+    Exports of Google Contacts, Outlook and Mailchimp are recognised; a
+    Mailchimp export's opt-in and confirm times become the consent proof.
+    The delimiter (, ; or tab) is detected; the file is UTF-8 with or
+    without BOM unless --encoding says otherwise. Addresses that opted out,
+    bounced, complained or were blocked or forgotten are never subscribed.
+    Importing the same file again changes nothing. Nobody is sent the
+    list's welcome letter unless --welcome is given.
     """
     app.check_output(report_path, inputs=(file,))
     store = app.store()
     mailing_list = get_list(store, list_name)
     settings = app.config.import_
+    started = clock.now_iso()
     with contextlib.ExitStack() as stack:
         report = import_csv(
             store,
@@ -124,13 +163,24 @@ def import_(
             check_deliverability=check_deliverability or settings.check_deliverability,
             allow_special_use=settings.allow_special_use_domains,
             batch_size=settings.batch_size,
+            encoding=encoding,
+            email_column=email_column,
+            name_column=name_column,
             progress=None if as_json else stack.enter_context(reading(file)),
             on_invalid=stack.enter_context(_invalid_rows(report_path)),
         )
+    welcomed = 0
+    if welcome and not dry_run:
+        welcomed = welcome_imported(app.config, store, mailing_list.id, file.name, started)
     if as_json:
-        print_json(report)
+        print_json({"import": report, "welcomed": welcomed} if welcome else report)
     else:
         _print_summary(report, mailing_list.name)
+        if welcome and mailing_list.welcome_campaign_id is None:
+            echo(f"note: list {mailing_list.name} has no welcome letter (lists update --welcome)",
+                 err=True)
+        elif welcome:
+            echo(f"welcome letter: sent to {welcomed} new member(s)")
 
 
 @subscribers.command("export")

@@ -65,6 +65,26 @@ def domain_key(domain: str) -> str:
     return address_key(f"postmaster@{domain.strip().lstrip('@')}").rpartition("@")[2]
 
 
+def normalize_domain(text: str) -> str:
+    """A domain name as a ``domain`` suppression holds it (IDNA-checked, lower case), or
+    ``InputError`` saying why it is not one.
+
+    It is checked by the rules of an address at it, so that a domain is
+    accepted exactly when addresses at it are (a leading ``@`` and the final
+    dot of a fully qualified name are allowed); special-use names such as
+    ``lists.test`` are domains too.
+    """
+    domain = text.strip().removeprefix("@").removesuffix(".")
+    if not domain or "@" in domain or any(ch.isspace() for ch in domain):
+        raise InputError(f"{text.strip()!r} is not a domain name (write it as e.g. example.net)")
+    probe = f"postmaster@{domain}"
+    try:
+        return normalize_address(probe, allow_special_use=True).domain
+    except AddressError as exc:
+        reason = exc.reason.removeprefix(f"invalid address {probe!r}: ")
+        raise InputError(f"{domain!r} is not a domain name: {reason}") from None
+
+
 def address_hash(key: str) -> str:
     """One-way hash kept after an address is forgotten, so it stays suppressed."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()

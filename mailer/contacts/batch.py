@@ -23,6 +23,14 @@ from mailer.store.suppressions import suppressed_keys
 _SUPPRESSING = frozenset(SUPPRESSING_STATUSES)
 
 
+class ConsentEvidence(NamedTuple):
+    """What an export says about a row's consent: when it was given ("" when it does not
+    say), and the evidence as the export wrote it (its opt-in and confirm times and IPs)."""
+
+    at: str
+    detail: dict[str, str]
+
+
 class Candidate(NamedTuple):
     """A valid row waiting for its batch: where it was, who, and what it says."""
 
@@ -32,6 +40,9 @@ class Candidate(NamedTuple):
     name: str
     attributes: dict[str, str]
     status: str
+    #: A normalised language tag, or "" when the file does not say.
+    language: str = ""
+    consent: ConsentEvidence | None = None
 
 
 @dataclass
@@ -67,6 +78,8 @@ class BatchContext:
     update: bool
     dry_run: bool
     source: str
+    #: The program whose export the file is (``formats.Export.name``), or "".
+    export: str = ""
 
 
 def write_batch(
@@ -141,14 +154,21 @@ def _membership(row: Candidate, context: BatchContext, person_id: int, now: str)
 
     A row marked unconfirmed (a pending double opt-in, as the exporter writes
     it) joins unconfirmed: moving a list never turns a pending consent into a
-    given one.
+    given one. The consent detail names the line, and the export and its
+    evidence when the file is one; consent was given when the export says so.
     """
     status = "unconfirmed" if row.status == "unconfirmed" or context.mailing_list.double_optin \
         else "confirmed"
+    consent_at = now
+    if row.consent is None and not context.export:
+        detail = f'{{"line": {row.line}}}'  # most rows: no encoder needed
+    else:
+        evidence = row.consent.detail if row.consent is not None else {}
+        detail = dump({"line": row.line, "export": context.export, **evidence})
+        consent_at = row.consent.at if row.consent is not None and row.consent.at else now
     return (
         context.mailing_list.id, person_id, status, now, now,
-        now if status == "confirmed" else None, "import", context.source,
-        f'{{"line": {row.line}}}',
+        consent_at if status == "confirmed" else None, "import", context.source, detail,
     )
 
 
@@ -170,7 +190,9 @@ def _new_person(
         writes.memberships.append(_membership(row, context, person_id, now))
     counts.created += 1
     attributes = dump(row.attributes) if row.attributes else "{}"
-    writes.people.append((person_id, row.email, row.key, row.name, attributes, status, now, now))
+    writes.people.append(
+        (person_id, row.email, row.key, row.name, attributes, status, now, now, row.language)
+    )
 
 
 def _known_person(
@@ -192,16 +214,7 @@ def _known_person(
             detail = {"from": found.status, "to": row.status, "reason": f"import {context.source}"}
             writes.events.append((now, found.id, None, "status", dump(detail)))
         return
-    changed = False
-    if context.update:
-        before = json.loads(found.attributes or "{}")
-        merged = {**before, **row.attributes}
-        new_name = row.name or found.name
-        if merged != before or new_name != found.name:
-            changed = True
-            writes.profiles.append((new_name, dump(merged), now, found.id))
-            why = dump({"method": "import", "source": context.source})
-            writes.events.append((now, found.id, None, "updated", why))
+    changed = context.update and _update(row, found, context, writes, now)
     if found.member_status is None:
         counts.added += 1
         writes.memberships.append(_membership(row, context, found.id, now))
@@ -209,3 +222,28 @@ def _known_person(
         counts.updated += 1
     else:
         counts.already_subscribed += 1
+
+
+def _update(
+    row: Candidate,
+    found: bulk_import.Known,
+    context: BatchContext,
+    writes: bulk_import.Writes,
+    now: str,
+) -> bool:
+    """With ``update``: the row's name, attributes and language over a known person's;
+    whether anything changed (an empty cell changes nothing)."""
+    before = json.loads(found.attributes or "{}")
+    merged = {**before, **row.attributes}
+    new_name = row.name or found.name
+    new_language = row.language or found.language
+    profile = merged != before or new_name != found.name
+    if not profile and new_language == found.language:
+        return False
+    if profile:
+        writes.profiles.append((new_name, dump(merged), now, found.id))
+    if new_language != found.language:
+        writes.languages.append((new_language, now, found.id))
+    why = dump({"method": "import", "source": context.source})
+    writes.events.append((now, found.id, None, "updated", why))
+    return True

@@ -1,13 +1,15 @@
 """Export: subscribers as CSV or JSON Lines, and everything held about one person.
 
 The CSV is written so that ``mailer subscribers import`` reads it back into
-the same subscribers, names, attributes and statuses. The rules that make the
-round trip hold:
+the same subscribers, names, languages, attributes and statuses. The rules
+that make the round trip hold:
 
-* columns are ``email``, ``name``, ``status``, then one per attribute (sorted);
+* columns are ``email``, ``name``, ``status``, ``language`` (a BCP 47 tag, empty
+  when unknown), then one per attribute (sorted);
 * an attribute whose name the importer would read as something else (``email``,
-  ``name``, ``status``, ``first name``, ...) or that has surrounding spaces is
-  written as ``attribute:NAME``, which the importer maps back to ``NAME``;
+  ``name``, ``status``, ``language``, ``first name``, ``Vorname``, ...) or that
+  has surrounding spaces is written as ``attribute:NAME``, which the importer
+  maps back to ``NAME``;
 * an empty cell means "no such attribute", and cells are stripped on import,
   so attribute values that are empty or have surrounding spaces do not
   survive; values that are not text (set through other tools) come back as
@@ -68,6 +70,7 @@ def iter_export_rows(store: Store, *, list_id: int | None = None) -> Iterator[di
             "email": row.email,
             "name": row.name,
             "status": _status(row),
+            "language": row.language,
             "attributes": json.loads(row.attributes or "{}"),
             "created_at": row.created_at,
             "updated_at": row.updated_at,
@@ -111,7 +114,7 @@ def export_subscribers(
         keys = attribute_keys(store, list_id)
         # The standard CRLF: the writer then quotes any cell holding \r or \n.
         writer = csv.writer(out)
-        header = ["email", "name", "status", *(attribute_column(k) for k in keys)]
+        header = ["email", "name", "status", "language", *(attribute_column(k) for k in keys)]
         writer.writerow([escape_cell(title) for title in header])
         for row in for_export(store, list_id):
             attributes = json.loads(row.attributes or "{}")
@@ -120,6 +123,7 @@ def export_subscribers(
                     escape_cell(row.email),
                     escape_cell(row.name),
                     _status(row),
+                    row.language,
                     *(_cell(attributes[k]) if k in attributes else "" for k in keys),
                 ]
             )
@@ -140,7 +144,7 @@ def export_person(store: Store, email: str) -> dict[str, Any]:
     """
     key = address_key(email)
     with store.snapshot():
-        named = suppressions.naming(store, key)
+        named = [asdict(entry) for entry in suppressions.naming(store, key)]
         subscriber = find_subscriber(store, email)
         subscriber_id = subscriber.id if subscriber is not None else None
         reports = [asdict(b) for b in bounces.about(store, subscriber_id, key)]

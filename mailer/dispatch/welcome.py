@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 
-from mailer import tokens
+from mailer import clock, tokens
 from mailer.config import Config
 from mailer.dispatch.journal import CampaignBusy
 from mailer.dispatch.plan import letter_files
@@ -26,7 +26,7 @@ from mailer.dispatch.transports.base import Transport
 from mailer.letters.compile import sample_recipient
 from mailer.letters.editions import CompiledEditions, Editions
 from mailer.store import Store, campaigns, deliveries
-from mailer.store.events import record_event
+from mailer.store.events import dump, record_event, record_many
 from mailer.store.lists import find_list_by_id
 from mailer.store.models import Campaign, MailingList
 from mailer.store.subscribers import get_subscriber_by_id
@@ -94,3 +94,34 @@ def welcome(
         with contextlib.suppress(CampaignBusy):
             deliver(config, store, campaign_id, transport=transport)
     return added
+
+
+def welcome_imported(
+    config: Config,
+    store: Store,
+    list_id: int,
+    source: str,
+    since: str,
+    *,
+    transport: Transport | None = None,
+) -> int:
+    """Welcome everyone the import of the file ``source``, begun at ``since``, made a member.
+
+    For ``subscribers import --welcome``: one statement adds the import's new
+    confirmed members (never anyone the list welcomed before), then the letter goes out
+    to all of them in one send. How many were added; 0 when the list has no
+    welcome letter.
+    """
+    mailing_list = find_list_by_id(store, list_id)
+    if mailing_list is None or mailing_list.welcome_campaign_id is None:
+        return 0
+    campaign_id = mailing_list.welcome_campaign_id
+    with store.transaction() as conn:
+        added = deliveries.add_welcome_imported(conn, campaign_id, list_id, source, since)
+        at = clock.now_iso()
+        detail = dump({"campaign": campaign_id})
+        record_many(conn, ((at, sid, list_id, "welcome letter", detail) for sid in added))
+    if added:
+        with contextlib.suppress(CampaignBusy):
+            deliver(config, store, campaign_id, transport=transport)
+    return len(added)

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from mailer.store import events, subscriptions
 from mailer.store.subscribers import INSERT as INSERT_SUBSCRIBER
-from mailer.store.subscribers import UPDATE_PROFILE, UPDATE_STATUS
+from mailer.store.subscribers import UPDATE_LANGUAGE, UPDATE_PROFILE, UPDATE_STATUS
 
 
 class Known(NamedTuple):
@@ -28,12 +28,13 @@ class Known(NamedTuple):
     name: str
     attributes: str
     member_status: str | None
+    language: str
 
 
 def known(conn: sqlite3.Connection, keys: list[str], list_id: int) -> list[Known]:
     """The stored people among ``keys``, with their subscription to ``list_id`` if any."""
     rows = conn.execute(
-        "SELECT p.id, p.email_key, p.status, p.name, p.attributes, s.status "
+        "SELECT p.id, p.email_key, p.status, p.name, p.attributes, s.status, p.language "
         "FROM subscribers p LEFT JOIN subscriptions s "
         "ON s.subscriber_id = p.id AND s.list_id = ? "
         "WHERE p.email_key IN (SELECT value FROM json_each(?))",
@@ -49,18 +50,22 @@ class Writes:
     people: list[tuple[Any, ...]] = field(default_factory=list)
     memberships: list[tuple[Any, ...]] = field(default_factory=list)
     profiles: list[tuple[Any, ...]] = field(default_factory=list)
+    languages: list[tuple[Any, ...]] = field(default_factory=list)
     statuses: list[tuple[Any, ...]] = field(default_factory=list)
     events: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def write(conn: sqlite3.Connection, writes: Writes) -> None:
-    """Write a batch: new people, new subscriptions, changed profiles and statuses, events."""
+    """Write a batch: new people, new subscriptions, changed profiles, languages and
+    statuses, events."""
     if writes.people:
         conn.executemany(INSERT_SUBSCRIBER, writes.people)
     if writes.memberships:
         conn.executemany(subscriptions.INSERT, writes.memberships)
     if writes.profiles:
         conn.executemany(UPDATE_PROFILE, writes.profiles)
+    if writes.languages:
+        conn.executemany(UPDATE_LANGUAGE, writes.languages)
     if writes.statuses:
         conn.executemany(UPDATE_STATUS, writes.statuses)
     if writes.events:

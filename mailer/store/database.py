@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +160,36 @@ def _contains(value: Any, folded: str) -> bool:
     """Whether ``value`` holds ``folded`` (already case-folded) in any case, as Python folds
     it: the search of text beyond ASCII, whose case SQLite's ``LIKE`` does not fold."""
     return value is not None and folded in str(value).casefold()
+
+
+def pages(
+    store: Store,
+    sql: str,
+    params: Sequence[Any],
+    key: str,
+    *,
+    after: int = 0,
+    limit: int | None = None,
+    page_size: int = 1000,
+) -> Iterator[sqlite3.Row]:
+    """The rows of ``sql`` (ending in its WHERE clause) in order of the integer ``key``,
+    past ``after``, at most ``limit``, read a page at a time.
+
+    Keyset pagination: each page starts where the last ended, found through
+    the index on ``key`` (which the query selects as ``id``), so memory stays
+    flat, every page is one short read, and no read transaction stays open
+    while the caller works (or writes) between pages.
+    """
+    left = limit
+    while left is None or left > 0:
+        size = page_size if left is None else min(page_size, left)
+        rows = store.all(f"{sql} AND {key} > ? ORDER BY {key} LIMIT ?", [*params, after, size])
+        yield from rows
+        if len(rows) < size:
+            return
+        after = int(rows[-1]["id"])
+        if left is not None:
+            left -= len(rows)
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:

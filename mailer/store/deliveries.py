@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mailer.store.database import Store
+from mailer.store.database import Store, pages
 from mailer.store.models import Condition, DeliveryState, Recipient
 from mailer.store.segments import segment_sql
 from mailer.store.suppressions import has_kind, suppressed_sql
@@ -88,16 +88,8 @@ def iter_recipients(
     """The recipients, list by list in id order, read in pages (memory stays flat)."""
     for position in range(len(list_ids)):
         sql, params = recipients_sql(store, list_ids, position, conditions, RECIPIENT_COLUMNS)
-        last = 0
-        while True:
-            rows = store.all(
-                f"{sql} AND p.id > ? ORDER BY p.id LIMIT ?", [*params, last, page_size]
-            )
-            for row in rows:
-                yield Recipient.from_row(row)
-            if len(rows) < page_size:
-                break
-            last = rows[-1]["id"]
+        for row in pages(store, sql, params, "p.id", page_size=page_size):
+            yield Recipient.from_row(row)
 
 
 def languages_of(
@@ -158,6 +150,29 @@ def add_welcome(
             "UPDATE campaigns SET recipients = recipients + 1 WHERE id = ?", (campaign_id,)
         )
     return cursor.rowcount > 0
+
+
+def add_welcome_imported(
+    conn: sqlite3.Connection, campaign_id: int, list_id: int, source: str, since: str
+) -> list[int]:
+    """Add everyone the import of ``source`` made a confirmed member since ``since``
+    and whom the list never welcomed; their ids (one statement for a whole import)."""
+    rows = conn.execute(
+        "INSERT INTO deliveries (campaign_id, subscriber_id, email, list_id) "
+        "SELECT ?, s.id, s.email, ? FROM subscriptions m JOIN subscribers s "
+        "ON s.id = m.subscriber_id WHERE m.list_id = ? AND m.status = 'confirmed' "
+        "AND m.consent_method = 'import' AND m.consent_source = ? "
+        "AND m.created_at >= ? AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN campaigns c "
+        "ON c.id = d.campaign_id WHERE c.kind = 'welcome' AND d.subscriber_id = s.id "
+        "AND coalesce(d.list_id, c.list_id) = ?) RETURNING subscriber_id",
+        (campaign_id, list_id, list_id, source, since, list_id),
+    ).fetchall()
+    if rows:
+        conn.execute(
+            "UPDATE campaigns SET recipients = recipients + ? WHERE id = ?",
+            (len(rows), campaign_id),
+        )
+    return [row[0] for row in rows]
 
 
 def per_list(store: Store, campaign_id: int) -> dict[str, int]:

@@ -200,6 +200,17 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Suppression:
+    """One entry of the suppression list: an address, a domain or the hash of a forgotten
+    address, why it is there and since when."""
+
+    kind: str
+    value: str
+    reason: str
+    created_at: str
+
+
+@dataclass(frozen=True)
 class Campaign:
     """A campaign as stored: the letter's snapshot, the list, the segment, the state."""
 

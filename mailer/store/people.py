@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from mailer.contacts.addresses import address_key
-from mailer.store import bounces, subscriptions
+from mailer.store import bounces, subscriptions, suppressions
 from mailer.store.database import Store
 from mailer.store.events import history
-from mailer.store.models import Event, StoredBounce, Subscription
+from mailer.store.models import Event, StoredBounce, Subscription, Suppression
 from mailer.store.subscribers import get_subscriber
 
 
@@ -33,6 +33,7 @@ class ExportRow(NamedTuple):
     consent_at: str | None
     consent_method: str | None
     consent_source: str | None
+    language: str
 
 
 def for_export(store: Store, list_id: int | None) -> Iterator[ExportRow]:
@@ -42,13 +43,14 @@ def for_export(store: Store, list_id: int | None) -> Iterator[ExportRow]:
     if list_id is None:
         sql = (
             "SELECT email, name, status, attributes, created_at, updated_at, NULL, NULL, NULL, "
-            "NULL FROM subscribers ORDER BY id"
+            "NULL, language FROM subscribers ORDER BY id"
         )
         params = ()
     else:
         sql = (
             "SELECT p.email, p.name, p.status, p.attributes, p.created_at, p.updated_at, "
-            "s.status, s.consent_at, s.consent_method, s.consent_source FROM subscribers p "
+            "s.status, s.consent_at, s.consent_method, s.consent_source, p.language "
+            "FROM subscribers p "
             "JOIN subscriptions s ON s.subscriber_id = p.id AND s.list_id = ? ORDER BY p.id"
         )
         params = (list_id,)
@@ -93,6 +95,8 @@ class Person:
     subscriptions: list[Subscription]
     history: list[Event]
     reports: list[StoredBounce]
+    #: The suppressions that keep them from being mailed: their address, or their domain.
+    suppressions: list[Suppression]
 
 
 def describe(store: Store, email: str) -> Person:
@@ -111,4 +115,5 @@ def describe(store: Store, email: str) -> Person:
         subscriptions=subscriptions.of_subscriber(store, found.id),
         history=history(store.conn, found.id),
         reports=bounces.about(store, found.id, address_key(found.email)),
+        suppressions=suppressions.naming(store, address_key(found.email)),
     )

@@ -67,7 +67,9 @@ def keep_counts(store: Store, campaign_id: int, now: str) -> bool:
                 f"WHERE d.campaign_id = ?1 AND d.state = '{state}')"
                 for state in ("pending", "sent", "deferred", "failed")
             )
-            + ", first_sent_at = (SELECT min(sent_at) FROM deliveries d "
+            + ", tried_total = (SELECT count(*) FROM deliveries d "
+            "WHERE d.campaign_id = ?1 AND d.attempts > 0)"
+            ", first_sent_at = (SELECT min(sent_at) FROM deliveries d "
             "WHERE d.campaign_id = ?1 AND d.state = 'sent'), "
             "last_sent_at = (SELECT max(sent_at) FROM deliveries d "
             "WHERE d.campaign_id = ?1 AND d.state = 'sent') "

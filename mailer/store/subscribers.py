@@ -14,18 +14,20 @@ from typing import Any
 from mailer import clock
 from mailer.contacts.addresses import address_key
 from mailer.errors import InputError, SubscriberNotFound
-from mailer.store.database import Store
+from mailer.store.database import Store, pages
 from mailer.store.events import dump, record_event
 from mailer.store.models import SUBSCRIBER_STATUSES, Subscriber
 
-#: One person: id, email, key, name, attributes (JSON), status, created, updated.
-#: The bulk import writes with it too.
+#: One person: id, email, key, name, attributes (JSON), status, created, updated,
+#: language. The bulk import writes with it.
 INSERT = (
     "INSERT INTO subscribers (id, email, email_key, name, attributes, status, "
-    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "created_at, updated_at, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 #: New name and attributes of one person: name, attributes, updated, id.
 UPDATE_PROFILE = "UPDATE subscribers SET name = ?, attributes = ?, updated_at = ? WHERE id = ?"
+#: The language one person reads: tag, updated, id.
+UPDATE_LANGUAGE = "UPDATE subscribers SET language = ?, updated_at = ? WHERE id = ?"
 #: A new status of one person: status, updated, id.
 UPDATE_STATUS = "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?"
 
@@ -71,10 +73,7 @@ def insert(
 
 def set_language(conn: sqlite3.Connection, subscriber_id: int, language: str) -> None:
     """The language a person reads (a normalised tag)."""
-    conn.execute(
-        "UPDATE subscribers SET language = ?, updated_at = ? WHERE id = ?",
-        (language, clock.now_iso(), subscriber_id),
-    )
+    conn.execute(UPDATE_LANGUAGE, (language, clock.now_iso(), subscriber_id))
 
 
 def update_profile(
@@ -198,9 +197,8 @@ def iter_subscribers(
 ) -> Iterator[Subscriber]:
     """The matches in id order, from id ``after`` on, past ``offset`` of them, at most ``limit``.
 
-    Read a page at a time by id (keyset pagination: each page starts where
-    the last one ended, found through the primary key), so memory stays
-    flat and no read transaction stays open while the caller writes. The
+    Read a page at a time by id (``database.pages``), so memory stays flat
+    and no read transaction stays open while the caller writes. The
     ``offset`` is one query that counts past that many matches inside
     SQLite, then the pages go on from there.
     """
@@ -215,19 +213,9 @@ def iter_subscribers(
         if start is None:
             return
         after = int(start[0])
-    left = limit
-    while left is None or left > 0:
-        size = page_size if left is None else min(page_size, left)
-        rows = store.all(
-            f"{sql} AND {query.key} > ? ORDER BY {query.key} LIMIT ?", [*params, after, size]
-        )
-        for row in rows:
-            yield Subscriber.from_row(row)
-        if len(rows) < size:
-            return
-        after = int(rows[-1]["id"])
-        if left is not None:
-            left -= len(rows)
+    for row in pages(store, sql, params, query.key, after=after, limit=limit,
+                     page_size=page_size):
+        yield Subscriber.from_row(row)
 
 
 def bounce_score(conn: sqlite3.Connection, subscriber_id: int) -> sqlite3.Row | None:

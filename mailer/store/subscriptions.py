@@ -103,12 +103,15 @@ def leave(
     *,
     method: str,
     source: str = "",
+    campaign: int | None = None,
 ) -> list[int]:
     """Leave one list (or every list when ``list_id`` is None); returns the lists left.
 
     Leaving the last list also sets the subscriber's own status to
     unsubscribed, so that no later import brings the address back. Repeating
-    it changes nothing.
+    it changes nothing. ``campaign`` is the letter whose link or mailbox was
+    used, kept in the event so that reports can say which letter people left
+    after.
     """
     now = clock.now_iso()
     sql = "SELECT list_id FROM subscriptions WHERE subscriber_id = ? AND status != 'unsubscribed'"
@@ -123,9 +126,10 @@ def leave(
             "updated_at = ? WHERE list_id = ? AND subscriber_id = ?",
             (now, now, lid, subscriber_id),
         )
-        record_event(
-            conn, subscriber_id, "unsubscribed", {"method": method, "source": source}, list_id=lid
-        )
+        detail: dict[str, Any] = {"method": method, "source": source}
+        if campaign:
+            detail["campaign"] = campaign
+        record_event(conn, subscriber_id, "unsubscribed", detail, list_id=lid)
     remaining = conn.execute(
         "SELECT count(*) FROM subscriptions WHERE subscriber_id = ? AND status != 'unsubscribed'",
         (subscriber_id,),

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
 
 from mailer import clock
 from mailer.contacts.addresses import address_hash, address_key, domain_key
 from mailer.store.database import Store
+from mailer.store.models import Suppression
 
 KINDS = ("email", "domain", "hash")
 
@@ -31,7 +31,7 @@ def suppressed_sql(key: str, *, hashes: bool = True) -> str:
     condition = (
         f"EXISTS (SELECT 1 FROM suppressions x WHERE x.kind = 'email' AND x.value = {key}) "
         f"OR EXISTS (SELECT 1 FROM suppressions x WHERE x.kind = 'domain' "
-        f"AND x.value = substr({key}, instr({key}, '@') + 1))"
+        f"AND x.value = {_domain_of(key)})"
     )
     if hashes:
         condition += (
@@ -39,6 +39,11 @@ def suppressed_sql(key: str, *, hashes: bool = True) -> str:
             f"AND x.value = mailer_address_hash({key}))"
         )
     return f"({condition})"
+
+
+def _domain_of(key: str) -> str:
+    """The SQL expression for the domain of the address key ``key`` (an SQL expression)."""
+    return f"substr({key}, instr({key}, '@') + 1)"
 
 
 def has_kind(conn: sqlite3.Connection | Store, kind: str) -> bool:
@@ -72,8 +77,8 @@ def suppressed_keys(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
     return {row[0] for row in rows}
 
 
-def suppress(conn: sqlite3.Connection, kind: str, value: str, reason: str) -> None:
-    """Add an address, hash or domain to the list (idempotent).
+def suppress(conn: sqlite3.Connection, kind: str, value: str, reason: str) -> bool:
+    """Add an address, hash or domain to the list (idempotent); whether it was not on it.
 
     Addresses and domains are stored by their key, so that every spelling
     (case, Punycode or Unicode) of what is suppressed matches it.
@@ -82,10 +87,37 @@ def suppress(conn: sqlite3.Connection, kind: str, value: str, reason: str) -> No
         value = address_key(value)
     elif kind == "domain":
         value = domain_key(value)
-    conn.execute(
+    cursor = conn.execute(
         "INSERT OR IGNORE INTO suppressions (kind, value, reason, created_at) VALUES (?, ?, ?, ?)",
         (kind, value, reason, clock.now_iso()),
     )
+    return cursor.rowcount > 0
+
+
+def lift_domain(conn: sqlite3.Connection, domain: str) -> bool:
+    """Take a domain (a ``domain_key``) off the list; whether it was on it."""
+    cursor = conn.execute(
+        "DELETE FROM suppressions WHERE kind = 'domain' AND value = ?", (domain,)
+    )
+    return cursor.rowcount > 0
+
+
+def people_at(conn: sqlite3.Connection, domain: str) -> int:
+    """How many subscribers have an address at ``domain`` (a ``domain_key``)."""
+    row = conn.execute(
+        f"SELECT count(*) FROM subscribers WHERE {_domain_of('email_key')} = ?", (domain,)
+    ).fetchone()
+    return int(row[0])
+
+
+def listing(conn: sqlite3.Connection | Store) -> list[Suppression]:
+    """Every domain and address on the list, domains first, oldest first; the hashes of
+    forgotten addresses are left out (they name nobody)."""
+    rows = conn.execute(
+        "SELECT kind, value, reason, created_at FROM suppressions WHERE kind != 'hash' "
+        "ORDER BY kind = 'email', id"
+    ).fetchall()
+    return [Suppression(*row) for row in rows]
 
 
 def is_listed(conn: sqlite3.Connection, key: str) -> bool:
@@ -110,14 +142,15 @@ def forget(conn: sqlite3.Connection, key: str) -> None:
     conn.execute("DELETE FROM suppressions WHERE kind = 'email' AND value = ?", (key,))
 
 
-def naming(conn: sqlite3.Connection | Store, key: str) -> list[dict[str, Any]]:
-    """The entries that name this address, its hash or its domain (a GDPR access request)."""
+def naming(conn: sqlite3.Connection | Store, key: str) -> list[Suppression]:
+    """The entries that name this address, its hash or its domain (a GDPR access request,
+    or why someone is not mailed)."""
     rows = conn.execute(
         f"SELECT kind, value, reason, created_at FROM suppressions x WHERE {_naming()} "
         "ORDER BY id",
         (key, address_hash(key), key.rpartition("@")[2]),
     ).fetchall()
-    return [dict(row) for row in rows]
+    return [Suppression(*row) for row in rows]
 
 
 def _naming() -> str:

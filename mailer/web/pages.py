@@ -16,16 +16,15 @@ import threading
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from mailer.config import Config
-from mailer.errors import InputError, TemplateError
+from mailer.errors import InputError
 from mailer.i18n import catalogue_language
 from mailer.i18n_jinja import EXTENSIONS, install
 from mailer.languages import normalize_tag
-from mailer.resources import default_templates
+from mailer.resources import page_environment, render_page
 
 #: How many entries of an ``Accept-Language`` header are looked at (browsers send a few).
 _ACCEPT_ENTRIES = 12
@@ -33,20 +32,7 @@ _ACCEPT_ENTRIES = 12
 
 def template_environment(config: Config, language: str = "") -> jinja2.Environment:
     """The page templates in ``language``: the user's folder first, then the shipped defaults."""
-    loader = jinja2.ChoiceLoader(
-        [
-            jinja2.FileSystemLoader(str(config.templates_path)),
-            jinja2.FileSystemLoader(str(default_templates())),
-        ]
-    )
-    env = ImmutableSandboxedEnvironment(
-        loader=loader,
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        extensions=EXTENSIONS,
-    )
+    env = page_environment(config.templates_path, extensions=EXTENSIONS)
     install(env, language)
     return env
 
@@ -74,15 +60,10 @@ class Pages:
     def render(self, template_name: str, *, language: str = "", **context: Any) -> str:
         """The text of template ``web/<template_name>`` with ``context``, in ``language``."""
         tag = catalogue_language(language)
-        try:
-            template = self.environment(tag).get_template(f"web/{template_name}")
-            return template.render(
-                base_url=self.base_url, organization=self.organization, lang=tag, **context
-            )
-        except jinja2.TemplateError as exc:
-            where = getattr(exc, "filename", None) or f"web/{template_name}"
-            line = getattr(exc, "lineno", None)
-            raise TemplateError(f"page template failed: {exc}", path=where, line=line) from None
+        return render_page(
+            self.environment(tag), f"web/{template_name}",
+            base_url=self.base_url, organization=self.organization, lang=tag, **context,
+        )
 
     def page(
         self, template_name: str, *, language: str = "", status: int = 200, **context: Any

@@ -23,9 +23,11 @@ from mailer.web.pages import client_address
 from mailer.web.security import form_is_ours
 
 
-def _claim(web: WebContext, token: str) -> tuple[int, int]:
+def _claim(web: WebContext, token: str) -> tuple[int, int, int]:
+    """Subscriber, list, and the campaign whose letter held the link (0: none named)."""
     claim: Claim = web.signer.verify(token, UNSUBSCRIBE)
-    return claim.integer(0), claim.integer(1)
+    campaign = claim.integer(2) if len(claim.fields) > 2 else 0
+    return claim.integer(0), claim.integer(1), campaign
 
 
 def _language(found: Membership) -> str:
@@ -38,7 +40,7 @@ async def _show(
     request: Request, web: WebContext, token: str, *, status: int = 200, notice: str = ""
 ) -> Response:
     """The page; ``notice`` is a message in English, shown in the page's language."""
-    subscriber_id, list_id = _claim(web, token)
+    subscriber_id, list_id, _ = _claim(web, token)
     found = await web.stores.run(lambda store: membership(store, subscriber_id, list_id))
     language = _language(found)
     return web.form_page(
@@ -62,7 +64,7 @@ async def unsubscribe_post(request: Request) -> Response:
     """POST: one-click (RFC 8058) or the page's form; both idempotent."""
     web = context_of(request)
     token = request.path_params["token"]
-    subscriber_id, list_id = _claim(web, token)
+    subscriber_id, list_id, campaign = _claim(web, token)
     form = await request.form()
     client = client_address(request)
     scope = str(form.get("scope", ""))
@@ -77,7 +79,10 @@ async def unsubscribe_post(request: Request) -> Response:
         return await _show(request, web, token, status=400, notice=notice)
     found = await web.stores.run(lambda store: membership(store, subscriber_id, list_id))
     await web.stores.run(
-        lambda store: leave(store, subscriber_id, target, method=method, client=client)
+        lambda store: leave(
+            store, subscriber_id, target, method=method, client=client,
+            campaign=campaign,
+        )
     )
     return web.pages.page(
         "unsubscribed.html.j2",
