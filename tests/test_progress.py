@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import sys
 from collections.abc import Iterator
 
@@ -27,12 +28,12 @@ class Terminal:
         self.monkeypatch.setattr(sys, "stderr", self.stderr)
 
     def drawn(self) -> str:
+        """Everything drawn so far: read until the terminal has nothing more to give."""
         self.stderr.flush()
-        os.set_blocking(self.reader, False)
-        try:
-            return os.read(self.reader, 65536).decode()
-        except BlockingIOError:
-            return ""
+        text = b""
+        while select.select([self.reader], [], [], 0.2)[0]:
+            text += os.read(self.reader, 65536)
+        return text.decode()
 
 
 @pytest.fixture
