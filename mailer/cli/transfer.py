@@ -30,6 +30,7 @@ from mailer.contacts.importer import ImportReport, InvalidRow, import_csv
 from mailer.dispatch.welcome import welcome_imported
 from mailer.errors import UsageError
 from mailer.store.lists import get_list
+from mailer.store.models import MailingList
 
 #: Invalid rows shown in the summary; ``--report`` has them all.
 SHOWN_INVALID = 20
@@ -174,13 +175,19 @@ def import_(
         welcomed = welcome_imported(app.config, store, mailing_list.id, file.name, started)
     if as_json:
         print_json({"import": report, "welcomed": welcomed} if welcome else report)
+        return
+    _print_summary(report, mailing_list.name)
+    if welcome:
+        _print_welcomed(mailing_list, welcomed)
+
+
+def _print_welcomed(mailing_list: MailingList, welcomed: int) -> None:
+    """Say how many new members the welcome letter went to, or that the list has none."""
+    if mailing_list.welcome_campaign_id is None:
+        echo(f"note: list {mailing_list.name} has no welcome letter (lists update --welcome)",
+             err=True)
     else:
-        _print_summary(report, mailing_list.name)
-        if welcome and mailing_list.welcome_campaign_id is None:
-            echo(f"note: list {mailing_list.name} has no welcome letter (lists update --welcome)",
-                 err=True)
-        elif welcome:
-            echo(f"welcome letter: sent to {welcomed} new member(s)")
+        echo(f"welcome letter: sent to {welcomed} new member(s)")
 
 
 @subscribers.command("export")

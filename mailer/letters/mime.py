@@ -329,6 +329,45 @@ def _dot_free(constant: Sequence[bytes]) -> bool:
     return not any(part.startswith(b".") or b"\n." in part for part in constant)
 
 
+def _constant_head(
+    *,
+    from_header: str,
+    reply_to: str,
+    subject: str | None,
+    organization: str,
+    language: str,
+    list_id: str,
+    archive_url: str,
+    feedback_id: str,
+    content_type: str,
+) -> bytes:
+    """The headers every message of a letter shares, encoded once, in their order.
+
+    ``subject`` is None when each message has its own; an empty value leaves
+    its optional header out.
+    """
+    head = [header("From", from_header)]
+    if reply_to:
+        head.append(header("Reply-To", reply_to))
+    if subject is not None:
+        head.append(header("Subject", encode_unstructured(subject)))
+    if organization:
+        head.append(header("Organization", encode_unstructured(organization)))
+    head.append(header("MIME-Version", "1.0"))
+    if language:
+        head.append(header("Content-Language", language))
+    if list_id:
+        head.append(header("List-Id", list_id))
+    if archive_url:
+        head.append(header("List-Archive", f"<{reject_line_breaks('archive', archive_url)}>"))
+    head.append(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    head.append(header("Precedence", "bulk"))
+    if feedback_id:
+        head.append(header("Feedback-ID", reject_line_breaks("feedback_id", feedback_id)))
+    head.append(header("Content-Type", content_type))
+    return b"".join(head)
+
+
 class MessageFrame:
     """The constant parts of every message of one letter, encoded once.
 
@@ -371,26 +410,17 @@ class MessageFrame:
         self._counter = itertools.count(1)
         self._reply_token = reply_token if replies[1] else None
         self._reply_open, self._reply_close = _tokened_reply_to(*replies)
-        head = [header("From", from_header)]
-        if reply_to and self._reply_token is None:
-            head.append(header("Reply-To", reply_to))
-        if not subject_varies:
-            head.append(header("Subject", encode_unstructured(subject)))
-        if organization:
-            head.append(header("Organization", encode_unstructured(organization)))
-        head.append(header("MIME-Version", "1.0"))
-        if language:
-            head.append(header("Content-Language", language))
-        if list_id:
-            head.append(header("List-Id", list_id))
-        if archive_url:
-            head.append(header("List-Archive", f"<{reject_line_breaks('archive', archive_url)}>"))
-        head.append(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-        head.append(header("Precedence", "bulk"))
-        if feedback_id:
-            head.append(header("Feedback-ID", reject_line_breaks("feedback_id", feedback_id)))
-        head.append(header("Content-Type", layout.content_type))
-        self._head = b"".join(head)
+        self._head = _constant_head(
+            from_header=from_header,
+            reply_to="" if self._reply_token is not None else reply_to,
+            subject=None if subject_varies else subject,
+            organization=organization,
+            language=language,
+            list_id=list_id,
+            archive_url=archive_url,
+            feedback_id=feedback_id,
+            content_type=layout.content_type,
+        )
         # A sender address with a non-ASCII local part stays UTF-8 (RFC 6532): every
         # message of the letter then needs SMTPUTF8, whoever receives it.
         self._head_utf8 = not (self._head + self._reply_open).isascii()
