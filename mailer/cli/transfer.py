@@ -170,9 +170,8 @@ def import_(
             progress=None if as_json else stack.enter_context(reading(file)),
             on_invalid=stack.enter_context(_invalid_rows(report_path)),
         )
-    welcomed = 0
-    if welcome and not dry_run:
-        welcomed = welcome_imported(app.config, store, mailing_list.id, file.name, started)
+    welcomed = (welcome_imported(app.config, store, mailing_list.id, file.name, started)
+                if welcome and not dry_run else 0)
     if as_json:
         print_json({"import": report, "welcomed": welcomed} if welcome else report)
         return

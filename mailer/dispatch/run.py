@@ -147,12 +147,29 @@ def deliver(
     except TransportError as exc:
         left = deliveries.remaining(store, campaign.id)
         raise RelayFailed(str(exc), campaign_id=campaign.id, left=left, code=exc.code) from None
+    return _ended(store, campaign, started, stopped_by, tripped, by_caller=stop is not None)
+
+
+def _ended(
+    store: Store,
+    campaign: Campaign,
+    started: float,
+    stopped_by: int | None,
+    tripped: guards.Pause | None,
+    *,
+    by_caller: bool,
+) -> RunResult:
+    """The campaign's state after its senders ended: interrupted, paused by a guard, or done.
+
+    ``by_caller``: a long-running caller owns the stop, and the campaign stays
+    ``sending`` for its next start whatever the signal.
+    """
     left = deliveries.remaining(store, campaign.id)
     if stopped_by is not None:
         # Ctrl-C is a person deciding to stop: the campaign waits for `resume`.
         # SIGTERM is a machine shutting the process down: the campaign stays
         # `sending`, so the next `campaigns run` from cron carries on with it.
-        if stopped_by == signal.SIGINT and stop is None:
+        if stopped_by == signal.SIGINT and not by_caller:
             campaigns.set_state(store, campaign.id, CampaignState.PAUSED)
         raise Interrupted("interrupted (the journal is saved)", campaign_id=campaign.id, left=left)
     if tripped is not None and left > 0:
