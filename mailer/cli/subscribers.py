@@ -20,7 +20,9 @@ from mailer.cli.app import (
 from mailer.contacts.addresses import normalize_address
 from mailer.dispatch.welcome import welcome as send_welcome
 from mailer.errors import Suppressed, UsageError
+from mailer.posting.digests import choose_digest
 from mailer.store import suppressions
+from mailer.store.digests import DIGEST_MODES
 from mailer.store.lists import get_list
 from mailer.store.models import SUBSCRIBER_STATUSES, Consent
 from mailer.store.people import describe
@@ -173,6 +175,25 @@ def unsubscribe_command(app: App, email: str, list_name: str | None) -> None:
         echo(f"{subscriber.email}: on no list; status set to unsubscribed")
     else:
         echo(f"{subscriber.email}: was not subscribed (nothing changed)")
+
+
+@subscribers.command("update")
+@click.argument("email")
+@click.option("--list", "list_name", required=True, help="The list whose membership changes.")
+@click.option(
+    "--digest", type=click.Choice(DIGEST_MODES), required=True,
+    help="Take the list's posts as a daily or weekly digest, or each as it is sent (off).",
+)
+@pass_app
+def update_command(app: App, email: str, list_name: str, digest: str) -> None:
+    """Change how EMAIL takes the posts of a list (see docs/inbound.md#digests)."""
+    store = app.store()
+    subscriber = get_subscriber(store, email)
+    before = choose_digest(store, subscriber, get_list(store, list_name), digest)
+    if before == digest:
+        echo(f"{subscriber.email}: digest on {list_name} was already {digest} (nothing changed)")
+    else:
+        echo(f"{subscriber.email}: digest on {list_name} {before} -> {digest}")
 
 
 #: What makes an argument a pattern rather than one address.

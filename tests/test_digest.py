@@ -1,0 +1,181 @@
+"""Digests: a member who asks for one gets no post as it is sent, and one message per
+period with the posts accepted since their last digest (RFC 1153 text and a
+``multipart/digest``); everyone else gets each post as usual.
+
+Posts come in through ``mailer inbound -`` in this process, so that the fake
+clock decides when a digest is due.
+"""
+
+from __future__ import annotations
+
+import json
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.clocks import FakeClock
+from tests.posting_samples import (
+    LIST_ADDRESS,
+    MEMBERS,
+    Federation,
+    federation,
+    post,
+    trusted_results,
+)
+
+READER = MEMBERS[0]
+
+
+@pytest.fixture
+def fed(tmp_path: Path, fake_clock: FakeClock) -> Federation:
+    made = federation(tmp_path, "", "--posting", "announce", "--subject-prefix", "[members]",
+                      "--dmarc", "none")
+    made.ok("subscribers", "update", READER, "--list", "members", "--digest", "daily")
+    return made
+
+
+def _post(fed: Federation, subject: str, number: int) -> None:
+    raw = post(results=trusted_results(), subject=subject,
+               message_id=f"<post-{number}@union.example>")
+    code, output = fed.cli("inbound", "-", stdin=raw, ORIGINAL_RECIPIENT=LIST_ADDRESS)
+    assert code == 0, output
+
+
+def _no_defects(message: EmailMessage) -> None:
+    for part in message.walk():
+        assert not part.defects, (part.get_content_type(), part.defects)
+
+
+def _kinds(fed: Federation) -> list[str]:
+    return [c["kind"] for c in json.loads(fed.ok("campaigns", "ls", "--json"))]
+
+
+def test_a_digest_member_gets_one_digest_of_both_posts_and_the_others_each_post(
+    fed: Federation, fake_clock: FakeClock,
+) -> None:
+    _post(fed, "Resolution of the assembly", 1)
+    fed.ok("campaigns", "run")
+    fake_clock.advance(hours=2)
+    _post(fed, "Strike fund", 2)
+    fed.ok("campaigns", "run")
+    for member in MEMBERS[1:]:
+        assert len(fed.outbox_to(member)) == 2
+    assert fed.outbox_to(READER) == []
+    fake_clock.advance(hours=21)  # 23 hours after asking for a daily digest: not yet
+    fed.ok("campaigns", "run")
+    assert fed.outbox_to(READER) == []
+    fake_clock.advance(hours=1)
+    fed.ok("campaigns", "run")
+    [digest] = fed.outbox_to(READER)
+    _no_defects(digest)
+    assert digest.get_content_type() == "multipart/mixed"
+    assert str(digest["List-Id"]) == "Members <members.lists.example.org>"
+    link = str(digest["List-Unsubscribe"]).split(",")[0].strip().strip("<>")
+    assert link.startswith("https://lists.example.org/u/")
+    text, bundle, footer = digest.iter_parts()
+    assert isinstance(text, EmailMessage) and isinstance(bundle, EmailMessage)
+    assert isinstance(footer, EmailMessage)
+    assert text.get_content_type() == "text/plain"
+    assert bundle.get_content_type() == "multipart/digest"
+    assert link in footer.get_content()
+    copies = [part.get_content() for part in bundle.iter_parts()]
+    assert [str(c["Subject"]) for c in copies] == [
+        "[members] Resolution of the assembly", "[members] Strike fund"]
+    for copy in copies:
+        assert "Received" not in copy and "DKIM-Signature" not in copy
+        assert str(copy["From"]) == "Rosa Coordinator <rosa@union.example>"
+    assert _kinds(fed)[0] == "digest"
+
+
+def test_the_digest_text_follows_rfc_1153(fed: Federation, fake_clock: FakeClock) -> None:
+    _post(fed, "Resolution of the assembly", 1)
+    _post(fed, "Strike fund", 2)
+    fake_clock.advance(days=1)
+    fed.ok("campaigns", "run")
+    [digest] = fed.outbox_to(READER)
+    text = next(digest.iter_parts())
+    assert isinstance(text, EmailMessage)
+    lines = text.get_content().splitlines()
+    assert lines[0].startswith("Members Digest")
+    topics = lines.index("Today's Topics:")
+    assert lines[topics + 2].strip().startswith("1. [members] Resolution of the assembly")
+    assert lines[topics + 3].strip().startswith("2. [members] Strike fund")
+    first = lines.index("-" * 70)
+    assert lines[first + 1] == "" and lines[first + 2].startswith("Date: ")
+    assert lines[first + 3] == "From: Rosa Coordinator <rosa@union.example>"
+    assert lines[first + 4] == "Subject: [members] Resolution of the assembly"
+    between = [n for n, line in enumerate(lines) if line == "-" * 30]
+    assert len(between) == 2  # after each post
+    assert lines[between[0] + 3] == "From: Rosa Coordinator <rosa@union.example>"
+    assert lines[between[0] + 4] == "Subject: [members] Strike fund"
+    assert text.get_content().count("the assembly adopted the resolution attached") == 2
+    end = lines[between[1] + 2]
+    assert end.startswith("End of Members Digest V2026 Issue #")
+    assert lines[between[1] + 3] == "*" * len(end)
+
+
+def test_no_post_since_the_last_digest_makes_no_digest(
+    fed: Federation, fake_clock: FakeClock,
+) -> None:
+    _post(fed, "Resolution of the assembly", 1)
+    fake_clock.advance(days=1)
+    fed.ok("campaigns", "run")
+    assert len(fed.outbox_to(READER)) == 1
+    fake_clock.advance(days=1)
+    fed.ok("campaigns", "run")
+    fake_clock.advance(days=3)
+    fed.ok("campaigns", "run")
+    assert len(fed.outbox_to(READER)) == 1
+    assert _kinds(fed).count("digest") == 1
+
+
+def test_the_next_daily_digest_keeps_the_time_of_day(
+    fed: Federation, fake_clock: FakeClock,
+) -> None:
+    _post(fed, "Resolution of the assembly", 1)
+    fake_clock.advance(days=1, minutes=7)  # the worker came round a little late
+    fed.ok("campaigns", "run")
+    _post(fed, "Strike fund", 2)
+    fake_clock.advance(hours=23, minutes=53)  # a day after the first was due
+    fed.ok("campaigns", "run")
+    assert len(fed.outbox_to(READER)) == 2
+
+
+def test_a_weekly_digest_waits_a_week(fed: Federation, fake_clock: FakeClock) -> None:
+    fed.ok("subscribers", "update", READER, "--list", "members", "--digest", "weekly")
+    _post(fed, "Resolution of the assembly", 1)
+    fake_clock.advance(days=6)
+    fed.ok("campaigns", "run")
+    assert fed.outbox_to(READER) == []
+    fake_clock.advance(days=1)
+    fed.ok("campaigns", "run")
+    assert len(fed.outbox_to(READER)) == 1
+
+
+def test_digest_off_returns_to_each_post_after_a_last_digest(
+    fed: Federation, fake_clock: FakeClock,
+) -> None:
+    _post(fed, "Resolution of the assembly", 1)
+    fed.ok("campaigns", "run")
+    output = fed.ok("subscribers", "update", READER, "--list", "members", "--digest", "off")
+    assert "daily -> off" in output
+    fed.ok("campaigns", "run")  # what was queued comes at once, in one last digest
+    [last] = fed.outbox_to(READER)
+    assert last.get_content_type() == "multipart/mixed"
+    _post(fed, "Strike fund", 2)
+    fed.ok("campaigns", "run")
+    subjects = [str(m["Subject"]) for m in fed.outbox_to(READER)]
+    assert "[members] Strike fund" in subjects and len(subjects) == 2
+    history = fed.ok("subscribers", "show", READER)
+    assert "digest [members]" in history
+
+
+def test_a_digest_for_someone_not_on_the_list_is_refused_in_one_line(fed: Federation) -> None:
+    fed.ok("lists", "create", "press")
+    fed.ok("subscribers", "add", "desk@paper.example", "--list", "press")
+    code, output = fed.cli("subscribers", "update", "desk@paper.example", "--list", "members",
+                           "--digest", "daily")
+    assert code == 1
+    assert output.strip().splitlines() == [
+        "Error: desk@paper.example is not on the list 'members'"]
