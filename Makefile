@@ -53,6 +53,7 @@ bench: $(BIN)/mailer
 	$(BIN)/python bench/bounces.py
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/post.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) demo build dist .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

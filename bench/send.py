@@ -92,6 +92,28 @@ def start_sink(kind: str) -> tuple[subprocess.Popen[bytes], int, str]:
     raise SystemExit(f"the {kind} sink did not start")
 
 
+def sink_env(port: int) -> dict[str, str]:
+    """The environment of a mailer child: this checkout's code, the sink as its relay."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MAILER_")},
+        "MAILER_SECRET_KEY": "bench-secret",
+        "MAILER_SMTP_HOST": "127.0.0.1",
+        "MAILER_SMTP_PORT": str(port),
+        "MAILER_SMTP_TLS": "none",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def clean_up(sink: subprocess.Popen[bytes], folder: Path, *, keep: bool) -> None:
+    """Stop the sink; remove the run's folder unless it is to be kept."""
+    sink.terminate()
+    sink.wait()
+    if keep:
+        print(f"kept {folder}")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def make_database(
     folder: Path, recipients: int, env: dict[str, str], domain: Callable[[int], str] = (
         lambda number: "example.com")
@@ -333,14 +355,7 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="mailer-bench-send-"))
     sink, port, kind = start_sink(args.sink)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MAILER_")},
-        "MAILER_SECRET_KEY": "bench-secret",
-        "MAILER_SMTP_HOST": "127.0.0.1",
-        "MAILER_SMTP_PORT": str(port),
-        "MAILER_SMTP_TLS": "none",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = sink_env(port)
     try:
         print(
             f"sink: {kind} on 127.0.0.1:{port}; recipients: {args.recipients:,}; "
@@ -361,12 +376,7 @@ def main() -> None:
         if args.profile:
             profile(folder, env, args.connections)
     finally:
-        sink.terminate()
-        sink.wait()
-        if args.keep:
-            print(f"kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+        clean_up(sink, folder, keep=args.keep)
 
 
 if __name__ == "__main__":

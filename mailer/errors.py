@@ -103,6 +103,15 @@ class NotOnList(ConflictError):
         super().__init__(f"{email} is not on the list {list_name!r}")
 
 
+class CampaignKept(ConflictError):
+    """A campaign whose deliveries ``campaigns prune`` may not drop, and why."""
+
+    def __init__(self, campaign_id: int, reason: str) -> None:
+        self.campaign_id = campaign_id
+        self.reason = reason
+        super().__init__(f"campaign {campaign_id} {reason}")
+
+
 class InputError(MailerError, ValueError):
     """Bad input in a file the user gave us; names the file and line when known."""
 

@@ -114,6 +114,25 @@ def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
+def start_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., SmtpSink]]:
+    """``start_sink(**faults)`` starts an SMTP sink with those faults and points mailer's
+    settings at it; every sink started is stopped after the test."""
+    started: list[SmtpSink] = []
+
+    def start(**faults: object) -> SmtpSink:
+        sink = SmtpSink(Faults(**faults))  # type: ignore[arg-type]
+        sink.start()
+        started.append(sink)
+        for name, value in sink_environment(sink.port).items():
+            monkeypatch.setenv(name, value)
+        return sink
+
+    yield start
+    for sink in started:
+        sink.stop()
+
+
+@pytest.fixture
 def spring_letter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The spring meeting letter (``smtp_sink.LETTER``, to list members) on disk, and the
     signing key a send needs set."""

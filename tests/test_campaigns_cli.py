@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from mailer.store import Store
 from tests.clocks import FakeClock
 from tests.conftest import Invoke
-from tests.smtp_sink import LETTER, Faults, SmtpSink, populate, sink_environment
+from tests.smtp_sink import LETTER, populate
 
 
 @pytest.fixture
@@ -19,23 +18,6 @@ def letter(tmp_path: Path) -> Path:
     path = tmp_path / "spring.md"
     path.write_text(LETTER, encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def start_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    started: list[SmtpSink] = []
-
-    def start(**faults: object) -> SmtpSink:
-        sink = SmtpSink(Faults(**faults))  # type: ignore[arg-type]
-        sink.start()
-        started.append(sink)
-        for name, value in sink_environment(sink.port).items():
-            monkeypatch.setenv(name, value)
-        return sink
-
-    yield start
-    for sink in started:
-        sink.stop()
 
 
 def test_ls_and_show_report_counters_and_failures_with_codes(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
+import itertools
 import json
 import os
 import re
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -19,6 +21,7 @@ import click
 
 from mailer import __version__
 from mailer.config import Config, load_config
+from mailer.contacts.columns import escape_cell
 from mailer.errors import CampaignStopped, MailerError, UsageError
 from mailer.store import Store, open_store
 
@@ -330,13 +333,34 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, default=_plain)
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output: one JSON document, UTF-8, keys in a stable order.
 
     The core hands the command line dataclasses; this is their one
     serialisation (their fields, states as their text).
     """
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_plain))
+    click.echo(_json(data))
+
+
+def print_json_rows(rows: Iterable[Any]) -> None:
+    """A JSON array written item by item, as ``print_json`` writes a list, byte for byte.
+
+    A listing of millions starts at once and never holds its items: each
+    is serialised, written and let go.
+    """
+    out = sys.stdout
+    opened = False
+    for row in rows:
+        # JSON text holds no raw line break but between its lines: indent each by two.
+        item = "  " + _json(row).replace("\n", "\n  ")
+        out.write(f",\n{item}" if opened else f"[\n{item}")
+        opened = True
+    out.write("\n]\n" if opened else "[]\n")
+    out.flush()
 
 
 def mailer_command(app: App) -> str:
@@ -349,19 +373,49 @@ def resume_hint(app: App, campaign_id: int) -> str:
     return f"{mailer_command(app)} campaigns resume {campaign_id}"
 
 
-def print_table(rows: Sequence[Any], columns: list[str], **shown_as: Callable[[Any], Any]) -> None:
+#: Rows a table measures its columns on; later rows keep those widths (a longer
+#: cell pushes the rest of its own line), so a table of millions streams.
+TABLE_MEASURED = 1000
+
+
+def print_table(rows: Iterable[Any], columns: list[str], **shown_as: Callable[[Any], Any]) -> None:
     """A plain aligned table of dicts or dataclasses; plain text pipes and copies well.
 
     ``shown_as`` maps a column to how its value is shown (shortened, say).
+    The rows are read once, as they come: the widths are those of the first
+    ``TABLE_MEASURED`` rows, and the first line is out before the rest is read.
     """
-    if not rows:
+    stream = iter(rows)
+    measured = [
+        [shown(_show(row, c, shown_as)) for c in columns]
+        for row in itertools.islice(stream, TABLE_MEASURED)
+    ]
+    if not measured:
         echo("(none)")
         return
-    cells = [[shown(_show(row, c, shown_as)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in cells:
-        echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    widths = [max(len(c), *(len(row[i]) for row in measured)) for i, c in enumerate(columns)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True)).rstrip()
+
+    # Written a block of lines at a time: one write per row would be a system
+    # call per row on a listing of millions.
+    echo("\n".join([line(columns), *(line(cells) for cells in measured)]))
+    while block := list(itertools.islice(stream, TABLE_MEASURED)):
+        echo("\n".join(line([shown(_show(row, c, shown_as)) for c in columns]) for row in block))
+
+
+def print_csv(rows: Iterable[Any], columns: list[str]) -> None:
+    """Rows as CSV with a header, streamed; cells a spreadsheet would run are escaped."""
+    out = sys.stdout
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(
+            escape_cell(value) if isinstance(value := _show(row, c, {}), str) else value
+            for c in columns
+        )
+    out.flush()
 
 
 def _show(row: Any, column: str, shown_as: dict[str, Callable[[Any], Any]]) -> Any:

@@ -1,4 +1,4 @@
-"""``mailer campaigns``: list, inspect, resume, cancel and retry campaigns."""
+"""``mailer campaigns``: list, inspect, resume, cancel, retry and prune campaigns."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from mailer.cli.app import (
     json_option,
     page_option,
     pass_app,
+    plural,
     print_json,
     print_table,
     resume_hint,
@@ -23,7 +24,9 @@ from mailer.cli.app import (
     shown,
     write_page,
 )
+from mailer.cli.progress import working
 from mailer.cli.send import deliver, stop_if_paused
+from mailer.dispatch import prune as pruning
 from mailer.dispatch import run as runner
 from mailer.dispatch import schedule, status
 from mailer.dispatch.journal import CampaignBusy
@@ -42,7 +45,7 @@ COLUMNS = [
 
 @cli.group()
 def campaigns() -> None:
-    """List, show, resume, reschedule, cancel and retry campaigns."""
+    """List, show, resume, reschedule, cancel, retry and prune campaigns."""
 
 
 @campaigns.command("ls")
@@ -88,6 +91,9 @@ def show(app: App, campaign_id: int, as_json: bool) -> None:
     for key in ("created_at", "started_at", "finished_at", "seconds", "next_retry_at"):
         if getattr(data, key) is not None:
             echo(f"{key}: {getattr(data, key)}")
+    if data.pruned_at is not None:
+        echo(f"pruned_at: {data.pruned_at} (the rows per recipient were dropped; "
+             "the counts, failures and bounces are kept)")
     if len(data.lists) > 1:
         echo("per list: " + ", ".join(f"{name} {n}" for name, n in data.lists.items()))
     counts = ", ".join(f"{kind} {n}" for kind, n in data.bounces.items())
@@ -312,3 +318,45 @@ def run(app: App, as_json: bool) -> None:
     if report.failed:
         # A cron job should hear about it; the next run tries these again.
         raise TransportError(f"campaigns not resumed this time: {', '.join(report.failed)}")
+
+
+@campaigns.command("prune")
+@click.argument("campaign_ids", metavar="[ID]...", nargs=-1, type=int)
+@click.option(
+    "--older-than", required=True, metavar="AGE",
+    help="Only campaigns that ended longer ago than AGE (90d, 12w; at least "
+    "[bounces] match_days).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be dropped; change nothing.")
+@json_option
+@pass_app
+def prune(
+    app: App, campaign_ids: tuple[int, ...], older_than: str, dry_run: bool, as_json: bool
+) -> None:
+    """Drop the rows per recipient of campaigns that ended long ago (of the IDs given, or
+    all), keeping their counts, failures and bounces."""
+    store = app.store()
+    with working(store, "pruning", quiet=as_json):
+        report = pruning.prune(
+            store,
+            older_than=pruning.parse_age(older_than),
+            match_days=app.config.bounces.match_days,
+            ids=campaign_ids,
+            dry_run=dry_run,
+        )
+    if as_json:
+        print_json({**dataclasses.asdict(report), "rows": report.rows})
+        return
+    verb = "would drop" if dry_run else "dropped"
+    for kept in report.kept:
+        echo(f"campaign {kept.id} {kept.reason}: kept whole")
+    for campaign in report.pruned:
+        echo(f"campaign {campaign.id} ({campaign.state} {campaign.finished_at[:10]}, "
+             f"{shorten(campaign.subject, SUBJECT_WIDTH)}): {verb} {plural(campaign.rows, 'row')}"
+             f", kept its counts and {plural(campaign.failures_kept, 'failure')}")
+    if not report.pruned:
+        echo(f"no campaign that ended before {report.before[:10]} has rows to drop")
+    else:
+        echo(f"{verb} {plural(report.rows, 'delivery row')} of "
+             f"{plural(len(report.pruned), 'campaign')}")
+

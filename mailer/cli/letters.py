@@ -199,7 +199,7 @@ def check(app: App, file: Path, list_names: tuple[str, ...], as_json: bool) -> N
             for language in editions.languages or [""]
         ]
         scope = "the sample subscriber (no list in the database)"
-    with counting("checking", total) as tick:
+    with counting("checking", total, quiet=as_json) as tick:
         report = check_editions(compiled, recipients, progress=tick)
     if as_json:
         print_json({"file": str(file), **dataclasses.asdict(report), "languages": shares})

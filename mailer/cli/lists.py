@@ -18,6 +18,7 @@ from mailer.cli.app import (
     print_json,
     print_table,
 )
+from mailer.cli.progress import working
 from mailer.dispatch.welcome import remove_welcome, set_welcome
 from mailer.errors import UsageError
 from mailer.letters.editions import load_editions
@@ -203,7 +204,8 @@ def update(
 def ls(app: App, as_json: bool) -> None:
     """Show every list with its subscriber counts by status."""
     store = app.store()
-    summaries = [summary(store, item) for item in all_lists(store)]
+    with working(store, "counting", quiet=as_json):
+        summaries = [summary(store, item) for item in all_lists(store)]
     if as_json:
         print_json(summaries)
         return
@@ -220,7 +222,8 @@ def ls(app: App, as_json: bool) -> None:
 def show(app: App, name: str, as_json: bool) -> None:
     """Show one list: its settings and subscriber counts."""
     store = app.store()
-    found = summary(store, get_list(store, name))
+    with working(store, "counting", quiet=as_json):
+        found = summary(store, get_list(store, name))
     if as_json:
         print_json(found)
         return
@@ -243,8 +246,10 @@ def show(app: App, name: str, as_json: bool) -> None:
 def rm(app: App, name: str, yes: bool) -> None:
     """Remove a list and its subscriptions (subscribers and their history stay)."""
     store = app.store()
-    found = summary(store, get_list(store, name))
+    with working(store, "counting"):
+        found = summary(store, get_list(store, name))
     members = sum(v for k, v in found.counts.items() if k != "sendable")
     confirm_or_refuse(f"Remove list {name} and its {members} subscriptions?", yes=yes)
-    remove_list(store, name)
+    with working(store, "removing"):
+        remove_list(store, name)
     echo(f"removed list {name}")

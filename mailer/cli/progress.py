@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from mailer.dispatch.sender import Progress
+from mailer.store import Store
+
+T = TypeVar("T")
 
 #: A count shows its line once it has run this long.
 QUIET_SECONDS = 1.0
@@ -50,20 +54,27 @@ def sending_progress() -> Callable[[Progress], None] | None:
 
 
 @contextmanager
-def counting(label: str, total: int | None = None) -> Iterator[Callable[[int], None] | None]:
+def counting(
+    label: str,
+    total: int | None = None,
+    *,
+    quiet: bool = False,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[Callable[[int], None] | None]:
     """A ``tick(done)`` callback that draws ``label: done/total (rate/s)`` past a second.
 
-    Yields None off a terminal; the line is ended when the block ends.
+    Yields None off a terminal, or when ``quiet`` (a command printing JSON,
+    or rows to the same terminal); the line is ended when the block ends.
     """
-    if not on_terminal():
+    if quiet or not on_terminal():
         yield None
         return
-    started = time.monotonic()
+    started = monotonic()
     drawn = False
 
     def tick(done: int) -> None:
         nonlocal drawn
-        elapsed = time.monotonic() - started
+        elapsed = monotonic() - started
         if elapsed < QUIET_SECONDS:
             return
         of = f"/{total:,}" if total is not None else ""
@@ -92,6 +103,58 @@ def reading(path: Path) -> Iterator[Callable[[int, int], None] | None]:
             bar.update(done - bar.pos)
 
         yield progress
+
+
+@contextmanager
+def working(
+    store: Store,
+    label: str,
+    *,
+    quiet: bool = False,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[None]:
+    """While the block's statements run, ``label... 12 s`` past a second on a terminal.
+
+    For what SQLite does in one long statement (counting or removing the
+    members of a list of millions): its progress handler beats the line.
+    """
+    if quiet or not on_terminal():
+        yield
+        return
+    started = monotonic()
+    drawn = False
+
+    def beat() -> None:
+        nonlocal drawn
+        elapsed = monotonic() - started
+        if elapsed >= QUIET_SECONDS:
+            click.echo(f"\r{label}... {elapsed:.0f} s   ", nl=False, err=True)
+            drawn = True
+
+    try:
+        with store.beating(beat):
+            yield
+    finally:
+        if drawn:
+            click.echo("", err=True)
+
+
+#: Rows between two calls of a walk's ``tick``: often enough for a line that
+#: moves, rarely enough to cost nothing.
+TICK_EVERY = 1000
+
+
+def ticking(rows: Iterable[T], tick: Callable[[int], None] | None) -> Iterator[T]:
+    """``rows`` as they come, telling ``tick`` how many went by (every ``TICK_EVERY``)."""
+    if tick is None:
+        yield from rows
+        return
+    done = 0
+    for done, row in enumerate(rows, 1):
+        if done % TICK_EVERY == 0:
+            tick(done)
+        yield row
+    tick(done)
 
 
 def end_line(shown: Callable[[Progress], None] | None) -> None:

@@ -287,7 +287,7 @@ def stop_if_paused(result: RunResult) -> None:
 
 
 def _dry_run(app: App, plan: SendPlan, as_json: bool) -> None:
-    with counting("rendering", plan.recipients) as tick:
+    with counting("rendering", plan.recipients, quiet=as_json) as tick:
         rehearsal = runner.dry_run(app.config, app.store(), plan, progress=tick)
     if as_json:
         print_json(rehearsal)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from mailer import membership
@@ -14,9 +16,12 @@ from mailer.cli.app import (
     json_option,
     pass_app,
     plural,
+    print_csv,
     print_json,
+    print_json_rows,
     print_table,
 )
+from mailer.cli.progress import counting, ticking
 from mailer.contacts.addresses import normalize_address
 from mailer.dispatch.welcome import welcome as send_welcome
 from mailer.errors import Suppressed, UsageError
@@ -26,7 +31,12 @@ from mailer.store.digests import DIGEST_MODES
 from mailer.store.lists import get_list
 from mailer.store.models import SUBSCRIBER_STATUSES, Consent
 from mailer.store.people import describe
-from mailer.store.subscribers import find_subscriber, get_subscriber, iter_subscribers
+from mailer.store.subscribers import (
+    SubscriberQuery,
+    find_subscriber,
+    get_subscriber,
+    iter_subscribers,
+)
 
 
 def parse_attributes(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -104,22 +114,54 @@ def add(
             echo(f"{address.email}: welcome letter sent")
 
 
+#: What ``subscribers ls`` shows of each subscriber, as a table or CSV.
+LS_COLUMNS = ["id", "email", "name", "status", "bounce_score"]
+
+
 @subscribers.command("ls")
 @click.option("--list", "list_name", help="Only members of this list.")
 @click.option(
     "--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Only subscribers with this status."
 )
+@click.option(
+    "--search", default="", metavar="TEXT",
+    help="Only those whose address, name or an attribute holds TEXT (in any case).",
+)
+@click.option("--limit", type=click.IntRange(0), help="At most N subscribers.")
+@click.option("--offset", type=click.IntRange(0), default=0, help="Skip the first N matches.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
 @json_option
 @pass_app
-def ls(app: App, list_name: str | None, status: str | None, as_json: bool) -> None:
-    """List subscribers, optionally of one list or one status."""
+def ls(
+    app: App,
+    list_name: str | None,
+    status: str | None,
+    search: str,
+    limit: int | None,
+    offset: int,
+    as_csv: bool,
+    as_json: bool,
+) -> None:
+    """List subscribers in id order, optionally of one list, one status or a search.
+
+    The listing streams: the first lines come at once, however long the list.
+    """
+    if as_csv and as_json:
+        raise UsageError("--csv and --json cannot be combined")
     store = app.store()
-    list_id = get_list(store, list_name).id if list_name else None
-    rows = list(iter_subscribers(store, list_id=list_id, status=status))
-    if as_json:
-        print_json(rows)
-        return
-    print_table(rows, ["id", "email", "name", "status", "bounce_score"])
+    query = SubscriberQuery(
+        list_id=get_list(store, list_name).id if list_name else None, status=status, search=search
+    )
+    found = iter_subscribers(store, query, offset=offset, limit=limit)
+    # The rows themselves show the progress on a terminal; piped away, a line on stderr does.
+    with counting("listing", quiet=as_json or sys.stdout.isatty()) as tick:
+        rows = ticking(found, tick)
+        if as_json:
+            print_json_rows(rows)
+        elif as_csv:
+            print_csv(rows, LS_COLUMNS)
+        else:
+            print_table(rows, LS_COLUMNS)
 
 
 @subscribers.command("show")

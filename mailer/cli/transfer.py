@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from mailer.cli.app import (
     print_json,
     written,
 )
-from mailer.cli.progress import reading
+from mailer.cli.progress import counting, reading
 from mailer.cli.subscribers import subscribers
 from mailer.contacts.columns import escape_cell
 from mailer.contacts.exporter import FORMATS, export_person, export_subscribers
@@ -214,7 +215,9 @@ def export(
             out.write(json.dumps(person, ensure_ascii=False, sort_keys=True, default=str) + "\n")
         return
     list_id = get_list(store, list_name).id if list_name is not None else None
-    with written(output) as out:
-        count = export_subscribers(store, out, list_id=list_id, fmt=fmt or "csv")
+    # On a terminal the rows themselves show how far it is; written away, a line does.
+    quiet = output is None and sys.stdout.isatty()
+    with written(output) as out, counting("exporting", quiet=quiet) as tick:
+        count = export_subscribers(store, out, list_id=list_id, fmt=fmt or "csv", progress=tick)
     if output is not None:
         echo(f"wrote {count} subscribers to {output}", err=True)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any, TextIO
 
@@ -85,10 +85,20 @@ def iter_export_rows(store: Store, *, list_id: int | None = None) -> Iterator[di
         yield item
 
 
+#: Rows written between two calls of an export's ``progress``.
+PROGRESS_EVERY = 1000
+
+
 def export_subscribers(
-    store: Store, out: TextIO, *, list_id: int | None = None, fmt: str = "csv"
+    store: Store,
+    out: TextIO,
+    *,
+    list_id: int | None = None,
+    fmt: str = "csv",
+    progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Write every subscriber (or one list's members) to ``out``; returns how many."""
+    """Write every subscriber (or one list's members) to ``out``, row by row as they are
+    read; returns how many. ``progress(written)`` is called every ``PROGRESS_EVERY`` rows."""
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r} (one of: {', '.join(FORMATS)})")
     count = 0
@@ -98,6 +108,8 @@ def export_subscribers(
             for item in iter_export_rows(store, list_id=list_id):
                 out.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")
                 count += 1
+                if progress is not None and count % PROGRESS_EVERY == 0:
+                    progress(count)
             return count
         keys = attribute_keys(store, list_id)
         # The standard CRLF: the writer then quotes any cell holding \r or \n.
@@ -116,6 +128,8 @@ def export_subscribers(
                 ]
             )
             count += 1
+            if progress is not None and count % PROGRESS_EVERY == 0:
+                progress(count)
     return count
 
 

@@ -66,6 +66,8 @@ class CampaignDetail(CampaignSummary):
     unverified_reports: int
     failures: list[Attempt]
     deferrals: list[Attempt]
+    #: When its rows per recipient were dropped (its counts kept): ``campaigns prune``.
+    pruned_at: str | None
     #: Why a guard paused it, while it is paused ("" otherwise).
     paused: str = ""
 
@@ -112,6 +114,7 @@ def detail(store: Store, campaign_id: int) -> CampaignDetail:
         unverified_reports=bounces.unverified_count(store, campaign_id),
         failures=_recipients(store, campaign_id, DeliveryState.FAILED),
         deferrals=_recipients(store, campaign_id, DeliveryState.DEFERRED),
+        pruned_at=campaign.pruned_at,
         paused=paused_reason(store, campaign_id, campaign.state),
     )
 
@@ -185,8 +188,14 @@ def retry(store: Store, campaign_id: int) -> int:
     """Put recipients whose retries ran out back to pending; how many."""
     campaigns.get(store, campaign_id)
     settle_journal(store, campaign_id)
-    if campaigns.get(store, campaign_id).state is CampaignState.CANCELLED:
+    campaign = campaigns.get(store, campaign_id)
+    if campaign.state is CampaignState.CANCELLED:
         raise ConflictError(f"campaign {campaign_id} was cancelled; it cannot be retried")
+    if campaign.pruned_at is not None:
+        raise ConflictError(
+            f"campaign {campaign_id} was pruned on {campaign.pruned_at[:10]}; it cannot be "
+            "retried (send the letter again to reach those it missed)"
+        )
     with store.transaction() as conn:
         count = deliveries.retry_expired(conn, campaign_id)
         if count:

@@ -40,6 +40,8 @@ def campaign_page(config: Config, report: CampaignReport) -> str:
         _rates(report),
     ]
     sections += [_sizes(report), _languages(report), _lists(report)]
+    if report.detail.pruned_at is not None:
+        sections = [_pruned(report, section) for section in sections]
     return render(config, "campaign.html.j2", report=report, facts=_facts(report),
                   sections=sections, nothing_yet=_nothing_yet(report),
                   generated_at=report.generated_at)
@@ -62,11 +64,27 @@ def _facts(report: CampaignReport) -> list[tuple[str, str]]:
             facts.append((key.replace("_at", "").replace("_", " "), f"{value} (UTC)"))
     if d.seconds is not None:
         facts.append(("seconds", f"{d.seconds:,}"))
+    if d.pruned_at is not None:
+        facts.append(("pruned", f"{d.pruned_at} (UTC): rows per recipient dropped"))
     replies, people = report.replies
     if replies:
         facts.append(("replies", f"{number(replies)} from {number(people)} "
                                  f"(mailer replies ls --campaign {d.id})"))
     return facts
+
+
+#: The sections drawn from a campaign's rows per recipient, which ``campaigns prune`` drops.
+PER_RECIPIENT = ("timeline", "domains", "deferrals", "languages")
+
+
+def _pruned(report: CampaignReport, section: Section) -> Section:
+    """A section drawn from rows per recipient says, once they are pruned, that they are gone
+    rather than draw from what is left (the failures alone)."""
+    if section.id not in PER_RECIPIENT or report.detail.pruned_at is None:
+        return section
+    return Section(section.id, section.title, empty=(
+        f"Its rows per recipient were dropped on {report.detail.pruned_at[:10]} (mailer "
+        "campaigns prune): its counts, failures and bounces are kept, this is not."))
 
 
 def _nothing_yet(report: CampaignReport) -> str:

@@ -299,8 +299,8 @@ def earlier(store: Store, list_id: int, source_hash: str) -> list[Campaign]:
         "SELECT c.* FROM campaigns c WHERE c.kind = 'letter' AND c.letter_hash = ? "
         "AND EXISTS (SELECT 1 FROM "
         "campaign_lists l WHERE l.campaign_id = c.id AND l.list_id = ?) AND (c.state != "
-        "'cancelled' OR EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = c.id "
-        "AND d.state = 'sent')) ORDER BY c.id",
+        "'cancelled' OR c.sent_total > 0 OR EXISTS (SELECT 1 FROM deliveries d "
+        "WHERE d.campaign_id = c.id AND d.state = 'sent')) ORDER BY c.id",
         (source_hash, list_id),
     )
     return [Campaign.from_row(r) for r in rows]

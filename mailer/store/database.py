@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,29 @@ class Store:
             if self.conn.in_transaction:
                 self.conn.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def beating(self, beat: Callable[[], None] | None, *, every: int = 1_000_000) -> Iterator[None]:
+        """Call ``beat`` every ``every`` steps of SQLite's machine while statements run.
+
+        A count or delete over a list of millions is one statement that runs
+        for seconds; SQLite's progress handler is the only way to hear from
+        inside it (a progress line on a terminal, say). ``beat`` must not
+        touch the database.
+        """
+        if beat is None:
+            yield
+            return
+
+        def handler() -> int:
+            beat()
+            return 0  # go on
+
+        self.conn.set_progress_handler(handler, every)
+        try:
+            yield
+        finally:
+            self.conn.set_progress_handler(None, 0)
+
     def _rollback(self) -> None:
         """Undo the open transaction, if SQLite has not undone it already.
 
@@ -133,6 +156,42 @@ class Store:
         return list(self.execute(sql, params).fetchall())
 
 
+def _contains(value: Any, folded: str) -> bool:
+    """Whether ``value`` holds ``folded`` (already case-folded) in any case, as Python folds
+    it: the search of text beyond ASCII, whose case SQLite's ``LIKE`` does not fold."""
+    return value is not None and folded in str(value).casefold()
+
+
+def pages(
+    store: Store,
+    sql: str,
+    params: Sequence[Any],
+    key: str,
+    *,
+    after: int = 0,
+    limit: int | None = None,
+    page_size: int = 1000,
+) -> Iterator[sqlite3.Row]:
+    """The rows of ``sql`` (ending in its WHERE clause) in order of the integer ``key``,
+    past ``after``, at most ``limit``, read a page at a time.
+
+    Keyset pagination: each page starts where the last ended, found through
+    the index on ``key`` (which the query selects as ``id``), so memory stays
+    flat, every page is one short read, and no read transaction stays open
+    while the caller works (or writes) between pages.
+    """
+    left = limit
+    while left is None or left > 0:
+        size = page_size if left is None else min(page_size, left)
+        rows = store.all(f"{sql} AND {key} > ? ORDER BY {key} LIMIT ?", [*params, after, size])
+        yield from rows
+        if len(rows) < size:
+            return
+        after = int(rows[-1]["id"])
+        if left is not None:
+            left -= len(rows)
+
+
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(
         str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -141,6 +200,7 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     # The address rules, for queries that compare addresses however they are written.
     conn.create_function("mailer_address_key", 1, address_key, deterministic=True)
     conn.create_function("mailer_address_hash", 1, address_hash, deterministic=True)
+    conn.create_function("mailer_contains", 2, _contains, deterministic=True)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = NORMAL")

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mailer.store.database import Store
+from mailer.store.database import Store, pages
 from mailer.store.models import Condition, DeliveryState, Recipient
 from mailer.store.segments import segment_sql
 from mailer.store.suppressions import has_kind, suppressed_sql
@@ -93,16 +93,8 @@ def iter_recipients(
     """The recipients, list by list in id order, read in pages (memory stays flat)."""
     for position in range(len(list_ids)):
         sql, params = recipients_sql(store, list_ids, position, conditions, RECIPIENT_COLUMNS)
-        last = 0
-        while True:
-            rows = store.all(
-                f"{sql} AND p.id > ? ORDER BY p.id LIMIT ?", [*params, last, page_size]
-            )
-            for row in rows:
-                yield Recipient.from_row(row)
-            if len(rows) < page_size:
-                break
-            last = rows[-1]["id"]
+        for row in pages(store, sql, params, "p.id", page_size=page_size):
+            yield Recipient.from_row(row)
 
 
 def languages_of(
@@ -193,9 +185,11 @@ def add_welcome_imported(
 
 
 def per_list(store: Store, campaign_id: int) -> dict[str, int]:
-    """A campaign's recipients by the list they got it through (in the order given)."""
+    """A campaign's recipients by the list they got it through (in the order given);
+    a pruned campaign's lists keep their counts."""
     rows = store.all(
-        "SELECT l.list_name, count(d.subscriber_id) FROM campaign_lists l "
+        "SELECT l.list_name, coalesce(l.recipients, count(d.subscriber_id)) "
+        "FROM campaign_lists l "
         "LEFT JOIN campaigns c ON c.id = l.campaign_id "
         "LEFT JOIN deliveries d ON d.campaign_id = l.campaign_id "
         "AND coalesce(d.list_id, c.list_id) = l.list_id "
@@ -297,7 +291,14 @@ def record_outcomes(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -
 
 
 def counters(store: Store, campaign_id: int) -> dict[str, int]:
-    """Recipients of a campaign by delivery state."""
+    """Recipients of a campaign by delivery state (kept on the campaign once pruned)."""
+    kept = store.one(
+        "SELECT pending_total, sent_total, deferred_total, failed_total FROM campaigns "
+        "WHERE id = ? AND pruned_at IS NOT NULL",
+        (campaign_id,),
+    )
+    if kept is not None:
+        return {str(state): int(kept[i]) for i, state in enumerate(DeliveryState)}
     counts = dict.fromkeys(DeliveryState, 0)
     for row in store.all(
         "SELECT state, count(*) FROM deliveries WHERE campaign_id = ? GROUP BY state",
@@ -340,12 +341,14 @@ def attempts_in(store: Store, campaign_id: int, state: DeliveryState, limit: int
 
 
 def timing(store: Store, campaign_id: int) -> tuple[str | None, str | None, str | None]:
-    """(first sent, last sent, next retry) of a campaign."""
+    """(first sent, last sent, next retry) of a campaign (kept on it once pruned)."""
     row = store.one(
-        "SELECT (SELECT min(sent_at) FROM deliveries WHERE campaign_id = ?1 AND state = 'sent'), "
-        "(SELECT max(sent_at) FROM deliveries WHERE campaign_id = ?1 AND state = 'sent'), "
+        "SELECT CASE WHEN c.pruned_at IS NULL THEN (SELECT min(sent_at) FROM deliveries "
+        "WHERE campaign_id = ?1 AND state = 'sent') ELSE c.first_sent_at END, "
+        "CASE WHEN c.pruned_at IS NULL THEN (SELECT max(sent_at) FROM deliveries "
+        "WHERE campaign_id = ?1 AND state = 'sent') ELSE c.last_sent_at END, "
         "(SELECT min(next_attempt_at) FROM deliveries WHERE campaign_id = ?1 "
-        "AND state = 'deferred')",
+        "AND state = 'deferred') FROM campaigns c WHERE c.id = ?1",
         (campaign_id,),
     )
     return (row[0], row[1], row[2]) if row else (None, None, None)

@@ -230,6 +230,8 @@ class Campaign:
     scheduled_zone: str
     started_at: str | None
     finished_at: str | None
+    #: When its rows per recipient were dropped, its counts kept (``campaigns prune``).
+    pruned_at: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Campaign:

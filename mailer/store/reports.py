@@ -226,8 +226,11 @@ def campaign_outcomes(
     those that went to any of these lists), oldest first."""
     sql = (
         "SELECT c.id, c.subject, c.kind, c.state, c.started_at, c.recipients, "
-        "(SELECT count(*) FROM deliveries d WHERE d.campaign_id = c.id AND d.attempts > 0), "
-        "(SELECT count(*) FROM deliveries d WHERE d.campaign_id = c.id AND d.state = 'sent'), "
+        # A pruned campaign's rows per recipient are gone; its totals are kept on it.
+        "CASE WHEN c.pruned_at IS NOT NULL THEN c.tried_total ELSE (SELECT count(*) "
+        "FROM deliveries d WHERE d.campaign_id = c.id AND d.attempts > 0) END, "
+        "CASE WHEN c.pruned_at IS NOT NULL THEN c.sent_total ELSE (SELECT count(*) "
+        "FROM deliveries d WHERE d.campaign_id = c.id AND d.state = 'sent') END, "
         f"(SELECT count(DISTINCT {_WHO}) FROM {bounces_of('c.id')} AND {PROVEN_HARD}), "
         f"(SELECT count(DISTINCT {_WHO}) FROM {bounces_of('c.id')} AND {PROVEN_COMPLAINT}) "
         "FROM campaigns c WHERE c.started_at IS NOT NULL"

@@ -460,5 +460,22 @@ MIGRATIONS: list[Migration] = [
     ) WITHOUT ROWID;
     """,
     _posting,
+    # 9: a finished campaign's rows per recipient may be pruned (``campaigns
+    # prune``). Its counts are kept on the campaign first: when it was
+    # pruned, its recipients by delivery state and those tried at least once,
+    # its first and last letter sent;
+    # each of its lists keeps its count of recipients (``campaign_lists``). The
+    # failures stay rows, and the bounces are untouched.
+    """
+    ALTER TABLE campaigns ADD COLUMN pruned_at TEXT;
+    ALTER TABLE campaigns ADD COLUMN pending_total INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE campaigns ADD COLUMN sent_total INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE campaigns ADD COLUMN deferred_total INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE campaigns ADD COLUMN failed_total INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE campaigns ADD COLUMN tried_total INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE campaigns ADD COLUMN first_sent_at TEXT;
+    ALTER TABLE campaigns ADD COLUMN last_sent_at TEXT;
+    ALTER TABLE campaign_lists ADD COLUMN recipients INTEGER;
+    """,
     _digests,
 ]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from mailer import clock
 from mailer.contacts.addresses import address_key
 from mailer.errors import InputError, SubscriberNotFound
-from mailer.store.database import Store
+from mailer.store.database import Store, pages
 from mailer.store.events import dump, record_event
 from mailer.store.models import SUBSCRIBER_STATUSES, Subscriber
 
@@ -119,25 +120,101 @@ def set_status(
     return True
 
 
+#: Rows read per query when listing subscribers: one page is one short read
+#: transaction, so a slow reader of a long listing never holds the WAL back.
+PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class SubscriberQuery:
+    """Which subscribers a listing takes: a list's members, one status, a search text.
+
+    ``search`` matches, in any case, inside the address, the name or any
+    attribute's value; ``%`` and ``_`` in it are plain characters.
+    """
+
+    list_id: int | None = None
+    status: str | None = None
+    search: str = ""
+
+    @property
+    def key(self) -> str:
+        """The column the listing pages by: the subscriber's id, as the index to walk has it.
+
+        For a list's members that is ``s.subscriber_id``, the second column of
+        the subscriptions' primary key: ordered by ``p.id`` instead, SQLite
+        would sort every remaining member for each page.
+        """
+        return "s.subscriber_id" if self.list_id is not None else "p.id"
+
+    def sql(self, columns: str) -> tuple[str, list[Any]]:
+        """``SELECT columns`` of the matches (subscriber ``p``), ending in a WHERE clause."""
+        if self.status is not None and self.status not in SUBSCRIBER_STATUSES:
+            raise InputError(
+                f"unknown status {self.status!r} (one of: {', '.join(SUBSCRIBER_STATUSES)})"
+            )
+        sql = f"SELECT {columns} FROM subscribers p"
+        params: list[Any] = []
+        if self.list_id is not None:
+            sql += " JOIN subscriptions s ON s.subscriber_id = p.id AND s.list_id = ?"
+            params.append(self.list_id)
+        sql += " WHERE 1"
+        if self.status is not None:
+            sql += " AND p.status = ?"
+            params.append(self.status)
+        if self.search:
+            match, needle = _contains(self.search)
+            sql += (
+                f" AND ({match.format('p.email')} OR {match.format('p.name')} OR EXISTS "
+                f"(SELECT 1 FROM json_each(p.attributes) j WHERE {match.format('j.value')}))"
+            )
+            params += [needle] * 3
+        return sql, params
+
+
+def _contains(text: str) -> tuple[str, str]:
+    """An SQL test "``{}`` holds ``text`` in any case" (a format string) and its parameter.
+
+    ASCII text goes through ``LIKE`` (SQLite folds ASCII case, at C speed),
+    with ``%``, ``_`` and the escape character escaped; text with other
+    letters through ``mailer_contains``, which folds case as Python does,
+    since ``LIKE`` leaves "Ñ" and "ñ" apart.
+    """
+    if text.isascii():
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return "{} LIKE ? ESCAPE '\\'", f"%{escaped}%"
+    return "mailer_contains({}, ?)", text.casefold()
+
+
 def iter_subscribers(
     store: Store,
+    query: SubscriberQuery | None = None,
     *,
-    list_id: int | None = None,
-    status: str | None = None,
+    after: int = 0,
+    offset: int = 0,
+    limit: int | None = None,
+    page_size: int = PAGE_SIZE,
 ) -> Iterator[Subscriber]:
-    """Subscribers in id order, optionally only members of a list or of one status."""
-    if status is not None and status not in SUBSCRIBER_STATUSES:
-        raise InputError(f"unknown status {status!r} (one of: {', '.join(SUBSCRIBER_STATUSES)})")
-    sql = "SELECT p.* FROM subscribers p"
-    params: list[Any] = []
-    if list_id is not None:
-        sql += " JOIN subscriptions s ON s.subscriber_id = p.id AND s.list_id = ?"
-        params.append(list_id)
-    if status is not None:
-        sql += " WHERE p.status = ?"
-        params.append(status)
-    sql += " ORDER BY p.id"
-    for row in store.execute(sql, params):
+    """The matches in id order, from id ``after`` on, past ``offset`` of them, at most ``limit``.
+
+    Read a page at a time by id (``database.pages``), so memory stays flat
+    and no read transaction stays open while the caller writes. The
+    ``offset`` is one query that counts past that many matches inside
+    SQLite, then the pages go on from there.
+    """
+    query = query or SubscriberQuery()
+    sql, params = query.sql("p.*")
+    if offset:
+        start = store.one(
+            f"{query.sql(query.key)[0]} AND {query.key} > ? ORDER BY {query.key} "
+            "LIMIT 1 OFFSET ?",
+            [*params, after, offset - 1],
+        )
+        if start is None:
+            return
+        after = int(start[0])
+    for row in pages(store, sql, params, query.key, after=after, limit=limit,
+                     page_size=page_size):
         yield Subscriber.from_row(row)
 
 
