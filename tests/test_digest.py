@@ -9,12 +9,20 @@ clock decides when a digest is due.
 from __future__ import annotations
 
 import json
+import threading
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
+from mailer.config import load_config
+from mailer.dispatch import worker
+from mailer.posting.digests import make_due
+from mailer.store import open_store
 from tests.clocks import FakeClock
+from tests.dkim_helpers import dkimpy_results, key_file, new_key, outbox_messages
+from tests.inbound_samples import SECRET
 from tests.posting_samples import (
     LIST_ADDRESS,
     MEMBERS,
@@ -79,6 +87,7 @@ def test_a_digest_member_gets_one_digest_of_both_posts_and_the_others_each_post(
     assert text.get_content_type() == "text/plain"
     assert bundle.get_content_type() == "multipart/digest"
     assert link in footer.get_content()
+    assert [part.get_content_type() for part in bundle.iter_parts()] == ["message/rfc822"] * 2
     copies = [part.get_content() for part in bundle.iter_parts()]
     assert [str(c["Subject"]) for c in copies] == [
         "[members] Resolution of the assembly", "[members] Strike fund"]
@@ -179,3 +188,104 @@ def test_a_digest_for_someone_not_on_the_list_is_refused_in_one_line(fed: Federa
     assert code == 1
     assert output.strip().splitlines() == [
         "Error: desk@paper.example is not on the list 'members'"]
+
+
+def test_a_second_round_in_the_same_period_sends_no_second_digest(
+    fed: Federation, fake_clock: FakeClock,
+) -> None:
+    _post(fed, "Resolution of the assembly", 1)
+    fake_clock.advance(days=1)
+    fed.ok("campaigns", "run")
+    fed.ok("campaigns", "run")
+    _post(fed, "Strike fund", 2)
+    fed.ok("campaigns", "run")
+    fake_clock.advance(hours=23, minutes=59)
+    fed.ok("campaigns", "run")
+    assert len(fed.outbox_to(READER)) == 1
+    fake_clock.advance(minutes=1)
+    fed.ok("campaigns", "run")
+    _, second = fed.outbox_to(READER)
+    bundle = list(second.iter_parts())[1]
+    assert isinstance(bundle, EmailMessage)
+    assert [str(part.get_content()["Subject"]) for part in bundle.iter_parts()] == [
+        "[members] Strike fund"]
+    assert _kinds(fed).count("digest") == 2
+
+
+def test_what_a_digest_holds_is_fixed_when_it_is_made(
+    fed: Federation, fake_clock: FakeClock,
+) -> None:
+    """A digest made but not yet sent (its send cut off, say) is sent as it was made: a
+    post accepted in between waits for the next one."""
+    _post(fed, "Resolution of the assembly", 1)
+    fake_clock.advance(days=1)
+    store = open_store(fed.db)
+    try:
+        [made] = make_due(store)
+        assert make_due(store) == []
+    finally:
+        store.close()
+    _post(fed, "Strike fund", 2)
+    fed.ok("campaigns", "run")
+    [digest] = fed.outbox_to(READER)
+    assert str(digest["Subject"]) == f"Members Digest, Vol 2026, Issue {made}"
+    assert "Strike fund" not in next(digest.iter_parts()).get_content()
+
+
+def test_subscribers_show_tells_how_a_member_takes_the_posts(fed: Federation) -> None:
+    shown = fed.ok("subscribers", "show", READER)
+    assert "  members: confirmed, daily digest (consent " in shown
+    [subscription] = json.loads(fed.ok("subscribers", "show", READER, "--json"))["subscriptions"]
+    assert subscription["digest"] == "daily"
+    assert "already daily" in fed.ok("subscribers", "update", READER, "--list", "members",
+                                     "--digest", "daily")
+    fed.ok("subscribers", "update", READER, "--list", "members", "--digest", "off")
+    assert "  members: confirmed (consent " in fed.ok("subscribers", "show", READER)
+    [subscription] = json.loads(fed.ok("subscribers", "show", READER, "--json"))["subscriptions"]
+    assert subscription["digest"] == "off"
+
+
+def test_the_digest_arrives_dkim_signed(
+    tmp_path: Path, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Signed like any campaign. The clock stands days back from now: a verifier refuses a
+    signature made later than its own time."""
+    fake_clock.now = datetime.now(UTC).replace(microsecond=0) - timedelta(days=9)
+    key = new_key("rsa-sha256", "digest2026")
+    (tmp_path / "keys").mkdir()
+    monkeypatch.setenv("MAILER_DKIM_DOMAIN", key.domain)
+    monkeypatch.setenv("MAILER_DKIM_SELECTOR", key.selector)
+    monkeypatch.setenv("MAILER_DKIM_KEY_FILE", str(key_file(tmp_path / "keys", key)))
+    fed = federation(tmp_path, "", "--posting", "announce", "--dmarc", "none")
+    fed.ok("subscribers", "update", READER, "--list", "members", "--digest", "weekly")
+    _post(fed, "Resolution of the assembly", 1)
+    fake_clock.advance(days=7)
+    fed.ok("campaigns", "run")
+    [digest] = [m for m in outbox_messages(fed.outbox) if b"multipart/digest" in m]
+    assert f"To: {READER}".encode() in digest
+    assert dkimpy_results(digest, [key]) == [True]
+    assert dkimpy_results(digest, [new_key("rsa-sha256", key.selector)]) == [False]
+
+
+def test_the_worker_sends_a_digest_at_its_first_round_a_day_after(
+    fed: Federation, fake_clock: FakeClock,
+) -> None:
+    _post(fed, "Resolution of the assembly", 1)
+    fake_clock.advance(minutes=10)  # rounds at 09:10, 10:10 ... the day after
+    stop = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        if fed.outbox_to(READER):
+            stop.set()
+        fake_clock.wait(seconds)
+
+    store = open_store(fed.db)
+    try:
+        config = load_config(fed.config, env={"MAILER_SECRET_KEY": SECRET}, db=fed.db)
+        rounds = worker.serve(config, store, interval=3600, stop=stop, sleep=sleep,
+                              now=fake_clock)
+    finally:
+        store.close()
+    assert rounds == 25  # 24 hours after the choice at 09:00 is 09:00; the round at 09:10
+    [digest] = fed.outbox_to(READER)
+    assert str(digest["Date"]) == "Wed, 02 Dec 2026 09:10:00 +0000"

@@ -183,8 +183,9 @@ def show(app: App, email: str, as_json: bool) -> None:
     echo("subscriptions:")
     for sub in person.subscriptions:
         consent = sub.consent
+        digest = f", {sub.digest} digest" if sub.digest != "off" else ""
         echo(
-            f"  {sub.list}: {sub.status} (consent {consent.at or '-'} "
+            f"  {sub.list}: {sub.status}{digest} (consent {consent.at or '-'} "
             f"via {consent.method} {consent.source})".rstrip()
         )
     echo("history:")

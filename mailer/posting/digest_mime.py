@@ -94,6 +94,7 @@ class DigestBuilder:
         footer = EmailMessage(policy=_POLICY)
         footer.set_content(f"-- \n{self._list.display_title} <{self._address}>\n"
                            f"Unsubscribe: {url}\n", charset="utf-8", cte="quoted-printable")
+        del footer["MIME-Version"]
         message.attach(footer)
         rcpt, utf8 = mail_address(recipient.email)
         data = message.as_bytes(policy=_POLICY)
