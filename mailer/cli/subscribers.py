@@ -229,7 +229,11 @@ def unsubscribe_command(app: App, email: str, list_name: str | None) -> None:
 )
 @pass_app
 def update_command(app: App, email: str, list_name: str, digest: str) -> None:
-    """Change how EMAIL takes the posts of a list (see docs/inbound.md#digests)."""
+    """Take a list's posts as a daily or weekly digest, or each as it is sent.
+
+    The period counts from when a digest is first chosen; turning it off sends what was
+    queued in one last digest (docs/inbound.md#digests).
+    """
     store = app.store()
     subscriber = get_subscriber(store, email)
     before = choose_digest(store, subscriber, get_list(store, list_name), digest)
