@@ -289,3 +289,27 @@ def test_the_worker_sends_a_digest_at_its_first_round_a_day_after(
     assert rounds == 25  # 24 hours after the choice at 09:00 is 09:00; the round at 09:10
     [digest] = fed.outbox_to(READER)
     assert str(digest["Date"]) == "Wed, 02 Dec 2026 09:10:00 +0000"
+
+
+def test_who_leaves_and_joins_again_gets_no_post_of_the_time_away(
+    fed: Federation, fake_clock: FakeClock,
+) -> None:
+    _post(fed, "Resolution of the assembly", 1)
+    fed.ok("subscribers", "unsubscribe", READER, "--list", "members")
+    fake_clock.advance(days=1)
+    fed.ok("campaigns", "run")
+    assert fed.outbox_to(READER) == []
+    rejoin = open_store(fed.db)  # as the subscribe form's confirmation link does
+    try:
+        with rejoin.transaction() as conn:
+            conn.execute("UPDATE subscribers SET status = 'active' WHERE email = ?", (READER,))
+            conn.execute("UPDATE subscriptions SET status = 'confirmed' WHERE subscriber_id = "
+                         "(SELECT id FROM subscribers WHERE email = ?)", (READER,))
+    finally:
+        rejoin.close()
+    _post(fed, "Strike fund", 2)
+    fake_clock.advance(days=1)
+    fed.ok("campaigns", "run")
+    [digest] = fed.outbox_to(READER)
+    text = next(digest.iter_parts()).get_content()
+    assert "Strike fund" in text and "Resolution of the assembly" not in text

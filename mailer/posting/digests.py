@@ -9,7 +9,8 @@ resume``, the guards). The period counts from the moment the member chose a
 digest, a day or a week at a time: a daily digest is due at that time of
 day, and it does not drift later by the worker's interval. A member with
 nothing queued gets no digest; one who turns the digest off gets what was
-queued for them in one last digest on the next round.
+queued for them in one last digest on the next round; one who leaves the
+list loses what was queued for them.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def _make_one(store: Store, mailing_list: MailingList, now: datetime) -> int | N
     daily = clock.iso(now - PERIODS["daily"])
     weekly = clock.iso(now - PERIODS["weekly"])
     with store.transaction() as conn:
+        digests.drop_left(conn, mailing_list.id)
         if digests.count_due(conn, mailing_list.id, daily, weekly) == 0:
             return None
         members: list[DigestMember] = []

@@ -87,6 +87,18 @@ def lists_waiting(conn: sqlite3.Connection | Store) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+def drop_left(conn: sqlite3.Connection, list_id: int) -> int:
+    """Unqueue the posts no digest claimed of members who are no longer on the list
+    (left, unconfirmed again, removed); how many. Who joins again starts afresh rather
+    than getting the posts of the time they were away."""
+    return conn.execute(
+        "DELETE FROM digest_queue WHERE list_id = ? AND campaign_id IS NULL AND NOT EXISTS "
+        "(SELECT 1 FROM subscriptions s WHERE s.list_id = digest_queue.list_id "
+        "AND s.subscriber_id = digest_queue.subscriber_id AND s.status = 'confirmed')",
+        (list_id,),
+    ).rowcount
+
+
 def count_due(conn: sqlite3.Connection, list_id: int, daily: str, weekly: str) -> int:
     """How many of the list's mailable members have a digest due (``_DUE``)."""
     sql, params = recipients_sql(conn, [list_id], 0, (), "count(*)")
