@@ -94,6 +94,15 @@ class ConflictError(MailerError):
     """The change asked for contradicts what is stored (e.g. a duplicate list)."""
 
 
+class NotOnList(ConflictError):
+    """The person is not on the list named (for a change that only a member can have)."""
+
+    def __init__(self, email: str, list_name: str) -> None:
+        self.email = email
+        self.list_name = list_name
+        super().__init__(f"{email} is not on the list {list_name!r}")
+
+
 class CampaignKept(ConflictError):
     """A campaign whose deliveries ``campaigns prune`` may not drop, and why."""
 

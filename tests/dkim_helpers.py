@@ -5,6 +5,7 @@ server holding the key's record: see ``dns_server.run_with_zones``)."""
 from __future__ import annotations
 
 import base64
+import mailbox
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,3 +131,14 @@ def without_signature(message: bytes, index: int) -> bytes:
     signatures = [i for i, f in enumerate(fields) if f[0].lower().startswith(b"dkim-signature:")]
     del fields[signatures[index]]
     return b"\r\n".join(b"\r\n".join(f) for f in fields) + b"\r\n\r\n" + body
+
+
+def outbox_messages(path: Path) -> list[bytes]:
+    """The messages in a Maildir as written, without the envelope lines the outbox adds."""
+    box = mailbox.Maildir(str(path), create=False)
+    found = []
+    for key in sorted(box.keys()):
+        with box.get_file(key) as handle:
+            data = handle.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        found.append(data.split(b"\r\n", 2)[2])  # Return-Path, Delivered-To
+    return found

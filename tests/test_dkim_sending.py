@@ -5,7 +5,6 @@ reply the intake forwards to the coordinator (into the outbox)."""
 from __future__ import annotations
 
 import json
-import mailbox
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.dkim_helpers import (
     key_file,
     new_key,
     opendkim_verdicts,
+    outbox_messages,
     without_signature,
 )
 from tests.inbound_samples import COORDINATOR, circular, message
@@ -50,17 +50,6 @@ def signing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
-
-
-def outbox_messages(path: Path) -> list[bytes]:
-    """The messages in a Maildir as written, without the envelope lines the outbox adds."""
-    box = mailbox.Maildir(str(path), create=False)
-    found = []
-    for key in sorted(box.keys()):
-        with box.get_file(key) as handle:
-            data = handle.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        found.append(data.split(b"\r\n", 2)[2])  # Return-Path, Delivered-To
-    return found
 
 
 def all_verify(messages: list[bytes], keys: list[DkimKey] = KEYS) -> bool:

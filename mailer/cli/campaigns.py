@@ -308,7 +308,10 @@ class RunReport:
 @pass_app
 def run(app: App, as_json: bool) -> None:
     """Start every scheduled campaign whose time has come and resume every campaign with
-    work due now (for a cron job every few minutes)."""
+    work due now (for a cron job every few minutes).
+
+    The lists' digests due are made first and go out in the same run.
+    """
     report = RunReport(app, as_json=as_json)
     runner.run_due(app.config, app.store(), on_result=report.result, on_start=report.started)
     if as_json:

@@ -25,7 +25,9 @@ from mailer.cli.progress import counting, ticking
 from mailer.contacts.addresses import normalize_address
 from mailer.dispatch.welcome import welcome as send_welcome
 from mailer.errors import Suppressed, UsageError
+from mailer.posting.digests import choose_digest
 from mailer.store import suppressions
+from mailer.store.digests import DIGEST_MODES
 from mailer.store.lists import get_list
 from mailer.store.models import SUBSCRIBER_STATUSES, Consent
 from mailer.store.people import describe
@@ -181,8 +183,9 @@ def show(app: App, email: str, as_json: bool) -> None:
     echo("subscriptions:")
     for sub in person.subscriptions:
         consent = sub.consent
+        digest = f", {sub.digest} digest" if sub.digest != "off" else ""
         echo(
-            f"  {sub.list}: {sub.status} (consent {consent.at or '-'} "
+            f"  {sub.list}: {sub.status}{digest} (consent {consent.at or '-'} "
             f"via {consent.method} {consent.source})".rstrip()
         )
     echo("history:")
@@ -215,6 +218,29 @@ def unsubscribe_command(app: App, email: str, list_name: str | None) -> None:
         echo(f"{subscriber.email}: on no list; status set to unsubscribed")
     else:
         echo(f"{subscriber.email}: was not subscribed (nothing changed)")
+
+
+@subscribers.command("update")
+@click.argument("email")
+@click.option("--list", "list_name", required=True, help="The list whose membership changes.")
+@click.option(
+    "--digest", type=click.Choice(DIGEST_MODES), required=True,
+    help="Take the list's posts as a daily or weekly digest, or each as it is sent (off).",
+)
+@pass_app
+def update_command(app: App, email: str, list_name: str, digest: str) -> None:
+    """Take a list's posts as a daily or weekly digest, or each as it is sent.
+
+    The period counts from when a digest is first chosen; turning it off sends what was
+    queued in one last digest (docs/inbound.md#digests).
+    """
+    store = app.store()
+    subscriber = get_subscriber(store, email)
+    before = choose_digest(store, subscriber, get_list(store, list_name), digest)
+    if before == digest:
+        echo(f"{subscriber.email}: digest on {list_name} was already {digest} (nothing changed)")
+    else:
+        echo(f"{subscriber.email}: digest on {list_name} {before} -> {digest}")
 
 
 #: What makes an argument a pattern rather than one address.

@@ -29,6 +29,7 @@ from mailer.dispatch.transports.signing import SigningTransport
 from mailer.dispatch.transports.smtp import SmtpTransport
 from mailer.letters.editions import CompiledEditions
 from mailer.letters.sender import sender_of
+from mailer.posting.digest_mime import DigestBuilder
 from mailer.posting.distribute import post_builder
 from mailer.store import Store, campaigns
 from mailer.store.deliveries import Share
@@ -108,10 +109,14 @@ def compiled_editions(config: Config, store: Store, campaign: Campaign) -> Compi
 
 def builder_for(config: Config, store: Store, campaign: Campaign) -> tuple[Builder, str]:
     """What builds the campaign's messages, and its envelope sender: the letter compiled
-    once per edition, or, for a campaign of kind ``post``, the post as each member gets it."""
+    once per edition, or, for a campaign of kind ``post``, the post as each member gets it,
+    and for one of kind ``digest``, each member's digest."""
     if campaign.kind == "post":
         signer = tokens.signer_for(config, missing="error")
         return post_builder(config, store, campaign, signer), sender_of(None, config)[1]
+    if campaign.kind == "digest":
+        signer = tokens.signer_for(config, missing="error")
+        return DigestBuilder(config, store, campaign, signer), sender_of(None, config)[1]
     compiled = compiled_editions(config, store, campaign)
     return compiled, sender_of(compiled.editions.original, config)[1]
 

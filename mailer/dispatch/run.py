@@ -43,6 +43,7 @@ from mailer.errors import (
 from mailer.letters.editions import CompiledEditions, Editions
 from mailer.letters.mime import OutgoingMessage
 from mailer.letters.sender import sender_of
+from mailer.posting.digests import make_due as make_due_digests
 from mailer.posting.distribute import expire_held
 from mailer.store import Store, campaigns, deliveries
 from mailer.store.models import Campaign, CampaignState, MailingList, Recipient
@@ -222,9 +223,11 @@ def run_due(
     that process delivers it, so it is no failure of this run. A campaign
     that cannot be started or resumed (no relay, a letter that fails) is
     reported and the others still get their turn; only Ctrl-C (or ``stop``)
-    ends the whole run. Posts held past ``[inbound] held_days`` are discarded first.
+    ends the whole run. Posts held past ``[inbound] held_days`` are discarded first, and
+    the digests due are made (``posting.digests``), to go out in this run.
     """
     expire_held(config, store)
+    make_due_digests(store)
     for campaign_id in campaigns.scheduled_due(store, clock.now_iso()):
         if stop is not None and stop.is_set():
             return []

@@ -9,6 +9,7 @@ server's pipe into ``mailer inbound`` must not wait while a list is sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from mailer import clock
@@ -17,7 +18,7 @@ from mailer.errors import PostNotFound
 from mailer.inbound.routes import posting_domain
 from mailer.letters.sender import unsubscribe_links
 from mailer.posting.rewrite import PostBuilder, list_address_of
-from mailer.store import campaigns, posts
+from mailer.store import campaigns, digests, posts
 from mailer.store.database import Store
 from mailer.store.lists import find_list_by_id, posting_policy
 from mailer.store.models import Campaign, CampaignState, MailingList, Post, Recipient
@@ -25,7 +26,8 @@ from mailer.tokens import Signer
 
 
 def queue_post(store: Store, post: Post, mailing_list: MailingList) -> Campaign:
-    """Make the post's campaign, due now, and name it on the post (inside the caller's
+    """Make the post's campaign, due now, to the members who take each post, name it on
+    the post and queue the post for the digest members (inside the caller's
     transaction, when there is one)."""
     with store.transaction() as conn:
         campaign = campaigns.create(
@@ -37,6 +39,7 @@ def queue_post(store: Store, post: Post, mailing_list: MailingList) -> Campaign:
             kind="post",
         )
         posts.set_campaign(conn, post.id, campaign.id)
+        digests.queue_post(conn, mailing_list.id, post.id)
         if campaign.recipients == 0:  # nothing of it would ever be due
             campaigns.set_state(store, campaign.id, CampaignState.DONE)
     return campaigns.get(store, campaign.id)
@@ -59,18 +62,34 @@ def post_builder(config: Config, store: Store, campaign: Campaign, signer: Signe
     mailing_list = find_list_by_id(store, campaign.list_id)
     if mailing_list is None:
         raise PostNotFound(post.id, f"the list of post {post.id} was removed")
-    domain = posting_domain(config)
-    links = unsubscribe_links(config, domain)
+    return builder_of(
+        config, store, post, mailing_list,
+        member_links(config, signer, mailing_list.id, campaign.id),
+    )
 
-    def unsubscribe(recipient: Recipient) -> tuple[str, str]:
-        token = signer.unsubscribe(recipient.subscriber_id or 0, mailing_list.id, campaign.id)
-        return links(token)
 
+def builder_of(
+    config: Config, store: Store, post: Post, mailing_list: MailingList,
+    unsubscribe: Callable[[Recipient], tuple[str, str]],
+) -> PostBuilder:
+    """A post's builder as stored, with the members' unsubscribe links ``unsubscribe``."""
     return PostBuilder(
         posts.raw_of(store, post.id),
         post,
         mailing_list,
         posting_policy(store, mailing_list.id),
-        list_address=list_address_of(mailing_list, domain),
+        list_address=list_address_of(mailing_list, posting_domain(config)),
         unsubscribe=unsubscribe,
     )
+
+
+def member_links(
+    config: Config, signer: Signer, list_id: int, campaign_id: int
+) -> Callable[[Recipient], tuple[str, str]]:
+    """A member's own (HTTPS URL, mailto URI) of leaving the list, from this campaign."""
+    links = unsubscribe_links(config, posting_domain(config))
+
+    def unsubscribe(recipient: Recipient) -> tuple[str, str]:
+        return links(signer.unsubscribe(recipient.subscriber_id or 0, list_id, campaign_id))
+
+    return unsubscribe

@@ -150,7 +150,7 @@ def _dress(
         message = _wrapper(message, post, via, list_address)
     elif post.dmarc == "munge":
         del message["From"]
-        message["From"] = _address_header(via, list_address)
+        message["From"] = address_header(via, list_address)
     own = str(message.get("Reply-To", "")) if post.dmarc != "wrap" else ""
     reply_to = _reply_to(policy, own or poster, list_address, bool(post.dmarc))
     if reply_to:
@@ -163,6 +163,13 @@ def _dress(
         message["Message-ID"] = make_msgid(domain=list_address.rpartition("@")[2])
     if "Date" not in message:
         message["Date"] = format_datetime(clock.now().replace(microsecond=0))
+    add_list_headers(message, mailing_list, list_address)
+    return message
+
+
+def add_list_headers(message: Message, mailing_list: MailingList, list_address: str) -> None:
+    """The list's own headers (RFC 2369, RFC 2919, RFC 8058) but the member's
+    ``List-Unsubscribe``, which ``build`` writes."""
     domain = list_address.rpartition("@")[2]
     # Unfolded: the message's policy folds every header when it is serialised.
     title = encode_phrase(clean_display_name(mailing_list.display_title))
@@ -170,14 +177,13 @@ def _dress(
     message["List-Post"] = f"<mailto:{list_address}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Precedence"] = "list"
-    return message
 
 
 def _poster(post: Post) -> str:
-    return _address_header(post.sender_name, post.sender) if post.sender else ""
+    return address_header(post.sender_name, post.sender) if post.sender else ""
 
 
-def _address_header(name: str, address: str) -> str:
+def address_header(name: str, address: str) -> str:
     """``Name <address>`` on one line (the message's policy encodes and folds it)."""
     name = clean_display_name(name)
     if not name:
@@ -207,7 +213,7 @@ def _prefixed(subject: str, prefix: str) -> str:
 def _wrapper(original: EmailMessage, post: Post, via: str, list_address: str) -> EmailMessage:
     """A message from the list carrying the post whole as ``message/rfc822``."""
     outer = EmailMessage(policy=email.policy.default)
-    outer["From"] = _address_header(via, list_address)
+    outer["From"] = address_header(via, list_address)
     for name in ("To", "Cc", "Subject", "Date", "In-Reply-To", "References"):
         if name in original:
             outer[name] = str(original[name])

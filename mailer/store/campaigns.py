@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mailer import clock
@@ -32,9 +32,11 @@ def create(
     scheduled_at: str | None = None,
     scheduled_zone: str = "",
     kind: str = "letter",
+    recipients: Callable[[sqlite3.Connection, int], int] | None = None,
 ) -> Campaign:
     """Record a campaign to ``lists`` with its letter's files and snapshot its recipients,
-    all in one transaction (``kind`` ``post`` for a post to a list).
+    all in one transaction (``kind`` ``post`` for a post to a list: its members but
+    those who take a digest; ``digest``: ``recipients`` snapshots them and says how many).
 
     A campaign with ``scheduled_at`` (UTC, as ``clock.iso`` writes it) is
     ``scheduled`` and snapshots nobody yet: ``start_scheduled`` does, when
@@ -69,8 +71,12 @@ def create(
             [(campaign_id, n, each.id, each.name) for n, each in enumerate(lists)],
         )
         add_files(conn, campaign_id, files)
-        if scheduled_at is None:
-            _snapshot(conn, campaign_id, [each.id for each in lists], conditions)
+        if recipients is not None:
+            count = recipients(conn, campaign_id)
+            conn.execute("UPDATE campaigns SET recipients = ? WHERE id = ?", (count, campaign_id))
+        elif scheduled_at is None:
+            _snapshot(conn, campaign_id, [each.id for each in lists], conditions,
+                      each_post=kind == "post")
     return get(store, campaign_id)
 
 
@@ -125,10 +131,10 @@ def end_welcome(store: Store, mailing_list: MailingList) -> None:
 
 def _snapshot(
     conn: sqlite3.Connection, campaign_id: int, list_ids: Sequence[int],
-    conditions: Sequence[Condition],
+    conditions: Sequence[Condition], *, each_post: bool = False,
 ) -> int:
     """Copy the campaign's recipients into ``deliveries`` and count them on the campaign."""
-    count = deliveries.snapshot(conn, campaign_id, list_ids, conditions)
+    count = deliveries.snapshot(conn, campaign_id, list_ids, conditions, each_post=each_post)
     conn.execute("UPDATE campaigns SET recipients = ? WHERE id = ?", (count, campaign_id))
     return count
 

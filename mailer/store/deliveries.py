@@ -35,6 +35,8 @@ def recipients_sql(
     position: int,
     conditions: Sequence[Condition],
     columns: str,
+    *,
+    each_post: bool = False,
 ) -> tuple[str, list[Any]]:
     """``SELECT columns FROM ...`` for the mailable members of ``list_ids[position]`` who
     are not mailable members of an earlier list in ``list_ids``, with parameters.
@@ -43,7 +45,8 @@ def recipients_sql(
     first list given that it is on; walking the positions in order gives
     everyone. The subscriber table is ``p`` and the subscription ``s``; the
     statement ends in its WHERE clause, so that callers may add ``AND ...``,
-    ``ORDER BY`` and ``LIMIT``.
+    ``ORDER BY`` and ``LIMIT``. ``each_post``: only the members who take each
+    post as it is sent, not in a digest (a post's campaign).
     """
     where, params = segment_sql(conditions, "p")
     hashes = has_kind(conn, "hash")
@@ -53,6 +56,8 @@ def recipients_sql(
         "WHERE s.list_id = ? AND s.status = 'confirmed' AND p.status = 'active' "
         f"AND NOT {suppressed_sql('p.email_key', hashes=hashes)} AND ({where})"
     )
+    if each_post:
+        sql += " AND s.digest = 'off'"
     if earlier:
         marks = ", ".join("?" for _ in earlier)
         sql += (
@@ -111,16 +116,20 @@ def snapshot(
     campaign_id: int,
     list_ids: Sequence[int],
     conditions: Sequence[Condition],
+    *,
+    each_post: bool = False,
 ) -> int:
     """Copy the recipients into the campaign's ``deliveries``, one statement per list; how many.
 
     SQLite streams the rows itself, so memory stays flat whatever the lists'
-    size; run inside the transaction that starts the campaign.
+    size; run inside the transaction that starts the campaign. ``each_post``
+    leaves out digest members (``recipients_sql``).
     """
     total = 0
     for position in range(len(list_ids)):
         sql, params = recipients_sql(
-            conn, list_ids, position, conditions, "?, p.id, p.email, s.list_id"
+            conn, list_ids, position, conditions, "?, p.id, p.email, s.list_id",
+            each_post=each_post,
         )
         total += conn.execute(
             f"INSERT INTO deliveries (campaign_id, subscriber_id, email, list_id) {sql} "

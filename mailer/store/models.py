@@ -179,7 +179,8 @@ class ConsentProof:
 
 @dataclass(frozen=True)
 class Subscription:
-    """One list a person is on, with the proof of their consent."""
+    """One list a person is on, with the proof of their consent and how they take its
+    posts (``digest``: ``off``, each as it is sent, or ``daily`` or ``weekly``)."""
 
     list: str
     status: SubscriptionStatus
@@ -187,6 +188,7 @@ class Subscription:
     updated_at: str
     unsubscribed_at: str | None
     consent: ConsentProof
+    digest: str = "off"
 
 
 @dataclass(frozen=True)

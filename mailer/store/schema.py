@@ -90,12 +90,7 @@ def _posting(db: sqlite_utils.Database) -> None:
                   "CHECK (kind IN ('letter', 'welcome', 'post'))")
     _remake_table(db, "posts", "CHECK (status IN ('held', 'approved'",
                   "CHECK (status IN ('held', 'unconfirmed', 'approved'")
-    for table in ("campaigns", "posts"):
-        now = db.execute("SELECT MAX(seq) FROM sqlite_sequence WHERE name = ?", (table,))
-        highest = max(sequence.get(table) or 0, now.fetchone()[0] or 0)
-        db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
-        if highest:
-            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, highest))
+    _keep_ids(db, sequence, ("campaigns", "posts"))
     lists = db.table("lists")
     for column, default in (
         ("posting", "closed"), ("on_refused", "hold"), ("verify", "auth-results"),
@@ -116,6 +111,48 @@ def _posting(db: sqlite_utils.Database) -> None:
         " PRIMARY KEY (list_id, role, email_key)) WITHOUT ROWID"
     )
     db.execute("CREATE INDEX posts_campaign ON posts (campaign_id) WHERE campaign_id IS NOT NULL")
+
+
+def _keep_ids(db: sqlite_utils.Database, sequence: dict[str, int], tables: tuple[str, ...]) -> None:
+    """Give remade AUTOINCREMENT tables back the highest id they ever handed out
+    (``sequence``, read before they were remade), so that no id is handed out twice."""
+    for table in tables:
+        now = db.execute("SELECT MAX(seq) FROM sqlite_sequence WHERE name = ?", (table,))
+        highest = max(sequence.get(table) or 0, now.fetchone()[0] or 0)
+        db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
+        if highest:
+            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, highest))
+
+
+def _digests(db: sqlite_utils.Database) -> None:
+    """10: digests of a list's posts.
+
+    A member may take a list's posts as a ``daily`` or ``weekly`` digest
+    (``subscriptions.digest``; ``off`` is each post as it is sent), counted
+    from ``digest_since``: when they chose it, then the time their last digest
+    was due. Each accepted post is queued for each digest member
+    (``digest_queue``); a digest is a campaign of kind ``digest`` that claims
+    the queued posts it carries (``campaign_id``), so what a member's digest
+    holds is fixed when it is made and a resumed send builds the same one.
+    """
+    sequence = dict(db.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
+    _remake_table(db, "campaigns", "CHECK (kind IN ('letter', 'welcome', 'post'))",
+                  "CHECK (kind IN ('letter', 'welcome', 'post', 'digest'))")
+    _keep_ids(db, sequence, ("campaigns",))
+    db.execute(
+        "ALTER TABLE subscriptions ADD COLUMN digest TEXT NOT NULL DEFAULT 'off' "
+        "CHECK (digest IN ('off', 'daily', 'weekly'))"
+    )
+    db.execute("ALTER TABLE subscriptions ADD COLUMN digest_since TEXT")
+    db.execute(
+        "CREATE TABLE digest_queue ("
+        " list_id INTEGER NOT NULL REFERENCES lists (id) ON DELETE CASCADE,"
+        " subscriber_id INTEGER NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,"
+        " post_id INTEGER NOT NULL REFERENCES posts (id) ON DELETE CASCADE,"
+        " campaign_id INTEGER REFERENCES campaigns (id) ON DELETE SET NULL,"
+        " PRIMARY KEY (list_id, subscriber_id, post_id)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX digest_queue_campaign ON digest_queue (campaign_id, subscriber_id)")
 
 
 Migration = str | Callable[[sqlite_utils.Database], None]
@@ -440,4 +477,5 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE campaigns ADD COLUMN last_sent_at TEXT;
     ALTER TABLE campaign_lists ADD COLUMN recipients INTEGER;
     """,
+    _digests,
 ]

@@ -181,6 +181,7 @@ def of_subscriber(conn: sqlite3.Connection | Store, subscriber_id: int) -> list[
                 source=r["consent_source"],
                 detail=json.loads(r["consent_detail"] or "{}"),
             ),
+            digest=r["digest"],
         )
         for r in rows
     ]
