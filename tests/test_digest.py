@@ -232,6 +232,28 @@ def test_what_a_digest_holds_is_fixed_when_it_is_made(
     assert "Strike fund" not in next(digest.iter_parts()).get_content()
 
 
+def test_a_cancelled_digest_gives_its_posts_to_the_next_one(
+    fed: Federation, fake_clock: FakeClock,
+) -> None:
+    _post(fed, "Resolution of the assembly", 1)
+    fake_clock.advance(days=1)
+    store = open_store(fed.db)
+    try:
+        [made] = make_due(store)
+    finally:
+        store.close()
+    fed.ok("campaigns", "cancel", str(made))
+    fed.ok("campaigns", "run")
+    assert fed.outbox_to(READER) == []
+    fake_clock.advance(days=1)
+    fed.ok("campaigns", "run")
+    [digest] = fed.outbox_to(READER)
+    bundle = list(digest.iter_parts())[1]
+    assert isinstance(bundle, EmailMessage)
+    assert [str(part.get_content()["Subject"]) for part in bundle.iter_parts()] == [
+        "[members] Resolution of the assembly"]
+
+
 def test_subscribers_show_tells_how_a_member_takes_the_posts(fed: Federation) -> None:
     shown = fed.ok("subscribers", "show", READER)
     assert "  members: confirmed, daily digest (consent " in shown

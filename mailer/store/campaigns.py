@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from mailer import clock
 from mailer.errors import CampaignNotFound
-from mailer.store import deliveries
+from mailer.store import deliveries, digests
 from mailer.store.database import Store
 from mailer.store.models import Campaign, CampaignState, Condition, MailingList
 
@@ -332,6 +332,7 @@ def set_state(store: Store, campaign_id: int, state: CampaignState) -> None:
                 "UPDATE campaigns SET state = 'cancelled', finished_at = ? WHERE id = ?",
                 (now, campaign_id),
             )
+            digests.release(conn, campaign_id)
         else:
             conn.execute(
                 "UPDATE campaigns SET state = ? WHERE id = ? AND state != 'cancelled'",

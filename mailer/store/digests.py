@@ -147,3 +147,14 @@ def posts_for(conn: sqlite3.Connection | Store, campaign_id: int, subscriber_id:
         (campaign_id, subscriber_id),
     ).fetchall()
     return [int(row[0]) for row in rows]
+
+
+def release(conn: sqlite3.Connection, campaign_id: int) -> int:
+    """Give back to the queue the posts a cancelled digest claimed for the members it
+    had not reached, so that their next digest carries them; how many."""
+    return conn.execute(
+        "UPDATE digest_queue SET campaign_id = NULL WHERE campaign_id = ? AND subscriber_id "
+        "NOT IN (SELECT subscriber_id FROM deliveries WHERE campaign_id = ? AND state = 'sent' "
+        "AND subscriber_id IS NOT NULL)",
+        (campaign_id, campaign_id),
+    ).rowcount
