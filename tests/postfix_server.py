@@ -35,6 +35,8 @@ NOBODY = 65534
 #: How long the tests wait for Postfix to take, pipe or deliver a message.
 WAIT_SECONDS = 60.0
 POLL = 0.2
+#: The queues a message waits in between acceptance and delivery.
+QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
 
 _SERVICES = """\
 pickup    unix  n - n 60 1 pickup
@@ -94,6 +96,49 @@ class Postfix:
             time.sleep(POLL)
         raise AssertionError(f"{text!r} never appeared in the Postfix log:\n{logged}")
 
+    def queued(self) -> int:
+        """How many messages Postfix holds that it has not yet delivered (or bounced)."""
+        spool = self.folder / "spool"
+        return sum(
+            1
+            for queue in QUEUES
+            if (spool / queue).exists()
+            for path in (spool / queue).rglob("*")
+            if path.is_file()
+        )
+
+    def wait_until_delivered(self) -> None:
+        """Return once every message Postfix accepted is delivered: its queue is empty."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        while self.queued():
+            if time.monotonic() > deadline:
+                log = self.log.read_text(errors="replace") if self.log.exists() else ""
+                raise AssertionError(f"{self.queued()} messages still queued\n{log}")
+            time.sleep(POLL / 4)
+
+    def delivered(self) -> dict[str, list[Path]]:
+        """The messages in each Maildir (new and cur), by local part."""
+        mail = self.folder / "mail"
+        return {
+            box.name: sorted([*(box / "new").glob("*"), *(box / "cur").glob("*")])
+            for box in sorted(mail.iterdir())
+            if box.is_dir()
+        }
+
+    def taken(self) -> int:
+        """How many messages Postfix has taken so far: delivered or still queued.
+
+        A queue file exists from the MAIL command on, so this counts a message
+        as soon as its transaction starts, however slowly delivery follows.
+        """
+        return sum(len(paths) for paths in self.delivered().values()) + self.queued()
+
+    def empty_maildirs(self) -> None:
+        """Remove every Maildir, for the next test (the queue must be empty first)."""
+        self.wait_until_delivered()
+        for box in (self.folder / "mail").iterdir():
+            shutil.rmtree(box)
+
     def wait_for_mail(self, local_part: str, count: int) -> list[bytes]:
         """The messages in a Maildir once it holds ``count`` of them."""
         new = self.maildir(local_part) / "new"
@@ -115,8 +160,13 @@ def _postfix(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60, check=False)
 
 
-def _main_cf(folder: Path, mailboxes: Sequence[str]) -> str:
+def _main_cf(folder: Path, mailboxes: Sequence[str], *, piped: bool) -> str:
     local_domains = sorted({address.partition("@")[2] for address in mailboxes})
+    # Without a pipe, lists.example.org is no domain of this instance's at all.
+    relay = (
+        f"relay_domains = lists.example.org\ntransport_maps = texthash:{folder}/etc/transport\n"
+        if piped else "relay_domains =\n"
+    )
     return f"""\
 compatibility_level = 3.6
 queue_directory = {folder}/spool
@@ -129,9 +179,7 @@ mydestination =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
-relay_domains = lists.example.org
-transport_maps = texthash:{folder}/etc/transport
-virtual_mailbox_domains = {", ".join(local_domains)}
+{relay}virtual_mailbox_domains = {", ".join(local_domains)}
 virtual_mailbox_base = {folder}/mail
 virtual_mailbox_maps = texthash:{folder}/etc/mailboxes
 virtual_uid_maps = static:{NOBODY}
@@ -148,9 +196,18 @@ biff = no
 
 @contextlib.contextmanager
 def postfix_instance(
-    folder: Path, port: int, *, pipe: Path, mailboxes: Sequence[str], trusted_domain: str,
+    folder: Path,
+    port: int,
+    *,
+    mailboxes: Sequence[str],
+    pipe: Path | None = None,
+    trusted_domain: str = "",
 ) -> Iterator[Postfix]:
-    """A running instance as the module's docstring describes; stopped afterwards."""
+    """A running instance as the module's docstring describes; stopped afterwards.
+
+    Without ``pipe`` it takes mail for the ``mailboxes`` only (a last hop in front
+    of Maildirs); without ``trusted_domain`` it adds no ``Authentication-Results``.
+    """
     reason = why_not()
     if reason:
         pytest.skip(reason)
@@ -159,11 +216,13 @@ def postfix_instance(
         (folder / name).mkdir(parents=True)
     shutil.chown(folder / "data", "postfix")
     os.chown(folder / "mail", NOBODY, NOBODY)
-    (etc / "main.cf").write_text(_main_cf(folder, mailboxes))
-    (etc / "master.cf").write_text(
-        f"127.0.0.1:{port} inet n - n - - smtpd\n{_SERVICES}"
+    (etc / "main.cf").write_text(_main_cf(folder, mailboxes, piped=pipe is not None))
+    piped = (
         "mailer    unix  - n n - - pipe\n"
         f"  flags=Rq user=nobody argv={pipe} ${{original_recipient}}\n"
+    ) if pipe is not None else ""
+    (etc / "master.cf").write_text(
+        f"127.0.0.1:{port} inet n - n - - smtpd\n{_SERVICES}{piped}"
     )
     (etc / "transport").write_text("lists.example.org mailer:\n")
     (etc / "mailboxes").write_text(
@@ -174,6 +233,7 @@ def postfix_instance(
         "Authentication-Results: "
         f"mx.lists.example.org; dkim=pass header.d={trusted_domain}; "
         f"dmarc=pass header.from={trusted_domain}\n"
+        if trusted_domain else ""
     )
     started = _postfix(etc, "start")
     if started.returncode != 0:
