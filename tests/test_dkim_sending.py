@@ -5,6 +5,7 @@ reply the intake forwards to the coordinator (into the outbox)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mailer.config import load_config
+from mailer.dispatch.assemble import make_transport
 from mailer.dispatch.dkim_keys import DkimKey
+from mailer.dispatch.transports.signing import SigningTransport
 from mailer.store import Store
 from mailer.tokens import Signer
 from mailer.web import create_app
@@ -84,6 +88,23 @@ def test_every_letter_of_a_campaign_arrives_signed_twice(
                      "content-type", "list-id", "list-unsubscribe", "list-unsubscribe-post",
                      "feedback-id"):
             assert names.count(name) == 2, name
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_each_worker_of_a_send_signs_every_letter(
+    invoke: Invoke, store: Store, sink: SmtpSink, spring_letter: Path, signing: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch, workers: str,
+) -> None:
+    """One process signs RSA beside its event loop; each of several signs inline."""
+    monkeypatch.setenv("MAILER_SENDING_WORKERS", workers)
+    populate(store, "members", 8)
+    result = invoke("send", str(spring_letter), "--list", "members", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    assert all_verify([item.data for item in sink.handler.received])
+    config = load_config(env=dict(os.environ))
+    for offload, slow in ((True, True), (False, False)):
+        transport = make_transport(config, offload_signing=offload)
+        assert isinstance(transport, SigningTransport) and transport.signer.slow is slow
 
 
 def test_a_wrong_key_in_dns_fails_them(

@@ -53,9 +53,10 @@ class StopFlag(Protocol):
         ...
 
 
-def make_transport(config: Config) -> Transport:
+def make_transport(config: Config, *, offload_signing: bool = True) -> Transport:
     """SMTP when a host or relays are configured, else the Maildir outbox; DKIM-signing
-    every message when ``[dkim]`` is set (its keys read, and checked, now)."""
+    every message when ``[dkim]`` is set (its keys read, and checked, now), RSA
+    signatures beside the event loop unless ``offload_signing`` is off (``DkimSigner``)."""
     transport: Transport
     if config.smtp.host or config.smtp.relays:
         helo = sender_of(None, config)[1].rpartition("@")[2]
@@ -63,7 +64,9 @@ def make_transport(config: Config) -> Transport:
     else:
         transport = OutboxTransport(config.outbox_path)
     keys = load_keys(config)
-    return SigningTransport(transport, DkimSigner(keys)) if keys else transport
+    if not keys:
+        return transport
+    return SigningTransport(transport, DkimSigner(keys, offload=offload_signing))
 
 
 def send_policy(
@@ -153,7 +156,8 @@ def sender_for(
         store,
         campaign.id,
         builder,
-        transport or make_transport(config),
+        # A worker among several signs inline: the workers keep every core busy.
+        transport or make_transport(config, offload_signing=share is None),
         policy=policy,
         envelope_from=envelope_from,
         return_path=config.bounces.return_path,

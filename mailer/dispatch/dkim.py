@@ -148,10 +148,13 @@ class DkimSigner:
     ``sign`` returns the message with its DKIM-Signature fields in front,
     signed at ``clock.now()`` (``t=``); ``slow`` says whether signing
     is worth moving off the event loop (an RSA key: a fraction of a
-    millisecond each, made without the GIL).
+    millisecond each, made without the GIL), which it is only where a core
+    is left for it (``offload``): a process that is one of several workers
+    signs inline, because the workers already keep every core busy and the
+    hand-over to a thread then costs more than it saves (docs/benchmarks.md).
     """
 
-    def __init__(self, keys: Sequence[DkimKey]) -> None:
+    def __init__(self, keys: Sequence[DkimKey], *, offload: bool = True) -> None:
         if not keys:
             raise ValueError("a signer needs at least one key")
         self.keys = tuple(keys)
@@ -159,7 +162,7 @@ class DkimSigner:
             f"v=1; a={key.algorithm}; c=relaxed/relaxed; d={key.domain}; s={key.selector};"
             for key in self.keys
         ]
-        self.slow = any(key.algorithm == "rsa-sha256" for key in self.keys)
+        self.slow = offload and any(key.algorithm == "rsa-sha256" for key in self.keys)
         #: Header fields in relaxed form, by their raw bytes: most fields of a
         #: letter (From, Subject, List-Id, Content-Type ...) are the same in every
         #: message, and are canonicalised once.
