@@ -20,6 +20,7 @@ from mailer.config import load_config
 from mailer.dispatch import worker
 from mailer.posting.digests import make_due
 from mailer.store import open_store
+from mailer.tokens import Signer, quoted_message_id
 from tests.clocks import FakeClock
 from tests.dkim_helpers import dkimpy_results, key_file, new_key, outbox_messages
 from tests.inbound_samples import SECRET
@@ -59,6 +60,14 @@ def _kinds(fed: Federation) -> list[str]:
     return [c["kind"] for c in json.loads(fed.ok("campaigns", "ls", "--json"))]
 
 
+def _ids(fed: Federation) -> list[int]:
+    return [int(c["id"]) for c in json.loads(fed.ok("campaigns", "ls", "--json"))]
+
+
+def _subscriber_id(fed: Federation) -> str:
+    return str(json.loads(fed.ok("subscribers", "show", READER, "--json"))["id"])
+
+
 def test_a_digest_member_gets_one_digest_of_both_posts_and_the_others_each_post(
     fed: Federation, fake_clock: FakeClock,
 ) -> None:
@@ -95,6 +104,9 @@ def test_a_digest_member_gets_one_digest_of_both_posts_and_the_others_each_post(
         assert "Received" not in copy and "DKIM-Signature" not in copy
         assert str(copy["From"]) == "Rosa Coordinator <rosa@union.example>"
     assert _kinds(fed)[0] == "digest"
+    # Its Message-ID is signed like a letter's: a complaint quoting it proves itself.
+    claim = quoted_message_id(Signer(SECRET), str(digest["Message-ID"]))
+    assert claim is not None and claim.fields[:2] == (str(_ids(fed)[0]), _subscriber_id(fed))
 
 
 def test_the_digest_text_follows_rfc_1153(fed: Federation, fake_clock: FakeClock) -> None:

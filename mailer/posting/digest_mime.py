@@ -19,11 +19,12 @@ every member's digest of that round shares.
 from __future__ import annotations
 
 import email.policy
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 
 from mailer import clock
 from mailer.config import Config
@@ -74,6 +75,8 @@ class DigestBuilder:
             config, signer, mailing_list.id, campaign.id
         )
         self._posts: dict[int, tuple[Post, PostBuilder, str]] = {}
+        self._signer = signer
+        self._nonce = secrets.token_hex(4)
 
     def build(self, recipient: Recipient) -> OutgoingMessage:
         """The member's digest of the posts the campaign claimed for them."""
@@ -85,7 +88,7 @@ class DigestBuilder:
         message["To"] = recipient.email
         message["Subject"] = self.subject
         message["Date"] = format_datetime(clock.now().replace(microsecond=0))
-        message["Message-ID"] = make_msgid(domain=self._address.rpartition("@")[2])
+        message["Message-ID"] = self._message_id(recipient)
         add_list_headers(message, self._list, self._address)
         message["List-Unsubscribe"] = f"<{url}>, <{mailto}>"
         message.set_content(self.text(entries), charset="utf-8", cte="quoted-printable")
@@ -102,6 +105,13 @@ class DigestBuilder:
             recipient=rcpt, message_id=str(message["Message-ID"]).strip("<>"), parts=(data,),
             smtputf8=utf8 or not data.partition(b"\r\n\r\n")[0].isascii(),
         )
+
+    def _message_id(self, recipient: Recipient) -> str:
+        """A Message-ID whose left part is signed, naming the campaign and the member,
+        as every letter's is: a complaint that quotes the digest proves itself."""
+        subscriber_id = recipient.subscriber_id or 0
+        token = self._signer.message_id(self._campaign.id, subscriber_id, self._nonce)
+        return f"<{token}@{self._address.rpartition('@')[2]}>"
 
     def text(self, entries: list[DigestEntry]) -> str:
         """The digest as RFC 1153 text: the header, the topics, each post, the trailer."""
