@@ -6,13 +6,17 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mailer.config import load_config
 from mailer.dispatch.sender import Progress, SendPolicy
+from mailer.dispatch.spares import Spares
 from mailer.dispatch.workers import Tally, share_policy, worker_count
 from mailer.store import Store
 from mailer.store.deliveries import Share
@@ -53,11 +57,9 @@ def test_progress_is_the_whole_campaigns() -> None:
     assert (last.due, last.sent, last.deferred, last.failed, last.done) == (22, 9, 1, 2, 12)
 
 
-def test_two_worker_processes_send_everyone_once_and_report_the_whole_campaign(
-    tmp_path: Path, db_path: Path, store: Store, sink: SmtpSink
-) -> None:
-    emails = populate(store, "members", 120)
-    letter = tmp_path / "spring.md"
+def _send_with_two_workers(letter: Path, db_path: Path, sink: SmtpSink) -> dict[str, Any]:
+    """``mailer send --workers 2`` of a test letter written to ``letter``, as a process; its
+    summary."""
     letter.write_text(LETTER, encoding="utf-8")
     env = {**os.environ, **sink_environment(sink.port)}
     done = subprocess.run(
@@ -66,7 +68,83 @@ def test_two_worker_processes_send_everyone_once_and_report_the_whole_campaign(
         env=env, capture_output=True, timeout=120, check=False,
     )
     assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
+    summary: dict[str, Any] = json.loads(done.stdout)
+    return summary
+
+
+def test_two_worker_processes_send_everyone_once_and_report_the_whole_campaign(
+    tmp_path: Path, db_path: Path, store: Store, sink: SmtpSink
+) -> None:
+    emails = populate(store, "members", 120)
+    summary = _send_with_two_workers(tmp_path / "spring.md", db_path, sink)
     assert (summary["sent"], summary["pending"], summary["state"]) == (120, 0, "done")
     assert sink.counts() == dict.fromkeys(emails, 1)
     assert not list(db_path.parent.glob("*.journal"))
+
+
+def _processes_naming(text: str) -> list[int]:
+    """Live (not zombie) processes whose command line holds ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_spares_not_needed_are_dismissed_and_none_is_left(
+    tmp_path: Path, db_path: Path, store: Store, sink: SmtpSink
+) -> None:
+    # One recipient needs one process: the two spares forked ahead are sent away.
+    emails = populate(store, "members", 1)
+    letter = tmp_path / "one-reader.md"
+    assert _send_with_two_workers(letter, db_path, sink)["sent"] == 1
+    assert sink.counts() == dict.fromkeys(emails, 1)
+    assert _processes_naming(str(letter)) == []
+
+
+_ORPHANS = """
+import os, sys
+from mailer.dispatch.spares import Spares
+spares = Spares.fork(2)
+print(len(spares), *[spare.pid for spare in spares._waiting], flush=True)
+os._exit(0)  # dies without a word to its spares
+"""
+
+
+def test_spares_of_a_parent_that_died_exit_on_their_own() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _ORPHANS], capture_output=True, text=True, timeout=60,
+        check=True,
+    )
+    count, *pids = (int(word) for word in done.stdout.split())
+    assert count == 2 and len(pids) == 2
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_no_spare_is_forked_from_a_process_with_threads() -> None:
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert len(Spares.fork(2)) == 0  # a fork would copy the locks the thread holds
+    finally:
+        release.set()
+        other.join()

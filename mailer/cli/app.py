@@ -75,6 +75,11 @@ class App:
             self.check_output(target)
         return target
 
+    @property
+    def store_is_open(self) -> bool:
+        """Whether this command has opened the database (no process may be forked after)."""
+        return self._store is not None
+
     def store(self, *, create: bool = False) -> Store:
         """The database, opened once per command and closed when it ends."""
         if self._store is None:

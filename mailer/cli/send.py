@@ -33,6 +33,7 @@ from mailer.dispatch.plan import (
 )
 from mailer.dispatch.run import RunResult
 from mailer.dispatch.schedule import SendTime
+from mailer.dispatch.spares import Spares
 from mailer.dispatch.transports.base import Transport
 from mailer.doctor.findings import Status
 from mailer.doctor.preflight import preflight
@@ -115,6 +116,8 @@ def send(
     names = list_names or ((editions.original.list_name,) if editions.original.list_name else ())
     if not names:
         raise UsageError("which list? pass --list NAME (or set list: in the letter)")
+    now = not (dry_run or test_addresses or when)
+    spares = fork_spares(app, concurrency=concurrency, rate=rate, workers=workers) if now else None
     store = app.store()
     lists = [get_list(store, name) for name in names]
     named = editions.original.list_name
@@ -137,7 +140,7 @@ def send(
         return
     echo(f"campaign {campaign.id}: {campaign.recipients} recipients", err=as_json)
     _deliver(app, campaign.id, concurrency=concurrency, rate=rate, workers=workers,
-             as_json=as_json)
+             as_json=as_json, spares=spares)
 
 
 def _warn_about_setup(app: App) -> None:
@@ -230,8 +233,12 @@ def deliver(
     transport: Transport | None = None,
     start_now: bool = False,
     force: bool = False,
+    spares: Spares | None = None,
 ) -> RunResult:
-    """Deliver what is due of a campaign, with a progress line on a terminal."""
+    """Deliver what is due of a campaign, with a progress line on a terminal; its workers
+    are ``spares`` forked ahead, else forked now if the database is still closed."""
+    if spares is None and transport is None:
+        spares = fork_spares(app, concurrency=concurrency, rate=rate, workers=workers)
     shown = sending_progress()
     try:
         return runner.deliver(
@@ -245,9 +252,23 @@ def deliver(
             on_progress=shown,
             start_now=start_now,
             force=force,
+            spares=spares,
         )
     finally:
         end_line(shown)
+
+
+def fork_spares(
+    app: App, *, concurrency: int | None, rate: float | None, workers: int | None
+) -> Spares:
+    """The campaign's worker processes, forked before the database is opened
+    (``dispatch.spares``) so that they start at once; those not needed are dismissed when
+    the command ends. None once the database is open."""
+    if app.store_is_open:
+        return Spares()
+    spares = runner.fork_spares(app.config, concurrency=concurrency, rate=rate, workers=workers)
+    click.get_current_context().call_on_close(spares.dismiss)
+    return spares
 
 
 def _deliver(
@@ -258,8 +279,10 @@ def _deliver(
     rate: float | None,
     workers: int | None,
     as_json: bool,
+    spares: Spares | None,
 ) -> None:
-    result = deliver(app, campaign_id, concurrency=concurrency, rate=rate, workers=workers)
+    result = deliver(app, campaign_id, concurrency=concurrency, rate=rate, workers=workers,
+                     spares=spares)
     if as_json:
         print_json(result)
         stop_if_paused(result)

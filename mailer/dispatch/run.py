@@ -30,6 +30,7 @@ from mailer.dispatch.assemble import (
 from mailer.dispatch.plan import LanguageShare, SendPlan
 from mailer.dispatch.schedule import Started
 from mailer.dispatch.sender import Progress, Sleep
+from mailer.dispatch.spares import Spares
 from mailer.dispatch.status import settle_journal
 from mailer.dispatch.transports.base import Reply, Transport
 from mailer.dispatch.workers import SharedRun, worker_count
@@ -107,6 +108,7 @@ def deliver(
     stop: StopFlag | None = None,
     workers: int | None = None,
     force: bool = False,
+    spares: Spares | None = None,
 ) -> RunResult:
     """Send every recipient of the campaign that is due now; stop cleanly on Ctrl-C.
 
@@ -121,7 +123,8 @@ def deliver(
     caller's next start instead of pausing it. ``workers`` share the
     recipients (``dispatch.workers``; default ``[sending] workers``). A guard
     that trips pauses the campaign, the result saying why; ``force`` goes
-    past its last reason.
+    past its last reason. ``spares``: worker processes the caller forked ahead
+    (``dispatch.spares``), taken before any is started.
     """
     started = time.monotonic()
     schedule.start(store, campaign_id, early=start_now)
@@ -133,7 +136,8 @@ def deliver(
         settle_journal(store, campaign_id)
         return _result(store, campaign, started)
     policy = send_policy(config, concurrency=concurrency, rate=rate)
-    run = SharedRun(config, store, campaign, policy, transport, on_progress, sleep, stop)
+    run = SharedRun(config, store, campaign, policy, transport, on_progress, sleep, stop,
+                    spares)
     count = _workers(run, workers)
     sender = None
     if count == 1:
@@ -179,6 +183,15 @@ def _ended(
     if left == 0 and campaign.kind != "welcome":  # a welcome letter waits for the next member
         campaigns.set_state(store, campaign.id, CampaignState.DONE)
     return _result(store, campaign, started)
+
+
+def fork_spares(
+    config: Config, *, concurrency: int | None, rate: float | None, workers: int | None
+) -> Spares:
+    """As many worker processes as a run with these settings may use, forked now
+    (``dispatch.spares``: before the database is opened)."""
+    policy = send_policy(config, concurrency=concurrency, rate=rate)
+    return Spares.fork(min(worker_count(config, workers), policy.concurrency))
 
 
 def _workers(run: SharedRun, asked: int | None) -> int:

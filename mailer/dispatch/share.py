@@ -15,6 +15,7 @@ import pickle
 import signal
 import sys
 import threading
+from typing import BinaryIO
 
 from mailer.dispatch.assemble import run_senders, sender_for
 from mailer.dispatch.sender import Progress
@@ -31,9 +32,8 @@ def _watch_parent(stdin: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _send(job: ShareJob) -> WorkerEnd:
-    """Send the job's share of the campaign; how it ended."""
-    out = sys.stdout.buffer
+def _send(job: ShareJob, out: BinaryIO) -> WorkerEnd:
+    """Send the job's share of the campaign, its progress lines on ``out``; how it ended."""
 
     def report(progress: Progress) -> None:
         out.write(progress_line(progress))
@@ -53,21 +53,34 @@ def _send(job: ShareJob) -> WorkerEnd:
         return WorkerEnd(stopped=stopped, pause=dataclasses.asdict(pause) if pause else None)
 
 
-def main() -> int:
-    """The worker's life: read the job, watch the parent, send, say how it ended."""
+def serve(job_in: BinaryIO, out: BinaryIO) -> int:
+    """The worker's life: read the job, watch the parent, send, say how it ended.
+
+    ``job_in`` carries the pickled job and then stays open as long as the
+    parent lives; a spare (``dispatch.spares``) whose pipe ends before any job
+    was not needed, and exits.
+    """
     # Until the sender's own handlers are in place, a stop ends the worker quietly.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    stdin = sys.stdin.buffer
-    job: ShareJob = pickle.load(stdin)
-    threading.Thread(target=_watch_parent, args=(stdin.fileno(),), daemon=True).start()
     try:
-        end = _send(job)
+        job: ShareJob = pickle.load(job_in)
+    except EOFError:
+        return 0
+    threading.Thread(target=_watch_parent, args=(job_in.fileno(),), daemon=True).start()
+    try:
+        end = _send(job, out)
     except MailerError as exc:
         end = WorkerEnd(error=str(exc))
-    sys.stdout.buffer.write(end_line(end))
-    sys.stdout.buffer.flush()
+    out.write(end_line(end))
+    out.flush()
     return 0
+
+
+def main() -> int:
+    """A worker started as ``python -m mailer.dispatch.share``: its pipes are its standard
+    input and output."""
+    return serve(sys.stdin.buffer, sys.stdout.buffer)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ from mailer.dispatch.assemble import StopFlag, run_senders, sender_for
 from mailer.dispatch.guards import Pause
 from mailer.dispatch.journal import Journal
 from mailer.dispatch.sender import Progress, SendPolicy, Sleep
+from mailer.dispatch.spares import Spare, Spares
 from mailer.dispatch.transports.base import Transport
 from mailer.errors import TransportError
 from mailer.store import Store
@@ -147,17 +148,24 @@ def end_line(end: WorkerEnd) -> bytes:
 class _Worker:
     """One worker process as the parent sees it."""
 
-    def __init__(self, job: ShareJob) -> None:
+    def __init__(self, job: ShareJob, spare: Spare | None = None) -> None:
+        """The worker of ``job``: a ``spare`` forked ahead, else a new interpreter."""
         self.index = job.share.index
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mailer.dispatch.share"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            start_new_session=True,  # a terminal's Ctrl-C reaches the parent, who passes it on
-        )
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.stdin: IO[bytes] = self.process.stdin
-        self.stdout: IO[bytes] = self.process.stdout
+        self.process: Spare | subprocess.Popen[bytes]
+        self.stdin: IO[bytes]
+        self.stdout: IO[bytes]
+        if spare is not None:
+            self.process = spare
+            self.stdin, self.stdout = spare.pipes()
+        else:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "mailer.dispatch.share"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                start_new_session=True,  # a terminal's Ctrl-C reaches the parent, who passes it on
+            )
+            assert self.process.stdin is not None and self.process.stdout is not None
+            self.stdin, self.stdout = self.process.stdin, self.process.stdout
         self.stdin.write(pickle.dumps(job))
         self.stdin.flush()  # the pipe stays open: its end tells the worker its parent is gone
         self.end: WorkerEnd | None = None
@@ -190,8 +198,9 @@ def run_processes(
     jobs: list[ShareJob],
     tally: Tally,
     stop: StopFlag | None = None,
+    spares: Spares | None = None,
 ) -> tuple[int | None, list[WorkerEnd]]:
-    """Run one worker process per job until all have ended.
+    """Run one worker process per job until all have ended, in ``spares`` while they last.
 
     Returns the signal that stopped the run (SIGINT or SIGTERM to this
     process, or ``stop`` set), and how each worker ended.
@@ -212,7 +221,7 @@ def run_processes(
         with contextlib.suppress(ValueError):  # not the main thread: signals are not ours
             previous[sig] = signal.signal(sig, on_signal)
     try:
-        workers.extend(_Worker(job) for job in jobs)
+        workers.extend(_Worker(job, spares.take() if spares else None) for job in jobs)
         asked = lambda: stop is not None and stop.is_set() and stopped is None  # noqa: E731
         _follow(workers, tally, asked, lambda: on_signal(signal.SIGTERM, None))
         return stopped, [worker.finish() for worker in workers]
@@ -269,6 +278,8 @@ class SharedRun:
     on_progress: Callable[[Progress], None] | None
     sleep: Sleep
     stop: StopFlag | None
+    #: Worker processes forked ahead by the command (``dispatch.spares``), if any.
+    spares: Spares | None = None
 
     def shared(self, count: int) -> tuple[int | None, Pause | None]:
         """Send with ``count`` workers, holding the campaign's lock; the signal that stopped
@@ -291,7 +302,7 @@ class SharedRun:
                              share_policy(self.policy, share), os.getpid())
                     for share in shares
                 ]
-                return _ended(*run_processes(jobs, tally, self.stop))
+                return _ended(*run_processes(jobs, tally, self.stop, self.spares))
             senders = [
                 sender_for(self.config, self.store, self.campaign, self.transport,
                            functools.partial(tally.update, share.index),
