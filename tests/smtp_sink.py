@@ -24,7 +24,13 @@ test can check that each recipient was accepted exactly once:
 - ``refuse_sender``: every MAIL FROM answered 553 (a relay that will not relay for us);
 - ``refuse_recipients``: every RCPT answered with this reply, ``{address}`` standing for
   the recipient (a relay that refuses every recipient, set and cleared while it runs);
-- ``no_smtputf8``: SMTPUTF8 not offered (a relay that takes ASCII addresses only).
+- ``no_smtputf8``: SMTPUTF8 not offered (a relay that takes ASCII addresses only);
+- ``refuse_content``: recipients whose message is refused after its body (554);
+- ``drop_after_body``: recipients whose message's body is read and the connection then
+  dropped without a reply.
+
+For every message it reads, the sink notes whether the next ``MAIL FROM`` was
+already waiting behind the body (``chained``): written in the same piece as it.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ class Faults:
     refuse_sender: bool = False
     refuse_recipients: str = ""
     no_smtputf8: bool = False
+    refuse_content: set[str] = field(default_factory=set)
+    drop_after_body: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,8 @@ class SinkHandler:
         self.counter = 0
         #: SMTP sessions greeted with EHLO (one per connection a client opened).
         self.sessions = 0
+        #: Per message read, in order: was the next MAIL FROM already behind its body?
+        self.chained: list[bool] = []
 
     async def handle_EHLO(
         self,
@@ -152,9 +162,18 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        waiting = bytes(server._reader._buffer)  # what the client wrote after the body
+        with self.lock:
+            self.chained.append(b"MAIL FROM:" in waiting)
         if self.faults.drop_rate and self.rng.random() < self.faults.drop_rate:
             server.transport.abort()
             return "451 4.3.0 dropped"
+        addressed = {rcpt.lower() for rcpt in envelope.rcpt_tos}
+        if addressed & self.faults.drop_after_body:
+            server.transport.abort()
+            return "451 4.3.0 dropped"
+        if addressed & self.faults.refuse_content:
+            return "554 5.7.1 message content rejected"
         if self.hold_after is not None and self.counter >= self.hold_after:
             await self.wait_for_release()
         with self.lock:

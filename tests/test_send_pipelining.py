@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailer.config import SmtpConfig, load_config
-from mailer.dispatch.run import deliver
+from mailer.dispatch.run import RunResult, deliver
 from mailer.dispatch.transports.pipeline import Envelope, wire_body
 from mailer.dispatch.transports.smtp import PipelinedChannel, SmtpChannel, SmtpTransport
 from mailer.letters.mime import LineCachedQP, qp
@@ -58,6 +58,19 @@ def states(store: Store) -> dict[str, tuple[str, int | None]]:
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
+def _deliver_dots(
+    store: Store, db_path: Path, sink: SmtpSink, connections: str, fake_clock: FakeClock
+) -> RunResult:
+    """The dotted letter to the list ``members``, through ``sink`` with ``connections``."""
+    env = sink_environment(sink.port, MAILER_SMTP_CONNECTIONS=connections)
+    config = load_config(env=env, db=db_path)
+    campaign = create_campaign(
+        store, lists=[get_list(store, "members")], subject="Dots",
+        letter_path="dots.md", letter_source=DOTTED,
+    )
+    return deliver(config, store, campaign.id, sleep=fake_clock.sleep)
+
+
 @pytest.mark.parametrize("connections", ["1", "3"])
 def test_each_reply_of_a_pipelined_run_counts_for_its_own_recipient(
     connections: str,
@@ -69,13 +82,7 @@ def test_each_reply_of_a_pipelined_run_counts_for_its_own_recipient(
     emails = populate(store, "members", 40)
     refused, busy, closing = emails[5], emails[17], emails[29]
     sink = start(sinks, reject={refused}, busy={busy}, close_at={closing})
-    env = sink_environment(sink.port, MAILER_SMTP_CONNECTIONS=connections)
-    config = load_config(env=env, db=db_path)
-    campaign = create_campaign(
-        store, lists=[get_list(store, "members")], subject="Dots",
-        letter_path="dots.md", letter_source=DOTTED,
-    )
-    result = deliver(config, store, campaign.id, sleep=fake_clock.sleep)
+    result = _deliver_dots(store, db_path, sink, connections, fake_clock)
     assert (result.sent, result.failed, result.deferred) == (37, 1, 2)
     found = states(store)
     assert found[refused] == ("failed", 550)
@@ -85,6 +92,27 @@ def test_each_reply_of_a_pipelined_run_counts_for_its_own_recipient(
     assert all(found[e] == ("sent", 250) for e in others)
     assert sink.counts() == dict.fromkeys(others, 1)
     assert sink.sessions >= 2, "the 421 closed a connection, and another was opened"
+
+
+def test_each_body_carries_the_next_envelope_and_every_outcome_stays_its_own(
+    db_path: Path, store: Store, sinks: list[SmtpSink], fake_clock: FakeClock
+) -> None:
+    emails = populate(store, "members", 30)
+    refused, dropped = emails[7], emails[19]  # refused after its body; dropped after it
+    sink = start(sinks, refuse_content={refused}, drop_after_body={dropped})
+    result = _deliver_dots(store, db_path, sink, "1", fake_clock)
+
+    assert (result.sent, result.failed, result.deferred) == (28, 1, 1)
+    found = states(store)
+    assert found[refused] == ("failed", 554)
+    assert found[dropped][0] == "deferred"  # the next one, announced behind it, went later
+    assert sink.counts() == dict.fromkeys(set(emails) - {refused, dropped}, 1)
+    assert sink.sessions == 2
+    chained = sink.handler.chained
+    assert len(chained) == 30
+    # Behind nearly every body the next envelope waited (the queue may have been empty
+    # for a moment); behind the run's last one, nothing.
+    assert sum(chained) >= 25 and not chained[-1]
 
 
 def test_a_letter_with_dots_at_line_starts_arrives_as_written(

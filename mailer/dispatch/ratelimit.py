@@ -61,6 +61,11 @@ class RateLimits:
         self._clock = clock
         self._domains: dict[str, TokenBucket] = {}
 
+    @property
+    def unlimited(self) -> bool:
+        """Neither a global nor a per-domain rate: nothing ever waits."""
+        return self.global_bucket.unlimited and self.domain_rate <= 0
+
     def delay(self, recipient: str) -> float:
         """Take both allowances now and return how long to wait before using them."""
         wait = self.global_bucket.delay()

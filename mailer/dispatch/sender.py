@@ -30,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
 from mailer import clock
 from mailer.bounces.classify import classify, find_status
@@ -40,12 +40,14 @@ from mailer.dispatch.guards import Guard
 from mailer.dispatch.journal import DEFERRED, FAILED, SENT, Journal, Outcome
 from mailer.dispatch.ratelimit import RateLimits
 from mailer.dispatch.transports.base import (
+    ChainingChannel,
     Channel,
     RelayAuthFailed,
     Reply,
     SenderRefused,
     Transport,
     Undeliverable,
+    Upcoming,
 )
 from mailer.errors import MailerError, TransportError
 from mailer.letters.mime import OutgoingMessage
@@ -111,12 +113,40 @@ class Progress:
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class _Ahead:
+    """The next recipient of a connection, its message built and its envelope written."""
+
+    due: Due
+    message: OutgoingMessage
+    envelope: Upcoming
+
+
 @dataclass
 class _Link:
     """One worker's connection, and how many times in a row it broke."""
 
     channel: Channel | None = None
     breaks: int = 0
+    #: The channel again, when it chains envelopes (``ChainingChannel``).
+    chaining: ChainingChannel | None = None
+    #: The message whose envelope the channel has written ahead: it is sent next.
+    ahead: _Ahead | None = None
+
+    def take(self, due: Due) -> _Ahead | None:
+        """The message announced for ``due``, if it was (then it is no longer ahead)."""
+        ahead, self.ahead = self.ahead, None
+        return ahead if ahead is not None and ahead.due is due else None
+
+    def use(self, channel: Channel | None) -> None:
+        """Send on ``channel`` from now on (None: the last one was closed)."""
+        self.channel, self.ahead = channel, None
+        chains = channel is not None and getattr(channel, "chains", False)
+        self.chaining = cast(ChainingChannel, channel) if chains else None
+
+
+#: The queue had nothing ready: the next recipient is to be waited for.
+_LATER = object()
 
 
 class Sender:
@@ -262,38 +292,61 @@ class Sender:
         """
         link = _Link()
         try:
-            while True:
-                due = await queue.get()
-                if due is None:
-                    return
+            due = await queue.get()
+            while due is not None:
+                # The next recipient, if one is ready: its envelope may go with this body.
+                following = queue.get_nowait() if not queue.empty() else _LATER
+                upcoming = following if isinstance(following, Due) else None
+                # Once stopping, a message whose envelope went ahead is not sent either: the
+                # channel's close drops the connection, and with it the unfinished transaction.
                 if not self.stop.is_set():
-                    await self._attempt(due, link)
+                    await self._attempt(due, link, upcoming)
+                due = await queue.get() if following is _LATER else cast(Due | None, following)
         finally:
             if link.channel is not None:
                 await link.channel.close()
 
-    async def _attempt(self, due: Due, link: _Link) -> None:
-        """One recipient: build, wait for the rate limits, send, record the outcome."""
-        if due.standing != "active":
-            self._record(self._skipped(due))
-            return
+    async def _attempt(self, due: Due, link: _Link, upcoming: Due | None = None) -> None:
+        """One recipient: build, wait for the rate limits, send, record the outcome.
+
+        ``upcoming``: the recipient this worker sends next, whose envelope the
+        channel may write with this body (``_ahead``).
+        """
+        ahead = link.take(due)
+        if ahead is not None:
+            message, sender, channel = ahead.message, ahead.envelope.sender, link.channel
+            assert channel is not None  # the envelope went out on it
+        else:
+            if due.standing != "active":
+                self._record(self._skipped(due))
+                return
+            try:
+                message = self.letter.build(self._recipient(due))
+            except MailerError as exc:
+                self._record(self._failed(due, f"not built: {exc}"))
+                return
+            # Waited out with _pause, not a plain sleep: Ctrl-C must not sit out a slow rate.
+            await self._pause(self.limits.delay(message.recipient))
+            if self.stop.is_set():
+                return  # stopped while waiting for the rate limit: not started
+            channel = await self._channel(link)
+            if channel is None:
+                return  # the run is stopping (no relay, or Ctrl-C)
+            sender = self._envelope(due)
+        following = self._ahead(upcoming, link)
         try:
-            message = self.letter.build(self._recipient(due))
-        except MailerError as exc:
-            self._record(self._failed(due, f"not built: {exc}"))
-            return
-        # Waited out with _pause, not a plain sleep: Ctrl-C must not sit out a slow rate.
-        await self._pause(self.limits.delay(message.recipient))
-        if self.stop.is_set():
-            return  # stopped while waiting for the rate limit: not started
-        channel = await self._channel(link)
-        if channel is None:
-            return  # the run is stopping (no relay, or Ctrl-C)
-        try:
-            reply = await channel.send(
-                self._envelope(due), message.recipient, message.data, message.smtputf8,
-                stuffed=message.stuffed,
-            )
+            if following is not None and link.chaining is not None:
+                reply = await link.chaining.send(
+                    sender, message.recipient, message.data, message.smtputf8,
+                    stuffed=message.stuffed, then=following.envelope,
+                )
+                if link.chaining.announced is not None:
+                    link.ahead = following
+            else:
+                reply = await channel.send(
+                    sender, message.recipient, message.data, message.smtputf8,
+                    stuffed=message.stuffed,
+                )
         except SenderRefused as exc:
             # Our fault, not the recipient's: they stay pending and the campaign pauses.
             self.guard.refused(exc)
@@ -304,7 +357,7 @@ class Sender:
             return
         except TransportError as exc:
             await channel.close()
-            link.channel = None
+            link.use(None)
             link.breaks += 1
             self._record(self._outcome(due, message, None, exc))
             return
@@ -319,8 +372,28 @@ class Sender:
                 await self._pause(
                     backoff(link.breaks, policy.open_backoff_first, policy.open_backoff_max)
                 )
-            link.channel = await self._open()
+            link.use(await self._open())
         return link.channel
+
+    def _ahead(self, upcoming: Due | None, link: _Link) -> _Ahead | None:
+        """``upcoming``'s message, built now so that its envelope can follow this body, when
+        the channel chains and nothing would hold the message back: no rate to wait for,
+        the run going on, the recipient still subscribed and the message buildable (if not,
+        its own attempt says why)."""
+        if (
+            upcoming is None
+            or link.chaining is None
+            or upcoming.standing != "active"
+            or not self.limits.unlimited
+            or self.stop.is_set()
+        ):
+            return None
+        try:
+            message = self.letter.build(self._recipient(upcoming))
+        except MailerError:
+            return None
+        envelope = Upcoming(self._envelope(upcoming), message.recipient, message.smtputf8)
+        return _Ahead(upcoming, message, envelope)
 
     async def _pause(self, seconds: float) -> None:
         """Wait ``seconds`` with ``sleep``, or less if the run is being stopped."""

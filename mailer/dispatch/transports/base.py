@@ -94,6 +94,39 @@ class Channel(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Upcoming:
+    """The envelope of the message a sender will hand a channel next."""
+
+    sender: str
+    recipient: str
+    smtputf8: bool = False
+
+
+class ChainingChannel(Channel, Protocol):
+    """A channel that writes the next message's envelope together with this one's body.
+
+    A pipelining SMTP server then gets one write per message instead of two,
+    and answers the body and the next envelope at once (RFC 2920 lets message
+    content start a group of commands). ``chains`` says a channel can; the
+    sender uses it only when the next message is built and no rate holds it.
+    """
+
+    #: Whether ``send`` takes ``then``.
+    chains: bool
+    #: The envelope the last ``send`` wrote after its body; the next ``send`` must be its
+    #: message (the server is waiting for it). None when nothing was written ahead.
+    announced: Upcoming | None
+
+    async def send(
+        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False,
+        then: Upcoming | None = None,
+    ) -> Reply:
+        """As ``Channel.send``; ``then`` is the next message's envelope, written after this
+        body when this message reaches it (``announced`` says whether it did)."""
+        ...
+
+
 class Transport(Protocol):
     """A source of channels (a pool of relays, or the outbox folder)."""
 

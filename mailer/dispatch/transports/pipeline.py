@@ -11,12 +11,15 @@ The body is never written before the ``354``. A server that refuses the
 recipient also refuses ``DATA`` (RFC 2920 asks it to), and a body sent
 anyway would then be read as commands: a line of the letter that happens to
 say ``RSET`` or ``MAIL FROM:`` would be obeyed, and Postfix's
-``reject_unauth_pipelining`` drops such clients as spammers. Writing the
-body of one message together with the next message's envelope would save
-the second write (RFC 2920 allows message content first in a group), but
-every outcome would then wait for the next recipient, and a run's last
-message for a timer: two writes per message keep each outcome final when
-``send`` returns.
+``reject_unauth_pipelining`` drops such clients as spammers.
+
+When the caller already has the next message for the connection, its
+envelope goes in the body's write (``then``; RFC 2920 lets message content
+start a group of commands), so a steady stream costs one write and one wait
+per message. The outcome is still final when ``transact`` returns: it waits
+for the body's reply, which comes first; the next envelope's replies wait
+in the reader for the next ``transact`` (``announced``). The next body is
+again written only after its own ``354``.
 
 The body goes out as it is: mailer's own MIME writer makes messages whose
 lines end in CRLF and never start with a dot (``letters.mime``), so they are
@@ -197,17 +200,29 @@ class Transaction:
     recipients: tuple[Reply, ...]
     data: Reply
     final: Reply | None = None
+    #: The next envelope (``then``) went out after the body.
+    chained: bool = False
 
 
 async def transact(
-    reader: ReplyReader, envelope: Envelope, body: bytes, *, timeout: float, reset: bool
+    reader: ReplyReader,
+    envelope: Envelope,
+    body: bytes,
+    *,
+    timeout: float,
+    reset: bool,
+    announced: bool = False,
+    then: bytes = b"",
 ) -> Transaction:
     """One message: the envelope in one write, its replies, then the body if ``354`` came.
 
     ``reset`` puts an ``RSET`` first in the same write (after a refused
     transaction); its reply must be 250 or the connection is treated as
-    broken. Replies are returned as they came; judging them is the caller's.
-    ``421`` anywhere raises ``ServiceClosing``: nothing more will come.
+    broken. ``announced``: the envelope went out with the last body, only its
+    replies are read. ``then``: the next envelope's commands, written after
+    the body (``Transaction.chained``). Replies are returned as they came;
+    judging them is the caller's. ``421`` anywhere raises ``ServiceClosing``:
+    nothing more will come.
     """
 
     async def next_reply() -> Reply:
@@ -216,8 +231,9 @@ async def transact(
             raise ServiceClosing(reply)
         return reply
 
-    commands = envelope.commands()
-    await reader.write(b"RSET\r\n" + commands if reset else commands)
+    if not announced:
+        commands = envelope.commands()
+        await reader.write(b"RSET\r\n" + commands if reset else commands)
     if reset:
         rset = await next_reply()
         if not rset.accepted:
@@ -231,5 +247,5 @@ async def transact(
         # A server that says 354 with nobody to deliver to: end the empty message.
         await reader.write(b".\r\n")
         return Transaction(mail, rcpts, data, await next_reply())
-    await reader.write(body)
-    return Transaction(mail, rcpts, data, await next_reply())
+    await reader.write(body + then if then else body)
+    return Transaction(mail, rcpts, data, await next_reply(), chained=bool(then))

@@ -14,22 +14,40 @@ signature costs less than handing it to a thread, and is made inline.
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 from mailer.dispatch.dkim import DkimSigner
-from mailer.dispatch.transports.base import Channel, Reply, Transport
+from mailer.dispatch.transports.base import (
+    ChainingChannel,
+    Channel,
+    Reply,
+    Transport,
+    Upcoming,
+)
 
 
 class SigningChannel:
-    """A channel of the wrapped transport, signing each message before it goes."""
+    """A channel of the wrapped transport, signing each message before it goes; it chains
+    envelopes (``ChainingChannel``) when the wrapped channel does."""
 
     def __init__(self, inner: Channel, signer: DkimSigner) -> None:
         self._inner = inner
         self._signer = signer
+        self._chaining: ChainingChannel | None = (
+            cast(ChainingChannel, inner) if getattr(inner, "chains", False) else None
+        )
+        self.chains = self._chaining is not None
+
+    @property
+    def announced(self) -> Upcoming | None:
+        """The wrapped channel's envelope written ahead, if any."""
+        return self._chaining.announced if self._chaining is not None else None
 
     async def send(
-        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False
+        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False,
+        then: Upcoming | None = None,
     ) -> Reply:
-        """Sign ``data``, then hand it to the wrapped channel.
+        """Sign ``data``, then hand it to the wrapped channel (with ``then``, if it chains).
 
         The signature fields added in front end every line in CRLF and start
         none with a dot, so a message that was ``stuffed`` still is.
@@ -40,6 +58,10 @@ class SigningChannel:
             signed = await loop.run_in_executor(None, self._signer.finish, unsigned)
         else:
             signed = self._signer.sign(data)
+        if self._chaining is not None:
+            return await self._chaining.send(
+                sender, recipient, signed, smtputf8, stuffed=stuffed, then=then
+            )
         return await self._inner.send(sender, recipient, signed, smtputf8, stuffed=stuffed)
 
     async def close(self) -> None:

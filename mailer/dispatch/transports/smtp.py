@@ -3,9 +3,10 @@
 One channel is one connection that carries many messages (MAIL, RCPT, DATA;
 RSET only after a refusal). aiosmtplib opens it (EHLO, STARTTLS or implicit
 TLS, AUTH); when the server offers PIPELINING (and ``[smtp] pipelining`` is
-on) a ``PipelinedChannel`` sends each message in two writes
-(``transports.pipeline``), else an ``SmtpChannel`` uses aiosmtplib's own
-calls, one command and one wait at a time. Opening connections is the
+on) a ``PipelinedChannel`` sends each message in two writes, or one when
+the next message's envelope goes behind its body (``transports.pipeline``),
+else an ``SmtpChannel`` uses aiosmtplib's own calls, one command and one
+wait at a time. Opening connections is the
 slow part of SMTP, so a channel lives until the server closes it or answers
 421. Several relays may be configured with weights: a relay that cannot be
 reached is left alone for a while (doubling each time) and the others carry
@@ -38,6 +39,7 @@ from mailer.dispatch.transports.base import (
     Reply,
     SenderRefused,
     Undeliverable,
+    Upcoming,
     queue_id_of,
 )
 from mailer.dispatch.transports.pipeline import (
@@ -199,11 +201,14 @@ class SmtpChannel:
 
 
 class PipelinedChannel(SmtpChannel):
-    """One connection to a server that offers PIPELINING: each message in two writes.
+    """One connection to a server that offers PIPELINING: each message in two writes, or in
+    one when the sender gives the next message's envelope (``then``).
 
     aiosmtplib opened it; from here on the connection's bytes go through a
     ``ReplyReader``, and aiosmtplib's client is only closed at the end.
     """
+
+    chains = True
 
     def __init__(self, client: aiosmtplib.SMTP, relay: _RelayState, timeout: float) -> None:
         super().__init__(client, relay)
@@ -214,28 +219,48 @@ class PipelinedChannel(SmtpChannel):
         self._reader = ReplyReader(transport)
         #: The last transaction was refused before its end: RSET goes first next time.
         self._open_refused = False
+        self.announced: Upcoming | None = None
 
     def _broken(self, message: str, code: int | None = None) -> TransportError:
+        self.announced = None
         self._reader.close()
         return super()._broken(message, code)
 
+    def _ahead(self, then: Upcoming | None) -> bytes:
+        """The commands of ``then`` to write after the body, if they can go on this
+        connection; else nothing (the next message's own ``send`` then finds out why)."""
+        if then is None or (then.smtputf8 and not self._smtputf8):
+            return b""
+        try:
+            return Envelope(then.sender, (then.recipient,), then.smtputf8).commands()
+        except (ValueError, UnicodeError):
+            return b""
+
     async def send(
-        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False
+        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False,
+        then: Upcoming | None = None,
     ) -> Reply:
         """One pipelined transaction; refusals come back as a ``Reply``, breakage raises.
 
         ``stuffed``: ``data`` ends its lines in CRLF and no line starts with a
-        dot, so it goes on the wire as it is.
+        dot, so it goes on the wire as it is. ``then``: the next message's
+        envelope, written after the body (``announced``).
         """
+        announced, self.announced = self.announced, None
+        if announced is not None and announced != Upcoming(sender, recipient, smtputf8):
+            # The server waits for the announced message's body: no other can follow.
+            raise self._broken(f"{self.label}: a message other than the one announced")
         if smtputf8 and not self._smtputf8:
             raise Undeliverable(
                 f"not sent: {self.label} does not offer SMTPUTF8, which {recipient} needs"
             )
         try:
             envelope = Envelope(sender, (recipient,), smtputf8)
+            ahead = self._ahead(then)
             done = await transact(
                 self._reader, envelope, wire_body(data, stuffed=stuffed),
-                timeout=self._timeout, reset=self._open_refused,
+                timeout=self._timeout, reset=self._open_refused and announced is None,
+                announced=announced is not None, then=ahead,
             )
         except ValueError as exc:
             raise Undeliverable(f"not sent: {exc}") from None
@@ -245,6 +270,8 @@ class PipelinedChannel(SmtpChannel):
             raise self._broken(f"{self.label}: {exc}") from None
         except (OSError, UnicodeError) as exc:  # TimeoutError is an OSError
             raise self._broken(f"{self.label}: {_describe(exc)}") from None
+        if done.chained:
+            self.announced = then
         return self._judge(done, sender)
 
     def _judge(self, done: Transaction, sender: str) -> Reply:
@@ -269,8 +296,15 @@ class PipelinedChannel(SmtpChannel):
         return done.final
 
     async def close(self) -> None:
-        """Say QUIT when the connection still stands (without waiting long); never raise."""
+        """Say QUIT when the connection still stands (without waiting long); never raise.
+
+        With an envelope announced the server waits for its body, and would read
+        QUIT as the message: the connection is dropped instead, which ends the
+        transaction with nothing delivered.
+        """
         try:
+            if self.announced is not None:
+                return
             await self._reader.write(b"QUIT\r\n")
             await self._reader.reply(2.0)
         except (ConnectionBroken, OSError):
