@@ -148,3 +148,33 @@ def test_no_spare_is_forked_from_a_process_with_threads() -> None:
     finally:
         release.set()
         other.join()
+
+
+_ONE_DIES = """
+import os, signal, time
+from pathlib import Path
+from mailer.dispatch.spares import Spares
+spares = Spares.fork(2)
+first, second = spares._waiting
+os.kill(first.pid, signal.SIGKILL)
+state = ""
+for _ in range(600):
+    state = Path(f"/proc/{first.pid}/stat").read_text().rpartition(")")[2].split()[0]
+    if state == "Z":
+        break
+    time.sleep(0.05)
+taken = spares.take()
+print(state, taken is second, spares.take() is None, flush=True)
+spares.dismiss()
+os.close(taken.job_fd)
+os.close(taken.out_fd)
+print(taken.wait(), flush=True)
+"""
+
+
+def test_a_spare_that_died_while_waiting_is_passed_over() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _ONE_DIES], capture_output=True, text=True, timeout=60,
+        check=True,
+    )
+    assert done.stdout.split() == ["Z", "True", "True", "0"], done.stderr

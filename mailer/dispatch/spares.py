@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -59,7 +60,7 @@ class Spare:
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, 9)
+            os.kill(self.pid, signal.SIGKILL)
 
 
 class Spares:
@@ -77,7 +78,12 @@ class Spares:
         for _ in range(count):
             job_read, job_write = os.pipe()
             out_read, out_write = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no more processes for now: the workers are started later
+                for fd in (job_read, job_write, out_read, out_write):
+                    os.close(fd)
+                break
             if pid == 0:
                 # The parent's ends, of this pipe and of every spare forked before.
                 theirs = [job_write, out_read]
@@ -93,8 +99,15 @@ class Spares:
         return len(self._waiting)
 
     def take(self) -> Spare | None:
-        """A waiting spare, or None when there is none left."""
-        return self._waiting.pop(0) if self._waiting else None
+        """A waiting spare, or None when there is none left (one that has died since it
+        was forked, killed while the command asked its question, say, is passed over)."""
+        while self._waiting:
+            spare = self._waiting.pop(0)
+            if spare.poll() is None:
+                return spare
+            os.close(spare.job_fd)
+            os.close(spare.out_fd)
+        return None
 
     def dismiss(self) -> None:
         """End the spares no worker took: each reads the end of its pipe and exits."""

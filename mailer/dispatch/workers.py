@@ -166,8 +166,11 @@ class _Worker:
             )
             assert self.process.stdin is not None and self.process.stdout is not None
             self.stdin, self.stdout = self.process.stdin, self.process.stdout
-        self.stdin.write(pickle.dumps(job))
-        self.stdin.flush()  # the pipe stays open: its end tells the worker its parent is gone
+        try:
+            self.stdin.write(pickle.dumps(job))
+            self.stdin.flush()  # the pipe stays open: its end tells the worker its parent is gone
+        except BrokenPipeError:
+            pass  # it died before reading its job: ``finish`` reports how
         self.end: WorkerEnd | None = None
         self._partial = b""
 
@@ -189,7 +192,8 @@ class _Worker:
     def finish(self) -> WorkerEnd:
         """Wait for the worker to exit; how it ended."""
         status = self.process.wait()
-        self.stdin.close()
+        with contextlib.suppress(BrokenPipeError):  # the job never reached a worker that died
+            self.stdin.close()
         self.stdout.close()
         return self.end or WorkerEnd(died=status)
 
