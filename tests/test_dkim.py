@@ -275,3 +275,23 @@ def test_line_ends_are_signed_as_an_smtp_client_sends_them(data: bytes) -> None:
     must be what it sends, or the receiver's body hash differs."""
     sent = LINE_ENDINGS_REGEX.sub(b"\r\n", data)
     assert with_crlf(data) == (sent if sent.endswith(b"\r\n") else sent + b"\r\n")
+
+
+def test_a_letters_message_is_signed_alike_without_the_line_end_search(
+    keys: dict[str, DkimKey], tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    """``crlf`` (a message of mailer's own, ``stuffed``) skips looking for other line ends:
+    the same signature, even for a subscriber whose data holds a CR and an LF."""
+    path = tmp_path / "versammlung.md"
+    path.write_text(LETTER.replace("{{ subscriber.name }}", "{{ subscriber.name }} "
+                                   "{{ subscriber.attributes.note }}"), encoding="utf-8")
+    compiled = compile_letter(
+        load_letter(path), config=load_config(env={}), mailing_list=None, signer=Signer("k")
+    )
+    message = compiled.build(Recipient("zoe@example.com", "Zoë", {"note": "a\rb\nc\r\nd"}, 7))
+    assert message.stuffed
+    assert b"\r" not in message.data.replace(b"\r\n", b"")
+    signer = signer_for(keys, "both")
+    signed = signer.sign(message.data, crlf=True)
+    assert signed == signer.sign(message.data)
+    assert dkimpy_results(signed, list(keys.values())) == [True, True]

@@ -53,11 +53,11 @@ class SigningChannel:
         none with a dot, so a message that was ``stuffed`` still is.
         """
         if self._signer.slow:
-            unsigned = self._signer.prepare(data)
+            unsigned = self._signer.prepare(data, crlf=stuffed)
             loop = asyncio.get_running_loop()
             signed = await loop.run_in_executor(None, self._signer.finish, unsigned)
         else:
-            signed = self._signer.sign(data)
+            signed = self._signer.sign(data, crlf=stuffed)
         if self._chaining is not None:
             return await self._chaining.send(
                 sender, recipient, signed, smtputf8, stuffed=stuffed, then=then
