@@ -263,7 +263,7 @@ def fork_spares(
 ) -> Spares:
     """The campaign's worker processes, forked before the database is opened
     (``dispatch.spares``) so that they start at once; those not needed are dismissed when
-    the command ends. None once the database is open."""
+    the command ends. None once the database is open (an empty ``Spares``)."""
     if app.store_is_open:
         return Spares()
     spares = runner.fork_spares(app.config, concurrency=concurrency, rate=rate, workers=workers)

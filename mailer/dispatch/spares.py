@@ -74,6 +74,9 @@ class Spares:
         """``count`` spares, or none where forking is not safe (see the module's docstring)."""
         if count < 2 or not sys.platform.startswith("linux") or threading.active_count() > 1:
             return cls()
+        # What this process has written but not yet flushed would be written twice.
+        sys.stdout.flush()
+        sys.stderr.flush()
         spares: list[Spare] = []
         for _ in range(count):
             job_read, job_write = os.pipe()
