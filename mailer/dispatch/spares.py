@@ -59,6 +59,7 @@ class Spare:
         return self.returncode
 
     def kill(self) -> None:
+        """End the worker at once (when the parent itself is failing)."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
 
