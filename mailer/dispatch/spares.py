@@ -13,8 +13,10 @@ would write to a started worker, and the spares not needed read the end of
 their pipe and exit.
 
 Only on Linux, and only from a process with one thread (a fork copies the
-locks other threads hold, never their work); anywhere else workers are
-started as new interpreters, as they always can be.
+locks other threads hold, never their work); anywhere else, and in
+``campaigns run`` and ``mailer worker`` (which open the database before they
+know what is due), workers are started as new interpreters, as they always
+can be.
 """
 
 from __future__ import annotations
