@@ -452,22 +452,16 @@ def outcomes_of(
     last subscriber of the one before.
     """
     sql = (
-        f"SELECT d.subscriber_id, d.email, {_SHOWN_STATUS} AS shown, "
+        f"SELECT d.subscriber_id AS id, d.email, {_SHOWN_STATUS} AS shown, "
         "CASE WHEN b.id IS NOT NULL THEN b.received_at WHEN d.state = 'sent' THEN d.sent_at "
         "WHEN d.state = 'deferred' THEN d.next_attempt_at ELSE d.first_attempt_at END, "
         "d.last_code, CASE WHEN b.id IS NOT NULL THEN trim(b.kind || ' ' || b.reason || ': ' "
         "|| b.diagnostic) ELSE d.last_text END "
-        f"FROM deliveries d {_LATEST_BOUNCE} WHERE d.campaign_id = ? AND d.subscriber_id > ?"
+        f"FROM deliveries d {_LATEST_BOUNCE} WHERE d.campaign_id = ?"
     )
     params: list[Any] = [campaign_id]
     if status is not None:
         sql += " AND shown = ?"
-    sql += " ORDER BY d.subscriber_id LIMIT ?"
-    last = 0
-    while True:
-        rows = store.all(sql, [*params, last, *([status] if status else []), page_size])
-        for row in rows:
-            yield RecipientOutcome(row[1], row[2], row[3], row[4], row[5] or "")
-        if len(rows) < page_size:
-            return
-        last = rows[-1][0]
+        params.append(status)
+    for row in pages(store, sql, params, "d.subscriber_id", page_size=page_size):
+        yield RecipientOutcome(row[1], row[2], row[3], row[4], row[5] or "")
