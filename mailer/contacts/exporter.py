@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from mailer.contacts.addresses import address_key
 from mailer.contacts.columns import attribute_column, escape_cell
@@ -85,6 +85,8 @@ def iter_export_rows(store: Store, *, list_id: int | None = None) -> Iterator[di
         yield item
 
 
+T = TypeVar("T")
+
 #: Rows written between two calls of an export's ``progress``.
 PROGRESS_EVERY = 1000
 
@@ -101,22 +103,19 @@ def export_subscribers(
     read; returns how many. ``progress(written)`` is called every ``PROGRESS_EVERY`` rows."""
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r} (one of: {', '.join(FORMATS)})")
-    count = 0
+    written = _Written(progress)
     # Read in one snapshot, so the header and the rows agree even while others write.
     with store.snapshot():
         if fmt == "jsonl":
-            for item in iter_export_rows(store, list_id=list_id):
+            for item in written.each(iter_export_rows(store, list_id=list_id)):
                 out.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")
-                count += 1
-                if progress is not None and count % PROGRESS_EVERY == 0:
-                    progress(count)
-            return count
+            return written.count
         keys = attribute_keys(store, list_id)
         # The standard CRLF: the writer then quotes any cell holding \r or \n.
         writer = csv.writer(out)
         header = ["email", "name", "status", "language", *(attribute_column(k) for k in keys)]
         writer.writerow([escape_cell(title) for title in header])
-        for row in for_export(store, list_id):
+        for row in written.each(for_export(store, list_id)):
             attributes = json.loads(row.attributes or "{}")
             writer.writerow(
                 [
@@ -127,10 +126,24 @@ def export_subscribers(
                     *(_cell(attributes[k]) if k in attributes else "" for k in keys),
                 ]
             )
-            count += 1
-            if progress is not None and count % PROGRESS_EVERY == 0:
-                progress(count)
-    return count
+    return written.count
+
+
+class _Written:
+    """Counts the rows of an export as each is written, telling ``progress`` the count
+    after every ``PROGRESS_EVERY``-th."""
+
+    def __init__(self, progress: Callable[[int], None] | None) -> None:
+        self.count = 0
+        self._progress = progress
+
+    def each(self, rows: Iterable[T]) -> Iterator[T]:
+        """``rows`` as they come; each counts once the caller asks for the next."""
+        for row in rows:
+            yield row
+            self.count += 1
+            if self._progress is not None and self.count % PROGRESS_EVERY == 0:
+                self._progress(self.count)
 
 
 def export_person(store: Store, email: str) -> dict[str, Any]:
