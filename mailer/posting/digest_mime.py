@@ -116,7 +116,7 @@ class DigestBuilder:
     def text(self, entries: list[DigestEntry]) -> str:
         """The digest as RFC 1153 text: the header, the topics, each post, the trailer."""
         title = self._list.display_title
-        issue = self.subject.rpartition(" ")[2]
+        issue = self._campaign.id
         volume = self._campaign.created_at[:4]
         lines = [f"{title} Digest    {format_datetime(clock.now())[:16]}    "
                  f"Volume {volume} : Issue {issue}", "", "Today's Topics:", ""]

@@ -60,15 +60,6 @@ def choose(
     return str(row[0])
 
 
-def mode_of(conn: sqlite3.Connection | Store, list_id: int, subscriber_id: int) -> str:
-    """How the member takes the list's posts (``off`` when not on it)."""
-    row = conn.execute(
-        "SELECT digest FROM subscriptions WHERE list_id = ? AND subscriber_id = ?",
-        (list_id, subscriber_id),
-    ).fetchone()
-    return str(row[0]) if row is not None else "off"
-
-
 def queue_post(conn: sqlite3.Connection, list_id: int, post_id: int) -> int:
     """Queue an accepted post for each mailable digest member of its list; for how many."""
     sql, params = recipients_sql(conn, [list_id], 0, (), "s.list_id, p.id, ?")
