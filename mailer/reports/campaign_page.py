@@ -40,8 +40,7 @@ def campaign_page(config: Config, report: CampaignReport) -> str:
         _rates(report),
     ]
     sections += [_sizes(report), _languages(report), _lists(report)]
-    if report.detail.pruned_at is not None:
-        sections = [_pruned(report, section) for section in sections]
+    sections = [_pruned(report, section) for section in sections]
     return render(config, "campaign.html.j2", report=report, facts=_facts(report),
                   sections=sections, nothing_yet=_nothing_yet(report),
                   generated_at=report.generated_at)
@@ -79,7 +78,7 @@ PER_RECIPIENT = ("timeline", "domains", "deferrals", "languages")
 
 def _pruned(report: CampaignReport, section: Section) -> Section:
     """A section drawn from rows per recipient says, once they are pruned, that they are gone
-    rather than draw from what is left (the failures alone)."""
+    rather than draw from what is left (the failures alone); any other section as it is."""
     if section.id not in PER_RECIPIENT or report.detail.pruned_at is None:
         return section
     return Section(section.id, section.title, empty=(
