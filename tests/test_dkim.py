@@ -11,24 +11,21 @@ with both (two signatures, RFC 8463).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from pathlib import Path
 
 import pytest
 from aiosmtplib.protocol import LINE_ENDINGS_REGEX
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dkim.canonicalization import Relaxed
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mailer.config import load_config
-from mailer.dispatch.dkim import (
-    DkimSigner,
-    body_hash,
-    relaxed_body,
-    relaxed_header,
-    with_crlf,
-)
+from mailer.dispatch.dkim import DkimSigner
+from mailer.dispatch.dkim_canon import body_hash, relaxed_body, relaxed_header, with_crlf
 from mailer.dispatch.dkim_keys import DkimKey
 from mailer.letters.compile import compile_letter
 from mailer.letters.editions import CompiledEditions, load_editions
@@ -280,18 +277,53 @@ def test_line_ends_are_signed_as_an_smtp_client_sends_them(data: bytes) -> None:
 def test_a_letters_message_is_signed_alike_without_the_line_end_search(
     keys: dict[str, DkimKey], tmp_path: Path, fake_clock: FakeClock
 ) -> None:
-    """``crlf`` (a message of mailer's own, ``stuffed``) skips looking for other line ends:
-    the same signature, even for a subscriber whose data holds a CR and an LF."""
+    """``crlf`` (a message of mailer's own, ``stuffed``) skips looking for other line ends,
+    and ``relaxed`` hashes the body as it is: the same signature, even for a subscriber
+    whose data holds a CR, an LF, a tab and runs of spaces."""
     path = tmp_path / "versammlung.md"
     path.write_text(LETTER.replace("{{ subscriber.name }}", "{{ subscriber.name }} "
                                    "{{ subscriber.attributes.note }}"), encoding="utf-8")
     compiled = compile_letter(
         load_letter(path), config=load_config(env={}), mailing_list=None, signer=Signer("k")
     )
-    message = compiled.build(Recipient("zoe@example.com", "Zoë", {"note": "a\rb\nc\r\nd"}, 7))
-    assert message.stuffed
+    note = "a\rb\nc\r\nd  e\t\tf   "
+    message = compiled.build(Recipient("zoe@example.com", "Zoë  \t Ünal", {"note": note}, 7))
+    assert message.stuffed and message.relaxed
     assert b"\r" not in message.data.replace(b"\r\n", b"")
+    body = message.data.partition(b"\r\n\r\n")[2]
+    assert relaxed_body(body) == body.rstrip(b"\r\n") + b"\r\n"  # in relaxed form already
     signer = signer_for(keys, "both")
-    signed = signer.sign(message.data, crlf=True)
-    assert signed == signer.sign(message.data)
+    signed = signer.sign(message.data, crlf=True, relaxed=True)
+    assert signed == signer.sign(message.data, crlf=True) == signer.sign(message.data)
     assert dkimpy_results(signed, list(keys.values())) == [True, True]
+
+
+def test_a_letter_whose_constant_parts_hold_a_run_of_spaces_is_not_taken_as_relaxed(
+    keys: dict[str, DkimKey], tmp_path: Path
+) -> None:
+    """A file name with two spaces stands in the attachment's headers, which no quoted-
+    printable codes: the letter's messages are then reduced before hashing, as any."""
+    (tmp_path / "Agenda  2027.pdf").write_bytes(sample_files.pdf())
+    path = tmp_path / "agenda.md"
+    path.write_text('---\nsubject: "Agenda"\nattachments: ["Agenda  2027.pdf"]\n---\n\n'
+                    "Dear {{ subscriber.name }}, the agenda is attached.\n", encoding="utf-8")
+    compiled = CompiledEditions(
+        load_editions(path), config=load_config(env={}), lists=[], signer=Signer("k")
+    )
+    message = compiled.build(Recipient("ana@example.com", "Ana Lima", {}, 8))
+    assert message.stuffed and not message.relaxed
+    signer = signer_for(keys, "both")
+    signed = signer.sign(message.data, crlf=True, relaxed=message.relaxed)
+    assert dkimpy_results(signed, list(keys.values())) == [True, True]
+
+
+def test_libsodium_makes_the_ed25519_signature_openssl_makes(keys: dict[str, DkimKey]) -> None:
+    """Ed25519 is deterministic (RFC 8032): the signer's libsodium signature over the hash
+    is the one ``cryptography`` (OpenSSL) makes with the same key."""
+    key = keys["ed25519-sha256"]
+    signed = DkimSigner([key]).sign(FOLDED)
+    signature = base64.b64decode(re.sub(r"\s+", "", _tags(signed)["b"]))
+    unsigned = DkimSigner([key]).prepare(FOLDED)
+    private = key.private_key
+    assert isinstance(private, Ed25519PrivateKey)
+    assert signature == private.sign(unsigned.digests[0])

@@ -210,10 +210,14 @@ def test_envelope_commands_go_in_one_piece_and_refuse_line_breaks() -> None:
 
 @given(st.text(alphabet=st.sampled_from(list(". a=\té\n")), max_size=400))
 def test_quoted_printable_never_starts_a_line_with_a_dot_and_reads_back(text: str) -> None:
+    """Nor does it hold a tab, a run of spaces or a space ending a line: a letter's body is
+    in DKIM's relaxed form as it is written (``OutgoingMessage.relaxed``)."""
     import quopri
 
     encoded = qp(text)
     assert encoded == LineCachedQP().encode(text)
     assert not encoded.startswith(b".") and b"\n." not in encoded
+    assert b"\t" not in encoded and b"  " not in encoded
+    assert not encoded.endswith(b" ") and b" \r\n" not in encoded
     assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
     assert quopri.decodestring(encoded).decode("utf-8") == text.replace("\n", "\r\n")

@@ -365,7 +365,7 @@ async def _send_each(
             try:
                 reply = await channel.send(
                     sender, message.recipient, message.data, message.smtputf8,
-                    stuffed=message.stuffed,
+                    stuffed=message.stuffed, relaxed=message.relaxed,
                 )
             except TransportError as exc:
                 await channel.close()
@@ -387,7 +387,8 @@ async def send_one(config: Config, message: OutgoingMessage) -> None:
     channel = await make_transport(config).open()
     try:
         reply = await channel.send(
-            sender, message.recipient, message.data, message.smtputf8, stuffed=message.stuffed
+            sender, message.recipient, message.data, message.smtputf8,
+            stuffed=message.stuffed, relaxed=message.relaxed,
         )
     finally:
         await channel.close()

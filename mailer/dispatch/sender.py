@@ -338,14 +338,14 @@ class Sender:
             if following is not None and link.chaining is not None:
                 reply = await link.chaining.send(
                     sender, message.recipient, message.data, message.smtputf8,
-                    stuffed=message.stuffed, then=following.envelope,
+                    stuffed=message.stuffed, relaxed=message.relaxed, then=following.envelope,
                 )
                 if link.chaining.announced is not None:
                     link.ahead = following
             else:
                 reply = await channel.send(
                     sender, message.recipient, message.data, message.smtputf8,
-                    stuffed=message.stuffed,
+                    stuffed=message.stuffed, relaxed=message.relaxed,
                 )
         except SenderRefused as exc:
             # Our fault, not the recipient's: they stay pending and the campaign pauses.

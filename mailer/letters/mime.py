@@ -53,6 +53,8 @@ _QP_BLOCK = re.compile(r"(?:[^\n]*\n){1,8}|[^\n]+\Z")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 #: Encoded words stay under 75 characters: 45 UTF-8 octets → 60 base64 characters.
 _WORD_OCTETS = 45
+#: What a reader that knows no MIME shows of a multipart message.
+_PREAMBLE = b"This is a multi-part message in MIME format.\r\n"
 #: The first word shares its line with the header name (up to ``Organization: ``).
 _FIRST_WORD_OCTETS = 39
 
@@ -76,6 +78,9 @@ class OutgoingMessage:
     files_size: int = 0
     #: Every line ends in CRLF and none starts with a dot: SMTP takes it as it is.
     stuffed: bool = False
+    #: The body holds no tab, no run of spaces and no space that ends a line: it is in
+    #: DKIM's relaxed form already but for empty lines at its end.
+    relaxed: bool = False
 
     @functools.cached_property
     def data(self) -> bytes:
@@ -224,32 +229,38 @@ def header(name: str, value: str) -> bytes:
 
 
 def qp(text: str) -> bytes:
-    """Quoted-printable body with CRLF line ends (text uses ``\\n``); no line starts with a dot."""
+    """Quoted-printable body with CRLF line ends (text uses ``\\n``); no line starts with a
+    dot, and white space comes only as single spaces within a line (``_wire_form``)."""
     return CRLF.join([_qp_line(line) for line in text.split("\n")])
 
 
 def _qp_line(line: str) -> bytes:
-    """One line of text in quoted-printable (soft breaks in CRLF), never starting a line
-    with a dot."""
-    return _no_leading_dot(binascii.b2a_qp(line.encode("utf-8"), istext=True)).replace(
-        b"\n", CRLF
-    )
+    """One line of text in quoted-printable (soft breaks in CRLF), in ``_wire_form``."""
+    return _wire_form(binascii.b2a_qp(line.encode("utf-8"), istext=True)).replace(b"\n", CRLF)
 
 
-def _no_leading_dot(encoded: bytes) -> bytes:
-    """``encoded`` (one line, soft breaks as ``=\\n``) with no line starting with a dot.
+def _wire_form(encoded: bytes) -> bytes:
+    """``encoded`` (one line, soft breaks as ``=\\n``) with no line starting with a dot and
+    no tab or run of spaces.
 
-    A dot that starts a line is written ``=2E``, which decodes to the same
-    dot: a message of mailer's then needs no dot-stuffing on its way through
-    SMTP, so one compiled letter's bytes go on the wire as they are. Rare
-    (a line of the letter that starts with a dot, or a soft break falling
-    before one), and the caller caches the line.
+    Either is written as its ``=XX`` code, which decodes to the same text.
+    A dot that starts a line: a message of mailer's then needs no
+    dot-stuffing on its way through SMTP, so one compiled letter's bytes go
+    on the wire as they are. A tab, or a space after a space: the body is
+    then already in DKIM's relaxed form (``OutgoingMessage.relaxed``), which
+    the signer hashes as it is. (``b2a_qp`` already codes white space at the
+    end of a line.) Rare enough (columns of a plain-text table, indented
+    HTML), and the caller caches the line.
     """
-    if not encoded.startswith(b".") and b"\n." not in encoded:
+    if not (
+        encoded.startswith(b".") or b"\n." in encoded or b"  " in encoded or b"\t" in encoded
+    ):
         return encoded
     lines: list[bytes] = []
     current = b""
     for token in _QP_TOKEN.findall(encoded.replace(b"=\n", b"")):
+        if token == b"\t" or (token == b" " and current.endswith(b" ")):
+            token = b"=09" if token == b"\t" else b"=20"
         if len(current) + len(token) > 75:  # room for the soft break's "="
             lines.append(current + b"=")
             current = b""
@@ -327,6 +338,16 @@ def _dot_free(constant: Sequence[bytes]) -> bool:
     through SMTP as it is, with no dot-stuffing: looked at once per letter.
     """
     return not any(part.startswith(b".") or b"\n." in part for part in constant)
+
+
+def _relaxed(constant: Sequence[bytes]) -> bool:
+    """Whether a letter's constant body parts hold white space only as single spaces within a
+    line, and end in none: with the bodies (``qp``), every message's body is then in DKIM's
+    relaxed form as it is. Looked at once per letter (a file name with two spaces is not)."""
+    return not any(
+        b"  " in part or b"\t" in part or b" \r\n" in part or part.endswith(b" ")
+        for part in constant
+    )
 
 
 def _constant_head(
@@ -426,6 +447,7 @@ class MessageFrame:
         self._head_utf8 = not (self._head + self._reply_open).isascii()
         self._qp = LineCachedQP()
         self._stuffed = _dot_free((self._head, layout.text_open, layout.html_open, *layout.tail))
+        self._relaxed = _relaxed((_PREAMBLE, layout.text_open, layout.html_open, *layout.tail))
         self._date_second = -1
         self._date_header = b""
 
@@ -488,7 +510,8 @@ class MessageFrame:
             unsubscribe.encode("ascii"),
             CRLF,
             self._head,
-            b"\r\nThis is a multi-part message in MIME format.\r\n",
+            CRLF,
+            _PREAMBLE,
             layout.text_open,
             self._qp.encode(text),
             layout.html_open,
@@ -502,4 +525,5 @@ class MessageFrame:
             smtputf8=smtputf8 or self._head_utf8,
             files_size=layout.files_size,
             stuffed=self._stuffed,
+            relaxed=self._relaxed,
         )

@@ -80,12 +80,17 @@ class Channel(Protocol):
     """
 
     async def send(
-        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False
+        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False,
+        relaxed: bool = False,
     ) -> Reply:
         """Hand over one message (``data`` with CRLF line ends) for one recipient.
 
         ``stuffed`` promises that no line of ``data`` starts with a dot (and
         every line ends in CRLF), so an SMTP channel may write it as it is.
+        ``relaxed`` promises that the body is already in DKIM's relaxed form
+        but for empty lines at its end (no run of spaces or tabs, no white
+        space ending a line), so the signing channel hashes it as it is; the
+        others need not look at it.
         """
         ...
 
@@ -120,7 +125,7 @@ class ChainingChannel(Channel, Protocol):
 
     async def send(
         self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False,
-        then: Upcoming | None = None,
+        relaxed: bool = False, then: Upcoming | None = None,
     ) -> Reply:
         """As ``Channel.send``; ``then`` is the next message's envelope, written after this
         body when this message reaches it (``announced`` says whether it did)."""

@@ -33,7 +33,8 @@ class OutboxChannel:
         self._path = path
 
     async def send(
-        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False
+        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False,
+        relaxed: bool = False,
     ) -> Reply:
         """Write one message (tmp, then into new); a 250 reply names the file."""
         envelope = f"Return-Path: <{sender}>\r\nDelivered-To: {recipient}\r\n".encode()

@@ -45,7 +45,7 @@ class SigningChannel:
 
     async def send(
         self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False,
-        then: Upcoming | None = None,
+        relaxed: bool = False, then: Upcoming | None = None,
     ) -> Reply:
         """Sign ``data``, then hand it to the wrapped channel (with ``then``, if it chains).
 
@@ -53,11 +53,11 @@ class SigningChannel:
         none with a dot, so a message that was ``stuffed`` still is.
         """
         if self._signer.slow:
-            unsigned = self._signer.prepare(data, crlf=stuffed)
+            unsigned = self._signer.prepare(data, crlf=stuffed, relaxed=relaxed)
             loop = asyncio.get_running_loop()
             signed = await loop.run_in_executor(None, self._signer.finish, unsigned)
         else:
-            signed = self._signer.sign(data, crlf=stuffed)
+            signed = self._signer.sign(data, crlf=stuffed, relaxed=relaxed)
         if self._chaining is not None:
             return await self._chaining.send(
                 sender, recipient, signed, smtputf8, stuffed=stuffed, then=then

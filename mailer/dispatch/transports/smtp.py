@@ -140,7 +140,8 @@ class SmtpChannel:
         return TransportError(message, code=code)
 
     async def send(
-        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False
+        self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False,
+        relaxed: bool = False,
     ) -> Reply:
         """One mail transaction; SMTP refusals come back as a ``Reply``, breakage raises.
 
@@ -238,7 +239,7 @@ class PipelinedChannel(SmtpChannel):
 
     async def send(
         self, sender: str, recipient: str, data: bytes, smtputf8: bool, *, stuffed: bool = False,
-        then: Upcoming | None = None,
+        relaxed: bool = False, then: Upcoming | None = None,
     ) -> Reply:
         """One pipelined transaction; refusals come back as a ``Reply``, breakage raises.
 
