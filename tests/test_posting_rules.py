@@ -3,8 +3,11 @@ prove, the verdict of each policy, the subject prefix, and schema 8's migration.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
+from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -26,7 +29,14 @@ from mailer.store.models import (
 )
 from mailer.store.schema import MIGRATIONS
 from tests.inbound_samples import SECRET
-from tests.posting_samples import LIST_ADDRESS, MEMBERS, federation, post
+from tests.posting_samples import (
+    LIST_ADDRESS,
+    MEMBERS,
+    Federation,
+    federation,
+    post,
+    trusted_results,
+)
 from tests.web_helpers import free_port, mailer_env, start_server
 
 SERVER = "mx.lists.example.org"
@@ -138,34 +148,94 @@ def test_schema_8_keeps_the_ids_campaigns_and_posts_handed_out(tmp_path: Path) -
         assert {"posting", "on_refused", "verify", "dmarc", "reply_to"} <= columns
 
 
-def test_a_poster_confirms_their_post_through_the_mailed_link(tmp_path: Path) -> None:
-    fed = federation(tmp_path, "", "--posting", "announce", "--verify", "confirm",
-                     "--dmarc", "none")
-    assert fed.pipe(post(results=None), LIST_ADDRESS).returncode == 0
+def _asked_to_confirm(fed: Federation) -> tuple[EmailMessage, str]:
+    """The one message asking Rosa to confirm her post, and the path of its link."""
     [request] = fed.outbox_to("rosa@union.example")
     body = request.get_body(("plain",))
     assert body is not None
-    found = re.search(r"/post/confirm/(\S+)", body.get_content())
+    found = re.search(r"/post/confirm/\S+", body.get_content())
     assert found is not None
+    return request, found.group(0)
+
+
+@contextlib.contextmanager
+def _serving(tmp_path: Path, fed: Federation) -> Iterator[str]:
+    """``mailer serve`` of the federation's database; its base URL."""
     port = free_port()
     env = mailer_env(tmp_path, port, MAILER_SECRET_KEY=SECRET, MAILER_CONFIG=str(fed.config))
     server = start_server(tmp_path, fed.db, env=env, port=port)
     try:
-        url = f"{server.base}/post/confirm/{found.group(1)}"
+        yield server.base
+    finally:
+        server.stop()
+
+
+def _csrf(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_a_poster_confirms_their_post_through_the_mailed_link(tmp_path: Path) -> None:
+    fed = federation(tmp_path, "", "--posting", "announce", "--verify", "confirm",
+                     "--dmarc", "none")
+    assert fed.pipe(post(results=None), LIST_ADDRESS).returncode == 0
+    _, link = _asked_to_confirm(fed)
+    with _serving(tmp_path, fed) as base:
+        url = base + link
         page = httpx.get(url)
         assert page.status_code == 200 and "Yes, I sent it" in page.text
         assert "unconfirmed" in fed.ok("held", "ls")  # the GET changed nothing
         refused = httpx.post(url, data={"csrf": "forged"})
         assert refused.status_code == 400
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert csrf is not None
-        done = httpx.post(url, data={"csrf": csrf.group(1)})
+        done = httpx.post(url, data={"csrf": _csrf(page)})
         assert done.status_code == 200 and "on its way to the list" in done.text
-    finally:
-        server.stop()
     fed.ok("campaigns", "run")
     for member in MEMBERS:
         assert len(fed.outbox_to(member)) == 1
+
+
+def test_a_poster_is_asked_and_answered_in_the_lists_language(tmp_path: Path) -> None:
+    """Rosa is on no list: the request to confirm, its page, the thanks and the answer to a
+    second try speak the list's default language (Spanish), and say so."""
+    fed = federation(tmp_path, "", "--posting", "announce", "--verify", "confirm",
+                     "--dmarc", "none", "--language", "es")
+    assert fed.pipe(post(results=None), LIST_ADDRESS).returncode == 0
+    request, link = _asked_to_confirm(fed)
+    assert request["Content-Language"] == "es"
+    assert request["Subject"] == "Confirme su mensaje a members: Resolution of the assembly"
+    body = request.get_body(("plain",))
+    assert body is not None and "confirme que lo envió usted" in body.get_content()
+    with _serving(tmp_path, fed) as base:
+        url = base + link
+        page = httpx.get(url, headers={"Accept-Language": "de"})  # the poster's, not the browser's
+        assert page.status_code == 200 and '<html lang="es"' in page.text
+        assert "Sí, lo envié yo" in page.text and "Yes, I sent it" not in page.text
+        assert "a la espera de que el remitente lo confirme" in page.text
+        done = httpx.post(url, data={"csrf": _csrf(page)})
+        assert done.status_code == 200 and "su mensaje va camino de la lista" in done.text
+        again = httpx.post(url, data={"csrf": _csrf(page)})
+        assert again.status_code == 409 and "No se hizo nada" in again.text
+        assert "enviado a la lista" in again.text
+
+
+def test_a_rejected_member_is_answered_in_their_own_language(tmp_path: Path) -> None:
+    """A member who reads German is answered in German, with the list's reason in German,
+    though the list's default is Spanish."""
+    fed = federation(tmp_path, "", "--posting", "announce", "--on-refused", "reject",
+                     "--language", "es")
+    fed.ok("subscribers", "add", "dora@union.example", "--list", "members", "--language", "de")
+    results = trusted_results()
+    assert fed.pipe(post(sender="dora@union.example", results=results), LIST_ADDRESS
+                    ).returncode == 0
+    [answer] = fed.outbox_to("dora@union.example")
+    assert answer["Content-Language"] == "de"
+    assert answer["Subject"] == "Ihre Nachricht an members wurde nicht verteilt"
+    body = answer.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "Ihre Nachricht „Resolution of the assembly“ an die Liste members" in text
+    assert "Der angegebene Grund: nicht unter den Absendern der Liste" in text
 
 
 def test_forgetting_a_person_takes_their_roles_on_lists(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from email.policy import compat32
 from mailer.errors import ListNotFound
 from mailer.inbound.arrival import UNKNOWN_RECIPIENT, Arrival, Intake, Received
 from mailer.inbound.routes import Destination, RouteKind
-from mailer.posting import authresults, moderation, munging, notices
+from mailer.posting import authresults, moderation, munging
 from mailer.posting.distribute import queue_post
 from mailer.posting.policy import Standing, Verdict, judge
 from mailer.store import posts, roles, subscriptions
@@ -95,6 +95,6 @@ def _tell(intake: Intake, post: Post) -> None:
     if post.status is PostStatus.HELD:
         moderation.notify_moderators(intake.config, intake.store, post)
     elif post.status is PostStatus.REJECTED and post.sender:
-        moderation.deliver(intake.config, notices.rejected(post, post.reason))
+        moderation.answer_rejected(intake.config, intake.store, post, post.reason)
     elif post.status is PostStatus.UNCONFIRMED and post.sender:
-        moderation.ask_poster(intake.config, post)
+        moderation.ask_poster(intake.config, intake.store, post)

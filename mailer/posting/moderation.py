@@ -25,6 +25,7 @@ from mailer import clock, tokens
 from mailer.config import Config
 from mailer.dispatch.run import send_one
 from mailer.errors import ConflictError, MailerError
+from mailer.i18n import catalogue_language
 from mailer.inbound.message import content_of
 from mailer.letters.sender import web_base_url
 from mailer.posting import notices
@@ -34,6 +35,7 @@ from mailer.store.database import Store
 from mailer.store.lists import find_list_by_id
 from mailer.store.models import ListRole, Post, PostStatus
 from mailer.store.posts import Decision
+from mailer.store.subscribers import find_subscriber
 
 #: What of a post's HTML a moderator's page shows: text and its structure, no images,
 #: no styles, no scripts, links that open nothing by themselves.
@@ -123,7 +125,26 @@ def reject(config: Config, store: Store, post_id: int, reason: str = "") -> tupl
         if not posts.decide(conn, post_id, decision):
             raise ConflictError(f"post {post_id} was decided already")
     post = posts.get(store, post_id)
-    return post, deliver(config, notices.rejected(post, reason))
+    return post, answer_rejected(config, store, post, reason)
+
+
+def answer_rejected(config: Config, store: Store, post: Post, reason: str) -> bool:
+    """Tell the poster, in their language, that the list did not take the post; whether
+    the answer went."""
+    return deliver(config, notices.rejected(post, reason, poster_language(store, post)))
+
+
+def poster_language(store: Store, post: Post) -> str:
+    """The language a poster reads: theirs as a subscriber, else their list's default.
+
+    A poster who is on no list reads the list's language: they wrote to it.
+    """
+    subscriber = find_subscriber(store, post.sender) if post.sender else None
+    mailing_list = find_list_by_id(store, post.list_id) if post.list_id else None
+    return catalogue_language(
+        subscriber.language if subscriber is not None else "",
+        mailing_list.language if mailing_list is not None else "",
+    )
 
 
 def discard(store: Store, post_id: int) -> Post:
@@ -168,13 +189,14 @@ def notify_moderators(config: Config, store: Store, post: Post) -> int:
     return sent
 
 
-def ask_poster(config: Config, post: Post) -> bool:
-    """Mail the poster the link that confirms their post; whether it went."""
+def ask_poster(config: Config, store: Store, post: Post) -> bool:
+    """Mail the poster, in their language, the link that confirms their post; whether it
+    went."""
     signer = tokens.signer_for(config, missing="none")
     if signer is None:
         return False
     token = signer.confirm_post(post.id, lifetime(config, post))
-    return deliver(config, notices.confirm(config, post, token))
+    return deliver(config, notices.confirm(config, post, token, poster_language(store, post)))
 
 
 def deliver(config: Config, notice: notices.Notice) -> bool:

@@ -5,7 +5,9 @@ Each is a short plain-text message from the list's owner address
 program answers none of them, and the intake drops any answer that a
 program sends back), and none carries the post's own content beyond its
 sender, subject and first lines: a moderator reads the post on the
-moderation page, where its HTML is shown cleaned.
+moderation page, where its HTML is shown cleaned. What goes back to a poster
+is in the poster's language (``moderation.poster_language``); a moderator's
+notice is in English, like the command line it names.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from email.utils import format_datetime, make_msgid
 
 from mailer import clock
 from mailer.config import Config
+from mailer.i18n import catalogue_language, translations
 from mailer.letters.mime import OutgoingMessage, mail_address
 from mailer.letters.sender import sender_of, web_base_url
 from mailer.store.models import Post
@@ -34,6 +37,8 @@ class Notice:
     subject: str
     lines: tuple[str, ...]
     in_reply_to: str = ""
+    #: The language it is written in ("" for English), said in ``Content-Language``.
+    language: str = ""
 
 
 def outgoing(config: Config, notice: Notice) -> OutgoingMessage:
@@ -50,6 +55,8 @@ def outgoing(config: Config, notice: Notice) -> OutgoingMessage:
         message["In-Reply-To"] = f"<{notice.in_reply_to}>"
     message["Auto-Submitted"] = "auto-generated"
     message.set_content("\n".join(notice.lines) + "\n", charset="utf-8")
+    if notice.language:  # after the content, which clears every Content- header before it
+        message["Content-Language"] = notice.language
     rcpt, utf8 = mail_address(notice.to)
     data = message.as_bytes(policy=_POLICY)
     return OutgoingMessage(
@@ -87,39 +94,46 @@ def held(config: Config, post: Post, moderator: str, link: str, text: str) -> No
     )
 
 
-def rejected(post: Post, reason: str) -> Notice:
-    """The polite answer to a poster whose post the list does not take."""
+def rejected(post: Post, reason: str, language: str = "") -> Notice:
+    """The polite answer to a poster whose post the list does not take, in ``language``.
+
+    ``reason`` is mailer's own (a verdict's, translated here) or a moderator's words.
+    """
+    _ = translations(language).gettext
+    facts = {"subject": post.subject or _("(no subject)"), "list": post.list_name}
     lines = [
-        "Hello,",
+        _("Hello,"),
         "",
-        f"your message \"{post.subject or '(no subject)'}\" to the list {post.list_name} "
-        "was not sent to its members.",
+        _('your message "%(subject)s" to the list %(list)s was not sent to its members.')
+        % facts,
     ]
     if reason:
-        lines += ["", f"The reason given: {reason}"]
-    lines += ["", "If you think this is a mistake, please write to the list's coordinators."]
+        lines += ["", _("The reason given: %(reason)s") % {"reason": _(reason)}]
+    lines += ["", _("If you think this is a mistake, please write to the list's coordinators.")]
     return Notice(
-        to=post.sender, subject=f"Your message to {post.list_name} was not distributed",
-        lines=tuple(lines), in_reply_to=post.message_id,
+        to=post.sender, subject=_("Your message to %(list)s was not distributed") % facts,
+        lines=tuple(lines), in_reply_to=post.message_id, language=catalogue_language(language),
     )
 
 
-def confirm(config: Config, post: Post, token: str) -> Notice:
-    """The request to a poster to confirm that the post is theirs."""
+def confirm(config: Config, post: Post, token: str, language: str = "") -> Notice:
+    """The request to a poster to confirm that the post is theirs, in ``language``."""
+    _ = translations(language).gettext
     link = f"{web_base_url(config)}/post/confirm/{token}"
+    facts = {"subject": post.subject or _("(no subject)"), "list": post.list_name}
     return Notice(
         to=post.sender,
-        subject=f"Confirm your message to {post.list_name}: {post.subject or '(no subject)'}",
+        subject=_("Confirm your message to %(list)s: %(subject)s") % facts,
         lines=(
-            "Hello,",
+            _("Hello,"),
             "",
-            f"a message \"{post.subject or '(no subject)'}\" came to the list "
-            f"{post.list_name} from your address. Before it goes to the members, please "
-            "confirm that you sent it:",
+            _('a message "%(subject)s" came to the list %(list)s from your address. Before it '
+              "goes to the members, please confirm that you sent it:") % facts,
             "",
             link,
             "",
-            "If you did not send it, do nothing: it will not be distributed.",
+            _("If you did not send it, do nothing: it will not be distributed."),
         ),
         in_reply_to=post.message_id,
+        language=catalogue_language(language),
     )

@@ -21,6 +21,7 @@ from enum import StrEnum
 
 from mailer.contacts.addresses import normalize_address
 from mailer.errors import InputError
+from mailer.i18n import N_
 from mailer.posting.authresults import Proof
 from mailer.store.database import Store
 from mailer.store.lists import posting_policy, set_posting_policy
@@ -64,10 +65,10 @@ def allowed(policy: PostingPolicy, standing: Standing) -> bool:
 
 def _refusal(policy: PostingPolicy, standing: Standing) -> str:
     if policy.posting is Posting.CLOSED:
-        return "posting is closed"
+        return N_("posting is closed")
     if policy.posting is Posting.ANNOUNCE:
-        return "not one of the list's posters"
-    return "not a member of the list"
+        return N_("not one of the list's posters")
+    return N_("not a member of the list")
 
 
 def judge(policy: PostingPolicy, standing: Standing, proved: Proof) -> Verdict:
@@ -80,9 +81,9 @@ def judge(policy: PostingPolicy, standing: Standing, proved: Proof) -> Verdict:
     if proved.how and policy.verify in (Verify.AUTH_RESULTS, Verify.BOTH):
         return Verdict(PostStatus.APPROVED, proved.detail, proved.how)
     if policy.verify in (Verify.CONFIRM, Verify.BOTH):
-        return Verdict(PostStatus.UNCONFIRMED, "waiting for the poster to confirm it")
+        return Verdict(PostStatus.UNCONFIRMED, N_("waiting for the poster to confirm it"))
     return Verdict(
-        PostStatus.HELD, "the sender is not proved (no trusted DMARC or aligned DKIM pass)"
+        PostStatus.HELD, N_("the sender is not proved (no trusted DMARC or aligned DKIM pass)")
     )
 
 
