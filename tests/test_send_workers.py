@@ -109,6 +109,48 @@ def test_spares_not_needed_are_dismissed_and_none_is_left(
     assert _processes_naming(str(letter)) == []
 
 
+#: Leaves a mark for every new interpreter that starts (a forked spare starts none).
+_MARK = """
+import os, pathlib
+pathlib.Path(os.environ["MAILER_TEST_MARKS"], str(os.getpid())).touch()
+"""
+
+
+def test_a_cron_run_sends_a_due_campaign_with_workers_forked_from_itself(
+    tmp_path: Path, db_path: Path, store: Store, sink: SmtpSink
+) -> None:
+    """``campaigns run`` forks its spares before it opens the database: the campaign whose
+    time has come goes out through two workers, and no interpreter starts but its own."""
+    emails = populate(store, "members", 80)
+    letter = tmp_path / "due.md"
+    letter.write_text(LETTER, encoding="utf-8")
+    env = {**os.environ, **sink_environment(sink.port), "MAILER_SENDING_WORKERS": "2"}
+    mailer = [sys.executable, "-m", "mailer", "--db", str(db_path)]
+    scheduled = subprocess.run(
+        [*mailer, "send", str(letter), "--list", "members", "--yes", "--at", "2099-01-01 08:00",
+         "--tz", "UTC"], env=env, capture_output=True, timeout=120, check=False,
+    )
+    assert scheduled.returncode == 0, scheduled.stderr
+    with store.transaction() as conn:  # its time has come
+        conn.execute("UPDATE campaigns SET scheduled_at = '2026-01-01T00:00:00Z'")
+    marks, site = tmp_path / "marks", tmp_path / "site"
+    marks.mkdir()
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_MARK, encoding="utf-8")
+    path = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH", "")) if p)
+    done = subprocess.run(
+        [*mailer, "campaigns", "run", "--json"],
+        env={**env, "PYTHONPATH": path, "MAILER_TEST_MARKS": str(marks)},
+        capture_output=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    outcomes = json.loads(done.stdout)
+    assert [(o["sent"], o["state"]) for o in outcomes if "sent" in o] == [(80, "done")]
+    assert sink.counts() == dict.fromkeys(emails, 1)
+    assert len(list(marks.iterdir())) == 1  # the command's own
+    assert _processes_naming(str(db_path)) == []
+
+
 _ORPHANS = """
 import os, sys
 from mailer.dispatch.spares import Spares

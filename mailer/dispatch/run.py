@@ -228,6 +228,7 @@ def run_due(
     on_result: Callable[[RunResult | MailerError, int], None] | None = None,
     on_start: Callable[[Started], None] | None = None,
     stop: StopFlag | None = None,
+    spares: Spares | None = None,
 ) -> list[RunResult]:
     """Start every scheduled campaign whose time has come, then resume every campaign
     with work due now (what a cron job and the worker call).
@@ -237,7 +238,8 @@ def run_due(
     that cannot be started or resumed (no relay, a letter that fails) is
     reported and the others still get their turn; only Ctrl-C (or ``stop``)
     ends the whole run. Posts held past ``[inbound] held_days`` are discarded first, and
-    the digests due are made (``posting.digests``), to go out in this run.
+    the digests due are made (``posting.digests``), to go out in this run. ``spares``:
+    worker processes the caller forked ahead, taken by the campaigns in turn.
     """
     expire_held(config, store)
     make_due_digests(store)
@@ -257,7 +259,7 @@ def run_due(
         if stop is not None and stop.is_set():
             break
         try:
-            result = deliver(config, store, campaign_id, stop=stop)
+            result = deliver(config, store, campaign_id, stop=stop, spares=spares)
         except Interrupted:
             raise
         except MailerError as exc:

@@ -10,13 +10,15 @@ not (SQLite's own advice: never carry an open connection across a fork). So
 ``mailer send`` and ``campaigns resume`` fork their spares first, each
 waiting on a pipe for its job; ``dispatch.workers`` hands a spare the job it
 would write to a started worker, and the spares not needed read the end of
-their pipe and exit.
+their pipe and exit. ``campaigns run`` forks them too before it looks for
+work due (about ten milliseconds when there is none); its campaigns take them in
+turn.
 
 Only on Linux, and only from a process with one thread (a fork copies the
-locks other threads hold, never their work); anywhere else, and in
-``campaigns run`` and ``mailer worker`` (which open the database before they
-know what is due), workers are started as new interpreters, as they always
-can be.
+locks other threads hold, never their work); anywhere else, for the
+campaigns of a ``campaigns run`` after the spares are taken, and in ``mailer
+worker`` (which keeps its database open between runs), workers are started
+as new interpreters, as they always can be.
 """
 
 from __future__ import annotations
