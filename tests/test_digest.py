@@ -325,6 +325,16 @@ def test_the_worker_sends_a_digest_at_its_first_round_a_day_after(
     assert str(digest["Date"]) == "Wed, 02 Dec 2026 09:10:00 +0000"
 
 
+def _next_digest_holds_the_second_post_alone(fed: Federation, fake_clock: FakeClock) -> None:
+    """A second post, a day, a round: the reader's digest holds it and not the first."""
+    _post(fed, "Strike fund", 2)
+    fake_clock.advance(days=1)
+    fed.ok("campaigns", "run")
+    [digest] = fed.outbox_to(READER)
+    text = next(digest.iter_parts()).get_content()
+    assert "Strike fund" in text and "Resolution of the assembly" not in text
+
+
 def test_who_leaves_and_joins_again_gets_no_post_of_the_time_away(
     fed: Federation, fake_clock: FakeClock,
 ) -> None:
@@ -341,9 +351,19 @@ def test_who_leaves_and_joins_again_gets_no_post_of_the_time_away(
                          "(SELECT id FROM subscribers WHERE email = ?)", (READER,))
     finally:
         rejoin.close()
-    _post(fed, "Strike fund", 2)
+    _next_digest_holds_the_second_post_alone(fed, fake_clock)
+
+
+def test_a_member_suppressed_meanwhile_loses_what_was_queued_as_each_post_would(
+    fed: Federation, fake_clock: FakeClock,
+) -> None:
+    """A post's own campaign leaves out whom it cannot mail, for good: so does the digest.
+    The block lifted, the member's next digest holds only the posts since."""
+    _post(fed, "Resolution of the assembly", 1)
+    domain = READER.partition("@")[2]
+    fed.ok("subscribers", "block", "--domain", domain)
     fake_clock.advance(days=1)
     fed.ok("campaigns", "run")
-    [digest] = fed.outbox_to(READER)
-    text = next(digest.iter_parts()).get_content()
-    assert "Strike fund" in text and "Resolution of the assembly" not in text
+    assert fed.outbox_to(READER) == []
+    fed.ok("subscribers", "unblock", "--domain", domain)
+    _next_digest_holds_the_second_post_alone(fed, fake_clock)

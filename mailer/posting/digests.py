@@ -66,7 +66,7 @@ def _make_one(store: Store, mailing_list: MailingList, now: datetime) -> int | N
     daily = clock.iso(now - PERIODS["daily"])
     weekly = clock.iso(now - PERIODS["weekly"])
     with store.transaction() as conn:
-        digests.drop_left(conn, mailing_list.id)
+        digests.drop_unmailable(conn, mailing_list.id)
         if digests.count_due(conn, mailing_list.id, daily, weekly) == 0:
             return None
         members: list[DigestMember] = []

@@ -78,15 +78,20 @@ def lists_waiting(conn: sqlite3.Connection | Store) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
-def drop_left(conn: sqlite3.Connection, list_id: int) -> int:
-    """Unqueue the posts no digest claimed of members who are no longer on the list
-    (left, unconfirmed again, removed); how many. Who joins again starts afresh rather
-    than getting the posts of the time they were away."""
+def drop_unmailable(conn: sqlite3.Connection, list_id: int) -> int:
+    """Unqueue the posts no digest claimed of members the list can no longer mail (left,
+    unconfirmed again, removed, their address suppressed after a bounce or a complaint, or
+    blocked); how many.
+
+    The same as each post's own campaign would have done: it leaves out whom it
+    cannot mail, for good. Who joins again, or whose block is lifted, starts
+    afresh rather than getting the posts of the time they were away.
+    """
+    sql, params = recipients_sql(conn, [list_id], 0, (), "1")
     return conn.execute(
         "DELETE FROM digest_queue WHERE list_id = ? AND campaign_id IS NULL AND NOT EXISTS "
-        "(SELECT 1 FROM subscriptions s WHERE s.list_id = digest_queue.list_id "
-        "AND s.subscriber_id = digest_queue.subscriber_id AND s.status = 'confirmed')",
-        (list_id,),
+        f"({sql} AND p.id = digest_queue.subscriber_id)",
+        [list_id, *params],
     ).rowcount
 
 
