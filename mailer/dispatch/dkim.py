@@ -119,16 +119,15 @@ class DkimSigner:
             if len(self._lists) > _LISTS_LIMIT:
                 self._lists.clear()
             listed = self._lists[names] = _HeaderList.of(names)
-        folded = (listed.folded, listed.relaxed)
         signed = b"".join([lines[index] for index in listed.order])
         when = int(clock.now().timestamp())
         encoded = base64.b64encode(digest).decode()
         tags, digests = [], []
         for opening in self._openings:
-            tags.append(f"{opening}\r\n\tt={when}; h={folded[0]};\r\n\tbh={encoded};\r\n\tb=")
+            tags.append(f"{opening}\r\n\tt={when}; h={listed.folded};\r\n\tbh={encoded};\r\n\tb=")
             # The field's relaxed form, written directly: each fold (CRLF, a tab and
             # maybe a space) is one space once unfolded and reduced.
-            canonical = f"dkim-signature:{opening} t={when}; h={folded[1]}; bh={encoded}; b="
+            canonical = f"dkim-signature:{opening} t={when}; h={listed.relaxed}; bh={encoded}; b="
             digests.append(hashlib.sha256(signed + canonical.encode("ascii")).digest())
         return Unsigned(data, tuple(t.encode("ascii") for t in tags), tuple(digests))
 
