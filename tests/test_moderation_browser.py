@@ -32,14 +32,14 @@ def _moderate_two_posts(tmp_path: Path, page: Page) -> None:
         raw = post(results=None, subject=f"Resolution {number}",
                    message_id=f"<post-{number}@union.example>")
         assert fed.pipe(raw, LIST_ADDRESS).returncode == 0
-    links = []
-    for notice in fed.outbox_to(MODERATOR):
+    by_subject = {}
+    for notice in fed.outbox_to(MODERATOR):  # in the outbox's order, not the posts'
         body = notice.get_body(("plain",))
         assert body is not None
         found = re.search(r"/moderate/(\S+)", body.get_content())
         assert found is not None
-        links.append(found.group(1))
-    assert len(links) == 2
+        by_subject[str(notice["Subject"]).rpartition(": ")[2]] = found.group(1)
+    links = [by_subject["Resolution 1"], by_subject["Resolution 2"]]
     port = free_port()
     env = mailer_env(tmp_path, port, MAILER_SECRET_KEY=SECRET, MAILER_CONFIG=str(fed.config))
     server: Server = start_server(tmp_path, fed.db, env=env, port=port)
