@@ -64,6 +64,7 @@ def allowed(policy: PostingPolicy, standing: Standing) -> bool:
 
 
 def _refusal(policy: PostingPolicy, standing: Standing) -> str:
+    """Why the list refuses the post: told the poster in their language when it rejects."""
     if policy.posting is Posting.CLOSED:
         return N_("posting is closed")
     if policy.posting is Posting.ANNOUNCE:
@@ -81,9 +82,9 @@ def judge(policy: PostingPolicy, standing: Standing, proved: Proof) -> Verdict:
     if proved.how and policy.verify in (Verify.AUTH_RESULTS, Verify.BOTH):
         return Verdict(PostStatus.APPROVED, proved.detail, proved.how)
     if policy.verify in (Verify.CONFIRM, Verify.BOTH):
-        return Verdict(PostStatus.UNCONFIRMED, N_("waiting for the poster to confirm it"))
+        return Verdict(PostStatus.UNCONFIRMED, "waiting for the poster to confirm it")
     return Verdict(
-        PostStatus.HELD, N_("the sender is not proved (no trusted DMARC or aligned DKIM pass)")
+        PostStatus.HELD, "the sender is not proved (no trusted DMARC or aligned DKIM pass)"
     )
 
 

@@ -60,6 +60,9 @@ class _Flow:
     language: Language
     #: The notice when someone decided first: the error's own words, or this text.
     decided: str = ""
+    #: Whether the page says why the post has its status (mailer's words, in English):
+    #: the moderator's does; to the poster, the status says enough.
+    reasons: bool = True
 
 
 def _post_id(web: WebContext, token: str, purpose: str) -> int:
@@ -82,7 +85,7 @@ async def _show(
     return web.form_page(
         request, flow.template, status=status, language=language, post=post, text=found.text,
         html=Markup(found.html), attachments=found.attachments,
-        status_text=_(_STATUS[post.status]), reason=_(post.reason) if post.reason else "",
+        status_text=_(_STATUS[post.status]), reason=post.reason if flow.reasons else "",
         waiting=post.status in ("held", "unconfirmed"), notice=_(notice) if notice else "",
     )
 
@@ -146,7 +149,7 @@ def _in_english(store: Store, post: Post) -> str:
 
 _MODERATE = _Flow("moderate.html.j2", MODERATE, _moderate, _in_english)
 _CONFIRM = _Flow("confirm_post.html.j2", CONFIRM_POST, _confirm, moderation.poster_language,
-                 decided=_DECIDED)
+                 decided=_DECIDED, reasons=False)
 
 
 def routes() -> list[Route]:
