@@ -125,8 +125,7 @@ class MessageCanon:
                   for line in _FIELD_END.split(head)]
         if relaxed:
             return fields, _hash_without_empty_end(data, start, _content_end(data, start))
-        reduced = _reduced(data[start:])
-        return fields, _hash_without_empty_end(reduced, 0, _content_end(reduced))
+        return fields, body_hash(data[start:])
 
     def _remember(self, line: bytes) -> Field:
         name, _, value = line.partition(b":")

@@ -48,6 +48,7 @@ from mailer.dispatch.transports.base import (
     Transport,
     Undeliverable,
     Upcoming,
+    chaining,
 )
 from mailer.errors import MailerError, TransportError
 from mailer.letters.mime import OutgoingMessage
@@ -141,8 +142,7 @@ class _Link:
     def use(self, channel: Channel | None) -> None:
         """Send on ``channel`` from now on (None: the last one was closed)."""
         self.channel, self.ahead = channel, None
-        chains = channel is not None and getattr(channel, "chains", False)
-        self.chaining = cast(ChainingChannel, channel) if chains else None
+        self.chaining = chaining(channel)
 
 
 #: The queue had nothing ready: the next recipient is to be waited for.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from mailer.errors import TransportError
 
@@ -130,6 +130,11 @@ class ChainingChannel(Channel, Protocol):
         """As ``Channel.send``; ``then`` is the next message's envelope, written after this
         body when this message reaches it (``announced`` says whether it did)."""
         ...
+
+
+def chaining(channel: Channel | None) -> ChainingChannel | None:
+    """``channel`` as a ``ChainingChannel`` when it says it chains (``chains``), else None."""
+    return cast(ChainingChannel, channel) if getattr(channel, "chains", False) else None
 
 
 class Transport(Protocol):

@@ -14,15 +14,14 @@ signature costs less than handing it to a thread, and is made inline.
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 
 from mailer.dispatch.dkim import DkimSigner
 from mailer.dispatch.transports.base import (
-    ChainingChannel,
     Channel,
     Reply,
     Transport,
     Upcoming,
+    chaining,
 )
 
 
@@ -33,9 +32,7 @@ class SigningChannel:
     def __init__(self, inner: Channel, signer: DkimSigner) -> None:
         self._inner = inner
         self._signer = signer
-        self._chaining: ChainingChannel | None = (
-            cast(ChainingChannel, inner) if getattr(inner, "chains", False) else None
-        )
+        self._chaining = chaining(inner)
         self.chains = self._chaining is not None
 
     @property
