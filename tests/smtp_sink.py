@@ -165,11 +165,10 @@ class SinkHandler:
         waiting = bytes(server._reader._buffer)  # what the client wrote after the body
         with self.lock:
             self.chained.append(b"MAIL FROM:" in waiting)
-        if self.faults.drop_rate and self.rng.random() < self.faults.drop_rate:
-            server.transport.abort()
-            return "451 4.3.0 dropped"
         addressed = {rcpt.lower() for rcpt in envelope.rcpt_tos}
-        if addressed & self.faults.drop_after_body:
+        if (
+            self.faults.drop_rate and self.rng.random() < self.faults.drop_rate
+        ) or addressed & self.faults.drop_after_body:
             server.transport.abort()
             return "451 4.3.0 dropped"
         if addressed & self.faults.refuse_content:
